@@ -1,0 +1,252 @@
+"""The OpenAI-compatible streaming client: turns the SDK's chunks into events and its errors into ours.
+
+The ``openai`` package is imported on first use, never on the way to the prompt. Retries are off
+(``max_retries=0``) so one user turn is one request; stalls are ended by our own deadline, because
+keep-alive comments reset the SDK's read timeout forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from repl.errors import ApiError
+from repl.thread import Usage
+
+# Local OpenAI-compatible servers worth suggesting when no API key is set.
+LOCAL_SERVERS: tuple[tuple[int, str], ...] = ((11434, "Ollama"), (1234, "LM Studio"),
+                                              (8080, "llama.cpp"), (8000, "vLLM"))
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    text: str = ""
+    reasoning: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    finish_reason: str | None  # None: the stream ended without saying why (cut short)
+    usage: Usage
+    model: str | None
+
+
+Event = Delta | Done
+
+
+def find_local_server(ports: Sequence[tuple[int, str]] = LOCAL_SERVERS) -> tuple[int, str] | None:
+    for port, label in ports:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.05):
+                return port, label
+        except OSError:
+            continue
+    return None
+
+
+class ChatClient:
+    def __init__(self, *, api_key: str | None, base_url: str | None, timeout: float,
+                 local_servers: Sequence[tuple[int, str]] = LOCAL_SERVERS) -> None:
+        self.api_key = api_key
+        self.base_url = base_url
+        self.timeout = timeout
+        self._local_servers = local_servers
+        self._sdk: Any = None
+        self._stream_options = True
+
+    def _client(self) -> Any:
+        if self._sdk is None:
+            if not self.api_key and not self.base_url:
+                raise ApiError(self._no_key_message(), kind="no_key")
+            import openai
+
+            self._sdk = openai.AsyncOpenAI(
+                # Local servers need no key, but the SDK insists on one.
+                api_key=self.api_key or "no-key-needed",
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=openai.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+            )
+        return self._sdk
+
+    def _no_key_message(self) -> str:
+        text = "no API key: set OPENAI_API_KEY (or OPENAI_BASE_URL for a local server) and restart"
+        found = find_local_server(self._local_servers)
+        if found:
+            port, label = found
+            text += (f"; a server answers on localhost:{port} ({label}): "
+                     f"OPENAI_BASE_URL=http://localhost:{port}/v1 chatrepl")
+        return text
+
+    async def stream(self, messages: list[dict[str, str]], model: str) -> AsyncIterator[Event]:
+        """Stream one answer. Yields Delta events, then exactly one Done; raises ApiError."""
+        client = self._client()
+        stream = await self._open(client, messages, model)
+        try:
+            async for event in self._events(stream):
+                yield event
+        finally:
+            await stream.close()
+
+    async def _open(self, client: Any, messages: list[dict[str, str]], model: str) -> Any:
+        import openai
+
+        extra = {"stream_options": {"include_usage": True}} if self._stream_options else {}
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await client.chat.completions.create(
+                    model=model, messages=messages, stream=True, **extra)
+        except openai.BadRequestError as e:
+            if self._stream_options and "stream_options" in str(e.body or e):
+                self._stream_options = False  # a strict relay: ask again without it
+                return await self._open(client, messages, model)
+            raise self._error(e, model) from None
+        except TimeoutError:
+            raise ApiError(f"no answer from the server within {self.timeout:g} s",
+                           kind="timeout") from None
+        except openai.OpenAIError as e:
+            raise self._error(e, model) from None
+
+    async def _events(self, stream: Any) -> AsyncIterator[Event]:
+        import openai
+
+        finish: str | None = None
+        usage = Usage()
+        model: str | None = None
+        chunks = 0
+        iterator = stream.__aiter__()
+        while True:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise ApiError(f"the server stopped sending for {self.timeout:g} s",
+                               kind="timeout") from None
+            except json.JSONDecodeError:
+                raise ApiError("the server sent a malformed stream event", kind="stream") from None
+            except openai.OpenAIError as e:
+                raise self._error(e, model or "") from None
+            chunks += 1
+            model = getattr(chunk, "model", None) or model
+            if chunk.usage is not None:
+                usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            if chunk.choices is None:  # old vLLM sends its error as a chunk
+                extra = chunk.model_extra or {}
+                raise ApiError(f"the server reported an error: {extra.get('message', extra)}",
+                               kind="stream")
+            if not chunk.choices:
+                continue
+            choice = chunk.choices[0]
+            delta = choice.delta
+            if delta is not None:
+                extra = delta.model_extra or {}
+                reasoning = extra.get("reasoning_content") or extra.get("reasoning") or ""
+                text = delta.content or ""
+                if text or reasoning:
+                    yield Delta(text, reasoning if isinstance(reasoning, str) else "")
+            finish = choice.finish_reason or finish
+        if chunks == 0:
+            raise ApiError("the server ended the answer without sending anything (llama.cpp "
+                           "servers do this when the conversation is too long for the context)",
+                           kind="empty")
+        yield Done(finish, usage, model)
+
+    def _error(self, e: Exception, model: str) -> ApiError:
+        return _redact(map_error(e, model, self.base_url), self.api_key)
+
+
+def _redact(error: ApiError, key: str | None) -> ApiError:
+    if key and len(key) > 4 and key in str(error):
+        return ApiError(str(error).replace(key, "***"), kind=error.kind,
+                        retry_after=error.retry_after)
+    return error
+
+
+def _body_message(body: object) -> tuple[str, str]:
+    """(message, code) from an error body of any shape servers send."""
+    if isinstance(body, list) and body:
+        return _body_message(body[0])
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, str):
+            return inner, ""
+        if isinstance(inner, dict):
+            message = inner.get("message") or inner.get("detail") or json.dumps(inner)[:200]
+            return str(message), str(inner.get("code") or inner.get("type") or "")
+        return str(inner), ""
+    if isinstance(body, str):
+        text = body.strip()
+        if text.startswith("<"):
+            return "the server answered with an HTML page (a proxy in front of it?)", ""
+        return text[:300], ""
+    return "", ""
+
+
+_CONTEXT_HINTS = ("context_length_exceeded", "exceed_context_size", "maximum context length",
+                  "context length", "context window", "too many tokens", "prompt is too long")
+
+
+def map_error(e: Exception, model: str, base_url: str | None) -> ApiError:
+    """One clear line for an SDK exception."""
+    import openai
+
+    where = base_url or "api.openai.com"
+    if isinstance(e, openai.APITimeoutError):
+        return ApiError(f"the request to {where} timed out", kind="timeout")
+    if isinstance(e, openai.APIConnectionError):
+        cause = e.__cause__ or e.__context__
+        reason = f" ({cause})" if cause else ""
+        return ApiError(f"cannot connect to {where}{reason}", kind="connection")
+    if isinstance(e, openai.APIStatusError):
+        return _status_error(e.status_code, e.body, e.response.headers, model, where)
+    if isinstance(e, openai.APIError):
+        message, _ = _body_message(e.body)
+        return ApiError(f"the server reported an error mid-answer: {message or e.message}",
+                        kind="stream")
+    return ApiError(f"request failed: {e}", kind="stream")
+
+
+def _status_error(status: int, body: object, headers: Any, model: str, where: str) -> ApiError:
+    message, code = _body_message(body)
+    detail = f" ({status}: {message})" if message else f" ({status})"
+    lowered = f"{message} {code}".lower()
+    if status == 401:
+        return ApiError(f"{where} refused the API key{detail}; check OPENAI_API_KEY", kind="auth")
+    if status == 402 or "insufficient_quota" in lowered:
+        return ApiError(f"your quota or credits are exhausted{detail}; retrying will not help "
+                        "until the account is topped up", kind="quota")
+    if status == 429:
+        wait = _retry_after(headers)
+        when = f"; try again in {wait:g} s" if wait else "; wait a moment and try again"
+        return ApiError(f"rate limited{detail}{when}", kind="rate_limit", retry_after=wait)
+    if any(hint in lowered for hint in _CONTEXT_HINTS):
+        return ApiError(f"the conversation is too long for {model}'s context{detail}; start a "
+                        "new thread with /new, or choose a model with a larger context (/model)",
+                        kind="context")
+    if status == 404:
+        if "model" in lowered or not message:
+            return ApiError(f"model {model!r} not found at {where}{detail}; choose another with "
+                            "/model NAME", kind="not_found")
+        return ApiError(f"not found at {where}{detail}; check OPENAI_BASE_URL", kind="not_found")
+    if status == 403:
+        return ApiError(f"{where} refused the request{detail}", kind="auth")
+    if status >= 500:
+        return ApiError(f"the server failed{detail}; try again", kind="server")
+    return ApiError(f"the server rejected the request{detail}", kind="bad_request")
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        if headers.get("retry-after-ms"):
+            return float(headers["retry-after-ms"]) / 1000
+        if headers.get("retry-after"):
+            return float(headers["retry-after"])
+    except (TypeError, ValueError):
+        return None
+    return None

@@ -1,0 +1,108 @@
+"""Settings: the one place that knows platformdirs, environment variables and the config file.
+
+Precedence for each setting: command-line flag > environment variable > config file > default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from repl.errors import ConfigError
+
+APP = "chatrepl"
+DEFAULT_MODEL = "gpt-4o-mini"
+
+CONFIG_TEMPLATE = """\
+# chatrepl settings. Every key is optional; flags and environment variables win over this file.
+# model = "gpt-4o-mini"          # default model for new threads (or CHATREPL_MODEL)
+# base_url = "http://localhost:11434/v1"   # any OpenAI-compatible endpoint (or OPENAI_BASE_URL)
+# timeout = 60                   # seconds without a token before an answer is given up
+# code_theme = "monokai"         # pygments theme for code blocks
+# show_turns = 3                 # turns shown when a thread is opened
+"""
+
+_KEYS: dict[str, type] = {
+    "model": str,
+    "base_url": str,
+    "timeout": float,
+    "code_theme": str,
+    "show_turns": int,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    data_dir: Path
+    config_file: Path
+    model: str | None = None  # explicit choice (flag, env or file); None means "thread's or default"
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float = 60.0
+    code_theme: str = "monokai"
+    show_turns: int = 3
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "chatrepl.db"
+
+    @property
+    def history_path(self) -> Path:
+        return self.data_dir / "input_history"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "chatrepl.log"
+
+
+def _dirs() -> tuple[Path, Path]:
+    from platformdirs import user_config_path, user_data_path
+
+    return user_data_path(APP, appauthor=False), user_config_path(APP, appauthor=False)
+
+
+def _read_file(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e}") from None
+    values: dict[str, object] = {}
+    for key, value in raw.items():
+        kind = _KEYS.get(key)
+        if kind is None:
+            raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(_KEYS)})")
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ConfigError(f"{path}: {key} must be a {kind.__name__}")
+        values[key] = value
+    return values
+
+
+def load(*, model: str | None = None, env: dict[str, str] | None = None) -> Config:
+    """Build the Config from flags, the environment and the config file."""
+    env = dict(os.environ) if env is None else env
+    data_dir, config_dir = _dirs()
+    config_file = config_dir / "config.toml"
+    values = _read_file(config_file)
+    if env.get("CHATREPL_MODEL"):
+        values["model"] = env["CHATREPL_MODEL"]
+    if env.get("OPENAI_BASE_URL"):
+        values["base_url"] = env["OPENAI_BASE_URL"]
+    if model:
+        values["model"] = model
+    timeout = values.get("timeout", 60.0)
+    assert isinstance(timeout, float)
+    if timeout <= 0:
+        raise ConfigError(f"{config_file}: timeout must be positive")
+    return Config(
+        data_dir=data_dir,
+        config_file=config_file,
+        api_key=env.get("OPENAI_API_KEY") or None,
+        **values,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,149 @@
+"""Streaming markdown that prints each finished block once and keeps only the open block live.
+
+The answer is split into top-level markdown blocks as it grows. A block is finished once the next
+one has begun: it is rendered once, printed to scrollback and never touched again. Only the open
+block (a growing paragraph, an unclosed code fence, a table) is re-rendered, in a small live region,
+at most ``fps`` times a second. So a token costs work proportional to the open block, not the whole
+answer, and nothing is duplicated or lost when the answer is taller than the terminal.
+
+Rule for an open block taller than the screen: its lines scroll out of the live region into
+scrollback one by one and are final from then on (a later token can no longer change them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.segment import Segment, SegmentLines
+from rich.text import Text
+
+from repl.sanitize import clean
+
+REASONING_LINES = 4
+
+
+class MarkdownStream:
+    """Feed it text deltas; it keeps the terminal showing the answer rendered as markdown."""
+
+    def __init__(self, console: Console, *, code_theme: str = "monokai", fps: float = 20.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.console = console
+        self.code_theme = code_theme
+        self.interval = 1.0 / fps
+        self.clock = clock
+        self._open: list[str] = []  # the text of the open (unfinished) part, in pieces
+        self._open_printed = 0  # lines of the open block already scrolled out to scrollback
+        self._gap = False  # a blank line is owed between the last printed block and the next
+        self._reasoning: list[str] = []
+        self._reasoning_started: float | None = None
+        self._answer_started = False
+        self._dirty = False
+        self._last_paint = 0.0
+        self._live = Live(console=console, auto_refresh=False, transient=True,
+                          redirect_stdout=False, redirect_stderr=False)
+
+    # -- input ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._live.start()
+
+    def feed(self, text: str = "", reasoning: str = "") -> None:
+        if reasoning:
+            if self._reasoning_started is None:
+                self._reasoning_started = self.clock()
+            self._reasoning.append(reasoning)
+        if text:
+            if not self._answer_started:
+                self._answer_started = True
+                self._collapse_reasoning()
+            self._open.append(text)
+        self._dirty = True
+        if self.clock() - self._last_paint >= self.interval:
+            self.tick()
+
+    def tick(self) -> None:
+        """Repaint the live region if anything changed since the last paint."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        self._last_paint = self.clock()
+        if self._answer_started:
+            self._paint_answer()
+        elif self._reasoning:
+            tail = "".join(self._reasoning).splitlines()[-REASONING_LINES:]
+            self._live.update(Text(clean("\n".join(tail)), style="dim italic"), refresh=True)
+
+    def finish(self, note: str | None = None) -> None:
+        """Print whatever is still open, for good, and stop the live region."""
+        self._collapse_reasoning()
+        self._live.update(Text(""), refresh=True)
+        self._live.stop()
+        tail = "".join(self._open)
+        self._open.clear()
+        if tail.strip():
+            self._print_block(self._markdown(tail))
+        if note:
+            self.console.print(Text(note, style="dim"))
+
+    # -- painting -------------------------------------------------------------------------------
+
+    def _collapse_reasoning(self) -> None:
+        if self._reasoning and self._reasoning_started is not None:
+            seconds = self.clock() - self._reasoning_started
+            chars = sum(map(len, self._reasoning))
+            self._live.console.print(Text(f"▸ reasoned for {seconds:.1f} s ({chars} characters)",
+                                          style="dim italic"))
+            self._reasoning.clear()
+            self._reasoning_started = None
+
+    def _markdown(self, text: str) -> Markdown:
+        return Markdown(clean(text), code_theme=self.code_theme, hyperlinks=False)
+
+    def _paint_answer(self) -> None:
+        tail = "".join(self._open)
+        md = self._markdown(tail)
+        starts = [t.map[0] for t in md.parsed if t.level == 0 and t.nesting >= 0 and t.map]
+        if len(starts) >= 2:
+            # Every block but the last is finished: print them once, keep the last one open.
+            lines = tail.splitlines(keepends=True)
+            done, rest = "".join(lines[: starts[-1]]), "".join(lines[starts[-1]:])
+            self._print_block(self._markdown(done))
+            self._open = [rest]
+            md = self._markdown(rest)
+        self._live.update(self._live_part(md), refresh=True)
+
+    def _lines(self, md: Markdown) -> list[list[Segment]]:
+        """The rendered lines of ``md`` as they appear after what is already printed.
+
+        rich puts a blank line between top-level blocks; a block with nested blocks (a list, a
+        quote, a table) renders its own, a flat one (paragraph, heading, code) is owed one."""
+        lines = self.console.render_lines(md, pad=False)
+        tokens = md.parsed
+        nested = len(tokens) > 1 and tokens[0].nesting == 1 and tokens[1].nesting == 1
+        if self._gap and tokens and not nested:
+            lines.insert(0, [])
+        return lines
+
+    def _live_part(self, md: Markdown) -> SegmentLines:
+        lines = self._lines(md)
+        room = max(self.console.height - 2, 3)
+        overflow = len(lines) - room
+        if overflow > self._open_printed:
+            self._live.console.print(
+                SegmentLines(lines[self._open_printed:overflow], new_lines=True), end="")
+            self._open_printed = overflow
+        return SegmentLines(lines[self._open_printed:], new_lines=True)
+
+    def _print_block(self, md: Markdown) -> None:
+        """Print finished blocks (minus lines already scrolled out) to scrollback."""
+        lines = self._lines(md)[self._open_printed:]
+        self._open_printed = 0
+        if lines:
+            self._live.console.print(SegmentLines(lines, new_lines=True), end="")
+        top = [t for t in md.parsed if t.level == 0 and t.nesting >= 0]
+        # after a horizontal rule rich owes no blank line; after anything else it does
+        self._gap = bool(top) and top[-1].type != "hr" or (not top and self._gap)

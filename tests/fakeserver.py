@@ -1,0 +1,176 @@
+"""A real HTTP server on 127.0.0.1 that speaks OpenAI's chat-completions streaming protocol.
+
+It records every request it gets (so tests can assert what history was sent) and answers from a
+queue of scripted replies; with nothing queued it answers "echo: <last user message>".
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """A streamed answer: ``text`` split into ``pieces`` deltas, ``delay`` seconds apart."""
+
+    text: str = ""
+    pieces: int = 4
+    delay: float = 0.0
+    finish: str | None = "stop"
+    usage: tuple[int, int] | None = (10, 5)
+    reasoning: str = ""
+    done: bool = True  # send [DONE]
+    stall: float = 0.0  # sleep this long (sending nothing) before the first delta
+
+
+@dataclass
+class Failure:
+    status: int
+    body: Any = field(default_factory=lambda: {"error": {"message": "boom", "type": "x"}})
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RawSSE:
+    """Send these bytes as a 200 text/event-stream body, as they are."""
+
+    body: bytes
+
+
+Script = Reply | Failure | RawSSE
+
+
+def chunk(delta: dict[str, Any] | None = None, finish: str | None = None,
+          usage: dict[str, int] | None = None, choices: bool = True) -> str:
+    obj: dict[str, Any] = {"id": "c1", "object": "chat.completion.chunk", "created": 0,
+                           "model": "fake-model", "choices": []}
+    if choices:
+        obj["choices"] = [{"index": 0, "delta": delta or {}, "finish_reason": finish}]
+    if usage is not None:
+        obj["usage"] = usage
+    return f"data: {json.dumps(obj)}\n\n"
+
+
+def split(text: str, pieces: int) -> list[str]:
+    size = max(1, -(-len(text) // max(pieces, 1)))
+    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+
+
+class FakeOpenAI:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.scripts: deque[Script] = deque()
+        self.reject_stream_options = False
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                outer._json(self, 200, {"object": "list", "data": [
+                    {"id": "fake-model", "object": "model", "owned_by": "test"}]})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                outer.requests.append(body)
+                outer.headers.append(dict(self.headers))
+                outer._answer(self, body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def start(self) -> FakeOpenAI:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def queue(self, *scripts: Script) -> None:
+        self.scripts.extend(scripts)
+
+    def sent_messages(self, index: int = -1) -> list[dict[str, str]]:
+        return list(self.requests[index]["messages"])
+
+    # -- answering ------------------------------------------------------------------------------
+
+    def _json(self, h: BaseHTTPRequestHandler, status: int, obj: Any) -> None:
+        data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+        h.send_response(status)
+        h.send_header("content-type", "application/json")
+        h.send_header("content-length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
+
+    def _answer(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        if self.reject_stream_options and "stream_options" in body:
+            self._json(h, 400, {"error": {"message": "Unknown parameter: 'stream_options'"}})
+            return
+        script = self.scripts.popleft() if self.scripts else None
+        if script is None:
+            last = next((m["content"] for m in reversed(body["messages"])
+                         if m["role"] == "user"), "")
+            script = Reply(f"echo: {last}")
+        if isinstance(script, Failure):
+            h.send_response(script.status)
+            data = script.body if isinstance(script.body, bytes) else (
+                script.body.encode() if isinstance(script.body, str)
+                else json.dumps(script.body).encode())
+            for k, v in script.headers.items():
+                h.send_header(k, v)
+            h.send_header("content-length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+            return
+        h.send_response(200)
+        h.send_header("content-type", "text/event-stream")
+        h.send_header("connection", "close")
+        h.end_headers()
+        try:
+            if isinstance(script, RawSSE):
+                h.wfile.write(script.body)
+            else:
+                self._stream(h, script, bool(body.get("stream_options")))
+            h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        h.close_connection = True
+
+    def _stream(self, h: BaseHTTPRequestHandler, r: Reply, want_usage: bool) -> None:
+        w = h.wfile
+        w.write(chunk({"role": "assistant", "content": ""}).encode())
+        w.flush()
+        if r.stall:
+            time.sleep(r.stall)
+        if r.reasoning:
+            w.write(chunk({"reasoning_content": r.reasoning}).encode())
+        for piece in split(r.text, r.pieces) if r.text else []:
+            if r.delay:
+                time.sleep(r.delay)
+            w.write(chunk({"content": piece}).encode())
+            w.flush()
+        if r.finish:
+            w.write(chunk({}, finish=r.finish).encode())
+        if r.usage and want_usage:
+            u = {"prompt_tokens": r.usage[0], "completion_tokens": r.usage[1],
+                 "total_tokens": sum(r.usage)}
+            w.write(chunk(usage=u, choices=False).encode())
+        if r.done:
+            w.write(b"data: [DONE]\n\n")
