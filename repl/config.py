@@ -37,7 +37,8 @@ _KEYS: dict[str, type] = {
 class Config:
     data_dir: Path
     config_file: Path
-    model: str | None = None  # explicit choice (flag, env or file); None means "thread's or default"
+    model: str = DEFAULT_MODEL  # for threads that have none yet: CHATREPL_MODEL, file, default
+    model_override: str | None = None  # -m/--model: this run, whatever the thread used before
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
     timeout: float = 60.0
@@ -94,8 +95,6 @@ def load(*, model: str | None = None, env: dict[str, str] | None = None) -> Conf
         values["model"] = env["CHATREPL_MODEL"]
     if env.get("OPENAI_BASE_URL"):
         values["base_url"] = env["OPENAI_BASE_URL"]
-    if model:
-        values["model"] = model
     timeout = values.get("timeout", 60.0)
     assert isinstance(timeout, float)
     if timeout <= 0:
@@ -104,5 +103,6 @@ def load(*, model: str | None = None, env: dict[str, str] | None = None) -> Conf
         data_dir=data_dir,
         config_file=config_file,
         api_key=env.get("OPENAI_API_KEY") or None,
+        model_override=model or None,
         **values,  # type: ignore[arg-type]
     )

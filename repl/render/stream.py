@@ -21,6 +21,7 @@ from rich.markdown import Markdown
 from rich.segment import Segment, SegmentLines
 from rich.text import Text
 
+from repl.render.terminal import QuietInput
 from repl.sanitize import clean
 
 REASONING_LINES = 4
@@ -45,10 +46,12 @@ class MarkdownStream:
         self._last_paint = 0.0
         self._live = Live(console=console, auto_refresh=False, transient=True,
                           redirect_stdout=False, redirect_stderr=False)
+        self._quiet = QuietInput()
 
     # -- input ----------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._quiet.__enter__()
         self._live.start()
 
     def feed(self, text: str = "", reasoning: str = "") -> None:
@@ -82,12 +85,14 @@ class MarkdownStream:
         self._collapse_reasoning()
         self._live.update(Text(""), refresh=True)
         self._live.stop()
+        self._quiet.__exit__(None, None, None)
         tail = "".join(self._open)
         self._open.clear()
         if tail.strip():
             self._print_block(self._markdown(tail))
         if note:
             self.console.print(Text(note, style="dim"))
+        self.console.print()
 
     # -- painting -------------------------------------------------------------------------------
 

@@ -1,0 +1,141 @@
+"""The REPL loop: read a line, route it to a command or the model. Nothing else lives here.
+
+Ctrl-C while an answer streams cancels the streaming task (the turn saves the partial answer);
+SIGTERM and SIGHUP do the same and then leave. Errors meant for the user are shown as one line;
+anything else is logged with its traceback and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Iterator
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.input import Input
+from prompt_toolkit.output import Output
+
+from repl import chat
+from repl.commands import dispatch, parse
+from repl.commands.threads import show_opened
+from repl.completion import CommandCompleter
+from repl.context import Context
+from repl.errors import ChatreplError
+from repl.keys import bindings
+
+log = logging.getLogger("chatrepl")
+
+
+class App:
+    def __init__(self, ctx: Context, *, input: Input | None = None, output: Output | None = None,
+                 history: History | None = None) -> None:
+        self.ctx = ctx
+        self._task: asyncio.Task[None] | None = None
+        self.session: PromptSession[str] = PromptSession(
+            input=input, output=output, history=history or InMemoryHistory(),
+            completer=CommandCompleter(ctx), complete_while_typing=False,
+            key_bindings=bindings(), multiline=True, bottom_toolbar=self._toolbar,
+            prompt_continuation=lambda width, line, wrap: "… ".rjust(width),
+        )
+        self._confirm: PromptSession[str] = PromptSession(input=input, output=output)
+        ctx.ask = self._ask
+
+    async def run(self, thread: str | None = None, *, system: str | None = None) -> None:
+        ctx = self.ctx
+        show_opened(ctx, ctx.open(ctx.initial_thread(thread), system=system))
+        with self._signals():
+            while ctx.running:
+                try:
+                    line = await self.session.prompt_async([("bold", "❯ ")])
+                except KeyboardInterrupt:
+                    continue
+                except EOFError:
+                    break
+                await self.handle(line)
+
+    async def handle(self, line: str) -> None:
+        ctx = self.ctx
+        try:
+            parsed = parse(line)
+            if parsed:
+                await dispatch(ctx, *parsed)
+            elif line.strip():
+                await self._chat(line[1:] if line.startswith("//") else line)
+        except ChatreplError as e:
+            ctx.ui.error(str(e))
+        except Exception as e:
+            log.exception("unexpected error")
+            ctx.ui.error(f"internal error ({type(e).__name__}: {e}); details in "
+                         f"{ctx.config.log_path}")
+
+    async def _chat(self, text: str) -> None:
+        self._task = asyncio.create_task(chat.send(self.ctx, text))
+        try:
+            # prompt_toolkit takes SIGINT over while it reads a line, so claim it per answer
+            with _handling(((signal.SIGINT, self._interrupt),)):
+                await self._task
+        except asyncio.CancelledError:
+            if not self._task.cancelled():
+                raise
+        finally:
+            self._task = None
+
+    # -- the outside world ----------------------------------------------------------------------
+
+    async def _ask(self, question: str) -> bool:
+        try:
+            answer = await self._confirm.prompt_async(question)
+        except (KeyboardInterrupt, EOFError):
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+    def _toolbar(self) -> str:
+        info = self.ctx.thread
+        if info is None:
+            return ""
+        return f" {info.name} · {self.ctx.model} · {info.message_count} messages "
+
+    def _interrupt(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def _terminate(self) -> None:
+        self.ctx.running = False
+        if self._task is not None:
+            self._task.cancel()
+        elif self.session.app.is_running:
+            self.session.app.exit(exception=EOFError())
+
+    def _signals(self) -> contextlib.AbstractContextManager[None]:
+        """SIGTERM and SIGHUP (terminal closed) stop an answer, keeping it, and leave."""
+        return _handling(((signal.SIGTERM, self._terminate), (signal.SIGHUP, self._terminate)))
+
+
+@contextlib.contextmanager
+def _handling(handlers: tuple[tuple[signal.Signals, Callable[[], None]], ...]) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig, handler in handlers:
+        try:
+            loop.add_signal_handler(sig, handler)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread (tests), or no signals on this platform
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def file_history(path: str) -> History:
+    """Input history kept across runs, readable by the owner only."""
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+    return FileHistory(path)

@@ -1,0 +1,139 @@
+"""The command line: parse arguments, build the real outside world, run one mode, return an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from repl import __version__
+from repl.errors import ChatreplError
+
+if TYPE_CHECKING:
+    from repl.config import Config
+    from repl.context import Context
+
+EXAMPLES = """\
+examples:
+  chatrepl                          open the thread used last and talk
+  chatrepl -t work                  open (or create) the thread "work"
+  chatrepl -t work -m gpt-4o "summarise our plan"      one question, answer on stdout
+  git diff | chatrepl -t review "review this diff"     stdin is added to the prompt
+  chatrepl --list                   the threads
+  chatrepl -t work --export work.md (or .json for the OpenAI messages array, - for stdout)
+
+environment: OPENAI_API_KEY, OPENAI_BASE_URL (any OpenAI-compatible server), CHATREPL_MODEL,
+NO_COLOR. Inside the REPL, /help lists the commands.
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="chatrepl", description="Chat with OpenAI-compatible models in named threads that "
+        "are saved after every turn.", epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("prompt", nargs="*", help="send this one message, print the answer and exit")
+    p.add_argument("-t", "--thread", metavar="NAME", help="thread to open (created if new)")
+    p.add_argument("-m", "--model", metavar="MODEL", help="model for this run (remembered by "
+                   "the thread)")
+    p.add_argument("-s", "--system", metavar="TEXT", help="set the thread's system prompt")
+    p.add_argument("--list", action="store_true", help="list the threads and exit")
+    p.add_argument("--export", metavar="PATH", help="write the thread to PATH (- for stdout)")
+    p.add_argument("--format", choices=("md", "json"), help="export format (default: from the "
+                   "extension, else md)")
+    p.add_argument("--version", action="version", version=f"chatrepl {__version__}")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    os.umask(0o077)  # everything chatrepl writes (threads, history, logs, exports) is private
+    try:
+        return _run(args)
+    except ChatreplError as e:
+        from repl.sanitize import clean_line
+
+        print(f"chatrepl: {clean_line(str(e))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from repl import config as config_mod
+    from repl.client import ChatClient
+    from repl.context import Context
+    from repl.render import UI
+    from repl.store import open_store
+
+    config = config_mod.load(model=args.model)
+    _log_to(config.log_path)
+    store = open_store(config.data_dir)
+    try:
+        from rich.console import Console
+
+        ui = UI(Console(highlight=False, emoji=False), err=Console(stderr=True, highlight=False),
+                code_theme=config.code_theme)
+        client = ChatClient(api_key=config.api_key, base_url=config.base_url,
+                            timeout=config.timeout)
+        ctx = Context(store=store, ui=ui, config=config, client=client)
+        if args.list:
+            ui.threads(store.list_threads(), current=store.get_state("last_thread"))
+            return 0
+        if args.export:
+            from repl.commands.session import export_thread
+
+            name = ctx.initial_thread(args.thread)
+            where = export_thread(ctx, name, args.export, args.format)
+            if args.export != "-":
+                print(f"exported {name!r} to {where}", file=sys.stderr)
+            return 0
+        prompt = _one_shot_prompt(args.prompt)
+        if prompt is not None:
+            return asyncio.run(_one_shot(ctx, args, prompt))
+        return asyncio.run(_repl(ctx, args, config))
+    finally:
+        store.close()
+
+
+def _one_shot_prompt(words: list[str]) -> str | None:
+    """The one-shot prompt: the positional words, then standard input when it is not a terminal."""
+    text = " ".join(words)
+    if not sys.stdin.isatty():
+        data = sys.stdin.buffer.read()
+        if b"\0" in data:
+            raise ChatreplError("standard input is binary data, not text")
+        try:
+            piped = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ChatreplError("standard input is not UTF-8 text") from None
+        text = f"{text}\n\n{piped}" if text and piped.strip() else text or piped
+        if not text.strip():
+            raise ChatreplError("nothing to send: standard input was empty")
+    return text if text.strip() else None
+
+
+async def _one_shot(ctx: Context, args: argparse.Namespace, prompt: str) -> int:
+    from repl import chat
+
+    ctx.open(ctx.initial_thread(args.thread), system=args.system)
+    await chat.send(ctx, prompt)
+    return 0
+
+
+async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
+    from repl.app import App, file_history
+
+    app = App(ctx, history=file_history(str(config.history_path)))
+    await app.run(args.thread, system=args.system)
+    return 0
+
+
+def _log_to(path: os.PathLike[str]) -> None:
+    handler = logging.FileHandler(str(path), delay=True, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("chatrepl").addHandler(handler)

@@ -1,0 +1,6 @@
+"""Slash commands: the registry and the commands, grouped by topic."""
+
+from repl.commands import session, threads
+from repl.commands.registry import COMMANDS, CommandError, dispatch, parse, resolve
+
+__all__ = ["COMMANDS", "CommandError", "dispatch", "parse", "resolve", "session", "threads"]

@@ -1,0 +1,143 @@
+"""The UI: the only way the rest of chatrepl writes to the terminal.
+
+All text passes through repl.sanitize before it reaches rich, and rich gets Text objects (never
+markup strings), so neither model output nor a thread name can inject escapes or styles.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from repl.sanitize import clean, clean_line
+from repl.thread import Message, ThreadInfo
+
+
+class Streamer(Protocol):
+    def start(self) -> None: ...
+    def feed(self, text: str = "", reasoning: str = "") -> None: ...
+    def tick(self) -> None: ...
+    def finish(self, note: str | None = None) -> None: ...
+
+
+class PlainStream:
+    """For a pipe: the answer's text as it arrives, without any escape sequence."""
+
+    def __init__(self, console: Console) -> None:
+        self.file = console.file
+        self._last = "\n"
+
+    def start(self) -> None:
+        pass
+
+    def feed(self, text: str = "", reasoning: str = "") -> None:
+        if text:
+            self.file.write(clean(text))
+            self.file.flush()
+            self._last = text[-1]
+
+    def tick(self) -> None:
+        pass
+
+    def finish(self, note: str | None = None) -> None:
+        if self._last != "\n":
+            self.file.write("\n")
+        if note:
+            self.file.write(f"{note}\n")
+        self.file.flush()
+
+
+def when(timestamp: float) -> str:
+    if not timestamp:
+        return "-"
+    moment = datetime.datetime.fromtimestamp(timestamp)
+    if moment.date() == datetime.date.today():
+        return moment.strftime("%H:%M")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+STATUS_NOTES = {
+    "interrupted": "(interrupted)",
+    "error": "(incomplete: the request failed)",
+    "truncated": "(truncated)",
+}
+
+
+class UI:
+    def __init__(self, console: Console, *, err: Console | None = None,
+                 code_theme: str = "monokai") -> None:
+        self.console = console
+        self.err = err or console
+        self.code_theme = code_theme
+
+    @property
+    def rich_output(self) -> bool:
+        return self.console.is_terminal
+
+    # -- lines ----------------------------------------------------------------------------------
+
+    def info(self, text: str) -> None:
+        self.console.print(Text(clean(text), style="dim"))
+
+    def say(self, text: str) -> None:
+        self.console.print(Text(clean(text)))
+
+    def error(self, text: str) -> None:
+        self.err.print(Text("error: ", style="bold red") + Text(clean_line(text)))
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def markdown(self, text: str) -> None:
+        from rich.markdown import Markdown
+
+        self.console.print(Markdown(clean(text), code_theme=self.code_theme, hyperlinks=False))
+
+    def message(self, message: Message) -> None:
+        if message.role == "user":
+            self.console.print(Text("❯ ", style="bold cyan") + Text(clean(message.content)))
+        elif message.role == "assistant":
+            self.markdown(message.content)
+            if message.status:
+                self.info(STATUS_NOTES.get(message.status, f"({message.status})"))
+        else:
+            self.info(f"[{message.role}] {message.content}")
+        self.console.print()
+
+    def messages(self, messages: Iterable[Message]) -> None:
+        for message in messages:
+            self.message(message)
+
+    def stream(self) -> Streamer:
+        if not self.rich_output:
+            return PlainStream(self.console)
+        from repl.render.stream import MarkdownStream
+
+        return MarkdownStream(self.console, code_theme=self.code_theme)
+
+    # -- tables ---------------------------------------------------------------------------------
+
+    def threads(self, threads: Sequence[ThreadInfo], current: str | None = None) -> None:
+        if not threads:
+            self.info("no threads yet")
+            return
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("thread", "messages", "last activity", "model"):
+            table.add_column(column, justify="right" if column == "messages" else "left")
+        for info in threads:
+            mark = "* " if info.name == current else "  "
+            table.add_row(Text(mark + clean_line(info.name)), str(info.message_count),
+                          when(info.updated_at), Text(clean_line(info.model or "-")))
+        self.console.print(table)
+
+    def rows(self, rows: Sequence[tuple[str, str]]) -> None:
+        table = Table(box=None, show_header=False, pad_edge=False)
+        table.add_column(style="bold")
+        table.add_column()
+        for left, right in rows:
+            table.add_row(Text(left), Text(clean(right)))
+        self.console.print(table)

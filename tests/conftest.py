@@ -1,0 +1,53 @@
+"""Shared fixtures: every test gets its own data and config dirs and its own fake OpenAI server."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fakeserver import FakeOpenAI  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point XDG dirs and HOME at a temp dir and clear any real OpenAI settings."""
+    env = {
+        "HOME": str(tmp_path / "home"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+    for key, value in env.items():
+        os.makedirs(value, exist_ok=True)
+        monkeypatch.setenv(key, value)
+    for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHATREPL_MODEL", "OPENAI_ORG_ID",
+                "OPENAI_PROJECT_ID", "NO_COLOR"):
+        monkeypatch.delenv(key, raising=False)
+    return env
+
+
+@pytest.fixture
+def data_dir(isolated: dict[str, str]) -> Path:
+    return Path(isolated["XDG_DATA_HOME"]) / "chatrepl"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    s = FakeOpenAI().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def api_env(server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """OPENAI_* pointing at the fake server; returns the full environment for subprocesses."""
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-key-123")
+    return dict(os.environ)

@@ -1,0 +1,105 @@
+"""Drive the real App through prompt_toolkit's pipe input, line by line, as a user would type."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+from rich.console import Console
+
+from repl import config as config_mod
+from repl.app import App
+from repl.client import ChatClient
+from repl.context import Context
+from repl.render import UI
+from repl.store import open_store
+
+
+class Session:
+    """A running chatrepl App; ``await s.line("text")`` types a line and waits for the next prompt."""
+
+    def __init__(self, *, model: str | None = None, width: int = 100, terminal: bool = False,
+                 timeout: float | None = None) -> None:
+        self.config = config_mod.load(model=model)
+        if timeout is not None:
+            from dataclasses import replace
+
+            self.config = replace(self.config, timeout=timeout)
+        self.out = io.StringIO()
+        console = Console(file=self.out, width=width, height=40, force_terminal=terminal,
+                          color_system=None, highlight=False)
+        self.store = open_store(self.config.data_dir)
+        self.ctx = Context(store=self.store, ui=UI(console), config=self.config,
+                           client=ChatClient(api_key=self.config.api_key,
+                                             base_url=self.config.base_url,
+                                             timeout=self.config.timeout, local_servers=()))
+        self._pipe_cm = create_pipe_input()
+        self.pipe = self._pipe_cm.__enter__()
+        self.app = App(self.ctx, input=self.pipe, output=DummyOutput())
+        self._ready = asyncio.Event()
+        self.prompts = 0
+        for session in (self.app.session, self.app._confirm):
+            self._count_prompts(session)
+        self.task: asyncio.Task[None] | None = None
+
+    def _count_prompts(self, session: Any) -> None:
+        original = session.prompt_async
+
+        async def counting(*args: Any, **kwargs: Any) -> str:
+            self.prompts += 1
+            self._ready.set()
+            return str(await original(*args, **kwargs))
+
+        session.prompt_async = counting
+
+    async def start(self, thread: str | None = None, *, system: str | None = None) -> Session:
+        self.task = asyncio.create_task(self.app.run(thread, system=system))
+        await self.wait_prompt()
+        return self
+
+    async def wait_prompt(self, timeout: float = 10) -> None:
+        waiter = asyncio.create_task(self._ready.wait())
+        done, _ = await asyncio.wait({waiter, self.task}, timeout=timeout,  # type: ignore[arg-type]
+                                    return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if self.task in done:
+            self.task.result()  # raise what ended the app
+            return
+        if not done:
+            raise TimeoutError("no prompt within the timeout; output so far:\n" + self.text)
+        self._ready.clear()
+        await asyncio.sleep(0.01)  # let prompt_toolkit attach to the input
+
+    async def line(self, text: str, *, wait: bool = True) -> str:
+        """Type ``text`` and Enter; return the output it produced."""
+        before = len(self.out.getvalue())
+        self.pipe.send_text(text + "\r")
+        if wait:
+            await self.wait_prompt()
+        return self.out.getvalue()[before:]
+
+    async def until(self, check: Callable[[], bool], timeout: float = 10) -> None:
+        for _ in range(int(timeout / 0.01)):
+            if check():
+                return
+            await asyncio.sleep(0.01)
+        raise TimeoutError("condition not met; output so far:\n" + self.text)
+
+    async def quit(self) -> None:
+        if self.task and not self.task.done():
+            self.pipe.send_text("/quit\r")
+            await asyncio.wait_for(self.task, 10)
+        self._pipe_cm.__exit__(None, None, None)
+        self.store.close()
+
+    @property
+    def text(self) -> str:
+        return self.out.getvalue()
+
+
+def run(coro_fn: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(coro_fn())  # type: ignore[arg-type]
