@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+import os
 import signal
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
@@ -25,8 +26,6 @@ from repl.completion import CommandCompleter
 from repl.context import Context
 from repl.errors import ChatreplError
 from repl.keys import bindings
-
-log = logging.getLogger("chatrepl")
 
 
 class App:
@@ -67,7 +66,7 @@ class App:
         except ChatreplError as e:
             ctx.ui.error(str(e))
         except Exception as e:
-            log.exception("unexpected error")
+            log_bug(ctx.config.log_path)
             ctx.ui.error(f"internal error ({type(e).__name__}: {e}); details in "
                          f"{ctx.config.log_path}")
 
@@ -131,10 +130,21 @@ def _handling(handlers: tuple[tuple[signal.Signals, Callable[[], None]], ...]) -
             loop.remove_signal_handler(sig)
 
 
+def log_bug(path: Path) -> None:
+    """Append the traceback of the exception being handled to the log (owner-only)."""
+    import logging
+
+    logger = logging.getLogger("chatrepl")
+    if not logger.handlers:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+    logger.exception("unexpected error")
+
+
 def file_history(path: str) -> History:
     """Input history kept across runs, readable by the owner only."""
-    import os
-
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.close(fd)
     os.chmod(path, 0o600)

@@ -1,10 +1,9 @@
-"""The command line: parse arguments, build the real outside world, run one mode, return an exit code."""
+"""The command line: parse arguments, build the real outside world, run one mode, give a status."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -71,7 +70,6 @@ def _run(args: argparse.Namespace) -> int:
     from repl.store import open_store
 
     config = config_mod.load(model=args.model)
-    _log_to(config.log_path)
     store = open_store(config.data_dir)
     try:
         from rich.console import Console
@@ -131,9 +129,3 @@ async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
     app = App(ctx, history=file_history(str(config.history_path)))
     await app.run(args.thread, system=args.system)
     return 0
-
-
-def _log_to(path: os.PathLike[str]) -> None:
-    handler = logging.FileHandler(str(path), delay=True, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logging.getLogger("chatrepl").addHandler(handler)

@@ -1,4 +1,4 @@
-"""The OpenAI-compatible streaming client: turns the SDK's chunks into events and its errors into ours.
+"""The OpenAI-compatible streaming client: the SDK's chunks become events, its errors ours.
 
 The ``openai`` package is imported on first use, never on the way to the prompt. Retries are off
 (``max_retries=0``) so one user turn is one request; stalls are ended by our own deadline, because

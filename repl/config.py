@@ -6,7 +6,6 @@ Precedence for each setting: command-line flag > environment variable > config f
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +64,10 @@ def _dirs() -> tuple[Path, Path]:
 
 
 def _read_file(path: Path) -> dict[str, object]:
+    if not path.exists():
+        return {}
+    import tomllib
+
     try:
         with path.open("rb") as f:
             raw = tomllib.load(f)

@@ -1,14 +1,14 @@
 """The errors a user should see, as one hierarchy.
 
-    ChatreplError                 shown as one line at the loop boundary; the REPL keeps running
-     +-- ConfigError              a bad config file, flag or environment variable
-     +-- ThreadError              bad thread name, unknown thread, name already taken
-     +-- StoreError               the store cannot be opened, read or written
-     |    +-- StoreBusyError      another process holds the write lock for too long
-     +-- ExportError              an export could not be written
-     +-- ApiError                 the endpoint refused or failed a request (``kind`` says how)
+ChatreplError                 shown as one line at the loop boundary; the REPL keeps running
+ +-- ConfigError              a bad config file, flag or environment variable
+ +-- ThreadError              bad thread name, unknown thread, name already taken
+ +-- StoreError               the store cannot be opened, read or written
+ |    +-- StoreBusyError      another process holds the write lock for too long
+ +-- ExportError              an export could not be written
+ +-- ApiError                 the endpoint refused or failed a request (``kind`` says how)
 
-Anything else that escapes a command is a bug: it is logged with its traceback and shown as one line.
+Anything else that escapes a command is a bug: its traceback is logged, and one line is shown.
 """
 
 from __future__ import annotations

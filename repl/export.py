@@ -1,4 +1,4 @@
-"""Pure conversions of a thread to the formats users take away: markdown and the JSON messages array."""
+"""Pure conversions of a thread to what users take away: markdown and the JSON messages array."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def to_json(info: ThreadInfo, messages: Sequence[Message]) -> str:
 
 
 def _iso(timestamp: float) -> str:
-    moment = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
     return moment.isoformat(timespec="seconds")
 
 

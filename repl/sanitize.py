@@ -1,9 +1,9 @@
 """Make untrusted text (model output, imported text, names, error messages) safe for a terminal.
 
-Every character that a terminal could act on, rather than print, is replaced by a visible stand-in:
-C0 controls other than newline and tab (and the CR of a CRLF) become Unicode control pictures (ESC shows as ␛), DEL shows
-as ␡, and C1 controls and bidirectional overrides show as <U+XXXX>. Stored text is never changed;
-only what is displayed passes through here.
+Every character that a terminal could act on, rather than print, is replaced by a visible
+stand-in: C0 controls other than newline and tab (and the CR of a CRLF) become Unicode control
+pictures (ESC shows as ␛), DEL shows as ␡, and C1 controls and bidirectional overrides show as
+<U+XXXX>. Stored text is never changed; only what is displayed passes through here.
 """
 
 from __future__ import annotations

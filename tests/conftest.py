@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakeserver import FakeOpenAI  # noqa: E402
+from fakeserver import FakeOpenAI
 
 
 @pytest.fixture(autouse=True)

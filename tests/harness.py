@@ -20,7 +20,7 @@ from repl.store import open_store
 
 
 class Session:
-    """A running chatrepl App; ``await s.line("text")`` types a line and waits for the next prompt."""
+    """A running chatrepl App; ``await s.line("text")`` types a line, waits for the next prompt."""
 
     def __init__(self, *, model: str | None = None, width: int = 100, terminal: bool = False,
                  timeout: float | None = None) -> None:

@@ -1,4 +1,4 @@
-"""The REPL end to end: the real App, through prompt_toolkit's pipe input, against a real HTTP server."""
+"""The REPL end to end: the real App through prompt_toolkit's pipe input, against a real server."""
 
 from __future__ import annotations
 
@@ -29,3 +29,303 @@ def test_talk_and_history_is_resent_after_restart(api_env: dict[str, str],
         {"role": "assistant", "content": "echo: hello there"},
         {"role": "user", "content": "and again"},
     ]
+
+
+def run(coro: object) -> None:
+    asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def stored(s: Session, thread: str) -> list[tuple[str, str, str | None]]:
+    return [(m.role, m.content, m.status) for m in s.store.messages(thread)]
+
+
+def test_switch_creates_threads_and_keeps_them_apart(api_env: dict[str, str],
+                                                     server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start()
+        await s.line("in default")
+        out = await s.line("/switch work")
+        assert "new thread 'work'" in out
+        await s.line("in work")
+        assert server.sent_messages() == [{"role": "user", "content": "in work"}]
+        out = await s.line("/sw default")  # a unique prefix
+        assert "in default" in out  # its last turns are shown
+        await s.line("back")
+        assert [m["content"] for m in server.sent_messages()] == [
+            "in default", "echo: in default", "back"]
+        out = await s.line("/list")
+        assert "work" in out and "default" in out
+        await s.quit()
+
+    run(go())
+
+
+def test_new_rename_delete_asks_first(api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("one")
+        await s.line("hello")
+        await s.line("/new two")
+        assert s.ctx.thread.name == "two"
+        out = await s.line("/new two")
+        assert "already exists" in out
+        await s.line("/rename deux")
+        assert s.store.get("deux") and not s.store.get("two")
+        await s.line("/delete one", wait=False)
+        await s.wait_prompt()  # the confirmation question
+        await s.line("n")
+        assert s.store.get("one") is not None
+        await s.line("/delete one", wait=False)
+        await s.wait_prompt()
+        out = await s.line("y")
+        assert "deleted 'one'" in out and s.store.get("one") is None
+        out = await s.line("/new")  # a generated, date-based name
+        assert s.ctx.thread.name not in ("deux", "one")
+        await s.quit()
+
+    run(go())
+
+
+def test_bad_thread_names_get_one_line_and_the_repl_goes_on(api_env: dict[str, str]) -> None:
+    async def go() -> None:
+        s = await Session().start()
+        for bad in ("../etc", "a/b", "x" * 100, ".hidden"):
+            out = await s.line(f"/switch {bad}")
+            assert out.count("error:") == 1, out
+        assert s.ctx.thread.name == "default"
+        out = await s.line("/nosuchcommand")
+        assert "unknown command /nosuchcommand" in out
+        await s.quit()
+
+    run(go())
+
+
+def test_slash_lines_that_are_paths_are_messages(api_env: dict[str, str],
+                                                 server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start()
+        out = await s.line("/etc/hosts is a file?")
+        assert "echo: /etc/hosts is a file?" in out
+        out = await s.line("//help me")
+        assert "echo: /help me" in out
+        await s.quit()
+
+    run(go())
+
+
+def test_model_and_system_are_per_thread_and_sent(api_env: dict[str, str],
+                                                   server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("/model my-model")
+        await s.line("/system Be brief.")
+        await s.line("hi")
+        request = server.requests[-1]
+        assert request["model"] == "my-model"
+        assert request["messages"][0] == {"role": "system", "content": "Be brief."}
+        out = await s.line("/model")
+        assert "my-model" in out
+        await s.line("/system -")
+        await s.line("again")
+        assert server.requests[-1]["messages"][0]["role"] == "user"
+        await s.quit()
+        # another thread does not inherit the model; reopening remembers it
+        s = await Session().start("other")
+        await s.line("x")
+        assert server.requests[-1]["model"] == "gpt-4o-mini"
+        await s.line("/switch t")
+        await s.line("y")
+        assert server.requests[-1]["model"] == "my-model"
+        await s.quit()
+
+    run(go())
+
+
+def test_model_flag_overrides_and_is_remembered(api_env: dict[str, str],
+                                                server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session(model="flag-model").start("t")
+        await s.line("hi")
+        assert server.requests[-1]["model"] == "flag-model"
+        await s.quit()
+        s = await Session().start("t")
+        await s.line("hi again")
+        assert server.requests[-1]["model"] == "flag-model"
+        await s.quit()
+
+    run(go())
+
+
+def test_ctrl_c_keeps_the_partial_answer(api_env: dict[str, str], server: FakeOpenAI) -> None:
+    import os
+    import signal
+
+    async def go() -> None:
+        s = await Session().start("t")
+        server.queue(Reply("word " * 400, pieces=400, delay=0.01))
+        await s.line("tell me a long story", wait=False)
+        await s.until(lambda: s.text.count("word") > 20)
+        os.kill(os.getpid(), signal.SIGINT)
+        await s.wait_prompt()
+        assert "(interrupted)" in s.text
+        (_, question, _), (role, answer, status) = stored(s, "t")
+        assert question == "tell me a long story"
+        assert role == "assistant" and status == "interrupted"
+        assert 20 * len("word ") <= len(answer) < 400 * len("word ")
+        # the REPL goes on, and the partial answer is part of the history sent next
+        out = await s.line("go on")
+        assert "echo: go on" in out
+        assert server.sent_messages()[1] == {"role": "assistant", "content": answer}
+        await s.quit()
+
+    run(go())
+
+
+def test_api_errors_are_one_line_and_keep_the_message(api_env: dict[str, str],
+                                                      server: FakeOpenAI) -> None:
+    from fakeserver import Failure
+
+    async def go() -> None:
+        s = await Session(timeout=0.5).start("t")
+        cases = [
+            (Failure(401, {"error": {"message": "bad key"}}), "refused the API key"),
+            (Failure(404, {"error": {"message": "model 'nope' not found"}}), "not found"),
+            (Failure(429, {"error": {"message": "slow down"}}, {"retry-after": "7"}),
+             "try again in 7 s"),
+            (Failure(503, "<html><body>Bad gateway</body></html>"), "server failed"),
+            (Failure(400, {"error": {"message": "This model's maximum context length is 8192 "
+                                     "tokens", "code": "context_length_exceeded"}}),
+             "too long"),
+            (Reply("never", stall=2), "stopped sending"),
+        ]
+        for n, (script, expected) in enumerate(cases):
+            server.queue(script)
+            out = await s.line(f"question {n}")
+            assert out.count("error:") == 1 and expected in out, out
+            assert "<html>" not in out
+        questions = [c for r, c, _ in stored(s, "t") if r == "user"]
+        assert questions == [f"question {n}" for n in range(len(cases))]
+        out = await s.line("now it works")
+        assert "echo: now it works" in out
+        await s.quit()
+
+    run(go())
+
+
+def test_refused_connection_and_missing_key(isolated: dict[str, str],
+                                            monkeypatch: object) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        out = await s.line("hello")
+        assert "OPENAI_API_KEY" in out and out.count("error:") == 1
+        assert stored(s, "t") == [("user", "hello", None)]
+        out = await s.line("/list")  # local commands still work
+        assert "t" in out
+        await s.quit()
+
+    run(go())
+    import pytest
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    mp.setenv("OPENAI_API_KEY", "sk-x")
+    try:
+        async def refused() -> None:
+            s = await Session().start("t")
+            out = await s.line("hello")
+            assert "cannot connect" in out and out.count("error:") == 1
+            await s.quit()
+
+        run(refused())
+    finally:
+        mp.undo()
+
+
+def test_two_processes_on_one_thread_see_each_others_turns(api_env: dict[str, str],
+                                                            server: FakeOpenAI) -> None:
+    import subprocess
+    import sys
+
+    async def go() -> None:
+        a = await Session().start("shared")
+        await a.line("from a")
+        # a second chatrepl process adds a turn while this REPL is open
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "repl", "-t", "shared", "from b"],
+            env=api_env, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert [m["content"] for m in server.sent_messages()] == [
+            "from a", "echo: from a", "from b"]
+        await a.line("a again")
+        assert [m["content"] for m in server.sent_messages()] == [
+            "from a", "echo: from a", "from b", "echo: from b", "a again"]
+        await a.quit()
+
+    run(go())
+
+
+def test_truncated_and_reasoning(api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session(terminal=True).start("t")
+        server.queue(Reply("cut off here", finish="length"),
+                     Reply("the answer", reasoning="thinking hard"),
+                     Reply("no finish", finish=None))
+        out = await s.line("q1")
+        assert "truncated" in out
+        out = await s.line("q2")
+        assert "reasoned for" in out and "the answer" in out
+        out = await s.line("q3")
+        assert "stream ended before the answer was finished" in out
+        answers = [(c, st) for r, c, st in stored(s, "t") if r == "assistant"]
+        assert answers == [("cut off here", "truncated"), ("the answer", None),
+                           ("no finish", "truncated")]
+        await s.quit()
+
+    run(go())
+
+
+def test_markdown_is_rendered_and_escapes_neutralised(api_env: dict[str, str],
+                                                      server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session(terminal=True).start("t")
+        text = ("# Title\n\nSome **bold** text and a [link](http://evil.example).\n\n"
+                "```python\nprint('hi')\n```\n\nhidden \x1b]52;c;aGk=\x07 and \x1b[2J\x9b done")
+        server.queue(Reply(text, pieces=37))
+        out = await s.line("show me")
+        assert "# Title" not in out and "Title" in out
+        assert "print('hi')" in out and "```" not in out
+        assert "link (http://evil.example)" in out  # the target is shown, never hidden
+        assert "\x1b]52" not in out and "\x1b[2J" not in out and "\x9b" not in out
+        assert "␛]52;c;aGk=␇" in out
+        assert stored(s, "t")[-1][1] == text  # stored exactly as sent
+        await s.quit()
+
+    run(go())
+
+
+def test_history_and_export(api_env: dict[str, str], server: FakeOpenAI, tmp_path: object,
+                            monkeypatch: object) -> None:
+    import json
+    import os
+    from pathlib import Path
+
+    async def go() -> None:
+        s = await Session().start("notes")
+        for n in range(4):
+            await s.line(f"m{n}")
+        out = await s.line("/history 2")
+        assert "m2" in out and "m3" in out and "m1" not in out
+        os.chdir(str(tmp_path))
+        out = await s.line("/export")
+        md = Path(str(tmp_path), "notes.md")
+        assert md.exists() and "echo: m3" in md.read_text()
+        assert md.stat().st_mode & 0o077 == 0
+        await s.line("/export out.json")
+        data = json.loads(Path(str(tmp_path), "out.json").read_text())
+        assert data[0] == {"role": "user", "content": "m0"} and len(data) == 8
+        await s.quit()
+
+    cwd = os.getcwd()
+    try:
+        run(go())
+    finally:
+        os.chdir(cwd)

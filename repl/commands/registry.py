@@ -1,4 +1,4 @@
-"""The command registry: one handler signature ``async (ctx, arg) -> None``; the docstring is the help.
+"""The command registry: one handler signature ``async (ctx, arg) -> None``; docstring = help.
 
 A line is a command when it starts with ``/`` followed by a word without another ``/`` (so
 ``/etc/hosts is...`` is a message); ``//text`` sends ``/text`` as a message. Commands may be

@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from repl.commands.registry import COMMANDS, CommandError, command
+from repl.commands.registry import COMMANDS, command
 from repl.context import Context
 from repl.errors import ExportError
 from repl.export import FORMATS, format_for, to_json, to_markdown
@@ -60,7 +60,10 @@ def export_thread(ctx: Context, name: str, path: str, fmt: str | None = None) ->
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r} (use md or json)")
     messages = ctx.store.messages(name)
-    text = to_json(info, messages) if fmt == "json" else to_markdown(info, messages, now=time.time())
+    if fmt == "json":
+        text = to_json(info, messages)
+    else:
+        text = to_markdown(info, messages, now=time.time())
     if path == "-":
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -33,7 +33,8 @@ def show_opened(ctx: Context, created: bool) -> None:
     tail = last_turns(ctx.store.messages(info.name, last=turns * 4), turns)
     hidden = info.message_count - len(tail)
     earlier = f", {hidden} earlier (/history N)" if hidden > 0 else ""
-    ctx.ui.info(f"thread {info.name!r} · {info.message_count} messages{earlier} · model {ctx.model}")
+    count = info.message_count
+    ctx.ui.info(f"thread {info.name!r} · {count} messages{earlier} · model {ctx.model}")
     if tail:
         ctx.ui.console.print()
         ctx.ui.messages(tail)

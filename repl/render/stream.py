@@ -151,4 +151,4 @@ class MarkdownStream:
             self._live.console.print(SegmentLines(lines, new_lines=True), end="")
         top = [t for t in md.parsed if t.level == 0 and t.nesting >= 0]
         # after a horizontal rule rich owes no blank line; after anything else it does
-        self._gap = bool(top) and top[-1].type != "hr" or (not top and self._gap)
+        self._gap = (bool(top) and top[-1].type != "hr") or (not top and self._gap)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import sys
 from types import TracebackType
+from typing import Any
 
 
 class QuietInput:
     def __init__(self) -> None:
-        self._saved: list[object] | None = None
+        self._saved: list[Any] | None = None
         self._fd = -1
 
     def __enter__(self) -> QuietInput:

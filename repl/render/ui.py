@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from repl.sanitize import clean, clean_line
@@ -125,6 +124,8 @@ class UI:
         if not threads:
             self.info("no threads yet")
             return
+        from rich.table import Table
+
         table = Table(box=None, pad_edge=False, header_style="bold")
         for column in ("thread", "messages", "last activity", "model"):
             table.add_column(column, justify="right" if column == "messages" else "left")
@@ -135,6 +136,8 @@ class UI:
         self.console.print(table)
 
     def rows(self, rows: Sequence[tuple[str, str]]) -> None:
+        from rich.table import Table
+
         table = Table(box=None, show_header=False, pad_edge=False)
         table.add_column(style="bold")
         table.add_column()

@@ -19,7 +19,8 @@ class ThreadStore(Protocol):
 
     def get(self, name: str) -> ThreadInfo | None: ...
 
-    def create(self, name: str, *, model: str | None = None, system: str | None = None) -> ThreadInfo:
+    def create(self, name: str, *, model: str | None = None,
+               system: str | None = None) -> ThreadInfo:
         """Create a new thread; ThreadError if the name is taken."""
         ...
 

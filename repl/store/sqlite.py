@@ -97,7 +97,8 @@ class SQLiteStore:
         row = self._db.execute(_INFO + " WHERE t.name = ?", (name,)).fetchone()
         return ThreadInfo(*row) if row else None
 
-    def create(self, name: str, *, model: str | None = None, system: str | None = None) -> ThreadInfo:
+    def create(self, name: str, *, model: str | None = None,
+               system: str | None = None) -> ThreadInfo:
         now = self._clock()
         try:
             with self._write() as db:
