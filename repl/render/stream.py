@@ -141,7 +141,7 @@ class MarkdownStream:
             self._live.console.print(
                 SegmentLines(lines[self._open_printed:overflow], new_lines=True), end="")
             self._open_printed = overflow
-        return SegmentLines(lines[self._open_printed:], new_lines=True)
+        return SegmentLines([_rstrip(line) for line in lines[self._open_printed:]], new_lines=True)
 
     def _print_block(self, md: Markdown) -> None:
         """Print finished blocks (minus lines already scrolled out) to scrollback."""
@@ -152,3 +152,19 @@ class MarkdownStream:
         top = [t for t in md.parsed if t.level == 0 and t.nesting >= 0]
         # after a horizontal rule rich owes no blank line; after anything else it does
         self._gap = (bool(top) and top[-1].type != "hr") or (not top and self._gap)
+
+
+def _rstrip(line: list[Segment]) -> list[Segment]:
+    """``line`` without its trailing padding.
+
+    The live region is redrawn by moving the cursor up one row per line; a line padded to the full
+    width wraps wherever the terminal measures a character wider than rich does (emoji with skin
+    tone modifiers, for instance) and that would throw the count off. Unpadded lines rarely reach
+    the edge. Only the live region is trimmed: lines printed for good keep rich's exact output."""
+    line = list(line)
+    while line and not line[-1].text.strip():
+        line.pop()
+    if line:
+        last = line[-1]
+        line[-1] = Segment(last.text.rstrip(), last.style, last.control)
+    return line

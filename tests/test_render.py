@@ -1,0 +1,118 @@
+"""The streaming markdown renderer, checked through a terminal emulator (pyte).
+
+What ends up on the terminal (scrollback + screen) after streaming must equal a full render of the
+final text, however the text was split into deltas, even when it is taller than the terminal.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pyte
+import pytest
+from rich.console import Console
+from rich.markdown import Markdown
+
+from repl.render.stream import MarkdownStream
+from repl.sanitize import clean
+
+TRICKY = {
+    "fence split": "Intro:\n\n```python\ndef f():\n    return 1\n```\n\nAfter.",
+    "unclosed fence": "Look:\n\n```js\nlet a = 1;\nlet b = 2;",
+    "table": "| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\nDone.",
+    "nested list": "- one\n  - one.a\n  - one.b\n- two\n\n1. x\n2. y\n\nend",
+    "headings and quote": "# H1\n\ntext\n\n## H2\n\n> quoted\n> more\n\n---\n\nlast",
+    "setext": "Title\n=====\n\npara\n---\n\nx",
+    "wide chars": "日本語のテキスト 🎉 emoji and combining é (e\u0301)\n\n- 中文\n- 👍🏽",
+    "escapes": "safe \x1b]52;c;aGk=\x07 and \x1b[2J then \x9b end\n\n`\x1b[31m`",
+}
+
+
+def terminal_text(data: bytes, width: int, height: int) -> list[str]:
+    screen = pyte.HistoryScreen(width, height, history=100_000)
+    pyte.ByteStream(screen).feed(data.replace(b"\n", b"\r\n"))
+    rows = ["".join(row[x].data for x in range(width)).rstrip() for row in screen.history.top]
+    rows += [line.rstrip() for line in screen.display]
+    while rows and not rows[-1]:
+        rows.pop()
+    return rows
+
+
+def streamed(deltas: list[str], width: int = 80, height: int = 24) -> list[str]:
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+    console = Console(file=out, force_terminal=True, width=width, height=height,
+                      color_system=None)
+    now = [0.0]
+    stream = MarkdownStream(console, clock=lambda: now[0])
+    stream.start()
+    for delta in deltas:
+        stream.feed(delta)
+        now[0] += 1.0  # every delta is due a repaint
+    stream.finish()
+    return terminal_text(raw.getvalue(), width, height)
+
+
+def full(text: str, width: int = 80, height: int = 24) -> list[str]:
+    """A full render of the final text, through the same terminal emulator."""
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+    Console(file=out, force_terminal=True, width=width, color_system=None).print(
+        Markdown(clean(text), hyperlinks=False))
+    return terminal_text(raw.getvalue(), width, height)
+
+
+@pytest.mark.parametrize("name", sorted(TRICKY))
+def test_every_split_point_gives_the_full_render(name: str) -> None:
+    text = TRICKY[name]
+    want = full(text)
+    for k in range(len(text) + 1):
+        assert streamed([text[:k], text[k:]]) == want, f"split at {k}: {text[:k]!r}"
+
+
+@pytest.mark.parametrize("name", sorted(TRICKY))
+def test_one_character_at_a_time(name: str) -> None:
+    text = TRICKY[name]
+    assert streamed(list(text)) == full(text)
+
+
+def test_answer_ten_times_taller_than_the_terminal() -> None:
+    text = "\n\n".join(
+        [f"## Part {i}\n\nSome text for part {i} that goes on for a while, " * 2 +
+         f"\n\n```python\nfor x in range({i}):\n    print(x)\n```\n\n- a\n- b" for i in range(12)]
+        + ["```\n" + "\n".join(f"line {n}" for n in range(80)) + "\n```", "the end"])
+    want = full(text, width=60, height=20)
+    assert len(want) > 10 * 20
+    for step in (5, 64):
+        deltas = [text[i:i + step] for i in range(0, len(text), step)]
+        assert streamed(deltas, width=60, height=20) == want
+
+
+def test_no_escape_from_the_text_reaches_the_terminal() -> None:
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+    console = Console(file=out, force_terminal=True, width=80, height=24, color_system=None)
+    stream = MarkdownStream(console)
+    stream.start()
+    stream.feed(TRICKY["escapes"])
+    stream.finish()
+    data = raw.getvalue()
+    assert b"\x1b]52" not in data and b"\x1b[2J" not in data and b"\x1b[31m" not in data
+    assert "\x9b" not in data.decode() and "␛]52" in data.decode()
+
+
+def test_reasoning_is_shown_then_collapsed_to_one_line() -> None:
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+    console = Console(file=out, force_terminal=True, width=80, height=24, color_system=None)
+    now = [0.0]
+    stream = MarkdownStream(console, clock=lambda: now[0])
+    stream.start()
+    stream.feed(reasoning="let me think\nabout it")
+    now[0] += 2.5
+    stream.feed("The answer.")
+    stream.finish()
+    rows = terminal_text(raw.getvalue(), 80, 24)
+    assert rows[0].startswith("▸ reasoned for 2.5 s")
+    assert "let me think" not in "\n".join(rows)
+    assert rows[-1] == "The answer."
