@@ -1,6 +1,7 @@
 """Slash commands: the registry and the commands, grouped by topic."""
 
-from repl.commands import session, threads
+from repl.commands import threads  # noqa: I001  (registration order is the /help order)
+from repl.commands import session
 from repl.commands.registry import COMMANDS, CommandError, dispatch, parse, resolve
 
 __all__ = ["COMMANDS", "CommandError", "dispatch", "parse", "resolve", "session", "threads"]

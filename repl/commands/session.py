@@ -17,7 +17,8 @@ from repl.export import FORMATS, format_for, to_json, to_markdown
 @command("help")
 async def help_(ctx: Context, arg: str) -> None:
     """Show the commands."""
-    rows = [(f"/{c.name} {c.usage}".rstrip(), c.help) for c in COMMANDS.values()]
+    ordered = sorted(COMMANDS.values(), key=lambda c: (c.name == "quit", c.name != "help"))
+    rows = [(f"/{c.name} {c.usage}".rstrip(), c.help) for c in ordered]
     ctx.ui.rows(rows)
     ctx.ui.info("Enter sends · Alt-Enter or Ctrl-J: new line · Ctrl-C stops an answer or clears "
                 "the line · Ctrl-D quits · commands may be shortened (/sw work)")

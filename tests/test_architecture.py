@@ -1,0 +1,25 @@
+"""The layering the README promises: the pure layers import neither prompt_toolkit, rich nor openai."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("module", ["repl.store.sqlite", "repl.client", "repl.export",
+                                    "repl.thread", "repl.sanitize", "repl.config"])
+def test_pure_layers_do_not_import_the_ui(module: str) -> None:
+    code = (f"import sys, {module}; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'prompt_toolkit', 'rich', 'openai'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_openai_is_not_imported_on_the_way_to_the_prompt() -> None:
+    code = ("import sys, repl.cli, repl.app, repl.chat, repl.commands; "
+            "print('openai' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
