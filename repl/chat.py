@@ -61,8 +61,11 @@ async def send(ctx: Context, text: str) -> None:
             note = FINISH_NOTES.get(done.finish_reason, f"(finished: {done.finish_reason})")
         elif status == INTERRUPTED:
             note = "(interrupted)"
-        view.finish(note)
-        _save_answer(ctx, "".join(parts), model, status, done)
+        try:
+            # saved before anything is drawn: the terminal may be gone (SIGHUP, a closed pipe)
+            _save_answer(ctx, "".join(parts), model, status, done)
+        finally:
+            view.finish(note)
 
 
 def _save_answer(ctx: Context, answer: str, model: str, status: str | None,

@@ -329,3 +329,29 @@ def test_history_and_export(api_env: dict[str, str], server: FakeOpenAI, tmp_pat
         run(go())
     finally:
         os.chdir(cwd)
+
+
+def test_multiline_input_paste_and_newline_keys(api_env: dict[str, str],
+                                                server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("\x1b[200~first line\nsecond line\r\nthird\x1b[201~")  # bracketed paste
+        await s.line("one\x1b\rtwo\nthree")  # Alt-Enter, then Ctrl-J
+        questions = [c for r, c, _ in stored(s, "t") if r == "user"]
+        assert questions == ["first line\nsecond line\nthird", "one\ntwo\nthree"]
+        await s.quit()
+
+    run(go())
+
+
+def test_help_lists_every_command(api_env: dict[str, str]) -> None:
+    from repl.commands import COMMANDS
+
+    async def go() -> None:
+        s = await Session().start()
+        out = await s.line("/help")
+        for name in COMMANDS:
+            assert f"/{name}" in out
+        await s.quit()
+
+    run(go())
