@@ -82,5 +82,5 @@ async def _paint(view: Streamer) -> None:
     """Repaint the live region at the renderer's frame rate, so the last token is never stale."""
     with contextlib.suppress(asyncio.CancelledError):
         while True:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(1 / 30)
             view.tick()

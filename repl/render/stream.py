@@ -2,9 +2,9 @@
 
 The answer is split into top-level markdown blocks as it grows. A block is finished once the next
 one has begun: it is rendered once, printed to scrollback and never touched again. Only the open
-block (a growing paragraph, an unclosed code fence, a table) is re-rendered, in a small live region,
-at most ``fps`` times a second. So a token costs work proportional to the open block, not the whole
-answer, and nothing is duplicated or lost when the answer is taller than the terminal.
+block (a growing paragraph, an unclosed code fence, a table) is re-rendered, in a small live
+region, at most ``fps`` (30) times a second. So a token costs work proportional to the open block,
+not the whole answer, and nothing is duplicated or lost when the answer is taller than the screen.
 
 Rule for an open block taller than the screen: its lines scroll out of the live region into
 scrollback one by one and are final from then on (a later token can no longer change them).
@@ -30,7 +30,7 @@ REASONING_LINES = 4
 class MarkdownStream:
     """Feed it text deltas; it keeps the terminal showing the answer rendered as markdown."""
 
-    def __init__(self, console: Console, *, code_theme: str = "monokai", fps: float = 20.0,
+    def __init__(self, console: Console, *, code_theme: str = "monokai", fps: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.console = console
         self.code_theme = code_theme
