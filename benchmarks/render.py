@@ -31,10 +31,9 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.live import Live
 from rich.markdown import Markdown
-from rich.text import Text
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from repl.render.stream import MarkdownStream  # noqa: E402
+from repl.render.stream import MarkdownStream
 
 WIDTH, HEIGHT = 100, 40
 WORDS = ("the of and to in is that for it as with was on be by this are from or have an which "
@@ -269,7 +268,8 @@ def main() -> None:
                       f"{result.cpu / len(tokens) * 1000:>9.3f} {lag:>9} "
                       f"{result.throughput:>12,.0f}")
     print()
-    print(f"{'renderer':<9} {'CPU 8k/2k (2,000 tok/s)':>24} {'peak KiB 2k':>12} {'peak KiB 8k':>12}")
+    print(f"{'renderer':<9} {'CPU 8k/2k (2,000 tok/s)':>24} {'peak KiB 2k':>12} "
+          f"{'peak KiB 8k':>12}")
     for name, make in chosen.items():
         small, big = cpu_at.get((name, 2000, 2000.0)), cpu_at.get((name, 8000, 2000.0))
         growth = f"{big / small:.1f}x" if small and big else "-"

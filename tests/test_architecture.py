@@ -1,4 +1,4 @@
-"""The layering the README promises: the pure layers import neither prompt_toolkit, rich nor openai."""
+"""The layering the README promises: the pure layers import neither prompt_toolkit, rich, openai."""
 
 from __future__ import annotations
 
