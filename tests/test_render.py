@@ -24,6 +24,7 @@ TRICKY = {
     "headings and quote": "# H1\n\ntext\n\n## H2\n\n> quoted\n> more\n\n---\n\nlast",
     "setext": "Title\n=====\n\npara\n---\n\nx",
     "wide chars": "日本語のテキスト 🎉 emoji and combining é (e\u0301)\n\n- 中文\n- 👍🏽",
+    "long lines": "x" * 250 + "\n\n" + "word " * 60 + "\n\n```\n" + "y" * 190 + "\n```",
     "escapes": "safe \x1b]52;c;aGk=\x07 and \x1b[2J then \x9b end\n\n`\x1b[31m`",
 }
 
@@ -116,3 +117,31 @@ def test_reasoning_is_shown_then_collapsed_to_one_line() -> None:
     assert rows[0].startswith("▸ reasoned for 2.5 s")
     assert "let me think" not in "\n".join(rows)
     assert rows[-1] == "The answer."
+
+
+def test_resize_while_streaming_loses_and_repeats_nothing() -> None:
+    words = [f"w{i:03d}" for i in range(400)]
+    text = "\n\n".join(" ".join(words[i:i + 40]) for i in range(0, 400, 40))
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+    console = Console(file=out, force_terminal=True, width=100, height=20, color_system=None)
+    now = [0.0]
+    stream = MarkdownStream(console, clock=lambda: now[0])
+    stream.start()
+    screen = pyte.HistoryScreen(100, 20, history=100_000)
+    emulator = pyte.ByteStream(screen)
+    fed = 0
+    for i in range(0, len(text), 9):
+        if i == len(text) // 2:  # the user narrows the window mid-answer
+            emulator.feed(raw.getvalue()[fed:].replace(b"\n", b"\r\n"))
+            fed = len(raw.getvalue())
+            screen.resize(20, 60)
+            console.width = 60
+        stream.feed(text[i:i + 9])
+        now[0] += 1.0
+    stream.finish()
+    emulator.feed(raw.getvalue()[fed:].replace(b"\n", b"\r\n"))
+    rows = ["".join(row[x].data for x in sorted(row)) for row in screen.history.top]
+    rows += list(screen.display)
+    seen = " ".join(rows).split()
+    assert [w for w in seen if w.startswith("w")] == words
