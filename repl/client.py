@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from repl import sse
 from repl.errors import ApiError
 from repl.thread import Usage
 
@@ -69,7 +70,8 @@ class ChatClient:
                 api_key=self.api_key or "no-key-needed",
                 base_url=self.base_url,
                 max_retries=0,
-                timeout=openai.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+                # our own deadline (see stream) ends stalls; the SDK's only backs it up
+                timeout=openai.Timeout(self.timeout + 5, connect=min(self.timeout, 10.0)),
             )
         return self._sdk
 
@@ -85,73 +87,57 @@ class ChatClient:
     async def stream(self, messages: list[dict[str, str]], model: str) -> AsyncIterator[Event]:
         """Stream one answer. Yields Delta events, then exactly one Done; raises ApiError."""
         client = self._client()
-        stream = await self._open(client, messages, model)
+        options = {"stream_options": {"include_usage": True}} if self._stream_options else {}
         try:
-            async for event in self._events(stream):
-                yield event
-        finally:
-            await stream.close()
-
-    async def _open(self, client: Any, messages: list[dict[str, str]], model: str) -> Any:
-        import openai
-
-        extra = {"stream_options": {"include_usage": True}} if self._stream_options else {}
-        try:
-            async with asyncio.timeout(self.timeout):
-                return await client.chat.completions.create(
-                    model=model, messages=messages, stream=True, **extra)
-        except openai.BadRequestError as e:
-            if self._stream_options and "stream_options" in str(e.body or e):
-                self._stream_options = False  # a strict relay: ask again without it
-                return await self._open(client, messages, model)
-            raise self._error(e, model) from None
+            async with asyncio.timeout(self.timeout) as deadline:
+                async with client.chat.completions.with_streaming_response.create(
+                        model=model, messages=messages, stream=True, **options) as response:
+                    async for event in self._events(response, deadline):
+                        yield event
+            return
         except TimeoutError:
-            raise ApiError(f"no answer from the server within {self.timeout:g} s",
+            raise ApiError(f"the server sent nothing for {self.timeout:g} s; gave up",
                            kind="timeout") from None
-        except openai.OpenAIError as e:
-            raise self._error(e, model) from None
+        except ApiError:
+            raise
+        except Exception as e:
+            error = self._error(e, model)
+            if not (options and error.kind == "bad_request" and "stream_options" in str(error)):
+                raise error from None
+        self._stream_options = False  # a strict relay refused stream_options: ask without it
+        async for event in self.stream(messages, model):
+            yield event
 
-    async def _events(self, stream: Any) -> AsyncIterator[Event]:
-        import openai
-
+    async def _events(self, response: Any, deadline: asyncio.Timeout) -> AsyncIterator[Event]:
+        """Events from the raw SSE body; the deadline moves on with every data event only, so
+        keep-alive comments cannot hold a stalled answer open."""
+        loop = asyncio.get_running_loop()
         finish: str | None = None
         usage = Usage()
         model: str | None = None
-        chunks = 0
-        iterator = stream.__aiter__()
-        while True:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    chunk = await iterator.__anext__()
-            except StopAsyncIteration:
+        received = 0
+        async for name, data in sse.events(response.iter_lines()):
+            deadline.reschedule(loop.time() + self.timeout)
+            if data.strip() == "[DONE]":
                 break
-            except TimeoutError:
-                raise ApiError(f"the server stopped sending for {self.timeout:g} s",
-                               kind="timeout") from None
-            except json.JSONDecodeError:
-                raise ApiError("the server sent a malformed stream event", kind="stream") from None
-            except openai.OpenAIError as e:
-                raise self._error(e, model or "") from None
-            chunks += 1
-            model = getattr(chunk, "model", None) or model
-            if chunk.usage is not None:
-                usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-            if chunk.choices is None:  # old vLLM sends its error as a chunk
-                extra = chunk.model_extra or {}
-                raise ApiError(f"the server reported an error: {extra.get('message', extra)}",
-                               kind="stream")
-            if not chunk.choices:
-                continue
-            choice = chunk.choices[0]
-            delta = choice.delta
-            if delta is not None:
-                extra = delta.model_extra or {}
-                reasoning = extra.get("reasoning_content") or extra.get("reasoning") or ""
-                text = delta.content or ""
+            chunk = _json(data)
+            if chunk is None:
+                continue  # an empty keep-alive, or a line that is not JSON
+            received += 1
+            _raise_stream_error(name, chunk)
+            model = chunk.get("model") or model
+            usage = _usage(chunk.get("usage")) or usage
+            choice = _first_choice(chunk)
+            delta = choice.get("delta") or {}
+            if isinstance(delta, dict):
+                text = delta.get("content")
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                text = text if isinstance(text, str) else ""
+                reasoning = reasoning if isinstance(reasoning, str) else ""
                 if text or reasoning:
-                    yield Delta(text, reasoning if isinstance(reasoning, str) else "")
-            finish = choice.finish_reason or finish
-        if chunks == 0:
+                    yield Delta(text, reasoning)
+            finish = choice.get("finish_reason") or finish
+        if received == 0:
             raise ApiError("the server ended the answer without sending anything (llama.cpp "
                            "servers do this when the conversation is too long for the context)",
                            kind="empty")
@@ -159,6 +145,37 @@ class ChatClient:
 
     def _error(self, e: Exception, model: str) -> ApiError:
         return _redact(map_error(e, model, self.base_url), self.api_key)
+
+
+def _json(data: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _first_choice(chunk: dict[str, Any]) -> dict[str, Any]:
+    choices = chunk.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        return choices[0]
+    return {}
+
+
+def _usage(raw: object) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
+    return Usage(prompt if isinstance(prompt, int) else None,
+                 completion if isinstance(completion, int) else None)
+
+
+def _raise_stream_error(event: str, chunk: dict[str, Any]) -> None:
+    """Errors sent after HTTP 200, in each shape servers use (see shared/SERVERS.md, point 7)."""
+    if event == "error" or chunk.get("error") or chunk.get("object") == "error":
+        message, _ = _body_message(chunk)
+        raise ApiError(f"the server reported an error mid-answer: {message or 'no details'}",
+                       kind="stream")
 
 
 def _redact(error: ApiError, key: str | None) -> ApiError:
@@ -209,7 +226,10 @@ def map_error(e: Exception, model: str, base_url: str | None) -> ApiError:
         message, _ = _body_message(e.body)
         return ApiError(f"the server reported an error mid-answer: {message or e.message}",
                         kind="stream")
-    return ApiError(f"request failed: {e}", kind="stream")
+    if isinstance(e, OSError) or type(e).__module__.startswith(("httpx", "httpcore", "h11")):
+        return ApiError(f"the connection to {where} broke off mid-answer ({e or type(e).__name__})",
+                        kind="connection")
+    return ApiError(f"request failed: {type(e).__name__}: {e}", kind="stream")
 
 
 def _status_error(status: int, body: object, headers: Any, model: str, where: str) -> ApiError:

@@ -195,7 +195,7 @@ def test_api_errors_are_one_line_and_keep_the_message(api_env: dict[str, str],
             (Failure(400, {"error": {"message": "This model's maximum context length is 8192 "
                                      "tokens", "code": "context_length_exceeded"}}),
              "too long"),
-            (Reply("never", stall=2), "stopped sending"),
+            (Reply("never", stall=2), "sent nothing for 0.5 s"),
         ]
         for n, (script, expected) in enumerate(cases):
             server.queue(script)
