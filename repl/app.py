@@ -1,17 +1,15 @@
 """The REPL loop: read a line, route it to a command or the model. Nothing else lives here.
 
 Ctrl-C while an answer streams cancels the streaming task (the turn saves the partial answer);
-SIGTERM and SIGHUP do the same and then leave. Errors meant for the user are shown as one line;
-anything else is logged with its traceback and the loop goes on.
+SIGTERM and SIGHUP (the terminal closed) do the same, then leave. Errors meant for the user are
+shown as one line; anything else is logged with its traceback and the loop goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
@@ -26,6 +24,7 @@ from repl.completion import CommandCompleter
 from repl.context import Context
 from repl.errors import ChatreplError
 from repl.keys import bindings
+from repl.signals import STOP_SIGNALS, handling
 
 
 class App:
@@ -45,7 +44,7 @@ class App:
     async def run(self, thread: str | None = None, *, system: str | None = None) -> None:
         ctx = self.ctx
         show_opened(ctx, ctx.open(ctx.initial_thread(thread), system=system))
-        with self._signals():
+        with handling(self._terminate, *STOP_SIGNALS):
             while ctx.running:
                 try:
                     line = await self.session.prompt_async([("bold", "❯ ")])
@@ -74,7 +73,7 @@ class App:
         self._task = asyncio.create_task(chat.send(self.ctx, text))
         try:
             # prompt_toolkit takes SIGINT over while it reads a line, so claim it per answer
-            with _handling(((signal.SIGINT, self._interrupt),)):
+            with handling(self._interrupt, signal.SIGINT):
                 await self._task
         except asyncio.CancelledError:
             if not self._task.cancelled():
@@ -107,27 +106,6 @@ class App:
             self._task.cancel()
         elif self.session.app.is_running:
             self.session.app.exit(exception=EOFError())
-
-    def _signals(self) -> contextlib.AbstractContextManager[None]:
-        """SIGTERM and SIGHUP (terminal closed) stop an answer, keeping it, and leave."""
-        return _handling(((signal.SIGTERM, self._terminate), (signal.SIGHUP, self._terminate)))
-
-
-@contextlib.contextmanager
-def _handling(handlers: tuple[tuple[signal.Signals, Callable[[], None]], ...]) -> Iterator[None]:
-    loop = asyncio.get_running_loop()
-    installed = []
-    for sig, handler in handlers:
-        try:
-            loop.add_signal_handler(sig, handler)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass  # not the main thread (tests), or no signals on this platform
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
 
 
 def log_bug(path: Path) -> None:

@@ -60,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except asyncio.CancelledError:  # SIGTERM or SIGHUP during a one-shot answer
+        return 143
     except BrokenPipeError:  # the reader of our output went away (| head): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
@@ -120,9 +122,13 @@ def _one_shot_prompt(words: list[str]) -> str | None:
 
 async def _one_shot(ctx: Context, args: argparse.Namespace, prompt: str) -> int:
     from repl import chat
+    from repl.signals import STOP_SIGNALS, handling
 
     ctx.open(ctx.initial_thread(args.thread), system=args.system)
-    await chat.send(ctx, prompt)
+    task = asyncio.current_task()
+    assert task is not None
+    with handling(task.cancel, *STOP_SIGNALS):  # the partial answer is saved, then we leave
+        await chat.send(ctx, prompt)
     return 0
 
 
