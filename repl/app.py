@@ -94,7 +94,9 @@ class App:
         info = self.ctx.thread
         if info is None:
             return ""
-        return f" {info.name} · {self.ctx.model} · {info.message_count} messages "
+        unsaved = len(self.ctx.store.pending)
+        warning = f" · {unsaved} UNSAVED" if unsaved else ""
+        return f" {info.name} · {self.ctx.model} · {info.message_count} messages{warning} "
 
     def _interrupt(self) -> None:
         if self._task is not None:

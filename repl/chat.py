@@ -12,7 +12,7 @@ import contextlib
 
 from repl.client import Delta, Done
 from repl.context import Context
-from repl.errors import ApiError
+from repl.errors import ApiError, UnsavedError
 from repl.export import api_messages
 from repl.render.ui import Streamer
 from repl.thread import ERROR, INTERRUPTED, TRUNCATED, Message, Usage
@@ -30,7 +30,7 @@ async def send(ctx: Context, text: str) -> None:
     name = ctx.thread.name
     model = ctx.model
     history = ctx.store.messages(name)
-    question = ctx.store.append(name, Message("user", text, model=model))
+    question = _save(ctx, name, Message("user", text, model=model))
     if ctx.thread.model != model:
         ctx.store.update(name, model=model)
     ctx.refresh()
@@ -73,9 +73,18 @@ def _save_answer(ctx: Context, answer: str, model: str, status: str | None,
     if not answer and status is not None:
         return  # nothing arrived: the user's message stays, unanswered
     usage = done.usage if done else Usage()
-    ctx.store.append(ctx.thread.name, Message("assistant", answer, model=model, status=status,
-                                              usage=usage))
+    _save(ctx, ctx.thread.name, Message("assistant", answer, model=model, status=status,
+                                        usage=usage))
     ctx.refresh()
+
+
+def _save(ctx: Context, name: str, message: Message) -> Message:
+    """Append ``message``; if the store cannot write, say so once and go on (it is kept)."""
+    try:
+        return ctx.store.append(name, message)
+    except UnsavedError as e:
+        ctx.ui.error(str(e))
+        return message
 
 
 async def _paint(view: Streamer) -> None:

@@ -15,6 +15,7 @@ from repl.errors import ChatreplError
 if TYPE_CHECKING:
     from repl.config import Config
     from repl.context import Context
+    from repl.store.buffered import BufferedStore
 
 EXAMPLES = """\
 examples:
@@ -100,7 +101,19 @@ def _run(args: argparse.Namespace) -> int:
             return asyncio.run(_one_shot(ctx, args, prompt))
         return asyncio.run(_repl(ctx, args, config))
     finally:
-        store.close()
+        _close(store)
+
+
+def _close(store: BufferedStore) -> None:
+    """Close the store; what it still could not write goes to a file, never silently away."""
+    path = store.rescue()
+    if path:
+        print(f"chatrepl: {len(store.pending)} messages could not be saved to the thread store; "
+              f"they are in {path}", file=sys.stderr)
+    elif store.pending:
+        print(f"chatrepl: {len(store.pending)} messages could not be saved anywhere",
+              file=sys.stderr)
+    store.close()
 
 
 def _one_shot_prompt(words: list[str]) -> str | None:

@@ -98,8 +98,8 @@ class ChatClient:
         except TimeoutError:
             raise ApiError(f"the server sent nothing for {self.timeout:g} s; gave up",
                            kind="timeout") from None
-        except ApiError:
-            raise
+        except ApiError as e:
+            raise _redact(e, self.api_key) from None
         except Exception as e:
             error = self._error(e, model)
             if not (options and error.kind == "bad_request" and "stream_options" in str(error)):
@@ -178,11 +178,20 @@ def _raise_stream_error(event: str, chunk: dict[str, Any]) -> None:
                        kind="stream")
 
 
+MAX_ERROR = 400  # characters of a server's error text worth showing on one line
+
+
 def _redact(error: ApiError, key: str | None) -> ApiError:
-    if key and len(key) > 4 and key in str(error):
-        return ApiError(str(error).replace(key, "***"), kind=error.kind,
-                        retry_after=error.retry_after)
-    return error
+    """The error without the API key in it (servers may echo it), then cut to one line's worth:
+    in that order, so a cut can never leave part of the key behind."""
+    text = str(error)
+    if key and len(key) > 4:
+        text = text.replace(key, "***")
+    if len(text) > MAX_ERROR:
+        text = text[:MAX_ERROR] + "…"
+    if text == str(error):
+        return error
+    return ApiError(text, kind=error.kind, retry_after=error.retry_after)
 
 
 def _body_message(body: object) -> tuple[str, str]:
@@ -194,19 +203,21 @@ def _body_message(body: object) -> tuple[str, str]:
         if isinstance(inner, str):
             return inner, ""
         if isinstance(inner, dict):
-            message = inner.get("message") or inner.get("detail") or json.dumps(inner)[:200]
-            return str(message), str(inner.get("code") or inner.get("type") or "")
+            message = inner.get("message") or inner.get("detail") or json.dumps(inner)
+            codes = (inner.get("code"), inner.get("type"))
+            return str(message), " ".join(str(c) for c in codes if c)
         return str(inner), ""
     if isinstance(body, str):
         text = body.strip()
         if text.startswith("<"):
             return "the server answered with an HTML page (a proxy in front of it?)", ""
-        return text[:300], ""
+        return text, ""
     return "", ""
 
 
 _CONTEXT_HINTS = ("context_length_exceeded", "exceed_context_size", "maximum context length",
-                  "context length", "context window", "too many tokens", "prompt is too long")
+                  "context length", "context window", "context size", "too many tokens",
+                  "prompt is too long")
 
 
 def map_error(e: Exception, model: str, base_url: str | None) -> ApiError:

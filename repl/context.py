@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from repl.client import ChatClient
 from repl.config import Config
 from repl.render import UI
-from repl.store import ThreadStore
+from repl.store.buffered import BufferedStore
 from repl.thread import ThreadInfo, validate_name
 
 LAST_THREAD = "last_thread"
@@ -21,7 +21,7 @@ async def _refuse(question: str) -> bool:
 
 @dataclass(kw_only=True)
 class Context:
-    store: ThreadStore
+    store: BufferedStore
     ui: UI
     config: Config
     client: ChatClient

@@ -5,6 +5,7 @@ ChatreplError                 shown as one line at the loop boundary; the REPL k
  +-- ThreadError              bad thread name, unknown thread, name already taken
  +-- StoreError               the store cannot be opened, read or written
  |    +-- StoreBusyError      another process holds the write lock for too long
+ |    +-- UnsavedError        a write failed; the message is kept in memory until it can be
  +-- ExportError              an export could not be written
  +-- ApiError                 the endpoint refused or failed a request (``kind`` says how)
 
@@ -32,6 +33,14 @@ class StoreError(ChatreplError):
 
 class StoreBusyError(StoreError):
     pass
+
+
+class UnsavedError(StoreError):
+    """Raised after a message that could not be written was kept in memory."""
+
+    def __init__(self, message: str, *, unsaved: int) -> None:
+        super().__init__(message)
+        self.unsaved = unsaved
 
 
 class ExportError(ChatreplError):

@@ -355,3 +355,33 @@ def test_help_lists_every_command(api_env: dict[str, str]) -> None:
         await s.quit()
 
     run(go())
+
+
+def test_disk_full_keeps_the_conversation_in_memory_and_saves_it_later(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("before")
+        db = s.store.inner._db  # type: ignore[attr-defined]
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite now answers "disk is full"
+        big = "x" * 40_000  # needs new pages; under the 64 KiB a pipe holds
+        out = await s.line(f"\x1b[200~{big}\x1b[201~")  # pasted
+        assert "full" in out and "kept in memory" in out
+        assert f"echo: {big}" in out  # the conversation goes on
+        assert len(s.store.pending) == 2
+        await s.line("still full")
+        assert server.sent_messages()[-3:] == [  # the unsaved turn is part of the history
+            {"role": "user", "content": big},
+            {"role": "assistant", "content": f"echo: {big}"},
+            {"role": "user", "content": "still full"},
+        ]
+        db.execute("PRAGMA max_page_count = 1073741823")  # space again
+        await s.line("after")
+        assert s.store.pending == []
+        contents = [m.content for m in s.store.inner.messages("t")]  # type: ignore[attr-defined]
+        assert contents == ["before", "echo: before", big, f"echo: {big}", "still full",
+                            "echo: still full", "after", "echo: after"]
+        await s.quit()
+
+    run(go())

@@ -7,9 +7,12 @@ ThreadError, and never prints. Every method commits before it returns.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from repl.thread import Message, ThreadInfo
+
+if TYPE_CHECKING:
+    from repl.store.buffered import BufferedStore
 
 
 class ThreadStore(Protocol):
@@ -48,7 +51,9 @@ class ThreadStore(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(data_dir: Path) -> ThreadStore:
+def open_store(data_dir: Path) -> BufferedStore:
+    """The store chatrepl uses: SQLite in ``data_dir``, behind the never-lose-a-message buffer."""
+    from repl.store.buffered import BufferedStore
     from repl.store.sqlite import SQLiteStore
 
-    return SQLiteStore(data_dir / "chatrepl.db")
+    return BufferedStore(SQLiteStore(data_dir / "chatrepl.db"))

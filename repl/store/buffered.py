@@ -1,0 +1,122 @@
+"""A store wrapper that never loses a message when the backend cannot write.
+
+A disk that is full, a data dir made read-only, a database locked for too long or a lost Redis
+connection make ``append`` fail. The message is then kept in memory, in order, and written before
+anything else at the next chance; meanwhile reads include it, so the conversation goes on. The
+caller learns of it through UnsavedError, raised after the message is safe in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from repl.errors import StoreError, UnsavedError
+from repl.store import ThreadStore
+from repl.thread import Message, ThreadInfo
+
+
+class BufferedStore:
+    def __init__(self, inner: ThreadStore) -> None:
+        self.inner = inner
+        self.pending: list[tuple[str, Message]] = []
+
+    def flush(self) -> bool:
+        """Write what is pending, oldest first; True when nothing is left."""
+        while self.pending:
+            name, message = self.pending[0]
+            try:
+                self.inner.append(name, message)
+            except StoreError:
+                return False
+            self.pending.pop(0)
+        return True
+
+    def append(self, name: str, message: Message) -> Message:
+        if self.flush():
+            try:
+                return self.inner.append(name, message)
+            except UnsavedError:
+                raise
+            except StoreError as e:
+                self._keep(name, message)
+                raise UnsavedError(f"{e}; the message is kept in memory and will be saved "
+                                   "when possible", unsaved=len(self.pending)) from None
+        self._keep(name, message)
+        raise UnsavedError(f"still cannot write to the thread store; {len(self.pending)} "
+                           "messages are kept in memory", unsaved=len(self.pending))
+
+    def _keep(self, name: str, message: Message) -> None:
+        if not message.created_at:
+            message = Message(message.role, message.content, time.time(), message.model,
+                              message.status, message.usage)
+        self.pending.append((name, message))
+
+    def messages(self, name: str, *, last: int | None = None) -> list[Message]:
+        self.flush()
+        kept = [m for n, m in self.pending if n == name]
+        if last is not None and len(kept) >= last:
+            return kept[len(kept) - last:] if last > 0 else []
+        stored = self.inner.messages(name, last=None if last is None else last - len(kept))
+        return stored + kept
+
+    def rename(self, old: str, new: str) -> None:
+        self.inner.rename(old, new)
+        self.pending = [(new if n == old else n, m) for n, m in self.pending]
+
+    def rescue(self) -> Path | None:
+        """Write what could not be saved to a JSON file somewhere writable; where, or None."""
+        if not self.pending or self.flush():
+            return None
+        data = [{"thread": name, **asdict(message)} for name, message in self.pending]
+        text = json.dumps(data, ensure_ascii=False, indent=2)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for folder in (Path.home(), Path(tempfile.gettempdir())):
+            path = folder / f"chatrepl-unsaved-{stamp}-{os.getpid()}.json"
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(text)
+                return path
+            except OSError:
+                continue
+        return None
+
+    # -- everything else goes straight through, after pending messages are written ---------------
+
+    def list_threads(self) -> list[ThreadInfo]:
+        return self.inner.list_threads()
+
+    def get(self, name: str) -> ThreadInfo | None:
+        return self.inner.get(name)
+
+    def create(self, name: str, *, model: str | None = None,
+               system: str | None = None) -> ThreadInfo:
+        self.flush()
+        return self.inner.create(name, model=model, system=system)
+
+    def update(self, name: str, *, model: str | None = None, system: str | None = None,
+               clear_system: bool = False) -> None:
+        self.flush()
+        self.inner.update(name, model=model, system=system, clear_system=clear_system)
+
+    def delete(self, name: str) -> None:
+        self.inner.delete(name)
+        self.pending = [(n, m) for n, m in self.pending if n != name]
+
+    def get_state(self, key: str) -> str | None:
+        return self.inner.get_state(key)
+
+    def set_state(self, key: str, value: str) -> None:
+        try:
+            self.inner.set_state(key, value)
+        except StoreError:
+            pass  # only remembers the thread used last; not worth an error
+
+    def close(self) -> None:
+        self.flush()
+        self.inner.close()

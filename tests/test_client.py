@@ -1,0 +1,630 @@
+"""ChatClient against a real HTTP server that replays what OpenAI-compatible servers send."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from typing import Any
+
+import pytest
+from fakeserver import Failure, FakeOpenAI, RawSSE, Reply, chunk
+
+from repl.client import ChatClient, Delta, Done, Event
+from repl.errors import ApiError
+from repl.thread import Usage
+
+KEY = "sk-test-secret-key-123"
+
+
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+def make(server: FakeOpenAI, timeout: float = 5.0, key: str | None = KEY) -> ChatClient:
+    return ChatClient(api_key=key, base_url=server.url, timeout=timeout, local_servers=())
+
+
+async def _collect(client: ChatClient, model: str,
+                   messages: list[dict[str, str]]) -> tuple[list[Event], ApiError | None]:
+    events: list[Event] = []
+    try:
+        async for event in client.stream(messages, model):
+            events.append(event)
+    except ApiError as e:
+        return events, e
+    return events, None
+
+
+def collect(client: ChatClient, model: str = "fake-model",
+            messages: list[dict[str, str]] | None = None) -> tuple[list[Event], ApiError | None]:
+    """Every event the client yields, and the ApiError that ended the stream (if one did)."""
+    return asyncio.run(_collect(client, model, messages or HELLO))
+
+
+def events_ok(client: ChatClient, model: str = "fake-model") -> list[Event]:
+    events, error = collect(client, model)
+    assert error is None, f"unexpected {error.kind}: {error}"
+    return events
+
+
+def fail(client: ChatClient, model: str = "fake-model") -> ApiError:
+    _, error = collect(client, model)
+    assert error is not None, "expected an ApiError"
+    return error
+
+
+def text_of(events: list[Event]) -> str:
+    return "".join(e.text for e in events if isinstance(e, Delta))
+
+
+def reasoning_of(events: list[Event]) -> str:
+    return "".join(e.reasoning for e in events if isinstance(e, Delta))
+
+
+def done_of(events: list[Event]) -> Done:
+    assert events and isinstance(events[-1], Done), events
+    assert sum(isinstance(e, Done) for e in events) == 1
+    return events[-1]
+
+
+def sse(*items: dict[str, Any] | str, done: bool = True) -> bytes:
+    """An SSE body: dicts become ``data:`` events, strings are sent as they are."""
+    out = []
+    for item in items:
+        out.append(item if isinstance(item, str) else f"data: {json.dumps(item)}\n\n")
+    if done:
+        out.append("data: [DONE]\n\n")
+    return "".join(out).encode()
+
+
+def obj(choices: list[dict[str, Any]] | None, **extra: Any) -> dict[str, Any]:
+    o: dict[str, Any] = {"id": "c1", "object": "chat.completion.chunk", "created": 0,
+                         "model": "fake-model"}
+    if choices is not None:
+        o["choices"] = choices
+    o.update(extra)
+    return o
+
+
+def choice(delta: dict[str, Any] | None = None, finish: str | None = None,
+           **extra: Any) -> dict[str, Any]:
+    c: dict[str, Any] = {"index": 0, "finish_reason": finish, **extra}
+    if delta is not None:
+        c["delta"] = delta
+    return c
+
+
+# == happy paths ===================================================================================
+
+
+def test_normal_stream(server: FakeOpenAI) -> None:
+    server.queue(Reply("Hello there, world!", pieces=4))
+    events = events_ok(make(server), model="my-model")
+    deltas = [e for e in events if isinstance(e, Delta)]
+    assert len(deltas) >= 2
+    assert text_of(events) == "Hello there, world!"
+    assert reasoning_of(events) == ""
+    done = done_of(events)
+    assert done.finish_reason == "stop"
+    assert done.usage == Usage(10, 5)
+    assert done.model == "fake-model"  # what the server says it used
+
+
+def test_request_carries_model_messages_and_stream_options(server: FakeOpenAI) -> None:
+    history = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "q1"},
+               {"role": "assistant", "content": "a1"}, {"role": "user", "content": "q2"}]
+    events, error = collect(make(server), model="my-model", messages=history)
+    assert error is None
+    assert text_of(events) == "echo: q2"
+    [request] = server.requests
+    assert request["model"] == "my-model"
+    assert request["stream"] is True
+    assert request["stream_options"] == {"include_usage": True}
+    assert request["messages"] == history
+    assert {k.lower(): v for k, v in server.headers[0].items()}["authorization"] == f"Bearer {KEY}"
+
+
+def test_finish_length_is_reported(server: FakeOpenAI) -> None:
+    server.queue(Reply("cut", finish="length"))
+    assert done_of(events_ok(make(server))).finish_reason == "length"
+
+
+def test_reasoning_content_field(server: FakeOpenAI) -> None:
+    server.queue(Reply("The answer is 4.", reasoning="2+2... carry nothing... 4"))
+    events = events_ok(make(server))
+    assert reasoning_of(events) == "2+2... carry nothing... 4"
+    assert text_of(events) == "The answer is 4."
+    first_reasoning = next(i for i, e in enumerate(events) if isinstance(e, Delta) and e.reasoning)
+    first_text = next(i for i, e in enumerate(events) if isinstance(e, Delta) and e.text)
+    assert first_reasoning < first_text
+
+
+def test_reasoning_field_vllm_ollama_style(server: FakeOpenAI) -> None:
+    server.queue(RawSSE(sse(
+        obj([choice({"role": "assistant", "content": ""})]),
+        obj([choice({"reasoning": "think "})]),
+        obj([choice({"reasoning": "hard"})]),
+        obj([choice({"content": "done"})]),
+        obj([choice({}, finish="stop")]),
+    )))
+    events = events_ok(make(server))
+    assert reasoning_of(events) == "think hard"
+    assert text_of(events) == "done"
+    assert done_of(events).finish_reason == "stop"
+
+
+def test_stream_options_refused_retries_without(server: FakeOpenAI) -> None:
+    server.reject_stream_options = True
+    client = make(server)
+
+    async def twice() -> tuple[list[Event], list[Event]]:
+        first, e1 = await _collect(client, "m", [{"role": "user", "content": "one"}])
+        second, e2 = await _collect(client, "m", [{"role": "user", "content": "two"}])
+        assert e1 is None and e2 is None, (e1, e2)
+        return first, second
+
+    first, second = asyncio.run(twice())
+    assert text_of(first) == "echo: one"
+    assert done_of(first).finish_reason == "stop"
+    assert text_of(second) == "echo: two"
+    assert len(server.requests) == 3  # refused, retried, then the next turn asks plainly
+    assert "stream_options" in server.requests[0]
+    assert "stream_options" not in server.requests[1]
+    assert "stream_options" not in server.requests[2]
+    assert server.requests[1]["messages"] == [{"role": "user", "content": "one"}]
+
+
+def test_odd_but_legal_chunks(server: FakeOpenAI) -> None:
+    server.queue(RawSSE(sse(
+        ": keep-alive\n\n",
+        # Azure's first chunk: empty choices, empty id and model, prompt filter results
+        {"id": "", "object": "", "created": 0, "model": "", "choices": [],
+         "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]},
+        # llama.cpp: content null in the first chunk
+        obj([choice({"role": "assistant", "content": None})]),
+        ": OPENROUTER PROCESSING\n\n",
+        # role in every chunk (OpenRouter, Gemini)
+        obj([choice({"role": "assistant", "content": "Hel"})]),
+        obj([choice({"role": "assistant", "content": "lo"}, finish="")]),  # old Ollama: ""
+        # Azure async content filter: a choice without a delta
+        obj([choice(None, content_filter_results={"hate": {"filtered": False}})]),
+        obj([choice({"content": None})]),
+        obj([choice({})]),
+        "data:{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":0,"
+        "\"model\":\"fake-model\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"!\"},"
+        "\"finish_reason\":null}]}\n\n",  # data: without the space
+        obj([choice({}, finish="stop")]),
+        obj([choice(None, content_filter_results={})]),  # after the finish chunk
+        # usage-only chunk with extra fields
+        obj([], usage={"prompt_tokens": 21, "completion_tokens": 3, "total_tokens": 24,
+                       "prompt_cache_hit_tokens": 0}),
+        ": trailing comment\n\n",
+    )))
+    events = events_ok(make(server))
+    assert text_of(events) == "Hello!"
+    assert all(e.text or e.reasoning for e in events if isinstance(e, Delta))  # no empty deltas
+    assert "null" not in text_of(events)
+    done = done_of(events)
+    assert done.finish_reason == "stop"
+    assert done.usage == Usage(21, 3)
+    assert done.model == "fake-model"
+
+
+def test_finish_reason_on_the_last_text_chunk(server: FakeOpenAI) -> None:
+    server.queue(RawSSE(sse(obj([choice({"content": "Whole phrase at once."}, finish="stop")]))))
+    events = events_ok(make(server))
+    assert text_of(events) == "Whole phrase at once."
+    assert done_of(events).finish_reason == "stop"
+
+
+def test_usage_on_every_chunk_keeps_the_last(server: FakeOpenAI) -> None:
+    server.queue(RawSSE(sse(
+        obj([choice({"content": "a"})], usage={"prompt_tokens": 5, "completion_tokens": 1}),
+        obj([choice({"content": "b"}, finish="stop")],
+            usage={"prompt_tokens": 5, "completion_tokens": 2}),
+    )))
+    events = events_ok(make(server))
+    assert text_of(events) == "ab"
+    assert done_of(events).usage == Usage(5, 2)
+
+
+def test_missing_finish_reason_gives_done_none(server: FakeOpenAI) -> None:
+    server.queue(Reply("partial answer", finish=None))
+    events = events_ok(make(server))
+    assert text_of(events) == "partial answer"
+    done = done_of(events)
+    assert done.finish_reason is None
+    assert done.usage == Usage(10, 5)
+
+
+def test_missing_done_marker_is_fine(server: FakeOpenAI) -> None:
+    server.queue(Reply("no done marker", done=False))
+    events = events_ok(make(server))
+    assert text_of(events) == "no done marker"
+    assert done_of(events).finish_reason == "stop"
+
+
+def test_ollama_midstream_error_shape_is_cut_short(server: FakeOpenAI) -> None:
+    # Ollama /v1: some text, one empty chunk, then the body ends: no finish, no [DONE]
+    server.queue(RawSSE(sse(obj([choice({"role": "assistant", "content": "so far"})]),
+                            obj([choice({"role": "assistant", "content": ""})]), done=False)))
+    events = events_ok(make(server))
+    assert text_of(events) == "so far"
+    assert done_of(events).finish_reason is None
+
+
+def test_no_usage_when_server_ignores_the_option(server: FakeOpenAI) -> None:
+    server.queue(Reply("hi", usage=None))
+    assert done_of(events_ok(make(server))).usage == Usage(None, None)
+
+
+# == errors inside a 200 stream =================================================================
+
+
+def test_empty_200_body(server: FakeOpenAI) -> None:
+    server.queue(RawSSE(b""))
+    error = fail(make(server))
+    assert error.kind == "empty"
+
+
+def test_only_done_marker_is_empty(server: FakeOpenAI) -> None:
+    server.queue(RawSSE(b"data: [DONE]\n\n"))
+    assert fail(make(server)).kind == "empty"
+
+
+def test_llamacpp_error_field_is_reported(server: FakeOpenAI) -> None:
+    # llama.cpp's old non-standard SSE field: the SDK drops it; the error must not be lost
+    server.queue(RawSSE(sse(obj([choice({"content": "so far"})]), done=False)
+                        + b'error: {"code": 500, "message": "context overflow"}\n\n'))
+    events, error = collect(make(server))
+    assert text_of(events) == "so far"
+    assert error is not None and error.kind in ("stream", "context")
+    assert "context overflow" in str(error)
+
+
+def test_midstream_data_error(server: FakeOpenAI) -> None:
+    server.queue(RawSSE(sse(
+        obj([choice({"role": "assistant", "content": "Partial "})]),
+        {"error": {"message": "Upstream provider overloaded", "code": 502}},
+        done=False,
+    )))
+    events, error = collect(make(server))
+    assert text_of(events) == "Partial "  # what came before the error is still delivered
+    assert not any(isinstance(e, Done) for e in events)
+    assert error is not None and error.kind == "stream"
+    assert "Upstream provider overloaded" in str(error)
+
+
+def test_midstream_event_error(server: FakeOpenAI) -> None:
+    server.queue(RawSSE(
+        sse(obj([choice({"content": "abc"})]), done=False)
+        + b'event: error\ndata: {"error": {"message": "The server had an error while '
+          b'processing your request", "type": "server_error"}}\n\n'))
+    events, error = collect(make(server))
+    assert text_of(events) == "abc"
+    assert error is not None and error.kind == "stream"
+    assert "had an error while processing" in str(error)
+
+
+def test_old_vllm_error_object(server: FakeOpenAI) -> None:
+    server.queue(RawSSE(sse(
+        {"object": "error", "message": "CUDA out of memory", "type": "InternalServerError",
+         "param": None, "code": 500}, done=False)))
+    error = fail(make(server))
+    assert error.kind == "stream"
+    assert "CUDA out of memory" in str(error)
+
+
+@pytest.mark.parametrize("body", [
+    b"data: \n\n",
+    b"data:\n\n",
+    b"id: 7\n\n",
+    b"retry: 1000\n\n",
+    b"data: {not json\n\n",
+], ids=["empty-data", "empty-data-nospace", "id-only", "retry-only", "broken-json"])
+def test_unparseable_event_never_escapes_as_json_error(server: FakeOpenAI, body: bytes) -> None:
+    """Legal-but-odd SSE (SERVERS.md point 9): the SDK's decoder dies on these with a bare
+    JSONDecodeError. Ours may skip them (keep-alives) or report an ApiError, nothing else; when
+    it skips them, nothing around them is lost."""
+    server.queue(RawSSE(sse(obj([choice({"content": "x"})]), done=False) + body
+                        + sse(obj([choice({"content": "y"}, finish="stop")]))))
+    client = make(server)
+
+    async def run() -> tuple[list[Event], BaseException | None]:
+        events: list[Event] = []
+        try:
+            async for event in client.stream(HELLO, "m"):
+                events.append(event)
+        except Exception as e:  # what escapes is the point of the test
+            return events, e
+        return events, None
+
+    events, error = asyncio.run(run())
+    assert not isinstance(error, json.JSONDecodeError)
+    if error is None:
+        assert text_of(events) == "xy"
+        assert done_of(events).finish_reason == "stop"
+    else:
+        assert isinstance(error, ApiError) and error.kind == "stream", repr(error)
+        assert text_of(events) == "x"
+
+
+def test_unparseable_first_event(server: FakeOpenAI) -> None:
+    server.queue(RawSSE(b"data: \n\n" + sse(obj([choice({"content": "x"}, finish="stop")]))))
+    events, error = collect(make(server))
+    if error is None:
+        assert text_of(events) == "x" and done_of(events).finish_reason == "stop"
+    else:
+        assert error.kind == "stream"
+
+
+# == HTTP errors ===================================================================================
+
+
+def test_401_auth(server: FakeOpenAI) -> None:
+    server.queue(Failure(401, {"error": {"message": "Invalid API key", "type":
+                                         "invalid_request_error", "code": "invalid_api_key"}}))
+    error = fail(make(server))
+    assert error.kind == "auth"
+    assert "OPENAI_API_KEY" in str(error)
+    assert len(server.requests) == 1  # no SDK retries
+
+
+def test_403_auth(server: FakeOpenAI) -> None:
+    server.queue(Failure(403, {"error": {"message": "Country, region, or territory not "
+                                                    "supported"}}))
+    error = fail(make(server))
+    assert error.kind == "auth"
+    assert "Country, region" in str(error)
+
+
+@pytest.mark.parametrize("body", [
+    {"error": {"message": "model 'x' not found", "type": "api_error"}},
+    {"error": "model 'x' not found, try pulling it first"},
+    {"error": {"message": "The model `x` does not exist or you do not have access to it.",
+               "type": "invalid_request_error", "code": "model_not_found"}},
+], ids=["ollama-v1", "ollama-native", "openai"])
+def test_404_model_not_found(server: FakeOpenAI, body: Any) -> None:
+    server.queue(Failure(404, body))
+    error = fail(make(server), model="x")
+    assert error.kind == "not_found"
+    assert "'x'" in str(error)
+    assert "/model" in str(error)
+
+
+def test_404_wrong_path(server: FakeOpenAI) -> None:
+    server.queue(Failure(404, {"error": {"message": "Not Found: no route /v1/v1/chat"}}))
+    error = fail(make(server))
+    assert error.kind == "not_found"
+    assert "OPENAI_BASE_URL" in str(error)
+
+
+@pytest.mark.parametrize("headers, wait", [
+    ({"retry-after": "7"}, 7.0),
+    ({"retry-after-ms": "1500"}, 1.5),
+    ({}, None),
+    ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),
+], ids=["seconds", "ms", "none", "http-date"])
+def test_429_rate_limit(server: FakeOpenAI, headers: dict[str, str],
+                        wait: float | None) -> None:
+    server.queue(Failure(429, {"error": {"message": "Rate limit reached for requests",
+                                         "type": "requests", "code": "rate_limit_exceeded"}},
+                         headers))
+    error = fail(make(server))
+    assert error.kind == "rate_limit"
+    assert error.retry_after == wait
+    assert "Rate limit reached" in str(error)
+    assert len(server.requests) == 1  # max_retries=0: one turn, one request
+
+
+def test_429_insufficient_quota(server: FakeOpenAI) -> None:
+    server.queue(Failure(429, {"error": {
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}},
+        {"retry-after": "1"}))
+    error = fail(make(server))
+    assert error.kind == "quota"
+    assert "exceeded your current quota" in str(error)
+
+
+def test_402_quota(server: FakeOpenAI) -> None:
+    server.queue(Failure(402, {"error": {"message": "Insufficient credits", "code": 402}}))
+    error = fail(make(server))
+    assert error.kind == "quota"
+    assert "Insufficient credits" in str(error)
+
+
+@pytest.mark.parametrize("body", [
+    {"error": {"message": "This model's maximum context length is 128000 tokens. However, your "
+                          "messages resulted in 130512 tokens. Please reduce the length of the "
+                          "messages.", "type": "invalid_request_error", "param": "messages",
+               "code": "context_length_exceeded"}},
+    {"error": {"message": "You passed 4000 input tokens and requested 200 output tokens. "
+                          "However, the model's context length is only 4096 tokens, resulting "
+                          "in a maximum input length of 3896 tokens. Please reduce the length "
+                          "of the input prompt.", "type": "BadRequestError", "param": None,
+               "code": 400}},
+    {"object": "error", "message": "You passed 4000 input tokens and requested 200 output "
+                                   "tokens. However, the model's context length is only 4096 "
+                                   "tokens.", "type": "BadRequestError", "param": None,
+     "code": 400},
+    {"error": {"code": 400, "message": "request (13392 tokens) exceeds the available context "
+                                       "size (8192 tokens), try increasing it",
+               "type": "exceed_context_size_error", "n_prompt_tokens": 13392, "n_ctx": 8192}},
+], ids=["openai", "vllm", "vllm-old-shape", "llamacpp"])
+def test_400_context_too_long(server: FakeOpenAI, body: Any) -> None:
+    server.queue(Failure(400, body))
+    error = fail(make(server), model="small-model")
+    assert error.kind == "context", str(error)
+    assert "small-model" in str(error)
+    assert "/new" in str(error)
+
+
+def test_400_other_is_bad_request(server: FakeOpenAI) -> None:
+    server.queue(Failure(400, {"error": {"message": "Invalid value for 'temperature'",
+                                         "type": "invalid_request_error"}}))
+    error = fail(make(server))
+    assert error.kind == "bad_request"
+    assert "Invalid value for 'temperature'" in str(error)
+
+
+def test_500_html_body(server: FakeOpenAI) -> None:
+    html = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 "
+            "Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+    server.queue(Failure(500, html, {"content-type": "text/html"}))
+    error = fail(make(server))
+    assert error.kind == "server"
+    text = str(error)
+    assert "<" not in text and "nginx" not in text and "<html" not in text.lower()
+    assert "HTML" in text
+    assert "\n" not in text
+
+
+def test_503_json_is_server(server: FakeOpenAI) -> None:
+    server.queue(Failure(503, {"error": {"message": "The engine is currently overloaded"}}))
+    error = fail(make(server))
+    assert error.kind == "server"
+    assert "overloaded" in str(error)
+
+
+def test_error_is_a_plain_string_in_json(server: FakeOpenAI) -> None:
+    server.queue(Failure(400, {"error": "No models loaded. Please load a model in the "
+                                        "developer page or use the `lms load` command."}))
+    error = fail(make(server))
+    assert error.kind == "bad_request"
+    assert "No models loaded" in str(error)
+
+
+def test_error_body_is_plain_text(server: FakeOpenAI) -> None:
+    server.queue(Failure(400, "Bad request: something is off", {"content-type": "text/plain"}))
+    error = fail(make(server))
+    assert error.kind == "bad_request"
+    assert "something is off" in str(error)
+
+
+def test_error_body_is_a_list(server: FakeOpenAI) -> None:
+    server.queue(Failure(400, [{"error": {"code": 400, "message": "Invalid JSON payload "
+                                          "received. Unknown name \"foo\"",
+                                          "status": "INVALID_ARGUMENT"}}]))
+    error = fail(make(server))
+    assert error.kind == "bad_request"
+    assert "Invalid JSON payload received" in str(error)
+
+
+def test_error_body_is_empty(server: FakeOpenAI) -> None:
+    server.queue(Failure(500, b""))
+    error = fail(make(server))
+    assert error.kind == "server"
+    assert "500" in str(error)
+
+
+# == connection and timeouts =======================================================================
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    return port
+
+
+def test_connection_refused() -> None:
+    port = _closed_port()
+    client = ChatClient(api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1", timeout=5,
+                        local_servers=())
+    started = time.monotonic()
+    events, error = collect(client)
+    assert events == []
+    assert error is not None and error.kind == "connection"
+    assert f"127.0.0.1:{port}" in str(error)
+    assert time.monotonic() - started < 5
+
+
+def test_stalled_stream_times_out_on_our_deadline(server: FakeOpenAI) -> None:
+    server.httpd.block_on_close = False  # do not wait for the sleeping handler at teardown
+    server.queue(Reply("never arrives in time", stall=3))
+    started = time.monotonic()
+    events, error = collect(make(server, timeout=0.5))
+    elapsed = time.monotonic() - started
+    assert error is not None and error.kind == "timeout"
+    assert "0.5" in str(error)
+    assert text_of(events) == ""
+    assert elapsed < 1.5, elapsed
+
+
+# == the key never leaks ==========================================================================
+
+
+@pytest.mark.parametrize("script", [
+    Failure(401, {"error": {"message": f"Incorrect API key provided: {KEY}.",
+                            "type": "invalid_request_error", "code": "invalid_api_key"}}),
+    Failure(400, {"error": f"bad key {KEY}"}),
+    Failure(400, f"plain text with {KEY} inside"),
+    Failure(500, {"error": {"message": f"internal: Authorization: Bearer {KEY}"}}),
+    Failure(429, {"error": {"message": f"slow down {KEY}", "code": "insufficient_quota"}}),
+    Failure(404, [{"error": {"message": f"model not found for key {KEY}"}}]),
+    Failure(400, {"error": {"message": f"context length exceeded for {KEY}"}}),
+    RawSSE(sse({"error": {"message": f"mid-stream failure for {KEY}"}}, done=False)),
+    RawSSE(b'event: error\ndata: {"error": {"message": "evt ' + KEY.encode() + b'"}}\n\n'),
+    RawSSE(sse({"object": "error", "message": f"old vllm echoes {KEY}"}, done=False)),
+], ids=["401", "400-string", "400-text", "500", "429", "404-list", "context", "midstream",
+        "event-error", "old-vllm"])
+def test_api_key_never_in_error_message(server: FakeOpenAI, script: Any) -> None:
+    server.queue(script)
+    error = fail(make(server))
+    assert KEY not in str(error), str(error)
+    assert KEY not in repr(error)
+    assert all(KEY not in str(arg) for arg in error.args)
+
+
+def test_api_key_not_partly_leaked_by_truncation(server: FakeOpenAI) -> None:
+    # a long plain-text error body that echoes the key right where the message is cut
+    body = "x" * (300 - len(KEY) + 1) + KEY + " and more text after it"
+    server.queue(Failure(400, body))
+    error = fail(make(server))
+    assert KEY[:-1] not in str(error), str(error)
+
+
+# == no key ========================================================================================
+
+
+def test_no_key_and_no_base_url() -> None:
+    client = ChatClient(api_key=None, base_url=None, timeout=5, local_servers=())
+    events, error = collect(client)
+    assert events == []
+    assert error is not None and error.kind == "no_key"
+    assert "OPENAI_API_KEY" in str(error)
+    assert "localhost" not in str(error)
+
+
+def test_no_key_suggests_a_listening_local_server() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    try:
+        client = ChatClient(api_key=None, base_url=None, timeout=5,
+                            local_servers=((_closed_port(), "Nothing"), (port, "Test")))
+        error = fail(client)
+    finally:
+        listener.close()
+    assert error.kind == "no_key"
+    assert f"OPENAI_BASE_URL=http://localhost:{port}/v1" in str(error)
+    assert "Test" in str(error)
+    assert "Nothing" not in str(error)
+
+
+def test_no_key_with_base_url_works_for_local_servers(server: FakeOpenAI) -> None:
+    events = events_ok(make(server, key=None))
+    assert text_of(events) == "echo: hello"
+    assert {k.lower(): v for k, v in server.headers[0].items()}["authorization"] == \
+        "Bearer no-key-needed"
+
+
+def test_fakeserver_chunk_helper_matches_our_builder() -> None:
+    # keeps the RawSSE bodies above honest: same shape as the fake server's own chunks
+    ours = sse(obj([choice({"content": "x"})]), done=False).decode()
+    theirs = chunk({"content": "x"})
+    assert json.loads(ours[len("data: "):]) == json.loads(theirs[len("data: "):])

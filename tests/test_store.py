@@ -1,0 +1,613 @@
+"""The ThreadStore contract, run against every backend, plus SQLite-specific guarantees.
+
+Add a backend by adding a factory to BACKENDS: it gets a base directory (unique per test) and
+must return a store; calling it again with the same directory must open the same data (as a
+second process would).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from repl.errors import StoreError, ThreadError
+from repl.store import ThreadStore, migrations
+from repl.store.sqlite import SQLiteStore
+from repl.thread import Message, ThreadInfo, Usage
+
+
+def _sqlite_path(base: Path) -> Path:
+    return base / "x" / "chatrepl.db"
+
+
+def _sqlite(base: Path) -> ThreadStore:
+    return SQLiteStore(_sqlite_path(base))
+
+
+# name -> factory(base_dir) -> store.  Later: "json": ..., "redis": ...
+BACKENDS: dict[str, Callable[[Path], ThreadStore]] = {
+    "sqlite": _sqlite,
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def open_store(backend: str, tmp_path: Path) -> Iterator[Callable[[], ThreadStore]]:
+    """Open (another) store on this test's data; every store opened is closed at teardown."""
+    opened: list[ThreadStore] = []
+
+    def make() -> ThreadStore:
+        s = BACKENDS[backend](tmp_path)
+        opened.append(s)
+        return s
+
+    yield make
+    for s in opened:
+        try:
+            s.close()
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def store(open_store: Callable[[], ThreadStore]) -> ThreadStore:
+    return open_store()
+
+
+def tick() -> None:
+    """Let the wall clock move so 'most recently active' is unambiguous."""
+    time.sleep(0.01)
+
+
+def same(a: Message, b: Message) -> None:
+    assert (a.role, a.content, a.model, a.status, a.usage) == \
+        (b.role, b.content, b.model, b.status, b.usage)
+
+
+# -- threads ----------------------------------------------------------------------------------
+
+
+def test_create_and_get(store: ThreadStore) -> None:
+    info = store.create("work", model="gpt-x", system="be brief")
+    assert isinstance(info, ThreadInfo)
+    assert (info.name, info.model, info.system, info.message_count) == \
+        ("work", "gpt-x", "be brief", 0)
+    got = store.get("work")
+    assert got is not None
+    assert (got.name, got.model, got.system, got.message_count) == ("work", "gpt-x", "be brief", 0)
+    assert got.created_at > 0 and got.updated_at >= got.created_at
+    assert store.get("nope") is None
+
+
+def test_create_without_model_or_system(store: ThreadStore) -> None:
+    store.create("plain")
+    got = store.get("plain")
+    assert got is not None and got.model is None and got.system is None
+
+
+def test_list_empty(store: ThreadStore) -> None:
+    assert store.list_threads() == []
+
+
+def test_list_most_recently_active_first(store: ThreadStore) -> None:
+    for name in ("a", "b", "c"):
+        store.create(name)
+        tick()
+    assert [t.name for t in store.list_threads()] == ["c", "b", "a"]
+    store.append("a", Message("user", "hi"))
+    tick()
+    assert [t.name for t in store.list_threads()] == ["a", "c", "b"]
+    store.append("b", Message("user", "hey"))
+    assert [t.name for t in store.list_threads()] == ["b", "a", "c"]
+    counts = {t.name: t.message_count for t in store.list_threads()}
+    assert counts == {"a": 1, "b": 1, "c": 0}
+
+
+def test_duplicate_name_raises_thread_error(store: ThreadStore) -> None:
+    store.create("dup", model="m1")
+    with pytest.raises(ThreadError):
+        store.create("dup", model="m2")
+    # the first one is untouched and there is still only one
+    assert [t.name for t in store.list_threads()] == ["dup"]
+    got = store.get("dup")
+    assert got is not None and got.model == "m1"
+
+
+def test_unicode_thread_names(store: ThreadStore) -> None:
+    for name in ("日本語", "café", "with spaces", "emoji 🧵"):
+        store.create(name)
+        store.append(name, Message("user", name))
+        assert [m.content for m in store.messages(name)] == [name]
+    assert {t.name for t in store.list_threads()} == {"日本語", "café", "with spaces", "emoji 🧵"}
+
+
+# -- messages ---------------------------------------------------------------------------------
+
+
+def test_append_returns_ids_and_messages_come_back_in_order(store: ThreadStore) -> None:
+    store.create("t")
+    sent = [
+        Message("user", "hello", model="gpt-x"),
+        Message("assistant", "hi there", model="gpt-x", usage=Usage(12, 3)),
+        Message("user", "ünïcødé ✓ 日本 🧵 \u202e rtl"),
+        Message("assistant", "", model="m2", status="interrupted", usage=Usage(7, None)),
+        Message("user", "nul\x00inside\x00"),
+        Message("assistant", "line1\nline2\r\n\ttab", status="truncated"),
+        Message("assistant", "err part", status="error", usage=Usage(None, 4)),
+        Message("system", "sys text"),
+    ]
+    returned = [store.append("t", m) for m in sent]
+    ids = [r.id for r in returned if isinstance(r.id, int)]
+    assert len(ids) == len(sent)  # every returned message has an integer id
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    for r, m in zip(returned, sent, strict=True):
+        same(r, m)
+        assert r.created_at > 0
+    back = store.messages("t")
+    assert len(back) == len(sent)
+    for b, m in zip(back, sent, strict=True):
+        same(b, m)
+    assert [b.id for b in back] == ids
+    assert [b.created_at for b in back] == [r.created_at for r in returned]
+    info = store.get("t")
+    assert info is not None and info.message_count == len(sent)
+
+
+def test_explicit_created_at_is_kept(store: ThreadStore) -> None:
+    store.create("t")
+    r = store.append("t", Message("user", "x", created_at=1_700_000_000.5))
+    assert r.created_at == 1_700_000_000.5
+    assert store.messages("t")[0].created_at == 1_700_000_000.5
+
+
+def test_one_megabyte_content(store: ThreadStore) -> None:
+    store.create("big")
+    content = ("0123456789abcdef" * 65536) + "é"  # 1 MiB + a non-ASCII tail
+    store.append("big", Message("assistant", content))
+    [m] = store.messages("big")
+    assert m.content == content
+    assert len(m.content) == 1024 * 1024 + 1
+
+
+def test_nul_characters_survive(store: ThreadStore) -> None:
+    store.create("nul")
+    for content in ("\x00", "a\x00b", "\x00\x00lead", "trail\x00"):
+        store.append("nul", Message("user", content))
+    assert [m.content for m in store.messages("nul")] == ["\x00", "a\x00b", "\x00\x00lead",
+                                                          "trail\x00"]
+
+
+def test_messages_last_n(store: ThreadStore) -> None:
+    store.create("t")
+    for i in range(10):
+        store.append("t", Message("user" if i % 2 == 0 else "assistant", f"m{i}"))
+    assert [m.content for m in store.messages("t", last=3)] == ["m7", "m8", "m9"]
+    assert [m.content for m in store.messages("t", last=1)] == ["m9"]
+    assert [m.content for m in store.messages("t", last=100)] == [f"m{i}" for i in range(10)]
+    assert store.messages("t", last=0) == []
+    assert [m.content for m in store.messages("t")] == [f"m{i}" for i in range(10)]
+
+
+def test_messages_of_empty_thread(store: ThreadStore) -> None:
+    store.create("empty")
+    assert store.messages("empty") == []
+    assert store.messages("empty", last=5) == []
+
+
+def test_threads_do_not_share_messages(store: ThreadStore) -> None:
+    store.create("a")
+    store.create("b")
+    store.append("a", Message("user", "for a"))
+    store.append("b", Message("user", "for b"))
+    store.append("a", Message("user", "for a again"))
+    assert [m.content for m in store.messages("a")] == ["for a", "for a again"]
+    assert [m.content for m in store.messages("b")] == ["for b"]
+
+
+# -- update / rename / delete ------------------------------------------------------------------
+
+
+def test_update_model_system_and_clear_system(store: ThreadStore) -> None:
+    store.create("t", model="m1", system="s1")
+    store.update("t", model="m2")
+    got = store.get("t")
+    assert got is not None and (got.model, got.system) == ("m2", "s1")
+    store.update("t", system="s2")
+    got = store.get("t")
+    assert got is not None and (got.model, got.system) == ("m2", "s2")
+    store.update("t")  # nothing given: nothing changes
+    got = store.get("t")
+    assert got is not None and (got.model, got.system) == ("m2", "s2")
+    store.update("t", clear_system=True)
+    got = store.get("t")
+    assert got is not None and (got.model, got.system) == ("m2", None)
+    store.update("t", model="m3", system="s3")
+    got = store.get("t")
+    assert got is not None and (got.model, got.system) == ("m3", "s3")
+
+
+def test_rename_keeps_messages(store: ThreadStore) -> None:
+    store.create("old", model="m", system="s")
+    store.append("old", Message("user", "one"))
+    store.append("old", Message("assistant", "two"))
+    store.rename("old", "new")
+    assert store.get("old") is None
+    got = store.get("new")
+    assert got is not None and (got.model, got.system, got.message_count) == ("m", "s", 2)
+    assert [m.content for m in store.messages("new")] == ["one", "two"]
+    with pytest.raises(ThreadError):
+        store.messages("old")
+    # the old name is free again
+    store.create("old")
+    assert store.messages("old") == []
+
+
+def test_rename_onto_existing_name_fails(store: ThreadStore) -> None:
+    store.create("a")
+    store.create("b")
+    store.append("a", Message("user", "in a"))
+    store.append("b", Message("user", "in b"))
+    with pytest.raises(ThreadError):
+        store.rename("a", "b")
+    assert [m.content for m in store.messages("a")] == ["in a"]
+    assert [m.content for m in store.messages("b")] == ["in b"]
+    assert {t.name for t in store.list_threads()} == {"a", "b"}
+
+
+def test_rename_moves_last_thread_state(store: ThreadStore) -> None:
+    store.create("a")
+    store.create("other")
+    store.set_state("last_thread", "a")
+    store.rename("a", "renamed")
+    assert store.get_state("last_thread") == "renamed"
+    # renaming a thread that is not the last one leaves the state alone
+    store.rename("other", "other2")
+    assert store.get_state("last_thread") == "renamed"
+
+
+def test_rename_does_not_touch_other_state_keys(store: ThreadStore) -> None:
+    store.create("a")
+    store.set_state("something_else", "a")
+    store.rename("a", "b")
+    assert store.get_state("something_else") == "a"
+
+
+def test_delete_removes_thread_and_messages(store: ThreadStore) -> None:
+    store.create("gone")
+    store.create("kept")
+    for i in range(5):
+        store.append("gone", Message("user", f"g{i}"))
+    store.append("kept", Message("user", "k"))
+    store.delete("gone")
+    assert store.get("gone") is None
+    assert [t.name for t in store.list_threads()] == ["kept"]
+    with pytest.raises(ThreadError):
+        store.messages("gone")
+    # a new thread of the same name starts empty: the old messages are really gone
+    store.create("gone")
+    assert store.messages("gone") == []
+    assert [m.content for m in store.messages("kept")] == ["k"]
+
+
+@pytest.mark.parametrize("operation", [
+    lambda s: s.messages("ghost"),
+    lambda s: s.messages("ghost", last=2),
+    lambda s: s.append("ghost", Message("user", "x")),
+    lambda s: s.update("ghost", model="m"),
+    lambda s: s.update("ghost", clear_system=True),
+    lambda s: s.rename("ghost", "spirit"),
+    lambda s: s.delete("ghost"),
+], ids=["messages", "messages_last", "append", "update", "clear_system", "rename", "delete"])
+def test_unknown_thread_raises_thread_error(store: ThreadStore,
+                                            operation: Callable[[ThreadStore], object]) -> None:
+    store.create("real")
+    with pytest.raises(ThreadError):
+        operation(store)
+    assert [t.name for t in store.list_threads()] == ["real"]
+    assert store.get("spirit") is None
+
+
+# -- state --------------------------------------------------------------------------------------
+
+
+def test_get_and_set_state(store: ThreadStore) -> None:
+    assert store.get_state("last_thread") is None
+    store.set_state("last_thread", "work")
+    assert store.get_state("last_thread") == "work"
+    store.set_state("last_thread", "play")
+    assert store.get_state("last_thread") == "play"
+    store.set_state("other", "ünï ✓")
+    assert store.get_state("other") == "ünï ✓"
+    assert store.get_state("last_thread") == "play"
+    store.set_state("empty", "")
+    assert store.get_state("empty") == ""
+
+
+# -- persistence and several instances ------------------------------------------------------------
+
+
+def test_data_persists_after_close_and_reopen(open_store: Callable[[], ThreadStore]) -> None:
+    s = open_store()
+    s.create("keep", model="m", system="sys")
+    s.append("keep", Message("user", "q", model="m"))
+    s.append("keep", Message("assistant", "a", model="m", status="truncated", usage=Usage(3, 4)))
+    s.set_state("last_thread", "keep")
+    s.close()
+
+    s2 = open_store()
+    got = s2.get("keep")
+    assert got is not None and (got.model, got.system, got.message_count) == ("m", "sys", 2)
+    back = s2.messages("keep")
+    same(back[0], Message("user", "q", model="m"))
+    same(back[1], Message("assistant", "a", model="m", status="truncated", usage=Usage(3, 4)))
+    assert s2.get_state("last_thread") == "keep"
+
+
+def test_two_instances_interleaved_appends_lose_nothing(
+        open_store: Callable[[], ThreadStore]) -> None:
+    a = open_store()
+    b = open_store()
+    a.create("shared")
+    expected = []
+    for i in range(20):
+        writer, tag = (a, "a") if i % 2 == 0 else (b, "b")
+        writer.append("shared", Message("user", f"{tag}{i}"))
+        expected.append(f"{tag}{i}")
+    assert [m.content for m in a.messages("shared")] == expected
+    assert [m.content for m in b.messages("shared")] == expected
+    # each sees the other's threads and state too
+    b.create("from_b")
+    a.set_state("last_thread", "from_b")
+    assert a.get("from_b") is not None
+    assert b.get_state("last_thread") == "from_b"
+    infos = {t.name: t.message_count for t in a.list_threads()}
+    assert infos == {"shared": 20, "from_b": 0}
+
+
+# -- property: what goes in comes out -------------------------------------------------------------
+
+_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=200)
+_message = st.builds(
+    Message,
+    role=st.sampled_from(["user", "assistant", "system"]),
+    content=_text,
+    model=st.none() | st.text(max_size=30),
+    status=st.sampled_from([None, "interrupted", "error", "truncated"]),
+    usage=st.builds(Usage, st.none() | st.integers(0, 2**31), st.none() | st.integers(0, 2**31)),
+)
+_names = itertools.count()
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sent=st.lists(_message, max_size=12))
+def test_property_appended_messages_read_back_identically(store: ThreadStore,
+                                                          sent: list[Message]) -> None:
+    name = f"prop-{next(_names)}"
+    store.create(name)
+    for m in sent:
+        store.append(name, m)
+    back = store.messages(name)
+    assert len(back) == len(sent)
+    for b, m in zip(back, sent, strict=True):
+        same(b, m)
+    if sent:
+        assert [m.content for m in store.messages(name, last=1)] == [sent[-1].content]
+
+
+# == SQLite only ===================================================================================
+
+
+_WORKER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from repl.store.sqlite import SQLiteStore
+    from repl.thread import Message
+    path, tag, go, n = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+    s = SQLiteStore(path)
+    deadline = time.time() + 20
+    while not go.exists() and time.time() < deadline:
+        time.sleep(0.001)
+    for i in range(n):
+        s.append("shared", Message("user", f"{tag}-{i}"))
+        time.sleep(0.001)  # give the other writer a chance, so the two really interleave
+    s.close()
+    print("ok")
+""")
+
+
+def test_sqlite_two_processes_append_concurrently(tmp_path: Path) -> None:
+    path = _sqlite_path(tmp_path)
+    setup = SQLiteStore(path)
+    setup.create("shared")
+    go = tmp_path / "go"
+    n = 200
+    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(path), tag, str(go), str(n)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for tag in ("p1", "p2")]
+    time.sleep(0.3)  # both are importing/opening; release them together
+    go.touch()
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        assert out.strip() == "ok"
+    contents = [m.content for m in setup.messages("shared")]
+    setup.close()
+    assert len(contents) == 2 * n
+    for tag in ("p1", "p2"):
+        mine = [c for c in contents if c.startswith(tag + "-")]
+        assert mine == [f"{tag}-{i}" for i in range(n)]  # nothing lost, each in its own order
+    switches = sum(1 for x, y in itertools.pairwise(contents) if x[:2] != y[:2])
+    assert switches > 1, "the two writers never overlapped: the test did not test concurrency"
+    reopened = SQLiteStore(path)
+    info = reopened.get("shared")
+    reopened.close()
+    assert info is not None and info.message_count == 2 * n
+
+
+def _mode(p: Path) -> int:
+    return stat.S_IMODE(p.stat().st_mode)
+
+
+def test_sqlite_file_permissions_with_umask_022(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        path = _sqlite_path(tmp_path)
+        s = SQLiteStore(path)
+        s.create("t")
+        s.append("t", Message("user", "secret"))
+        wal = path.with_name(path.name + "-wal")
+        shm = path.with_name(path.name + "-shm")
+        assert _mode(path.parent) == 0o700
+        assert _mode(path) == 0o600
+        assert wal.exists() and shm.exists()
+        assert _mode(wal) == 0o600
+        assert _mode(shm) == 0o600
+        # a second connection (another process) that creates the side files again
+        s.close()
+        s2 = SQLiteStore(path)
+        s2.append("t", Message("user", "more"))
+        for f in (path, wal, shm):
+            if f.exists():
+                assert _mode(f) == 0o600, f
+        s2.close()
+    finally:
+        os.umask(old)
+
+
+def test_sqlite_tightens_existing_loose_permissions(tmp_path: Path) -> None:
+    path = _sqlite_path(tmp_path)
+    path.parent.mkdir(parents=True, mode=0o755)
+    os.chmod(path.parent, 0o755)
+    s = SQLiteStore(path)
+    s.close()
+    os.chmod(path, 0o644)
+    s = SQLiteStore(path)
+    try:
+        assert _mode(path.parent) == 0o700
+        assert _mode(path) == 0o600
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("garbage", [
+    b"this is not a database, just some text\n" * 3,
+    bytes(range(256)) * 16,
+    b"SQLite format 3\x00" + b"\xff" * 84 + b"\x00" * 3996,
+], ids=["text", "binary", "bad-header"])
+def test_sqlite_garbage_file_gives_store_error_naming_path(tmp_path: Path,
+                                                           garbage: bytes) -> None:
+    path = _sqlite_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(garbage)
+    with pytest.raises(StoreError) as info:
+        s = SQLiteStore(path)
+        # if opening somehow worked, the first use must fail cleanly instead
+        s.list_threads()
+        s.create("x")
+    assert not isinstance(info.value, sqlite3.Error)
+    assert str(path) in str(info.value)
+    assert path.read_bytes() == garbage  # nothing was overwritten
+
+
+def test_sqlite_directory_at_db_path_gives_store_error(tmp_path: Path) -> None:
+    path = _sqlite_path(tmp_path)
+    path.mkdir(parents=True)
+    with pytest.raises(StoreError) as info:
+        SQLiteStore(path)
+    assert str(path) in str(info.value)
+
+
+def _migration_rows(path: Path) -> list[tuple[str, float]]:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT name, applied_at FROM _migrations ORDER BY name").fetchall()
+    finally:
+        db.close()
+
+
+def test_sqlite_migrations_recorded_and_not_reapplied(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _sqlite_path(tmp_path)
+    calls: list[int] = []
+
+    def m999_probe(db: sqlite3.Connection) -> None:
+        calls.append(1)
+        db.execute("CREATE TABLE probe (x INTEGER)")  # would fail if applied twice
+
+    monkeypatch.setattr(migrations, "MIGRATIONS",
+                        [*migrations.MIGRATIONS, ("999_probe", m999_probe)])
+    s = SQLiteStore(path)
+    s.create("t")
+    s.append("t", Message("user", "keep me"))
+    s.close()
+    first = _migration_rows(path)
+    names = [name for name, _ in first]
+    assert names == sorted(n for n, _ in migrations.MIGRATIONS)
+    assert "001_initial" in names and "999_probe" in names
+    assert calls == [1]
+
+    for _ in range(2):
+        s = SQLiteStore(path)
+        assert [m.content for m in s.messages("t")] == ["keep me"]
+        s.close()
+    assert calls == [1]
+    assert _migration_rows(path) == first
+
+
+def test_sqlite_fresh_db_records_exactly_the_known_migrations(tmp_path: Path) -> None:
+    path = _sqlite_path(tmp_path)
+    SQLiteStore(path).close()
+    SQLiteStore(path).close()
+    rows = _migration_rows(path)
+    assert [n for n, _ in rows] == [n for n, _ in migrations.MIGRATIONS]
+    assert all(float(t) > 0 for _, t in rows)
+
+
+def test_sqlite_delete_cascades_to_message_rows(tmp_path: Path) -> None:
+    path = _sqlite_path(tmp_path)
+    s = SQLiteStore(path)
+    s.create("gone")
+    for i in range(3):
+        s.append("gone", Message("user", str(i)))
+    s.delete("gone")
+    s.close()
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+    finally:
+        db.close()
+
+
+def test_sqlite_list_order_with_controlled_clock(tmp_path: Path) -> None:
+    now = [1000.0]
+    s = SQLiteStore(_sqlite_path(tmp_path), clock=lambda: now[0])
+    try:
+        for name in ("a", "b", "c"):
+            now[0] += 1
+            s.create(name)
+        assert [t.name for t in s.list_threads()] == ["c", "b", "a"]
+        now[0] += 1
+        s.append("a", Message("user", "x"))
+        infos = s.list_threads()
+        assert [t.name for t in infos] == ["a", "c", "b"]
+        assert infos[0].updated_at == now[0] and infos[0].created_at == 1001.0
+    finally:
+        s.close()
