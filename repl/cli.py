@@ -85,6 +85,8 @@ def _run(args: argparse.Namespace) -> int:
         client = ChatClient(api_key=config.api_key, base_url=config.base_url,
                             timeout=config.timeout)
         ctx = Context(store=store, ui=ui, config=config, client=client)
+        if store.recovered:
+            ui.warn(store.recovered.describe(config.db_path))
         if args.list:
             ui.threads(store.list_threads(), current=store.get_state("last_thread"))
             return 0

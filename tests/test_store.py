@@ -512,19 +512,20 @@ def test_sqlite_tightens_existing_loose_permissions(tmp_path: Path) -> None:
     bytes(range(256)) * 16,
     b"SQLite format 3\x00" + b"\xff" * 84 + b"\x00" * 3996,
 ], ids=["text", "binary", "bad-header"])
-def test_sqlite_garbage_file_gives_store_error_naming_path(tmp_path: Path,
-                                                           garbage: bytes) -> None:
+def test_sqlite_garbage_file_is_quarantined_never_overwritten(tmp_path: Path,
+                                                               garbage: bytes) -> None:
     path = _sqlite_path(tmp_path)
     path.parent.mkdir(parents=True)
     path.write_bytes(garbage)
-    with pytest.raises(StoreError) as info:
-        s = SQLiteStore(path)
-        # if opening somehow worked, the first use must fail cleanly instead
-        s.list_threads()
+    s = SQLiteStore(path)  # opens: the damaged file is moved aside and a new store begins
+    try:
+        assert s.recovered is not None
+        assert s.recovered.damaged.read_bytes() == garbage  # kept exactly as found
+        assert str(path) in s.recovered.describe(path)
         s.create("x")
-    assert not isinstance(info.value, sqlite3.Error)
-    assert str(path) in str(info.value)
-    assert path.read_bytes() == garbage  # nothing was overwritten
+        assert [t.name for t in s.list_threads()] == ["x"]
+    finally:
+        s.close()
 
 
 def test_sqlite_directory_at_db_path_gives_store_error(tmp_path: Path) -> None:

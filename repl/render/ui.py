@@ -86,8 +86,12 @@ class UI:
     def say(self, text: str) -> None:
         self.console.print(Text(clean(text)))
 
+    def warn(self, text: str) -> None:
+        self.err.print(Text("warning: ", style="bold yellow") + Text(clean_line(text)),
+                       soft_wrap=True)
+
     def error(self, text: str) -> None:
-        self.err.print(Text("error: ", style="bold red") + Text(clean_line(text)))
+        self.err.print(Text("error: ", style="bold red") + Text(clean_line(text)), soft_wrap=True)
 
     # -- messages -------------------------------------------------------------------------------
 

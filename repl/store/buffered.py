@@ -17,6 +17,7 @@ from pathlib import Path
 
 from repl.errors import StoreError, UnsavedError
 from repl.store import ThreadStore
+from repl.store.recover import Recovery
 from repl.thread import Message, ThreadInfo
 
 
@@ -24,6 +25,11 @@ class BufferedStore:
     def __init__(self, inner: ThreadStore) -> None:
         self.inner = inner
         self.pending: list[tuple[str, Message]] = []
+
+    @property
+    def recovered(self) -> Recovery | None:
+        """What the backend did about a damaged store at open, if anything."""
+        return getattr(self.inner, "recovered", None)
 
     def flush(self) -> bool:
         """Write what is pending, oldest first; True when nothing is left."""

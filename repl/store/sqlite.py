@@ -14,10 +14,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from repl.errors import StoreBusyError, StoreError, ThreadError
-from repl.store import migrations
+from repl.store import migrations, recover
 from repl.thread import Message, ThreadInfo, Usage
 
 BUSY_TIMEOUT_MS = 10_000
+
+class _Damaged(sqlite3.DatabaseError):
+    sqlite_errorname = "SQLITE_CORRUPT"
+
+
+def _is_damage(e: sqlite3.Error) -> bool:
+    return getattr(e, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+
 
 _INFO = """
     SELECT t.name, t.model, t.system, t.created_at, t.updated_at,
@@ -36,26 +44,48 @@ class SQLiteStore:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self._clock = clock
+        self.recovered: recover.Recovery | None = None  # set when a damaged file was replaced
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(path.parent, 0o700)
             _private_file(path)
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            try:
+                self._db = self._connect()
+            except sqlite3.DatabaseError as e:
+                if not _is_damage(e):
+                    raise
+                self._db = self._recover(str(e))
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open the thread store {path}: {e}") from None
-        try:
-            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._db.execute("PRAGMA foreign_keys = ON")
-            migrations.apply(self._db)
-        except sqlite3.Error as e:
-            self._db.close()
-            raise StoreError(f"the thread store {path} is unreadable ({e})") from None
-        for suffix in ("-wal", "-shm"):
+        for suffix in recover.SIDE_FILES:
             side = path.with_name(path.name + suffix)
             if side.exists():
                 os.chmod(side, 0o600)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+            db.execute("PRAGMA foreign_keys = ON")
+            if recover.needs_check(self.path) and not recover.is_intact(db):
+                raise _Damaged("it failed SQLite's integrity check")
+            migrations.apply(db)
+            recover.marker(self.path).unlink(missing_ok=True)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _recover(self, reason: str) -> sqlite3.Connection:
+        """Move the damaged file aside (kept), start a new one, copy in what can be read."""
+        damaged = recover.quarantine(self.path)
+        _private_file(self.path)
+        db = self._connect()
+        threads, messages = recover.salvage(damaged, db)
+        self.recovered = recover.Recovery(damaged, reason, threads, messages)
+        return db
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -75,14 +105,26 @@ class SQLiteStore:
                 raise self._error(e) from None
             raise
 
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._db
+        except sqlite3.Error as e:
+            raise self._error(e) from None
+
     def _error(self, e: sqlite3.Error) -> StoreError:
         text = str(e)
+        if _is_damage(e):
+            recover.marker(self.path).touch()  # the next start checks the file and repairs it
+            return StoreError(f"the thread store {self.path} is damaged ({text}); restart "
+                              "chatrepl to repair it (nothing is deleted)")
         if "locked" in text or "busy" in text:
             return StoreBusyError(f"the thread store is busy (another chatrepl is writing): {text}")
         return StoreError(f"cannot write to the thread store {self.path}: {text}")
 
     def _id(self, name: str) -> int:
-        row = self._db.execute("SELECT id FROM threads WHERE name = ?", (name,)).fetchone()
+        with self._read() as db:
+            row = db.execute("SELECT id FROM threads WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise ThreadError(f"no thread named {name!r}")
         return int(row[0])
@@ -90,11 +132,13 @@ class SQLiteStore:
     # -- threads ------------------------------------------------------------------------------
 
     def list_threads(self) -> list[ThreadInfo]:
-        rows = self._db.execute(_INFO + " ORDER BY t.updated_at DESC, t.id DESC").fetchall()
+        with self._read() as db:
+            rows = db.execute(_INFO + " ORDER BY t.updated_at DESC, t.id DESC").fetchall()
         return [ThreadInfo(*row) for row in rows]
 
     def get(self, name: str) -> ThreadInfo | None:
-        row = self._db.execute(_INFO + " WHERE t.name = ?", (name,)).fetchone()
+        with self._read() as db:
+            row = db.execute(_INFO + " WHERE t.name = ?", (name,)).fetchone()
         return ThreadInfo(*row) if row else None
 
     def create(self, name: str, *, model: str | None = None,
@@ -161,14 +205,16 @@ class SQLiteStore:
         if last is not None:
             sql += " LIMIT ?"
             params = (tid, max(last, 0))
-        rows = self._db.execute(sql, params).fetchall()
+        with self._read() as db:
+            rows = db.execute(sql, params).fetchall()
         return [Message(r[0], r[1], r[2], r[3], r[4], Usage(r[5], r[6]), r[7])
                 for r in reversed(rows)]
 
     # -- small state (the thread used last) -----------------------------------------------------
 
     def get_state(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        with self._read() as db:
+            row = db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else None
 
     def set_state(self, key: str, value: str) -> None:

@@ -1,0 +1,92 @@
+"""A damaged store never costs what can still be read, never silently starts empty, and the
+damaged file is always kept."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fakeserver import FakeOpenAI
+
+from repl.errors import StoreError
+from repl.store.sqlite import SQLiteStore
+from repl.thread import Message
+
+
+def build(path: Path, threads: int = 3, messages: int = 300) -> None:
+    store = SQLiteStore(path)
+    for t in range(threads):
+        store.create(f"t{t}")
+        for i in range(messages):
+            store.append(f"t{t}", Message("user", f"message {t}-{i} " + "x" * 200))
+    store.close()
+
+
+def damaged_copies(path: Path) -> list[Path]:
+    return sorted(p for p in path.parent.iterdir() if ".damaged-" in p.name
+                  and not p.name.endswith(("-wal", "-shm")))
+
+
+def test_garbage_file_is_kept_and_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "chatrepl.db"
+    garbage = os.urandom(8192)
+    path.write_bytes(garbage)
+    store = SQLiteStore(path)
+    assert store.recovered is not None
+    assert "not a database" in store.recovered.reason
+    assert damaged_copies(path)[0].read_bytes() == garbage  # kept exactly as found
+    assert store.list_threads() == []
+    store.create("new")  # and the new store works
+    store.close()
+    assert str(path) in store.recovered.describe(path)
+
+
+def test_truncated_file_gives_back_what_survives(tmp_path: Path) -> None:
+    path = tmp_path / "chatrepl.db"
+    build(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 6 // 10])
+    store = SQLiteStore(path)
+    assert store.recovered is not None
+    assert store.recovered.threads == 3
+    assert 300 <= store.recovered.messages < 900
+    for info in store.list_threads():
+        for message in store.messages(info.name):
+            assert message.content.startswith(f"message {info.name[1:]}-")
+    assert damaged_copies(path)[0].read_bytes() == data[: len(data) * 6 // 10]
+
+
+def test_damage_found_mid_session_is_repaired_at_the_next_start(tmp_path: Path) -> None:
+    path = tmp_path / "chatrepl.db"
+    build(path)
+    data = bytearray(path.read_bytes())
+    data[40960:45056] = os.urandom(4096)  # garbage over one page in the middle
+    path.write_bytes(bytes(data))
+    store = SQLiteStore(path)  # the header looks fine: no full check on a normal start
+    errors = []
+    for info in store.list_threads():
+        try:
+            store.messages(info.name)
+        except StoreError as e:
+            errors.append(str(e))
+    store.close()
+    assert errors and "restart chatrepl" in errors[0]
+    store = SQLiteStore(path)
+    assert store.recovered is not None and "integrity" in store.recovered.reason
+    assert store.recovered.messages > 800  # only the rows on the damaged page are gone
+    store.close()
+
+
+def test_chatrepl_says_what_happened_and_goes_on(api_env: dict[str, str], server: FakeOpenAI,
+                                                 data_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "chatrepl.db").write_bytes(b"\x00garbage" * 1000)
+    done = subprocess.run([sys.executable, "-m", "repl", "-t", "t", "hello"], env=api_env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0
+    assert "echo: hello" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert str(data_dir / "chatrepl.db") in done.stderr and ".damaged-" in done.stderr
+    assert len(damaged_copies(data_dir / "chatrepl.db")) == 1
