@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
+import traceback
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
@@ -65,9 +67,11 @@ class App:
         except ChatreplError as e:
             ctx.ui.error(str(e))
         except Exception as e:
-            log_bug(ctx.config.log_path)
-            ctx.ui.error(f"internal error ({type(e).__name__}: {e}); details in "
-                         f"{ctx.config.log_path}")
+            log_bug(ctx.config.log_path, ctx.config.api_key)
+            what = f"{type(e).__name__}: {e}"
+            if ctx.config.api_key:
+                what = what.replace(ctx.config.api_key, "***")
+            ctx.ui.error(f"internal error ({what}); details in {ctx.config.log_path}")
 
     async def _chat(self, text: str) -> None:
         self._task = asyncio.create_task(chat.send(self.ctx, text))
@@ -110,17 +114,14 @@ class App:
             self.session.app.exit(exception=EOFError())
 
 
-def log_bug(path: Path) -> None:
-    """Append the traceback of the exception being handled to the log (owner-only)."""
-    import logging
-
-    logger = logging.getLogger("chatrepl")
-    if not logger.handlers:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-        handler = logging.FileHandler(path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logger.addHandler(handler)
-    logger.exception("unexpected error")
+def log_bug(path: Path, secret: str | None) -> None:
+    """Append the traceback being handled to the log (owner-only), without the API key."""
+    text = traceback.format_exc()
+    if secret:
+        text = text.replace(secret, "***")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} unexpected error\n{text}\n")
 
 
 def file_history(path: str) -> History:

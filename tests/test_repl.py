@@ -385,3 +385,35 @@ def test_disk_full_keeps_the_conversation_in_memory_and_saves_it_later(
         await s.quit()
 
     run(go())
+
+
+def test_a_bug_is_one_line_and_a_private_log_without_the_key(
+        api_env: dict[str, str], data_dir: object) -> None:
+    from pathlib import Path
+
+    from repl.commands.registry import command
+
+    @command("boom")
+    async def boom(ctx: object, arg: str) -> None:
+        """Fail like a bug would."""
+        raise RuntimeError(f"unexpected state with {api_env['OPENAI_API_KEY']}")
+
+    from repl.commands.registry import COMMANDS
+
+    async def go() -> None:
+        s = await Session().start()
+        out = await s.line("/boom")
+        assert out.count("error:") == 1 and "internal error" in out and "chatrepl.log" in out
+        assert api_env["OPENAI_API_KEY"] not in out
+        out = await s.line("/list")  # still running
+        assert "default" in out
+        await s.quit()
+
+    try:
+        run(go())
+    finally:
+        del COMMANDS["boom"]
+    log = Path(str(data_dir)) / "chatrepl.log"
+    text = log.read_text()
+    assert "RuntimeError" in text and api_env["OPENAI_API_KEY"] not in text
+    assert log.stat().st_mode & 0o077 == 0
