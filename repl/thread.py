@@ -14,6 +14,13 @@ INTERRUPTED = "interrupted"  # the user pressed Ctrl-C or the process was told t
 ERROR = "error"  # the request failed after some text arrived
 TRUNCATED = "truncated"  # the server stopped for length, or the stream ended without a finish
 
+# Why a message was taken out of the conversation (it stays stored, and searchable).
+REPLACED = "replaced"  # /retry asked for another answer
+UNDONE = "undone"  # /undo took the exchange back (/redo returns it)
+EDITED = "edited"  # /edit sent a new version of the question
+
+SUMMARY = "summary"  # the role of a /compact summary, sent instead of the messages it covers
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:
@@ -30,8 +37,13 @@ class Message:
     status: str | None = None  # None when complete; else INTERRUPTED, ERROR or TRUNCATED
     usage: Usage = field(default_factory=Usage)
     id: int | None = None
+    hidden: str | None = None  # None while part of the conversation; else REPLACED, UNDONE...
+    covers: int | None = None  # for a SUMMARY: the id of the last message it stands for
 
     def for_api(self) -> dict[str, str]:
+        if self.role == SUMMARY:
+            return {"role": "system",
+                    "content": f"Summary of the earlier conversation:\n\n{self.content}"}
         return {"role": self.role, "content": self.content}
 
 
@@ -43,6 +55,22 @@ class ThreadInfo:
     created_at: float = 0.0
     updated_at: float = 0.0
     message_count: int = 0
+    deleted_at: float | None = None  # set while the thread is in the trash
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A search result: where it is, and a snippet with the matches between HIGHLIGHT marks."""
+
+    thread: str
+    message_id: int
+    role: str
+    snippet: str
+    turn: int  # the number of the user message it belongs to, from 1
+    created_at: float
+
+
+HIGHLIGHT = ("\ue000", "\ue001")  # private-use characters: no text from a model contains them
 
 
 def validate_name(raw: str) -> str:

@@ -62,15 +62,16 @@ def test_damage_found_mid_session_is_repaired_at_the_next_start(tmp_path: Path) 
     path = tmp_path / "chatrepl.db"
     build(path)
     data = bytearray(path.read_bytes())
-    data[40960:45056] = os.urandom(4096)  # garbage over one page in the middle
+    page = data.index(b"message 1-150 ") // 4096 * 4096  # a page of the messages table
+    data[page:page + 4096] = os.urandom(4096)  # garbage over it
     path.write_bytes(bytes(data))
     store = SQLiteStore(path)  # the header looks fine: no full check on a normal start
     errors = []
-    for info in store.list_threads():
-        try:
+    try:
+        for info in store.list_threads():
             store.messages(info.name)
-        except StoreError as e:
-            errors.append(str(e))
+    except StoreError as e:  # a clear error, never a raw sqlite3 one
+        errors.append(str(e))
     store.close()
     assert errors and "restart chatrepl" in errors[0]
     store = SQLiteStore(path)

@@ -582,19 +582,18 @@ def test_sqlite_fresh_db_records_exactly_the_known_migrations(tmp_path: Path) ->
     assert all(float(t) > 0 for _, t in rows)
 
 
-def test_sqlite_delete_cascades_to_message_rows(tmp_path: Path) -> None:
+def test_sqlite_delete_moves_to_trash_and_restore_brings_back(tmp_path: Path) -> None:
     path = _sqlite_path(tmp_path)
     s = SQLiteStore(path)
     s.create("gone")
     for i in range(3):
         s.append("gone", Message("user", str(i)))
     s.delete("gone")
+    assert s.get("gone") is None and [t.name for t in s.trash()] == ["gone"]
+    s.create("gone")  # the name is free again
+    assert s.restore("gone") == "gone-restored"
+    assert [m.content for m in s.messages("gone-restored")] == ["0", "1", "2"]
     s.close()
-    db = sqlite3.connect(path)
-    try:
-        assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
-    finally:
-        db.close()
 
 
 def test_sqlite_list_order_with_controlled_clock(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from repl.thread import Message, ThreadInfo
+from repl.thread import Hit, Message, ThreadInfo
 
 if TYPE_CHECKING:
     from repl.store.buffered import BufferedStore
@@ -34,14 +34,48 @@ class ThreadStore(Protocol):
 
     def rename(self, old: str, new: str) -> None: ...
 
-    def delete(self, name: str) -> None: ...
+    def delete(self, name: str) -> None:
+        """Move the thread to the trash (its name is free again)."""
+        ...
+
+    def trash(self) -> list[ThreadInfo]:
+        """The deleted threads, most recently deleted first."""
+        ...
+
+    def restore(self, name: str) -> str:
+        """Bring a deleted thread back; returns its name (suffixed if ``name`` is taken)."""
+        ...
+
+    def fork(self, source: str, target: str, *, upto: int | None = None) -> ThreadInfo:
+        """Copy the conversation of ``source`` (up to message id ``upto``) into a new thread."""
+        ...
 
     def append(self, name: str, message: Message) -> Message:
         """Add a message at the end of the thread; returns it with its id."""
         ...
 
-    def messages(self, name: str, *, last: int | None = None) -> list[Message]:
-        """The thread's messages in order; only the ``last`` N when given."""
+    def append_many(self, name: str, messages: list[Message]) -> None:
+        """Add many messages at once (an import)."""
+        ...
+
+    def messages(self, name: str, *, last: int | None = None,
+                 hidden: bool = False) -> list[Message]:
+        """The conversation in order; only the ``last`` N when given; with ``hidden``, also the
+        messages taken out of it (retried, undone, edited)."""
+        ...
+
+    def hide(self, name: str, ids: list[int], reason: str) -> None:
+        """Take messages out of the conversation; they stay stored and searchable."""
+        ...
+
+    def unhide(self, name: str, ids: list[int]) -> None: ...
+
+    def last_hidden(self, name: str, reason: str) -> list[Message]:
+        """The group of messages hidden last for ``reason``."""
+        ...
+
+    def search(self, text: str, *, limit: int = 20) -> list[Hit]:
+        """Messages of every live thread containing all words of ``text``, best first."""
         ...
 
     def get_state(self, key: str) -> str | None: ...

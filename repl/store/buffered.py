@@ -18,7 +18,7 @@ from pathlib import Path
 from repl.errors import StoreError, UnsavedError
 from repl.store import ThreadStore
 from repl.store.recover import Recovery
-from repl.thread import Message, ThreadInfo
+from repl.thread import Hit, Message, ThreadInfo
 
 
 class BufferedStore:
@@ -62,12 +62,14 @@ class BufferedStore:
                               message.status, message.usage)
         self.pending.append((name, message))
 
-    def messages(self, name: str, *, last: int | None = None) -> list[Message]:
+    def messages(self, name: str, *, last: int | None = None,
+                 hidden: bool = False) -> list[Message]:
         self.flush()
         kept = [m for n, m in self.pending if n == name]
         if last is not None and len(kept) >= last:
             return kept[len(kept) - last:] if last > 0 else []
-        stored = self.inner.messages(name, last=None if last is None else last - len(kept))
+        stored = self.inner.messages(name, last=None if last is None else last - len(kept),
+                                     hidden=hidden)
         return stored + kept
 
     def rename(self, old: str, new: str) -> None:
@@ -111,8 +113,38 @@ class BufferedStore:
         self.inner.update(name, model=model, system=system, clear_system=clear_system)
 
     def delete(self, name: str) -> None:
+        if not self.flush() and any(n == name for n, _ in self.pending):
+            raise StoreError(f"{name!r} has messages not yet saved; it can be deleted once the "
+                             "store can be written again")
         self.inner.delete(name)
-        self.pending = [(n, m) for n, m in self.pending if n != name]
+
+    def trash(self) -> list[ThreadInfo]:
+        return self.inner.trash()
+
+    def restore(self, name: str) -> str:
+        return self.inner.restore(name)
+
+    def fork(self, source: str, target: str, *, upto: int | None = None) -> ThreadInfo:
+        self.flush()
+        return self.inner.fork(source, target, upto=upto)
+
+    def append_many(self, name: str, messages: list[Message]) -> None:
+        self.flush()
+        self.inner.append_many(name, messages)
+
+    def hide(self, name: str, ids: list[int], reason: str) -> None:
+        self.flush()
+        self.inner.hide(name, ids, reason)
+
+    def unhide(self, name: str, ids: list[int]) -> None:
+        self.flush()
+        self.inner.unhide(name, ids)
+
+    def last_hidden(self, name: str, reason: str) -> list[Message]:
+        return self.inner.last_hidden(name, reason)
+
+    def search(self, text: str, *, limit: int = 20) -> list[Hit]:
+        return self.inner.search(text, limit=limit)
 
     def get_state(self, key: str) -> str | None:
         return self.inner.get_state(key)

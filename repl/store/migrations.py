@@ -35,8 +35,27 @@ def m001_initial(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
+def m002_trash_hidden_search(db: sqlite3.Connection) -> None:
+    """Threads go to a trash; messages can leave the conversation yet stay stored; full-text
+    search; summaries that stand for earlier messages."""
+    db.execute("ALTER TABLE threads ADD COLUMN deleted_at REAL")
+    db.execute("ALTER TABLE threads ADD COLUMN deleted_name TEXT")
+    db.execute("ALTER TABLE messages ADD COLUMN hidden TEXT")
+    db.execute("ALTER TABLE messages ADD COLUMN hidden_at REAL")
+    db.execute("ALTER TABLE messages ADD COLUMN covers INTEGER")
+    db.execute("CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages',"
+               " content_rowid='id', tokenize='unicode61 remove_diacritics 2')")
+    db.execute("""CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content); END""")
+    db.execute("""CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content)
+        VALUES ('delete', old.id, old.content); END""")
+    db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("001_initial", m001_initial),
+    ("002_trash_hidden_search", m002_trash_hidden_search),
 ]
 
 

@@ -82,10 +82,18 @@ def quarantine(path: Path) -> Path:
     return damaged
 
 
-def _rows(db: sqlite3.Connection, table: str, columns: str) -> list[tuple[object, ...]]:
-    """Every readable row of ``table``: all at once if possible, else one id at a time."""
+def _rows(db: sqlite3.Connection, table: str,
+          wanted: tuple[str, ...]) -> tuple[list[str], list[tuple[object, ...]]]:
+    """(columns, every readable row) of ``table``: all at once if possible, else one id at a
+    time. Only columns the damaged file has (it may predate a migration) are read."""
     try:
-        return db.execute(f"SELECT {columns} FROM {table} ORDER BY id").fetchall()
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    except sqlite3.DatabaseError:
+        have = set(wanted[:6])
+    columns = [c for c in wanted if c in have]
+    select = f"SELECT {', '.join(columns)} FROM {table}"
+    try:
+        return columns, db.execute(select + " ORDER BY id").fetchall()
     except sqlite3.DatabaseError:
         pass
     try:
@@ -95,17 +103,18 @@ def _rows(db: sqlite3.Connection, table: str, columns: str) -> list[tuple[object
     rows = []
     for rowid in range(1, top + 1):
         try:
-            row = db.execute(f"SELECT {columns} FROM {table} WHERE id = ?", (rowid,)).fetchone()
+            row = db.execute(select + " WHERE id = ?", (rowid,)).fetchone()
         except sqlite3.DatabaseError:
             continue
         if row:
             rows.append(row)
-    return rows
+    return columns, rows
 
 
-THREAD_COLUMNS = "id, name, model, system, created_at, updated_at"
-MESSAGE_COLUMNS = ("id, thread_id, role, content, created_at, model, status, prompt_tokens,"
-                   " completion_tokens")
+THREAD_COLUMNS = ("id", "name", "model", "system", "created_at", "updated_at", "deleted_at",
+                  "deleted_name")
+MESSAGE_COLUMNS = ("id", "thread_id", "role", "content", "created_at", "model", "status",
+                   "prompt_tokens", "completion_tokens", "hidden", "hidden_at", "covers")
 
 
 def salvage(damaged: Path, target: sqlite3.Connection) -> tuple[int, int]:
@@ -121,6 +130,11 @@ def salvage(damaged: Path, target: sqlite3.Connection) -> tuple[int, int]:
         if wal.exists():
             shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
         return _copy_rows(copy, target)
+
+
+def _insert(table: str, columns: tuple[str, ...] | list[str]) -> str:
+    marks = ", ".join("?" * len(columns))
+    return f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) VALUES ({marks})"
 
 
 def _fit_header(copy: Path) -> None:
@@ -145,8 +159,8 @@ def _copy_rows(damaged: Path, target: sqlite3.Connection) -> tuple[int, int]:
     except sqlite3.Error:
         return 0, 0
     try:
-        threads = _rows(source, "threads", THREAD_COLUMNS)
-        messages = _rows(source, "messages", MESSAGE_COLUMNS)
+        thread_columns, threads = _rows(source, "threads", THREAD_COLUMNS)
+        message_columns, messages = _rows(source, "messages", MESSAGE_COLUMNS)
         state = []
         try:
             state = source.execute("SELECT key, value FROM state").fetchall()
@@ -159,15 +173,14 @@ def _copy_rows(damaged: Path, target: sqlite3.Connection) -> tuple[int, int]:
     # messages whose thread row is lost go to a thread of their own rather than away
     known = {int(str(row[0])) for row in threads}
     now = time.time()
-    threads += [(tid, f"recovered-{tid}", None, None, now, now)
-                for tid in sorted({int(str(row[1])) for row in messages} - known)]
+    lost = sorted({int(str(row[1])) for row in messages} - known)
     target.execute("BEGIN IMMEDIATE")
-    target.executemany(
-        f"INSERT OR IGNORE INTO threads ({THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", threads)
+    target.executemany(_insert("threads", thread_columns), threads)
+    target.executemany(_insert("threads", THREAD_COLUMNS[:6]),
+                       [(tid, f"recovered-{tid}", None, None, now, now) for tid in lost])
     kept = {row[0] for row in target.execute("SELECT id FROM threads")}
     messages = [row for row in messages if row[1] in kept]
-    target.executemany(
-        f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", messages)
+    target.executemany(_insert("messages", message_columns), messages)
     target.executemany("INSERT OR REPLACE INTO state VALUES (?, ?)", state)
     target.execute("COMMIT")
     return len(kept), len(messages)

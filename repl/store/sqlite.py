@@ -11,11 +11,13 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from repl.errors import StoreBusyError, StoreError, ThreadError
 from repl.store import migrations, recover
-from repl.thread import Message, ThreadInfo, Usage
+from repl.thread import HIGHLIGHT, Hit, Message, ThreadInfo, Usage
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -29,8 +31,16 @@ def _is_damage(e: sqlite3.Error) -> bool:
 
 _INFO = """
     SELECT t.name, t.model, t.system, t.created_at, t.updated_at,
-           (SELECT count(*) FROM messages m WHERE m.thread_id = t.id)
+           (SELECT count(*) FROM messages m WHERE m.thread_id = t.id AND m.hidden IS NULL),
+           t.deleted_at
     FROM threads t"""
+
+_MESSAGE = ("role, content, created_at, model, status, prompt_tokens, completion_tokens, id,"
+            " hidden, covers")
+
+
+def _message(r: tuple[Any, ...]) -> Message:
+    return Message(r[0], r[1], r[2], r[3], r[4], Usage(r[5], r[6]), r[7], r[8], r[9])
 
 
 def _private_file(path: Path) -> None:
@@ -133,29 +143,32 @@ class SQLiteStore:
 
     def list_threads(self) -> list[ThreadInfo]:
         with self._read() as db:
-            rows = db.execute(_INFO + " ORDER BY t.updated_at DESC, t.id DESC").fetchall()
+            rows = db.execute(_INFO + " WHERE t.deleted_at IS NULL"
+                              " ORDER BY t.updated_at DESC, t.id DESC").fetchall()
         return [ThreadInfo(*row) for row in rows]
 
     def get(self, name: str) -> ThreadInfo | None:
         with self._read() as db:
-            row = db.execute(_INFO + " WHERE t.name = ?", (name,)).fetchone()
+            row = db.execute(_INFO + " WHERE t.name = ? AND t.deleted_at IS NULL",
+                             (name,)).fetchone()
         return ThreadInfo(*row) if row else None
 
     def create(self, name: str, *, model: str | None = None,
                system: str | None = None) -> ThreadInfo:
         now = self._clock()
+        with self._unique(name), self._write() as db:
+            db.execute("INSERT INTO threads (name, model, system, created_at, updated_at)"
+                       " VALUES (?, ?, ?, ?, ?)", (name, model, system, now, now))
+        return ThreadInfo(name, model, system, now, now, 0)
+
+    @contextmanager
+    def _unique(self, name: str) -> Iterator[None]:
         try:
-            with self._write() as db:
-                db.execute(
-                    "INSERT INTO threads (name, model, system, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (name, model, system, now, now),
-                )
+            yield
         except StoreError as e:
             if "UNIQUE" in str(e):
                 raise ThreadError(f"a thread named {name!r} already exists") from None
             raise
-        return ThreadInfo(name, model, system, now, now, 0)
 
     def update(self, name: str, *, model: str | None = None, system: str | None = None,
                clear_system: bool = False) -> None:
@@ -167,48 +180,147 @@ class SQLiteStore:
                 db.execute("UPDATE threads SET system = ? WHERE id = ?", (system, tid))
 
     def rename(self, old: str, new: str) -> None:
-        try:
-            with self._write() as db:
-                db.execute("UPDATE threads SET name = ? WHERE id = ?", (new, self._id(old)))
-                db.execute("UPDATE state SET value = ? WHERE value = ? AND key = 'last_thread'",
-                           (new, old))
-        except StoreError as e:
-            if "UNIQUE" in str(e):
-                raise ThreadError(f"a thread named {new!r} already exists") from None
-            raise
+        with self._unique(new), self._write() as db:
+            db.execute("UPDATE threads SET name = ? WHERE id = ?", (new, self._id(old)))
+            db.execute("UPDATE state SET value = ? WHERE value = ? AND key = 'last_thread'",
+                       (new, old))
 
     def delete(self, name: str) -> None:
+        """Move the thread to the trash. Its name is freed; restore() brings it back."""
         with self._write() as db:
-            db.execute("DELETE FROM threads WHERE id = ?", (self._id(name),))
+            tid = self._id(name)
+            # a name no user can type (names cannot start with '.'), so it never collides
+            db.execute("UPDATE threads SET deleted_at = ?, deleted_name = name,"
+                       " name = '.trash/' || id || '/' || name WHERE id = ?",
+                       (self._clock(), tid))
+
+    def trash(self) -> list[ThreadInfo]:
+        with self._read() as db:
+            rows = db.execute(_INFO.replace("t.name,", "t.deleted_name,", 1) +
+                              " WHERE t.deleted_at IS NOT NULL ORDER BY t.deleted_at DESC"
+                              ).fetchall()
+        return [ThreadInfo(*row) for row in rows]
+
+    def restore(self, name: str) -> str:
+        """Bring the most recently deleted thread called ``name`` back; returns its name now
+        (``name``, or ``name-restored[-N]`` when a live thread has taken it)."""
+        with self._write() as db:
+            row = db.execute("SELECT id FROM threads WHERE deleted_name = ? AND deleted_at IS NOT"
+                             " NULL ORDER BY deleted_at DESC LIMIT 1", (name,)).fetchone()
+            if row is None:
+                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+            target, n = name, 1
+            while db.execute("SELECT 1 FROM threads WHERE name = ?", (target,)).fetchone():
+                target = f"{name}-restored" + (f"-{n}" if n > 1 else "")
+                n += 1
+            db.execute("UPDATE threads SET name = ?, deleted_at = NULL, deleted_name = NULL"
+                       " WHERE id = ?", (target, row[0]))
+        return target
+
+    def fork(self, source: str, target: str, *, upto: int | None = None) -> ThreadInfo:
+        """A new thread ``target`` with the conversation of ``source`` (up to message ``upto``)."""
+        now = self._clock()
+        with self._unique(target), self._write() as db:
+            src = self._id(source)
+            db.execute("INSERT INTO threads (name, model, system, created_at, updated_at)"
+                       " SELECT ?, model, system, ?, ? FROM threads WHERE id = ?",
+                       (target, now, now, src))
+            dst = self._id(target)
+            ids: dict[int, int] = {}
+            rows = db.execute(f"SELECT {_MESSAGE} FROM messages WHERE thread_id = ? AND hidden IS"
+                              " NULL AND id <= ? ORDER BY id", (src, upto or 2**62)).fetchall()
+            for row in rows:
+                m = _message(row)
+                covers = ids.get(m.covers) if m.covers is not None else None
+                ids[m.id or 0] = self._insert(db, dst, replace(m, covers=covers))
+        info = self.get(target)
+        assert info is not None
+        return info
 
     # -- messages -----------------------------------------------------------------------------
 
+    def _insert(self, db: sqlite3.Connection, tid: int, m: Message) -> int:
+        created = m.created_at or self._clock()
+        cur = db.execute(
+            "INSERT INTO messages (thread_id, role, content, created_at, model, status,"
+            " prompt_tokens, completion_tokens, covers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (tid, m.role, m.content, created, m.model, m.status, m.usage.prompt_tokens,
+             m.usage.completion_tokens, m.covers))
+        db.execute("UPDATE threads SET updated_at = max(updated_at, ?) WHERE id = ?",
+                   (created, tid))
+        return int(cur.lastrowid or 0)
+
     def append(self, name: str, message: Message) -> Message:
         created = message.created_at or self._clock()
+        message = replace(message, created_at=created, hidden=None)
+        with self._write() as db:
+            new_id = self._insert(db, self._id(name), message)
+        return replace(message, id=new_id)
+
+    def append_many(self, name: str, messages: list[Message]) -> None:
+        """Add many messages in one transaction (an import)."""
         with self._write() as db:
             tid = self._id(name)
-            cur = db.execute(
-                "INSERT INTO messages (thread_id, role, content, created_at, model, status,"
-                " prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (tid, message.role, message.content, created, message.model, message.status,
-                 message.usage.prompt_tokens, message.usage.completion_tokens),
-            )
-            db.execute("UPDATE threads SET updated_at = ? WHERE id = ?", (created, tid))
-        return Message(message.role, message.content, created, message.model, message.status,
-                       message.usage, cur.lastrowid)
+            for message in messages:
+                self._insert(db, tid, message)
 
-    def messages(self, name: str, *, last: int | None = None) -> list[Message]:
+    def messages(self, name: str, *, last: int | None = None,
+                 hidden: bool = False) -> list[Message]:
+        """The conversation in order (with ``hidden``, also the messages taken out of it)."""
         tid = self._id(name)
-        sql = ("SELECT role, content, created_at, model, status, prompt_tokens, completion_tokens,"
-               " id FROM messages WHERE thread_id = ? ORDER BY id DESC")
+        sql = f"SELECT {_MESSAGE} FROM messages WHERE thread_id = ?"
+        if not hidden:
+            sql += " AND hidden IS NULL"
+        sql += " ORDER BY id DESC"
         params: tuple[int, ...] = (tid,)
         if last is not None:
             sql += " LIMIT ?"
             params = (tid, max(last, 0))
         with self._read() as db:
             rows = db.execute(sql, params).fetchall()
-        return [Message(r[0], r[1], r[2], r[3], r[4], Usage(r[5], r[6]), r[7])
-                for r in reversed(rows)]
+        return [_message(r) for r in reversed(rows)]
+
+    def hide(self, name: str, ids: list[int], reason: str) -> None:
+        """Take messages out of the conversation (kept, searchable); ``reason`` says why."""
+        with self._write() as db:
+            tid = self._id(name)
+            now = self._clock()
+            db.executemany("UPDATE messages SET hidden = ?, hidden_at = ? WHERE id = ? AND"
+                           " thread_id = ?", [(reason, now, i, tid) for i in ids])
+
+    def unhide(self, name: str, ids: list[int]) -> None:
+        with self._write() as db:
+            tid = self._id(name)
+            db.executemany("UPDATE messages SET hidden = NULL, hidden_at = NULL WHERE id = ? AND"
+                           " thread_id = ?", [(i, tid) for i in ids])
+
+    def last_hidden(self, name: str, reason: str) -> list[Message]:
+        """The messages most recently hidden for ``reason``, together (one /undo, say)."""
+        tid = self._id(name)
+        with self._read() as db:
+            rows = db.execute(
+                f"SELECT {_MESSAGE} FROM messages WHERE thread_id = ? AND hidden = ? AND"
+                " hidden_at = (SELECT max(hidden_at) FROM messages WHERE thread_id = ? AND"
+                " hidden = ?) ORDER BY id", (tid, reason, tid, reason)).fetchall()
+        return [_message(r) for r in rows]
+
+    def search(self, text: str, *, limit: int = 20) -> list[Hit]:
+        """Messages of live threads matching every word of ``text``, best first (FTS5, bm25)."""
+        words = [w.replace('"', '""') for w in text.split()]
+        if not words:
+            return []
+        query = " ".join(f'"{w}"' for w in words)
+        start, end = HIGHLIGHT
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT t.name, m.id, m.role, snippet(messages_fts, 0, ?, ?, '…', 16),"
+                " (SELECT count(*) FROM messages u WHERE u.thread_id = m.thread_id AND"
+                "  u.role = 'user' AND u.id <= m.id), m.created_at"
+                " FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
+                " JOIN threads t ON t.id = m.thread_id"
+                " WHERE messages_fts MATCH ? AND t.deleted_at IS NULL"
+                " ORDER BY bm25(messages_fts) LIMIT ?", (start, end, query, limit)).fetchall()
+        return [Hit(r[0], r[1], r[2], r[3], max(int(r[4]), 1), r[5]) for r in rows]
 
     # -- small state (the thread used last) -----------------------------------------------------
 
