@@ -46,15 +46,21 @@ class App:
     async def run(self, thread: str | None = None, *, system: str | None = None) -> None:
         ctx = self.ctx
         show_opened(ctx, ctx.open(ctx.initial_thread(thread), system=system))
-        with handling(self._terminate, *STOP_SIGNALS):
-            while ctx.running:
-                try:
-                    line = await self.session.prompt_async([("bold", "❯ ")])
-                except KeyboardInterrupt:
-                    continue
-                except EOFError:
-                    break
-                await self.handle(line)
+        try:
+            with handling(self._terminate, *STOP_SIGNALS):
+                await self._loop()
+        finally:
+            await ctx.client.aclose()
+
+    async def _loop(self) -> None:
+        while self.ctx.running:
+            try:
+                line = await self.session.prompt_async([("bold", "❯ ")])
+            except KeyboardInterrupt:
+                continue
+            except EOFError:
+                break
+            await self.handle(line)
 
     async def handle(self, line: str) -> None:
         ctx = self.ctx

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 
+from repl import window
 from repl.client import Delta, Done
 from repl.context import Context
 from repl.errors import ApiError, UnsavedError
-from repl.export import api_messages
 from repl.render.ui import Streamer
 from repl.thread import ERROR, INTERRUPTED, TRUNCATED, Message, Usage
 
@@ -34,8 +35,49 @@ async def send(ctx: Context, text: str) -> None:
     if ctx.thread.model != model:
         ctx.store.update(name, model=model)
     ctx.refresh()
-    payload = api_messages(ctx.thread, [*history, question])
+    await answer(ctx, [*history, question])
 
+
+async def answer(ctx: Context, history: list[Message]) -> None:
+    """Stream the model's answer to ``history`` (fitted into its context window) and save it.
+    If the server still finds it too long, leave out more of the oldest messages, once."""
+    model = ctx.model
+    head = [{"role": "system", "content": ctx.thread.system}] if ctx.thread.system else []
+    limit = window.context_size(model, ctx.config.context_sizes)
+    plan = window.plan(head, history, limit=limit, reserve=_reserve(limit))
+    _say_dropped(ctx, plan)
+    try:
+        await _stream(ctx, plan.messages, model)
+    except ApiError as e:
+        if e.kind not in ("context", "empty") or e.partial:
+            raise
+        smaller = window.plan(head, history, limit=_limit_from(e, plan), reserve=0)
+        if smaller.dropped <= plan.dropped:
+            raise
+        ctx.ui.info(f"the server says the conversation is too long for {model}: sending it "
+                    f"again without the {smaller.dropped} earliest messages")
+        await _stream(ctx, smaller.messages, model)
+
+
+def _reserve(limit: int | None) -> int:
+    """Room kept for the answer."""
+    return min(4096, limit // 4) if limit else 0
+
+
+def _limit_from(error: ApiError, plan: window.Plan) -> int:
+    """The context size the server's error states, else three quarters of what was sent."""
+    numbers = [int(n) for n in re.findall(r"(\d{3,}) tokens", str(error))]
+    stated = [n for n in numbers if n < plan.tokens]
+    return min(stated) * 7 // 8 if stated else plan.tokens * 3 // 4
+
+
+def _say_dropped(ctx: Context, plan: window.Plan) -> None:
+    if plan.dropped:
+        ctx.ui.info(f"{plan.dropped} earlier messages not sent ({plan.dropped_tokens} tokens) to "
+                    f"fit {ctx.model}'s context; they stay in the thread (/compact summarises)")
+
+
+async def _stream(ctx: Context, payload: list[dict[str, str]], model: str) -> None:
     view = ctx.ui.stream()
     parts: list[str] = []
     done: Done | None = None
@@ -50,8 +92,9 @@ async def send(ctx: Context, text: str) -> None:
             else:
                 done = event
         status = None
-    except ApiError:
+    except ApiError as e:
         status = ERROR
+        e.partial = bool(parts)
         raise
     finally:
         painter.cancel()

@@ -142,8 +142,11 @@ async def _one_shot(ctx: Context, args: argparse.Namespace, prompt: str) -> int:
     ctx.open(ctx.initial_thread(args.thread), system=args.system)
     task = asyncio.current_task()
     assert task is not None
-    with handling(task.cancel, *STOP_SIGNALS):  # the partial answer is saved, then we leave
-        await chat.send(ctx, prompt)
+    try:
+        with handling(task.cancel, *STOP_SIGNALS):  # the partial answer is saved, then we leave
+            await chat.send(ctx, prompt)
+    finally:
+        await ctx.client.aclose()
     return 0
 
 

@@ -75,6 +75,12 @@ class ChatClient:
             )
         return self._sdk
 
+    async def aclose(self) -> None:
+        """Close the connection pool while the event loop still runs."""
+        if self._sdk is not None:
+            await self._sdk.close()
+            self._sdk = None
+
     def _no_key_message(self) -> str:
         text = "no API key: set OPENAI_API_KEY (or OPENAI_BASE_URL for a local server) and restart"
         found = find_local_server(self._local_servers)

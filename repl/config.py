@@ -21,6 +21,10 @@ CONFIG_TEMPLATE = """\
 # timeout = 60                   # seconds without a token before an answer is given up
 # code_theme = "monokai"         # pygments theme for code blocks
 # show_turns = 3                 # turns shown when a thread is opened
+# [context_sizes]                # tokens, by model-name prefix, for models chatrepl doesn't know
+# "my-local-model" = 32768
+# [prices]                       # US$ per million tokens [input, output], for /tokens
+# "my-model" = [0.5, 1.5]
 """
 
 _KEYS: dict[str, type] = {
@@ -29,6 +33,8 @@ _KEYS: dict[str, type] = {
     "timeout": float,
     "code_theme": str,
     "show_turns": int,
+    "context_sizes": dict,
+    "prices": dict,
 }
 
 
@@ -43,6 +49,8 @@ class Config:
     timeout: float = 60.0
     code_theme: str = "monokai"
     show_turns: int = 3
+    context_sizes: dict[str, int] = field(default_factory=dict)  # model prefix -> tokens
+    prices: dict[str, list[float]] = field(default_factory=dict)  # model -> [in, out] $/1M
 
     @property
     def db_path(self) -> Path:
@@ -84,8 +92,20 @@ def _read_file(path: Path) -> dict[str, object]:
             value = float(value)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ConfigError(f"{path}: {key} must be a {kind.__name__}")
-        values[key] = value
+        values[key] = _check_table(path, key, value) if kind is dict else value
     return values
+
+
+def _check_table(path: Path, key: str, table: object) -> object:
+    assert isinstance(table, dict)
+    for name, value in table.items():
+        numbers = value if key == "prices" else [value]
+        ok = isinstance(numbers, list) and len(numbers) == (2 if key == "prices" else 1) and all(
+            isinstance(n, int | float) and not isinstance(n, bool) and n >= 0 for n in numbers)
+        if not ok:
+            shape = "[input, output] prices" if key == "prices" else "a number of tokens"
+            raise ConfigError(f"{path}: {key}.{name} must be {shape}")
+    return table
 
 
 def load(*, model: str | None = None, env: dict[str, str] | None = None) -> Config:

@@ -55,3 +55,4 @@ class ApiError(ChatreplError):
         super().__init__(message)
         self.kind = kind
         self.retry_after = retry_after
+        self.partial = False  # some of the answer had arrived (and was saved) before it failed

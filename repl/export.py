@@ -28,29 +28,80 @@ def to_json(info: ThreadInfo, messages: Sequence[Message]) -> str:
     return json.dumps(api_messages(info, messages), ensure_ascii=False, indent=2) + "\n"
 
 
-def _iso(timestamp: float) -> str:
+def _iso(timestamp: float, timespec: str = "seconds") -> str:
     moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
-    return moment.isoformat(timespec="seconds")
+    return moment.isoformat(timespec=timespec)
 
 
-_TITLES = {"user": "User", "assistant": "Assistant", "system": "System"}
+# Markdown that reads well and parses back exactly. An HTML comment (invisible when rendered)
+# before each section says what follows. Attribute values are JSON strings with < and > escaped,
+# so a marker is always one line and never ends early. A message section (`created`, an ISO 8601
+# time, is there too when known) is:
+#
+#   <!-- chatrepl:message role="assistant" model="gpt-4o" status="interrupted" chars="42" -->
+#   ## Assistant (gpt-4o)
+#
+#   the content, verbatim: exactly `chars` code points
+#
+#   *(interrupted)*        (this line and a blank line only when there is a status)
+#
+# The system prompt gets a `chatrepl:system` section; the file ends with END_MARKER. `chars` lets
+# a reader step over content that itself contains markers or headings; a reader falls back to the
+# next marker line when a hand edit has made `chars` wrong.
+MARKER = "<!-- chatrepl:"
+END_MARKER = "<!-- chatrepl:end -->"
+
+_TITLES = {"user": "User", "assistant": "Assistant", "system": "System",
+           "summary": "Summary"}
+
+
+def _quote(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _marker(kind: str, attrs: dict[str, str | None]) -> str:
+    """One marker line (without its newline); attributes that are None are left out."""
+    pairs = [f"{key}={_quote(value)}" for key, value in attrs.items() if value is not None]
+    return " ".join([MARKER + kind, *pairs]) + " -->"
+
+
+def status_line(status: str) -> str:
+    return f"*({_one_line(status)})*"
+
+
+def _one_line(text: str) -> str:
+    """``text`` with every run of whitespace (line breaks included) as one space, for headings."""
+    return " ".join(text.split())
+
+
+def _section(kind: str, attrs: dict[str, str | None], title: str, content: str,
+             status: str | None = None) -> str:
+    head = _marker(kind, {**attrs, "chars": str(len(content))})
+    tail = f"{status_line(status)}\n\n" if status else ""
+    return f"{head}\n## {title}\n\n{content}\n\n{tail}"
+
+
+def _message_section(message: Message) -> str:
+    title = _TITLES.get(message.role, message.role)
+    if message.role == "assistant" and message.model:
+        title += f" ({message.model})"
+    created = _iso(message.created_at, "auto") if message.created_at else None
+    attrs = {"role": message.role, "model": message.model, "status": message.status,
+             "created": created}
+    return _section("message", attrs, _one_line(title), message.content, message.status)
 
 
 def to_markdown(info: ThreadInfo, messages: Sequence[Message], *, now: float) -> str:
-    """Readable markdown with the thread's metadata in a front-matter block (JSON-quoted values)."""
+    """Readable markdown with the thread's metadata in a front-matter block (JSON-quoted values)
+    and a marker before each message, so that ``repl.importers`` can read it back exactly."""
     meta = {"thread": info.name, "model": info.model, "system": info.system,
             "created": _iso(info.created_at), "exported": _iso(now), "messages": len(messages)}
-    lines = ["---"]
-    lines += [f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in meta.items()
+    parts = ["---\n"]
+    parts += [f"{key}: {json.dumps(value, ensure_ascii=False)}\n" for key, value in meta.items()
               if value is not None]
-    lines += ["---", "", f"# {info.name}", ""]
+    parts += ["---\n", "\n", f"# {_one_line(info.name)}\n", "\n"]
     if info.system:
-        lines += ["## System", "", info.system, ""]
-    for message in messages:
-        title = _TITLES.get(message.role, message.role)
-        if message.role == "assistant" and message.model:
-            title += f" ({message.model})"
-        lines += [f"## {title}", "", message.content, ""]
-        if message.status:
-            lines += [f"*({message.status})*", ""]
-    return "\n".join(lines)
+        parts.append(_section("system", {}, "System", info.system))
+    parts += [_message_section(message) for message in messages]
+    parts.append(END_MARKER + "\n")
+    return "".join(parts)

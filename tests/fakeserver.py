@@ -23,7 +23,7 @@ class Reply:
     pieces: int = 4
     delay: float = 0.0
     finish: str | None = "stop"
-    usage: tuple[int, int] | None = (10, 5)
+    usage: tuple[int, int] | None | bool = True  # True: counted like a ~4 chars/token tokenizer
     reasoning: str = ""
     done: bool = True  # send [DONE]
     stall: float = 0.0  # sleep this long (sending nothing) before the first delta
@@ -149,13 +149,14 @@ class FakeOpenAI:
             if isinstance(script, RawSSE):
                 h.wfile.write(script.body)
             else:
-                self._stream(h, script, bool(body.get("stream_options")))
+                self._stream(h, script, bool(body.get("stream_options")), body["messages"])
             h.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
         h.close_connection = True
 
-    def _stream(self, h: BaseHTTPRequestHandler, r: Reply, want_usage: bool) -> None:
+    def _stream(self, h: BaseHTTPRequestHandler, r: Reply, want_usage: bool,
+                messages: list[dict[str, str]]) -> None:
         w = h.wfile
         w.write(chunk({"role": "assistant", "content": ""}).encode())
         w.flush()
@@ -171,8 +172,10 @@ class FakeOpenAI:
         if r.finish:
             w.write(chunk({}, finish=r.finish).encode())
         if r.usage and want_usage:
-            u = {"prompt_tokens": r.usage[0], "completion_tokens": r.usage[1],
-                 "total_tokens": sum(r.usage)}
+            prompt, completion = r.usage if isinstance(r.usage, tuple) else (
+                sum(len(m["content"]) // 4 + 4 for m in messages), len(r.text) // 4)
+            u = {"prompt_tokens": prompt, "completion_tokens": completion,
+                 "total_tokens": prompt + completion}
             w.write(chunk(usage=u, choices=False).encode())
         if r.done:
             w.write(b"data: [DONE]\n\n")

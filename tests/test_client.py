@@ -99,7 +99,7 @@ def choice(delta: dict[str, Any] | None = None, finish: str | None = None,
 
 
 def test_normal_stream(server: FakeOpenAI) -> None:
-    server.queue(Reply("Hello there, world!", pieces=4))
+    server.queue(Reply("Hello there, world!", pieces=4, usage=(10, 5)))
     events = events_ok(make(server), model="my-model")
     deltas = [e for e in events if isinstance(e, Delta)]
     assert len(deltas) >= 2
@@ -230,7 +230,7 @@ def test_usage_on_every_chunk_keeps_the_last(server: FakeOpenAI) -> None:
 
 
 def test_missing_finish_reason_gives_done_none(server: FakeOpenAI) -> None:
-    server.queue(Reply("partial answer", finish=None))
+    server.queue(Reply("partial answer", finish=None, usage=(10, 5)))
     events = events_ok(make(server))
     assert text_of(events) == "partial answer"
     done = done_of(events)

@@ -192,9 +192,6 @@ def test_api_errors_are_one_line_and_keep_the_message(api_env: dict[str, str],
             (Failure(429, {"error": {"message": "slow down"}}, {"retry-after": "7"}),
              "try again in 7 s"),
             (Failure(503, "<html><body>Bad gateway</body></html>"), "server failed"),
-            (Failure(400, {"error": {"message": "This model's maximum context length is 8192 "
-                                     "tokens", "code": "context_length_exceeded"}}),
-             "too long"),
             (Reply("never", stall=2), "sent nothing for 0.5 s"),
         ]
         for n, (script, expected) in enumerate(cases):
@@ -417,3 +414,55 @@ def test_a_bug_is_one_line_and_a_private_log_without_the_key(
     text = log.read_text()
     assert "RuntimeError" in text and api_env["OPENAI_API_KEY"] not in text
     assert log.stat().st_mode & 0o077 == 0
+
+
+
+def test_context_too_long_trims_and_retries_once(api_env: dict[str, str],
+                                                 server: FakeOpenAI) -> None:
+    from fakeserver import Failure
+
+    too_long = Failure(400, {"error": {"message": "This model's maximum context length is 8192 "
+                                       "tokens. However, your messages resulted in 9000 tokens",
+                                       "code": "context_length_exceeded"}})
+
+    async def go() -> None:
+        s = await Session().start("t")
+        for n in range(3):
+            await s.line(f"turn {n}")
+        server.queue(too_long)
+        out = await s.line("one more")
+        assert "too long" in out and "earliest messages" in out and "echo: one more" in out
+        first, second = server.requests[-2]["messages"], server.requests[-1]["messages"]
+        assert len(second) < len(first) and second[-1] == first[-1]
+        assert second[0]["role"] == "user"  # never starts with a lone answer
+        server.queue(too_long, too_long)
+        out = await s.line("and again")
+        assert out.count("error:") == 1 and "too long" in out  # retried once only
+        assert [m.content for m in s.store.messages("t")][-1] == "and again"  # kept
+        assert len(s.store.messages("t")) == 9  # nothing was deleted to make it fit
+        await s.quit()
+
+    run(go())
+
+
+def test_long_threads_are_fitted_to_the_context_window(api_env: dict[str, str],
+                                                       server: FakeOpenAI,
+                                                       isolated: dict[str, str]) -> None:
+    from pathlib import Path
+
+    config = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[context_sizes]\n"tiny-model" = 2000\n')
+
+    async def go() -> None:
+        s = await Session(model="tiny-model").start("t")
+        for n in range(6):
+            out = await s.line(f"q{n} " + "word " * 300)
+        assert "earlier messages not sent" in out
+        sent = server.sent_messages()
+        assert sent[-1]["content"].startswith("q5") and sent[0]["content"].startswith("q")
+        assert len(sent) < 11
+        assert len(s.store.messages("t")) == 12  # all of it stays stored
+        await s.quit()
+
+    run(go())
