@@ -42,6 +42,7 @@ class App:
         )
         self._confirm: PromptSession[str] = PromptSession(input=input, output=output)
         ctx.ask = self._ask
+        ctx.edit = self._edit
 
     async def run(self, thread: str | None = None, *, system: str | None = None) -> None:
         ctx = self.ctx
@@ -99,6 +100,12 @@ class App:
         except (KeyboardInterrupt, EOFError):
             return False
         return answer.strip().lower() in ("y", "yes")
+
+    async def _edit(self, text: str) -> str | None:
+        try:
+            return await self.session.prompt_async([("bold", "edit❯ ")], default=text)
+        except (KeyboardInterrupt, EOFError):
+            return None
 
     def _toolbar(self) -> str:
         info = self.ctx.thread

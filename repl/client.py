@@ -114,6 +114,23 @@ class ChatClient:
         async for event in self.stream(messages, model):
             yield event
 
+    async def complete(self, messages: list[dict[str, str]], model: str) -> str:
+        """The whole answer to ``messages`` as one string (for summaries)."""
+        parts: list[str] = []
+        async for event in self.stream(messages, model):
+            if isinstance(event, Delta):
+                parts.append(event.text)
+        return "".join(parts)
+
+    async def models(self) -> list[str]:
+        """The model names the endpoint lists at /v1/models (empty if it lists none)."""
+        try:
+            async with asyncio.timeout(min(self.timeout, 5.0)):
+                page = await self._client().models.list()
+                return sorted(m.id for m in page.data)
+        except Exception:  # completion is a convenience: never an error
+            return []
+
     async def _events(self, response: Any, deadline: asyncio.Timeout) -> AsyncIterator[Event]:
         """Events from the raw SSE body; the deadline moves on with every data event only, so
         keep-alive comments cannot hold a stalled answer open."""

@@ -9,7 +9,7 @@ from repl.client import ChatClient
 from repl.config import Config
 from repl.render import UI
 from repl.store.buffered import BufferedStore
-from repl.thread import ThreadInfo, validate_name
+from repl.thread import Hit, ThreadInfo, validate_name
 
 LAST_THREAD = "last_thread"
 DEFAULT_THREAD = "default"
@@ -19,6 +19,10 @@ async def _refuse(question: str) -> bool:
     return False
 
 
+async def _no_edit(text: str) -> str | None:
+    return None
+
+
 @dataclass(kw_only=True)
 class Context:
     store: BufferedStore
@@ -26,6 +30,8 @@ class Context:
     config: Config
     client: ChatClient
     ask: Callable[[str], Awaitable[bool]] = _refuse  # a yes/no question to the user
+    edit: Callable[[str], Awaitable[str | None]] = _no_edit  # let the user edit a text
+    hits: list[Hit] = field(default_factory=list)  # the last /search results, for /goto
     thread: ThreadInfo = field(default=None)  # type: ignore[assignment]  # set by open()
     running: bool = True
     model_override: str | None = None  # -m for this run, until /model chooses another

@@ -61,14 +61,12 @@ def calibration(history: Sequence[Message], head: list[dict[str, str]]) -> float
 
 
 def conversation(history: Sequence[Message]) -> list[dict[str, str]]:
-    """The messages for the API: from the last summary on, if the thread was compacted."""
-    start = 0
-    for i, message in enumerate(history):
-        if message.role == SUMMARY:
-            start = i
-    summary = history[start] if history and history[start].role == SUMMARY else None
+    """The messages for the API; if the thread was compacted, its last summary stands in for
+    the messages it covers."""
+    summaries = [m for m in history if m.role == SUMMARY]
+    summary = summaries[-1] if summaries else None
     covered = summary.covers if summary and summary.covers is not None else -1
-    tail = [m for m in history[start:] if m.role != SUMMARY and (m.id or 0) > covered]
+    tail = [m for m in history if m.role != SUMMARY and (m.id is None or m.id > covered)]
     return ([summary.for_api()] if summary else []) + [m.for_api() for m in tail]
 
 

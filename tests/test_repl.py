@@ -77,7 +77,7 @@ def test_new_rename_delete_asks_first(api_env: dict[str, str], server: FakeOpenA
         await s.line("/delete one", wait=False)
         await s.wait_prompt()
         out = await s.line("y")
-        assert "deleted 'one'" in out and s.store.get("one") is None
+        assert "moved 'one' to the trash" in out and s.store.get("one") is None
         out = await s.line("/new")  # a generated, date-based name
         assert s.ctx.thread.name not in ("deux", "one")
         await s.quit()
@@ -463,6 +463,101 @@ def test_long_threads_are_fitted_to_the_context_window(api_env: dict[str, str],
         assert sent[-1]["content"].startswith("q5") and sent[0]["content"].startswith("q")
         assert len(sent) < 11
         assert len(s.store.messages("t")) == 12  # all of it stays stored
+        await s.quit()
+
+    run(go())
+
+
+def test_retry_undo_redo_edit(api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("first")
+        server.queue(Reply("answer A"))
+        await s.line("second")
+        server.queue(Reply("answer B"))
+        out = await s.line("/retry")
+        assert "answer B" in out
+        assert server.sent_messages() == [  # the retried request: the same history
+            {"role": "user", "content": "first"}, {"role": "assistant", "content": "echo: first"},
+            {"role": "user", "content": "second"}]
+        assert [m.content for m in s.store.messages("t")][-1] == "answer B"
+        out = await s.line("/undo")  # after a retry: the previous answer comes back
+        assert "previous one is back" in out
+        assert [m.content for m in s.store.messages("t")][-2:] == ["second", "answer A"]
+        await s.line("/redo")
+        assert [m.content for m in s.store.messages("t")][-2:] == ["second", "answer B"]
+        await s.line("/undo")
+        await s.line("/undo")  # now the whole exchange
+        assert [m.content for m in s.store.messages("t")] == ["first", "echo: first"]
+        await s.line("/redo")
+        assert [m.content for m in s.store.messages("t")][-2:] == ["second", "answer A"]
+        # /edit: the prompt is prefilled with the last message; change it and send
+        await s.line("/edit", wait=False)
+        await s.wait_prompt()
+        await s.line("\x7f" * 6 + "changed")  # backspace over "second"
+        assert [m.content for m in s.store.messages("t")][-2:] == ["changed", "echo: changed"]
+        assert server.sent_messages()[-1] == {"role": "user", "content": "changed"}
+        assert len(server.sent_messages()) == 3  # the original question was not sent
+        await s.line("/undo")  # the original comes back
+        assert [m.content for m in s.store.messages("t")][-2:] == ["second", "answer A"]
+        hidden = [m for m in s.store.messages("t", hidden=True) if m.hidden]
+        assert {m.content for m in hidden} >= {"answer B", "changed", "echo: changed"}
+        await s.quit()
+
+    run(go())
+
+
+def test_fork_trash_restore_search_goto(api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("main")
+        for word in ("apples", "bananas", "cherries"):
+            await s.line(f"tell me about {word}")
+        await s.line("/fork early 2")
+        assert s.ctx.thread.name == "early"
+        assert [m.content for m in s.store.messages("early")][-1] == "echo: tell me about bananas"
+        await s.line("more")
+        assert [m["content"] for m in server.sent_messages()][-2:] == [
+            "echo: tell me about bananas", "more"]
+        out = await s.line("/search bananas")
+        assert "main" in out and "early" in out and "turn 2" in out
+        out = await s.line("/goto 1")
+        assert "bananas" in out
+        await s.line("/delete main", wait=False)
+        await s.wait_prompt()
+        out = await s.line("y")
+        assert "trash" in out and s.store.get("main") is None
+        out = await s.line("/trash")
+        assert "main" in out
+        out = await s.line("/search cherries")
+        assert "no match" in out  # trashed threads are not searched
+        await s.line("/restore main")
+        assert len(s.store.messages("main")) == 6
+        await s.quit()
+
+    run(go())
+
+
+def test_tokens_compact_copy(api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session(model="gpt-4o-mini", terminal=True).start("t")
+        for n in range(4):
+            await s.line(f"question {n}")
+        out = await s.line("/tokens")
+        assert "prompt" in out and "next request" in out and "$" in out
+        server.queue(Reply("We discussed questions 0 and 1."))
+        out = await s.line("/compact 2")
+        assert "summary" in out
+        assert server.requests[-1]["messages"][-1]["content"].startswith("Summarise")
+        await s.line("question 4")
+        sent = server.sent_messages()
+        assert sent[0]["role"] == "system" and "We discussed" in sent[0]["content"]
+        assert [m["content"] for m in sent[1:]] == [
+            "question 2", "echo: question 2", "question 3", "echo: question 3", "question 4"]
+        assert len([m for m in s.store.messages("t") if m.role == "user"]) == 5  # all kept
+        server.queue(Reply("code:\n\n```python\nprint(1)\n```\n"))
+        await s.line("code please")
+        out = await s.line("/copy 1")
+        assert "\x1b]52;c;cHJpbnQoMSkK\x07" in out and "copied 9 characters" in out
         await s.quit()
 
     run(go())

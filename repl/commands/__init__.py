@@ -1,7 +1,9 @@
 """Slash commands: the registry and the commands, grouped by topic."""
 
 from repl.commands import threads  # noqa: I001  (registration order is the /help order)
+from repl.commands import turns
 from repl.commands import session
 from repl.commands.registry import COMMANDS, CommandError, dispatch, parse, resolve
 
-__all__ = ["COMMANDS", "CommandError", "dispatch", "parse", "resolve", "session", "threads"]
+__all__ = ["COMMANDS", "CommandError", "dispatch", "parse", "resolve", "session", "threads",
+           "turns"]

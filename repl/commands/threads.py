@@ -84,18 +84,19 @@ async def rename(ctx: Context, arg: str) -> None:
 
 @command("delete", usage="NAME", complete=thread_names)
 async def delete(ctx: Context, arg: str) -> None:
-    """Delete thread NAME and its messages (asks first)."""
+    """Move thread NAME to the trash (asks first; /restore brings it back)."""
     if not arg:
         raise CommandError("usage: /delete NAME")
     name = validate_name(arg)
     info = ctx.store.get(name)
     if info is None:
         raise CommandError(f"no thread named {name!r}")
-    if not await ctx.ask(f"Delete thread {name!r} and its {info.message_count} messages? [y/N] "):
+    question = f"Move thread {name!r} ({info.message_count} messages) to the trash? [y/N] "
+    if not await ctx.ask(question):
         ctx.ui.info("kept")
         return
     ctx.store.delete(name)
-    ctx.ui.info(f"deleted {name!r}")
+    ctx.ui.info(f"moved {name!r} to the trash (/restore {name} brings it back)")
     if name == ctx.thread.name:
         others = thread_names(ctx)
         show_opened(ctx, ctx.open(others[0] if others else DEFAULT_THREAD))
@@ -113,3 +114,82 @@ async def history(ctx: Context, arg: str) -> None:
     if not tail:
         ctx.ui.info("no messages yet")
     ctx.ui.messages(tail)
+
+
+def trashed_names(ctx: Context) -> list[str]:
+    return [info.name for info in ctx.store.trash()]
+
+
+@command("trash")
+async def trash(ctx: Context, arg: str) -> None:
+    """List the deleted threads."""
+    threads = ctx.store.trash()
+    if not threads:
+        ctx.ui.info("the trash is empty")
+        return
+    ctx.ui.threads(threads)
+
+
+@command("restore", usage="NAME", complete=trashed_names)
+async def restore(ctx: Context, arg: str) -> None:
+    """Bring thread NAME back from the trash."""
+    if not arg:
+        raise CommandError("usage: /restore NAME (/trash lists them)")
+    restored = ctx.store.restore(arg.strip())
+    ctx.ui.info(f"restored {restored!r}" + ("" if restored == arg.strip() else
+                                           f" (a thread named {arg.strip()!r} exists)"))
+
+
+@command("fork", usage="[NAME] [TURN]")
+async def fork(ctx: Context, arg: str) -> None:
+    """Copy this thread (up to turn TURN) into a new thread NAME, and switch to it."""
+    words = arg.split()
+    turn = int(words.pop()) if words and words[-1].isdigit() else None
+    source = ctx.thread.name
+    name = validate_name(" ".join(words)) if words else _free_name(ctx, f"{source}-fork")
+    upto = None
+    if turn is not None:
+        messages = ctx.store.messages(source)
+        users = [i for i, m in enumerate(messages) if m.role == "user"]
+        if not 1 <= turn <= len(users):
+            raise CommandError(f"this thread has turns 1..{len(users)}")
+        end = users[turn] if turn < len(users) else len(messages)
+        upto = messages[end - 1].id
+    ctx.store.fork(source, name, upto=upto)
+    ctx.open(name)
+    ctx.ui.info(f"forked {source!r} into {name!r}" + (f" at turn {turn}" if turn else ""))
+    show_opened(ctx, created=False)
+
+
+def _free_name(ctx: Context, base: str) -> str:
+    name, n = base, 1
+    while ctx.store.get(name):
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+@command("search", usage="TEXT")
+async def search(ctx: Context, arg: str) -> None:
+    """Search every thread for TEXT (all words), best matches first."""
+    if not arg:
+        raise CommandError("usage: /search TEXT")
+    ctx.hits = ctx.store.search(arg)
+    ctx.ui.hits(ctx.hits)
+
+
+@command("goto", usage="N")
+async def goto(ctx: Context, arg: str) -> None:
+    """Open search hit N: switch to its thread and show that turn."""
+    if not ctx.hits:
+        raise CommandError("no search results: /search TEXT first")
+    if not arg.isdigit() or not 1 <= int(arg) <= len(ctx.hits):
+        raise CommandError(f"usage: /goto N, N from 1 to {len(ctx.hits)}")
+    hit = ctx.hits[int(arg) - 1]
+    ctx.open(hit.thread)
+    messages = ctx.store.messages(hit.thread)
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    start = users[hit.turn - 1] if hit.turn <= len(users) else 0
+    end = users[hit.turn] if hit.turn < len(users) else len(messages)
+    ctx.ui.info(f"thread {hit.thread!r} · turn {hit.turn} of {len(users)} · model {ctx.model}")
+    ctx.ui.messages(messages[start:end])

@@ -6,7 +6,9 @@ markup strings), so neither model output nor a thread name can inject escapes or
 
 from __future__ import annotations
 
+import base64
 import datetime
+import os
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
@@ -14,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from repl.sanitize import clean, clean_line
-from repl.thread import Message, ThreadInfo
+from repl.thread import HIGHLIGHT, Hit, Message, ThreadInfo
 
 
 class Streamer(Protocol):
@@ -121,6 +123,32 @@ class UI:
         from repl.render.stream import MarkdownStream
 
         return MarkdownStream(self.console, code_theme=self.code_theme)
+
+    def copy(self, text: str) -> None:
+        """Put ``text`` on the clipboard with OSC 52, which most terminals (and tmux with
+        set-clipboard on) honour; there is no way to know whether this one did."""
+        if not self.console.is_terminal or os.environ.get("TERM", "") in ("", "dumb"):
+            self.error("cannot copy: the output is not a terminal (OSC 52 needs one)")
+            return
+        payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        self.console.file.write(f"\x1b]52;c;{payload}\x07")
+        self.console.file.flush()
+        self.info(f"copied {len(text)} characters (via OSC 52; if nothing arrived, your terminal "
+                  "does not allow clipboard writes)")
+
+    def hits(self, hits: Sequence[Hit]) -> None:
+        if not hits:
+            self.info("no match")
+            return
+        start, end = HIGHLIGHT
+        for n, hit in enumerate(hits, 1):
+            line = Text(f"{n:>2}. ", style="bold") + Text(clean_line(hit.thread), style="cyan")
+            line += Text(f" · turn {hit.turn} · {'you' if hit.role == 'user' else hit.role}: ",
+                         style="dim")
+            for i, piece in enumerate(clean_line(hit.snippet).replace(end, start).split(start)):
+                line += Text(piece, style="bold yellow" if i % 2 else "")
+            self.console.print(line)
+        self.info("/goto N opens a hit")
 
     # -- tables ---------------------------------------------------------------------------------
 

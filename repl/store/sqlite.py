@@ -295,13 +295,15 @@ class SQLiteStore:
                            " thread_id = ?", [(i, tid) for i in ids])
 
     def last_hidden(self, name: str, reason: str) -> list[Message]:
-        """The messages most recently hidden for ``reason``, together (one /undo, say)."""
+        """The messages most recently hidden for ``reason`` (or a ``reason:detail``), together
+        (one /undo, say)."""
         tid = self._id(name)
+        match = "thread_id = ? AND (hidden = ? OR hidden LIKE ? || ':%')"
         with self._read() as db:
             rows = db.execute(
-                f"SELECT {_MESSAGE} FROM messages WHERE thread_id = ? AND hidden = ? AND"
-                " hidden_at = (SELECT max(hidden_at) FROM messages WHERE thread_id = ? AND"
-                " hidden = ?) ORDER BY id", (tid, reason, tid, reason)).fetchall()
+                f"SELECT {_MESSAGE} FROM messages WHERE {match} AND hidden_at = (SELECT"
+                f" max(hidden_at) FROM messages WHERE {match}) ORDER BY id",
+                (tid, reason, reason, tid, reason, reason)).fetchall()
         return [_message(r) for r in rows]
 
     def search(self, text: str, *, limit: int = 20) -> list[Hit]:
@@ -315,7 +317,7 @@ class SQLiteStore:
             rows = db.execute(
                 "SELECT t.name, m.id, m.role, snippet(messages_fts, 0, ?, ?, '…', 16),"
                 " (SELECT count(*) FROM messages u WHERE u.thread_id = m.thread_id AND"
-                "  u.role = 'user' AND u.id <= m.id), m.created_at"
+                "  u.role = 'user' AND u.hidden IS NULL AND u.id <= m.id), m.created_at"
                 " FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
                 " JOIN threads t ON t.id = m.thread_id"
                 " WHERE messages_fts MATCH ? AND t.deleted_at IS NULL"

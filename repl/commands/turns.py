@@ -1,0 +1,216 @@
+"""Commands that change the last turns: /retry, /undo, /redo, /edit, /compact, /copy, /tokens.
+
+Nothing here deletes a message: one taken out of the conversation is hidden (kept, searchable)
+with the reason, and /redo or the store can bring it back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+
+from repl import chat, window
+from repl.commands.registry import CommandError, command
+from repl.context import Context
+from repl.thread import EDITED, REPLACED, SUMMARY, UNDONE, Message
+
+UNDONE_RETRY = f"{UNDONE}:retry"  # /undo of a /retry (redo re-applies it)
+UNDONE_EDIT = f"{UNDONE}:edit"  # /undo of an /edit
+
+PRICES: dict[str, tuple[float, float]] = {  # US$ per million tokens (input, output)
+    "gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00), "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4.1-mini": (0.40, 1.60), "gpt-4.1": (2.00, 8.00), "o3-mini": (1.10, 4.40),
+    "o4-mini": (1.10, 4.40), "o3": (2.00, 8.00), "gpt-3.5-turbo": (0.50, 1.50),
+}
+
+
+def _last_exchange(ctx: Context) -> list[Message]:
+    """The last user message and everything after it."""
+    messages = ctx.store.messages(ctx.thread.name, last=50)
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    if not users:
+        raise CommandError("nothing to take back: this thread has no messages yet")
+    return messages[users[-1]:]
+
+
+def _ids(messages: list[Message]) -> list[int]:
+    return [m.id for m in messages if m.id is not None]
+
+
+@command("retry")
+async def retry(ctx: Context, arg: str) -> None:
+    """Ask for another answer to the last message (the old one is kept: /undo brings it back)."""
+    exchange = _last_exchange(ctx)
+    answers = exchange[1:]
+    if answers:
+        ctx.store.hide(ctx.thread.name, _ids(answers), REPLACED)
+        ctx.refresh()
+    await chat.answer(ctx, ctx.store.messages(ctx.thread.name))
+
+
+@command("undo")
+async def undo(ctx: Context, arg: str) -> None:
+    """Take back the last exchange; after /retry or /edit, bring the previous version back."""
+    name = ctx.thread.name
+    exchange = _last_exchange(ctx)
+    replaced = _after(ctx.store.last_hidden(name, REPLACED), exchange[0])
+    edited = ctx.store.last_hidden(name, EDITED)
+    if replaced and len(exchange) > 1:  # undo a /retry: the earlier answer returns
+        ctx.store.hide(name, _ids(exchange[1:]), UNDONE_RETRY)
+        ctx.store.unhide(name, _ids(replaced))
+        what = "the new answer; the previous one is back"
+    elif edited and _after(exchange, edited[-1]) and _nothing_between(ctx, edited, exchange):
+        ctx.store.hide(name, _ids(exchange), UNDONE_EDIT)  # undo an /edit: the original returns
+        ctx.store.unhide(name, _ids(edited))
+        what = "the edited message and its answer; the original is back"
+    else:
+        ctx.store.hide(name, _ids(exchange), UNDONE)
+        what = f"{len(exchange)} messages ({_preview(exchange[0].content)!r})"
+    ctx.refresh()
+    ctx.ui.info(f"took back {what} (/redo returns it)")
+
+
+@command("redo")
+async def redo(ctx: Context, arg: str) -> None:
+    """Return what /undo took back."""
+    name = ctx.thread.name
+    undone = ctx.store.last_hidden(name, UNDONE)
+    visible = ctx.store.messages(name, last=1)
+    if not undone or (visible and (visible[-1].id or 0) > (undone[-1].id or 0)
+                      and undone[0].hidden != UNDONE_RETRY):
+        raise CommandError("nothing to redo (only what /undo took back last, with nothing said "
+                           "since, can come back)")
+    if undone[0].hidden == UNDONE_RETRY:  # the earlier answer steps back again
+        ctx.store.hide(name, _ids(_last_exchange(ctx)[1:]), REPLACED)
+    elif undone[0].hidden == UNDONE_EDIT:  # and so does the original question
+        ctx.store.hide(name, _ids(_last_exchange(ctx)), EDITED)
+    ctx.store.unhide(name, _ids(undone))
+    ctx.refresh()
+    ctx.ui.messages(undone)
+
+
+def _after(group: list[Message], anchor: Message) -> list[Message]:
+    """``group`` if it comes after ``anchor`` (by id), else nothing."""
+    if group and anchor.id is not None and (group[0].id or 0) > anchor.id:
+        return group
+    return []
+
+
+def _nothing_between(ctx: Context, before: list[Message], after: list[Message]) -> bool:
+    """No visible message lies between the two groups (so one replaced the other)."""
+    low, high = before[-1].id or 0, after[0].id or 0
+    return not any(low < (m.id or 0) < high for m in ctx.store.messages(ctx.thread.name, last=50))
+
+
+@command("edit", usage="[-e]")
+async def edit(ctx: Context, arg: str) -> None:
+    """Edit your last message and send it again (-e: in $EDITOR)."""
+    exchange = _last_exchange(ctx)
+    old = exchange[0].content
+    long = old.count("\n") > 10
+    text = _in_editor(old) if arg == "-e" or long else await ctx.edit(old)
+    if text is None or not text.strip():
+        ctx.ui.info("not edited")
+        return
+    ctx.store.hide(ctx.thread.name, _ids(exchange), EDITED)
+    ctx.refresh()
+    await chat.send(ctx, text)
+
+
+def _in_editor(text: str) -> str | None:
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    fd, path = tempfile.mkstemp(prefix="chatrepl-edit-", suffix=".md")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        if subprocess.run([*shlex.split(editor), path]).returncode != 0:
+            return None
+        with open(path, encoding="utf-8") as f:
+            return f.read().rstrip("\n")
+    except OSError as e:
+        raise CommandError(f"cannot run the editor {editor!r}: {e.strerror}") from None
+    finally:
+        os.unlink(path)
+
+
+@command("compact", usage="[N]")
+async def compact(ctx: Context, arg: str) -> None:
+    """Summarise all but the last N turns (default 2) into one message sent in their place."""
+    keep = int(arg) if arg.isdigit() else 2
+    messages = ctx.store.messages(ctx.thread.name)
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    if len(users) <= keep:
+        raise CommandError(f"nothing to compact: the thread has {len(users)} turns")
+    cut = users[-keep] if keep else len(messages)
+    older = messages[:cut]
+    request = [*window.conversation(older), {"role": "user", "content": (
+        "Summarise our conversation so far for your own later use: the facts, decisions, open "
+        "questions and anything I asked you to remember, concisely. Reply with the summary only.")}]
+    ctx.ui.info(f"summarising {len(older)} messages…")
+    summary = await ctx.client.complete(request, ctx.model)
+    if not summary.strip():
+        raise CommandError("the model returned an empty summary; nothing was changed")
+    ctx.store.append(ctx.thread.name, Message(SUMMARY, summary, model=ctx.model,
+                                              covers=older[-1].id))
+    ctx.refresh()
+    ctx.ui.info(f"{len(older)} earlier messages are now sent as a summary of "
+                f"{len(summary)} characters; they stay in the thread and in /search")
+
+
+def _preview(text: str, size: int = 40) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line[:size] + ("…" if len(line) > size or "\n" in text.strip() else "")
+
+
+CODE_BLOCK = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+@command("copy", usage="[N]")
+async def copy(ctx: Context, arg: str) -> None:
+    """Copy the last answer (or its N-th code block) to the clipboard."""
+    answers = [m for m in ctx.store.messages(ctx.thread.name, last=20) if m.role == "assistant"]
+    if not answers:
+        raise CommandError("no answer to copy yet")
+    text = answers[-1].content
+    if arg:
+        blocks = [m.group(2) for m in CODE_BLOCK.finditer(text)]
+        if not arg.isdigit() or not 1 <= int(arg) <= len(blocks):
+            raise CommandError(f"the last answer has {len(blocks)} code blocks: /copy 1.."
+                               f"{len(blocks)}" if blocks else "the last answer has no code block")
+        text = blocks[int(arg) - 1]
+    ctx.ui.copy(text)
+
+
+@command("tokens")
+async def tokens(ctx: Context, arg: str) -> None:
+    """Tokens this thread used, the size of the next request, and what it cost."""
+    messages = ctx.store.messages(ctx.thread.name, hidden=True)
+    answers = [m for m in messages if m.role == "assistant"]
+    prompt = sum(m.usage.prompt_tokens or 0 for m in answers)
+    completion = sum(m.usage.completion_tokens or 0 for m in answers)
+    reported = sum(1 for m in answers if m.usage.prompt_tokens is not None)
+    head = [{"role": "system", "content": ctx.thread.system}] if ctx.thread.system else []
+    limit = window.context_size(ctx.model, ctx.config.context_sizes)
+    plan = window.plan(head, [m for m in messages if m.hidden is None], limit=limit)
+    rows = [
+        ("used", f"{prompt:,} prompt + {completion:,} completion tokens "
+                 f"(reported for {reported} of {len(answers)} answers)"),
+        ("next request", f"about {plan.tokens:,} tokens" +
+         (f" of {ctx.model}'s {limit:,}" if limit else f" ({ctx.model}'s window is unknown)")),
+    ]
+    price = ctx.config.prices.get(ctx.model) or _price(ctx.model)
+    if price:
+        cost = (prompt * price[0] + completion * price[1]) / 1_000_000
+        rows.append(("cost", f"${cost:,.4f} at ${price[0]:g} / ${price[1]:g} per million tokens"))
+    else:
+        rows.append(("cost", f"unknown for {ctx.model} (set [prices] in the config file)"))
+    ctx.ui.rows(rows)
+
+
+def _price(model: str) -> tuple[float, float] | None:
+    name = model.lower().rsplit("/", 1)[-1]
+    match = max((p for p in PRICES if name.startswith(p)), key=len, default=None)
+    return PRICES[match] if match else None
