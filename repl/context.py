@@ -32,6 +32,7 @@ class Context:
     ask: Callable[[str], Awaitable[bool]] = _refuse  # a yes/no question to the user
     edit: Callable[[str], Awaitable[str | None]] = _no_edit  # let the user edit a text
     hits: list[Hit] = field(default_factory=list)  # the last /search results, for /goto
+    models: list[str] | None = None  # the endpoint's models, once asked (for completion)
     thread: ThreadInfo = field(default=None)  # type: ignore[assignment]  # set by open()
     running: bool = True
     model_override: str | None = None  # -m for this run, until /model chooses another

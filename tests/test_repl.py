@@ -561,3 +561,28 @@ def test_tokens_compact_copy(api_env: dict[str, str], server: FakeOpenAI) -> Non
         await s.quit()
 
     run(go())
+
+
+def test_tab_completion_of_commands_threads_and_models(api_env: dict[str, str],
+                                                       server: FakeOpenAI) -> None:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    from repl.completion import CommandCompleter
+
+    async def go() -> None:
+        s = await Session().start("alpha")
+        await s.line("/switch beta")
+        completer = CommandCompleter(s.ctx)
+
+        async def complete(text: str) -> list[str]:
+            found = completer.get_completions_async(Document(text), CompleteEvent())
+            return [c.text async for c in found]
+
+        assert await complete("/sw") == ["/switch"]
+        assert await complete("/switch al") == ["alpha"]
+        assert await complete("/model fa") == ["fake-model"]  # from the endpoint's /v1/models
+        assert await complete("hello /sw") == []
+        await s.quit()
+
+    run(go())

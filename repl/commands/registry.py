@@ -15,7 +15,7 @@ from repl.context import Context
 from repl.errors import ChatreplError
 
 Handler = Callable[[Context, str], Awaitable[None]]
-Completer = Callable[[Context], list[str]]
+Completer = Callable[[Context], list[str] | Awaitable[list[str]]]
 
 _COMMAND = re.compile(r"/([A-Za-z][\w-]*)(?:\s+(.*))?\Z", re.DOTALL)
 

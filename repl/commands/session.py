@@ -24,7 +24,15 @@ async def help_(ctx: Context, arg: str) -> None:
                 "the line · Ctrl-D quits · commands may be shortened (/sw work)")
 
 
-@command("model", usage="[NAME]")
+async def model_names(ctx: Context) -> list[str]:
+    """The endpoint's models (asked once a session), with the ones in use first."""
+    if ctx.models is None:
+        ctx.models = await ctx.client.models()
+    first = [ctx.model, ctx.config.model]
+    return list(dict.fromkeys(first + ctx.models))
+
+
+@command("model", usage="[NAME]", complete=model_names)
 async def model(ctx: Context, arg: str) -> None:
     """Show the model, or use NAME for this thread from now on."""
     if not arg:
