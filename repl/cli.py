@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from repl.config import Config
     from repl.context import Context
     from repl.store.buffered import BufferedStore
+    from repl.thread import Hit
 
 EXAMPLES = """\
 examples:
@@ -24,6 +25,8 @@ examples:
   chatrepl -t work -m gpt-4o "summarise our plan"      one question, answer on stdout
   git diff | chatrepl -t review "review this diff"     stdin is added to the prompt
   chatrepl --list                   the threads
+  chatrepl --search "error budget"  every message that says so, one hit a line
+  chatrepl --import conversations.json   ChatGPT's export: one thread per conversation
   chatrepl -t work --export work.md (or .json for the OpenAI messages array, - for stdout)
 
 environment: OPENAI_API_KEY, OPENAI_BASE_URL (any OpenAI-compatible server), CHATREPL_MODEL,
@@ -42,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
                    "the thread)")
     p.add_argument("-s", "--system", metavar="TEXT", help="set the thread's system prompt")
     p.add_argument("--list", action="store_true", help="list the threads and exit")
+    p.add_argument("--search", metavar="TEXT", help="search every thread; one hit a line")
+    p.add_argument("--import", dest="import_path", metavar="PATH", help="import conversations "
+                   "(messages array, chatrepl export, ChatGPT conversations.json); -t names it")
     p.add_argument("--export", metavar="PATH", help="write the thread to PATH (- for stdout)")
     p.add_argument("--format", choices=("md", "json"), help="export format (default: from the "
                    "extension, else md)")
@@ -90,6 +96,15 @@ def _run(args: argparse.Namespace) -> int:
         if args.list:
             ui.threads(store.list_threads(), current=store.get_state("last_thread"))
             return 0
+        if args.search:
+            _print_hits(store.search(args.search, limit=50))
+            return 0
+        if args.import_path:
+            from repl.commands.imports import import_file
+
+            for name, count in import_file(ctx, args.import_path, args.thread):
+                print(f"imported {name!r} ({count} messages)", file=sys.stderr)
+            return 0
         if args.export:
             from repl.commands.session import export_thread
 
@@ -116,6 +131,16 @@ def _close(store: BufferedStore) -> None:
         print(f"chatrepl: {len(store.pending)} messages could not be saved anywhere",
               file=sys.stderr)
     store.close()
+
+
+def _print_hits(hits: list[Hit]) -> None:
+    """One hit a line: thread, turn, role and the snippet with the matches in [brackets]."""
+    from repl.sanitize import clean_line
+    from repl.thread import HIGHLIGHT
+
+    for hit in hits:
+        snippet = clean_line(hit.snippet.replace(HIGHLIGHT[0], "[").replace(HIGHLIGHT[1], "]"))
+        print(f"{clean_line(hit.thread)}\tturn {hit.turn}\t{hit.role}\t{snippet}")
 
 
 def _one_shot_prompt(words: list[str]) -> str | None:

@@ -586,3 +586,57 @@ def test_tab_completion_of_commands_threads_and_models(api_env: dict[str, str],
         await s.quit()
 
     run(go())
+
+
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
+
+
+def test_import_formats_and_name_clashes(api_env: dict[str, str], server: FakeOpenAI,
+                                         tmp_path: object) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        out = await s.line(f"/import {FIXTURES / 'chat_history.json'} history")
+        assert "imported 1 threads" in out
+        info = s.store.get("history")
+        assert info is not None and info.system and info.message_count > 0
+        out = await s.line(f"/import {FIXTURES / 'chat_history.json'} history")
+        assert "'history-2'" in out  # taken: a suffix, never an overwrite
+        out = await s.line(f"/import {FIXTURES / 'conversations.json'}")
+        assert "imported 2 threads" in out or "imported 3 threads" in out
+        out = await s.line(f"/import {FIXTURES / 'bad.json'}")
+        assert out.count("error:") == 1 and "JSON" in out
+        # a thread exported as markdown comes back the same
+        await s.line("/switch history")
+        await s.line("one more")
+        md = __import__("pathlib").Path(str(tmp_path)) / "h.md"
+        await s.line(f"/export {md}")
+        await s.line(f"/import {md} again")
+        original = [(m.role, m.content) for m in s.store.messages("history")]
+        assert [(m.role, m.content) for m in s.store.messages("again")] == original
+        assert s.store.get("again").system == s.store.get("history").system  # type: ignore
+        # the imported history is what the model sees next
+        await s.line("/switch again")
+        await s.line("continue")
+        assert server.sent_messages()[0]["role"] == "system"
+        assert [(m["role"], m["content"]) for m in server.sent_messages()[1:-1]] == original
+        await s.quit()
+
+    run(go())
+
+
+def test_cli_search_and_import(api_env: dict[str, str], server: FakeOpenAI) -> None:
+    import subprocess
+    import sys
+
+    def chatrepl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "repl", *args], env=api_env,
+                              capture_output=True, text=True, timeout=30)
+
+    done = chatrepl("--import", str(FIXTURES / "chat_history.json"), "-t", "imported")
+    assert done.returncode == 0 and "imported 'imported'" in done.stderr
+    chatrepl("-t", "notes", "the zebra crossing is blue")
+    done = chatrepl("--search", "zebra")
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0 and len(lines) == 2  # the question and its echo
+    assert lines[0].startswith("notes\tturn 1\t") and "[zebra]" in lines[0]
+    assert "\x1b" not in done.stdout

@@ -3,7 +3,8 @@
 from repl.commands import threads  # noqa: I001  (registration order is the /help order)
 from repl.commands import turns
 from repl.commands import session
+from repl.commands import imports
 from repl.commands.registry import COMMANDS, CommandError, dispatch, parse, resolve
 
-__all__ = ["COMMANDS", "CommandError", "dispatch", "parse", "resolve", "session", "threads",
-           "turns"]
+__all__ = ["COMMANDS", "CommandError", "dispatch", "imports", "parse", "resolve", "session",
+           "threads", "turns"]
