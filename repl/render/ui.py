@@ -109,8 +109,9 @@ class UI:
             self.markdown(message.content)
             if message.status:
                 self.info(STATUS_NOTES.get(message.status, f"({message.status})"))
-        else:
-            self.info(f"[{message.role}] {message.content}")
+        else:  # a /compact summary
+            self.info("(summary sent in place of the earlier messages, which stay stored)")
+            self.markdown(message.content)
         self.console.print()
 
     def messages(self, messages: Iterable[Message]) -> None:
