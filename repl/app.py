@@ -26,6 +26,7 @@ from repl.completion import CommandCompleter
 from repl.context import Context
 from repl.errors import ChatreplError
 from repl.keys import bindings
+from repl.render.terminal import terminal_gone
 from repl.signals import STOP_SIGNALS, handling
 
 
@@ -61,6 +62,10 @@ class App:
                 continue
             except EOFError:
                 break
+            except OSError as e:
+                if terminal_gone(e):  # the window was closed: a normal way to leave
+                    break
+                raise
             await self.handle(line)
 
     async def handle(self, line: str) -> None:
@@ -74,6 +79,9 @@ class App:
         except ChatreplError as e:
             ctx.ui.error(str(e))
         except Exception as e:
+            if terminal_gone(e):  # the window was closed (what arrived is saved): leave quietly
+                ctx.running = False
+                return
             log_bug(ctx.config.log_path, ctx.config.api_key)
             what = f"{type(e).__name__}: {e}"
             if ctx.config.api_key:

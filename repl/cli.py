@@ -72,6 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of our output went away (| head): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as e:
+        from repl.render.terminal import terminal_gone
+
+        if not terminal_gone(e):
+            raise
+        return 0  # the terminal was closed; everything that arrived is saved
 
 
 def _run(args: argparse.Namespace) -> int:

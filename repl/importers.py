@@ -18,9 +18,9 @@ EXPECTED = ('expected a JSON messages array ([{"role": ..., "content": ...}]), '
             "ChatGPT's conversations.json or a markdown export from chatrepl")
 
 _ROLES = ("user", "assistant")
+_SYSTEM_ROLES = ("system", "developer")  # "developer" is the newer API's name for it
 _TEXT_PARTS = ("text", "input_text", "output_text")
 _JSON_START = re.compile(r'[\[{]\s*(?:["\[{\]}\d-]|true|false|null|$)')  # not "[a link](...)"
-_SYSTEM_ROLES = ("system", "developer")  # "developer" is the newer API's name for it
 
 
 class ImportFormatError(ChatreplError):
@@ -99,6 +99,8 @@ def _from_json(data: object, filename: str) -> list[ImportedThread]:
 
 
 def _describe(data: object) -> str:
+    if data == {}:
+        return "an empty object"
     if isinstance(data, dict):
         keys = ", ".join(json.dumps(k, ensure_ascii=False) for k in list(data)[:5])
         return f"an object with keys {keys}" + (", ..." if len(data) > 5 else "")

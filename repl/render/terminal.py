@@ -7,9 +7,16 @@ while streaming: no echo, NOFLSH on; signals stay on so Ctrl-C still interrupts.
 
 from __future__ import annotations
 
+import errno
 import sys
 from types import TracebackType
 from typing import Any
+
+
+def terminal_gone(error: BaseException) -> bool:
+    """Is ``error`` the terminal going away (its window closed, the pipe reader gone)?"""
+    return isinstance(error, OSError) and error.errno in (errno.EIO, errno.EPIPE, errno.EBADF,
+                                                          errno.ENXIO)
 
 
 class QuietInput:

@@ -89,11 +89,11 @@ class UI:
         self.console.print(Text(clean(text)))
 
     def warn(self, text: str) -> None:
-        self.err.print(Text("warning: ", style="bold yellow") + Text(clean_line(text)),
+        self.err.print(Text.assemble(("warning: ", "bold yellow"), clean_line(text)),
                        soft_wrap=True)
 
     def error(self, text: str) -> None:
-        self.err.print(Text("error: ", style="bold red") + Text(clean_line(text)), soft_wrap=True)
+        self.err.print(Text.assemble(("error: ", "bold red"), clean_line(text)), soft_wrap=True)
 
     # -- messages -------------------------------------------------------------------------------
 
@@ -104,7 +104,7 @@ class UI:
 
     def message(self, message: Message) -> None:
         if message.role == "user":
-            self.console.print(Text("❯ ", style="bold cyan") + Text(clean(message.content)))
+            self.console.print(Text.assemble(("❯ ", "bold cyan"), clean(message.content)))
         elif message.role == "assistant":
             self.markdown(message.content)
             if message.status:
@@ -143,9 +143,9 @@ class UI:
             return
         start, end = HIGHLIGHT
         for n, hit in enumerate(hits, 1):
-            line = Text(f"{n:>2}. ", style="bold") + Text(clean_line(hit.thread), style="cyan")
-            line += Text(f" · turn {hit.turn} · {'you' if hit.role == 'user' else hit.role}: ",
-                         style="dim")
+            who = "you" if hit.role == "user" else hit.role
+            line = Text.assemble((f"{n:>2}. ", "bold"), (clean_line(hit.thread), "cyan"),
+                                 (f" · turn {hit.turn} · {who}: ", "dim"))
             for i, piece in enumerate(clean_line(hit.snippet).replace(end, start).split(start)):
                 line += Text(piece, style="bold yellow" if i % 2 else "")
             self.console.print(line)

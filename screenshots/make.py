@@ -1,0 +1,244 @@
+"""Screenshots of real chatrepl sessions: session.svg and threads.svg (and PNG copies).
+
+The installed ``chatrepl`` runs inside tmux (a real terminal emulator; 100 columns, 42 and 32
+rows) against the fake OpenAI server from tests/fakeserver.py, which streams scripted answers. The
+script types into the pane like a user, waits for each answer, captures the pane with its colours
+(``tmux capture-pane -e``) and turns the capture into an SVG with rich. Everything chatrepl writes
+goes to a temporary directory, and tmux runs as a private server on a socket in it: nothing of the
+user's (threads, tmux sessions, config) is touched.
+
+    .venv/bin/python screenshots/make.py          # needs tmux; rsvg-convert for the PNG copies
+
+Re-running gives the same pictures except for the clock times in the /list table.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.text import Text
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from fakeserver import FakeOpenAI, Reply  # noqa: E402
+
+COLS = 100
+ROWS = {"session": 42, "threads": 32}  # the session shot is as tall as its conversation
+CHATREPL = Path(sys.executable).with_name("chatrepl")
+TOOLBAR = re.compile(r" · (\d+) messages\s*$")
+
+LIST_VS_TUPLE = """\
+A **list** is mutable: you can append, remove and reorder items. A **tuple** is fixed once \
+created, so it can be a dict key or a set member, and it signals "this is a record", not a \
+collection."""
+
+CSV_TOTALS = """\
+## Totals per region
+
+The standard library is enough here:
+
+- `csv.DictReader` yields each row as a dict keyed by the header
+- `collections.Counter` adds the amounts up per region
+- `Decimal` keeps money exact (no float rounding)
+
+```python
+import csv
+from collections import Counter
+from decimal import Decimal
+
+totals = Counter()
+with open("sales.csv", newline="") as f:
+    for row in csv.DictReader(f):
+        totals[row["region"]] += Decimal(row["amount"])
+
+for region, total in totals.most_common():
+    print(f"{region:<8} {total:>10,.2f}")
+```
+
+| region | total    |
+|--------|---------:|
+| north  | 1,204.50 |
+| south  |   987.25 |
+| west   |   410.00 |
+"""
+
+DOLOMITES = """\
+A classic three-day loop from **Passo Gardena**:
+
+1. Puez plateau to Rifugio Puez (5 h)
+2. Across the Gardenaccia to Rifugio Lavarella (4 h)
+3. Down Val Badia to Colfosco (3.5 h)"""
+
+LASAGNA = """\
+- lasagne sheets, passata, onion, garlic
+- spinach, ricotta, mushrooms
+- mozzarella, parmesan, basil"""
+
+REGEX = "`^\\d{4}-\\d{2}-\\d{2}$` matches an ISO date such as `2024-05-17`."
+
+
+class Pane:
+    """chatrepl in a detached tmux session on a private tmux server."""
+
+    def __init__(self, socket: Path, env: dict[str, str], name: str) -> None:
+        self.socket, self.env, self.name = socket, env, name
+        self.rows = ROWS[name]
+
+    def tmux(self, *args: str) -> str:
+        done = subprocess.run(["tmux", "-S", str(self.socket), *args], env=self.env,
+                              capture_output=True, text=True, check=True)
+        return done.stdout
+
+    def start(self, cwd: Path, *args: str) -> Pane:
+        command = shlex.join([str(CHATREPL), *args])
+        self.tmux("new-session", "-d", "-s", self.name, "-x", str(COLS), "-y", str(self.rows),
+                  "-c", str(cwd), command)
+        return self
+
+    def screen(self) -> list[str]:
+        return self.tmux("capture-pane", "-p", "-t", self.name).split("\n")[:self.rows]
+
+    def capture(self) -> str:
+        """The pane as it looks: text with its colours as SGR escape sequences, and the trailing
+        cells kept (the toolbar and code blocks have a background up to the right edge)."""
+        return self.tmux("capture-pane", "-e", "-N", "-p", "-t", self.name)
+
+    def wait(self, check: Callable[[list[str]], bool], what: str, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while not check(self.screen()):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"timed out waiting for {what}; the pane:\n"
+                                 + "\n".join(self.screen()))
+            time.sleep(0.05)
+
+    def wait_prompt(self, messages: int, after: str | None = None) -> None:
+        """Until the prompt is back with ``messages`` in the toolbar, the cursor after '❯ ' and,
+        if given, the line ``after`` (what was typed) above it."""
+        def ready(lines: list[str]) -> bool:
+            x, y = map(int, self.tmux("display", "-p", "-t", self.name,
+                                      "#{cursor_x} #{cursor_y}").split())
+            match = TOOLBAR.search(lines[-1]) if lines else None
+            return (match is not None and int(match.group(1)) == messages
+                    and lines[y].rstrip() == "❯" and x == 2
+                    and (after is None or after in (line.rstrip() for line in lines[:y])))
+
+        self.wait(ready, f"the prompt with {messages} messages")
+        time.sleep(0.2)  # let prompt_toolkit finish drawing
+
+    def say(self, text: str, messages: int) -> None:
+        """Type ``text`` and Enter; wait for the prompt to come back with ``messages``."""
+        self.tmux("send-keys", "-t", self.name, "-l", text)
+        self.tmux("send-keys", "-t", self.name, "Enter")
+        self.wait_prompt(messages, after=f"❯ {text}")
+
+    def quit(self) -> None:
+        self.tmux("send-keys", "-t", self.name, "C-d")
+        deadline = time.monotonic() + 10
+        while subprocess.run(["tmux", "-S", str(self.socket), "has-session", "-t", self.name],
+                             env=self.env, capture_output=True).returncode == 0:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"chatrepl did not quit in the pane {self.name}")
+            time.sleep(0.05)
+
+
+def save(capture: str, path: Path, rows: int) -> None:
+    """Turn a `tmux capture-pane -e` capture into an SVG (and a PNG if rsvg-convert is here)."""
+    console = Console(record=True, width=COLS, height=rows, file=io.StringIO(),
+                      force_terminal=True, color_system="truecolor", legacy_windows=False)
+    lines = capture.rstrip("\n").split("\n")
+    # one decode for the whole screen: a colour set on one line may carry on over the next ones
+    text = Text.from_ansi("\n".join(lines + [""] * (rows - len(lines))), no_wrap=True,
+                          overflow="crop")
+    console.print(text, crop=True)
+    svg = console.export_svg(title="chatrepl")
+    # Spaces are written as &#160;; without this, some renderers (librsvg) drop them at the ends
+    # of a text run and shift the columns.
+    svg = svg.replace("<svg ", '<svg xml:space="preserve" ', 1)
+    path.write_text(svg, encoding="utf-8")
+    print(f"wrote {path.relative_to(HERE.parent)}")
+    if shutil.which("rsvg-convert"):
+        png = path.with_suffix(".png")
+        subprocess.run(["rsvg-convert", "--zoom", "1.5", "-o", str(png), str(path)], check=True)
+        print(f"wrote {png.relative_to(HERE.parent)}")
+
+
+def main() -> None:
+    if not shutil.which("tmux"):
+        raise SystemExit("tmux is needed (apt-get install tmux)")
+    if not CHATREPL.exists():
+        raise SystemExit(f"{CHATREPL} is missing: pip install -e . in this venv first")
+    server = FakeOpenAI().start()
+    with tempfile.TemporaryDirectory(prefix="chatrepl-shots-") as tmp:
+        root = Path(tmp)
+        for sub in ("home", "data", "config", "work"):
+            (root / sub).mkdir()
+        (root / "tmux.conf").write_text(
+            "set -g status off\nset -g default-terminal tmux-256color\n"
+            "set -g history-limit 10000\nset -g escape-time 10\n")
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "HOME": str(root / "home"),
+            "XDG_DATA_HOME": str(root / "data"),
+            "XDG_CONFIG_HOME": str(root / "config"),
+            "COLORTERM": "truecolor",
+            "OPENAI_BASE_URL": server.url,
+            "OPENAI_API_KEY": "sk-screenshot",
+        }
+        socket = root / "tmux.sock"
+        subprocess.run(["tmux", "-S", str(socket), "-f", str(root / "tmux.conf"),
+                        "start-server", ";", "new-session", "-d", "-s", "keep", "sleep 600"],
+                       env=env, check=True)
+        try:
+            shoot(Pane(socket, env, "session"), Pane(socket, env, "threads"), root / "work",
+                  server)
+        finally:
+            subprocess.run(["tmux", "-S", str(socket), "kill-server"], env=env,
+                           capture_output=True)
+            server.stop()
+
+
+def shoot(first: Pane, second: Pane, cwd: Path, server: FakeOpenAI) -> None:
+    # session.svg: a short exchange, then an answer with a heading, a list, code and a table
+    server.queue(Reply(LIST_VS_TUPLE, pieces=20, delay=0.01),
+                 Reply(CSV_TOTALS, pieces=80, delay=0.01))
+    first.start(cwd, "-t", "python-help")
+    first.wait_prompt(0)
+    first.say("What's the difference between a list and a tuple?", 2)
+    first.say("sales.csv has region and amount columns. How do I total amount per region?", 4)
+    save(first.capture(), HERE / "session.svg", first.rows)
+    first.quit()
+
+    # threads.svg: a few threads, a /switch to a new one, a /switch back, /list
+    server.queue(Reply(REGEX, pieces=6, delay=0.01), Reply(DOLOMITES, pieces=20, delay=0.01),
+                 Reply(LASAGNA, pieces=10, delay=0.01))
+    subprocess.run([str(CHATREPL), "-t", "regex", "-m", "gpt-4o", "What matches an ISO date?"],
+                   env=first.env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
+                   check=True)
+    second.start(cwd, "-t", "hiking")
+    second.wait_prompt(0)
+    second.say("Plan a three-day hut-to-hut hike in the Dolomites", 2)
+    second.tmux("send-keys", "-t", second.name, "C-l")  # a clear screen for the picture
+    second.wait(lambda lines: lines[0].startswith("❯"), "a cleared screen")
+    second.say("/switch groceries", 0)
+    second.say("Shopping list for a vegetarian lasagna, please", 2)
+    second.say("/switch hiking", 2)
+    second.say("/list", 2)
+    save(second.capture(), HERE / "threads.svg", second.rows)
+    second.quit()
+
+
+if __name__ == "__main__":
+    main()

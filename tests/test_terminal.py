@@ -1,0 +1,512 @@
+"""The installed ``chatrepl`` command in a real pseudo-terminal, as a user runs it.
+
+Each test spawns the console script in a pty (pexpect) against the fake OpenAI server running in
+this process. Everything the program writes is also fed to a terminal emulator (pyte), which
+answers prompt_toolkit's cursor-position requests the way a real terminal does and lets the tests
+look at the screen the user would see. Waits are for events, with a 10 s ceiling; no fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pexpect
+import pyte
+import pytest
+from fakeserver import FakeOpenAI, Reply
+from rich.console import Console
+from rich.markdown import Markdown
+
+from repl.store.sqlite import SQLiteStore
+
+CHATREPL = Path(sys.executable).with_name("chatrepl")
+ROWS, COLS = 30, 100
+TIMEOUT = 10.0
+TOOLBAR = re.compile(r" · (\d+) messages")
+# prompt_toolkit turns bracketed paste on each time it starts reading a line
+PROMPT_START = "\x1b[?2004h"
+LONG = " ".join(f"word{i}" for i in range(400))  # streamed slowly, to be interrupted
+
+pytestmark = pytest.mark.skipif(not CHATREPL.exists(), reason=f"{CHATREPL} is not installed")
+
+
+class Terminal:
+    """chatrepl running in a pty of ROWS x COLS, its output kept raw and on an emulated screen."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, args: list[str]) -> None:
+        env = {k: v for k, v in env.items()
+               if k not in ("COLUMNS", "LINES", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")}
+        env["TERM"] = "xterm-256color"
+        self.screen = pyte.HistoryScreen(COLS, ROWS, history=10_000)
+        self._stream = pyte.Stream(self.screen)
+        self._chunks: list[str] = []
+        self._mark = 0
+        self.child = pexpect.spawn(str(CHATREPL), args, env=env, cwd=str(cwd),
+                                   dimensions=(ROWS, COLS), encoding="utf-8",
+                                   codec_errors="replace", timeout=TIMEOUT)
+        # pyte answers device status requests (ESC[6n) through this, like a real terminal
+        self.screen.write_process_input = self.child.send
+        self.child.logfile_read = self
+
+    # pexpect logs everything it reads here
+    def write(self, data: str) -> None:
+        self._chunks.append(data)
+        self._stream.feed(data)
+
+    def flush(self) -> None:
+        pass
+
+    # -- what the program wrote -----------------------------------------------------------------
+
+    @property
+    def output(self) -> str:
+        """Every character the program wrote to the terminal, escape sequences included."""
+        return "".join(self._chunks)
+
+    @property
+    def since_mark(self) -> str:
+        return self.output[self._mark:]
+
+    def lines(self) -> list[str]:
+        """The scrollback and the screen, as text."""
+        history = ["".join(line[x].data for x in range(COLS)).rstrip()
+                   for line in self.screen.history.top]
+        return history + [line.rstrip() for line in self.screen.display]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines())
+
+    def mark(self) -> None:
+        self._mark = len(self.output)
+
+    # -- waiting --------------------------------------------------------------------------------
+
+    def wait(self, check: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"timed out waiting for {what}; screen:\n{self.text}")
+            try:
+                self.child.read_nonblocking(65536, timeout=min(left, 0.1))
+            except pexpect.TIMEOUT:
+                pass
+            except pexpect.EOF:
+                if check():
+                    return
+                raise AssertionError(f"chatrepl exited while waiting for {what}; "
+                                     f"screen:\n{self.text}") from None
+
+    def wait_text(self, text: str, timeout: float = TIMEOUT) -> None:
+        """Wait until ``text`` is on the screen (or in the scrollback)."""
+        self.wait(lambda: text in self.text, repr(text), timeout)
+
+    def at_prompt(self) -> bool:
+        """A fresh prompt since the mark: cursor after '❯ ' on an empty line, toolbar drawn."""
+        if PROMPT_START not in self.since_mark:
+            return False
+        row = self.screen.display[self.screen.cursor.y].rstrip()
+        return (row == "❯" and self.screen.cursor.x == 2
+                and bool(TOOLBAR.search(self.screen.display[-1])))
+
+    def wait_prompt(self) -> None:
+        self.wait(self.at_prompt, "the prompt")
+
+    def toolbar(self) -> str:
+        return self.screen.display[-1].strip()
+
+    # -- typing ---------------------------------------------------------------------------------
+
+    def send(self, keys: str) -> None:
+        self.mark()
+        self.child.send(keys)
+
+    def line(self, text: str) -> None:
+        """Type ``text`` and Enter, and wait for the next prompt."""
+        self.send(text + "\r")
+        self.wait_prompt()
+
+    def quit(self) -> int:
+        """Ctrl-D; the exit status."""
+        self.send("\x04")
+        return self.wait_exit()
+
+    def wait_exit(self) -> int:
+        self.child.expect(pexpect.EOF, timeout=TIMEOUT)
+        self.child.close()
+        assert self.child.exitstatus is not None, f"killed by signal {self.child.signalstatus}"
+        return int(self.child.exitstatus)
+
+
+@pytest.fixture
+def chatrepl(api_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
+    """Start chatrepl in a pty (cwd: tmp_path), and wait for its first prompt unless told not to."""
+    started: list[Terminal] = []
+
+    def start(*args: str, prompt: bool = True) -> Terminal:
+        term = Terminal(api_env, tmp_path, list(args))
+        started.append(term)
+        if prompt:
+            term.wait_prompt()
+        return term
+
+    yield start
+    for term in started:
+        if term.child.isalive():
+            term.child.close(force=True)
+
+
+def stored(data_dir: Path, thread: str) -> list[tuple[str, str, str | None]]:
+    store = SQLiteStore(data_dir / "chatrepl.db")
+    try:
+        return [(m.role, m.content, m.status) for m in store.messages(thread)]
+    finally:
+        store.close()
+
+
+def trimmed(lines: list[str]) -> list[str]:
+    """``lines`` without trailing spaces and trailing blank lines."""
+    lines = [line.rstrip() for line in lines]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def thread_names(data_dir: Path) -> list[str]:
+    store = SQLiteStore(data_dir / "chatrepl.db")
+    try:
+        return [info.name for info in store.list_threads()]
+    finally:
+        store.close()
+
+
+def streaming(term: Terminal, server: FakeOpenAI, text: str) -> None:
+    """Send ``text`` while a long, slow answer is queued; return once part of it is on screen."""
+    server.queue(Reply(text=LONG, pieces=200, delay=0.02))
+    term.send(text + "\r")
+    term.wait_text("word20 ")
+
+
+# -- talking ------------------------------------------------------------------------------------
+
+
+def test_talk_quit_and_resume_with_history(chatrepl: Callable[..., Terminal],
+                                           server: FakeOpenAI) -> None:
+    term = chatrepl()
+    assert "new thread 'default' · model gpt-4o-mini" in term.text
+    assert term.toolbar() == "default · gpt-4o-mini · 0 messages"
+    term.line("hello there")
+    assert "echo: hello there" in term.text
+    assert term.toolbar() == "default · gpt-4o-mini · 2 messages"
+    assert term.quit() == 0
+
+    term = chatrepl()
+    assert "thread 'default' · 2 messages · model gpt-4o-mini" in term.text
+    lines = term.lines()
+    # the last turn is shown again: the question, then the answer
+    asked = lines.index("❯ hello there")
+    assert "echo: hello there" in lines[asked + 1:]
+    term.line("and again")
+    assert "echo: and again" in term.text
+    assert server.sent_messages() == [
+        {"role": "user", "content": "hello there"},
+        {"role": "assistant", "content": "echo: hello there"},
+        {"role": "user", "content": "and again"},
+    ]
+    assert term.quit() == 0
+
+
+def test_switch_and_list_threads(chatrepl: Callable[..., Terminal], server: FakeOpenAI) -> None:
+    term = chatrepl()
+    term.line("first thread talk")
+    term.line("/switch other")
+    assert "new thread 'other' · model gpt-4o-mini" in term.since_mark
+    assert term.toolbar() == "other · gpt-4o-mini · 0 messages"
+    term.line("in other")
+    assert server.sent_messages() == [{"role": "user", "content": "in other"}]
+
+    term.line("/switch default")
+    shown = term.lines()
+    assert "thread 'default' · 2 messages · model gpt-4o-mini" in shown
+    assert shown.index("❯ first thread talk") < shown.index("echo: first thread talk")
+    assert term.toolbar() == "default · gpt-4o-mini · 2 messages"
+
+    term.line("/list")
+    rows = {line[2:].split()[0]: line for line in term.lines()[-12:]
+            if line[2:].startswith(("default ", "other "))}
+    assert set(rows) == {"default", "other"}
+    assert rows["default"].startswith("* default")  # the current thread is marked
+    assert rows["other"].startswith("  other")
+    assert re.search(r"default\s+2\s+\d\d:\d\d\s+gpt-4o-mini", rows["default"])
+    assert term.quit() == 0
+
+
+def test_export_markdown_and_json(chatrepl: Callable[..., Terminal], tmp_path: Path) -> None:
+    term = chatrepl("-t", "notes")
+    term.line("remember the milk")
+    term.line("/export")
+    assert "exported 2 messages to notes.md" in term.text
+    md = tmp_path / "notes.md"
+    assert stat.S_IMODE(md.stat().st_mode) == 0o600
+    text = md.read_text()
+    assert text.startswith("---\nthread: \"notes\"\n")
+    assert "\n# notes\n" in text
+    assert text.index("## User\n\nremember the milk\n") < text.index(
+        "## Assistant (gpt-4o-mini)\n\necho: remember the milk\n")
+
+    term.line("/export x.json")
+    assert "exported 2 messages to x.json" in term.text
+    exported = tmp_path / "x.json"
+    assert stat.S_IMODE(exported.stat().st_mode) == 0o600
+    assert json.loads(exported.read_text()) == [
+        {"role": "user", "content": "remember the milk"},
+        {"role": "assistant", "content": "echo: remember the milk"},
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["notes.md", "x.json"]
+    assert term.quit() == 0
+
+
+def test_delete_asks_first(chatrepl: Callable[..., Terminal], data_dir: Path) -> None:
+    term = chatrepl()
+    term.line("/switch other")
+    term.line("/switch default")
+    term.send("/delete other\r")
+    term.wait(lambda: term.text.count("[y/N]") == 1, "the question")
+    assert "'other'" in term.lines()[term.screen.cursor.y - ROWS]  # it names the thread
+    term.line("n")
+    assert "kept" in term.since_mark
+    assert sorted(thread_names(data_dir)) == ["default", "other"]
+    term.send("/delete other\r")
+    term.wait(lambda: term.text.count("[y/N]") == 2, "the question again")
+    term.line("y")
+    assert thread_names(data_dir) == ["default"]
+    term.line("/list")
+    listed = [line[2:].split()[0] for line in term.lines() if re.match(r"[* ] \S+ +\d+ ", line)]
+    assert listed == ["default"]
+    assert term.quit() == 0
+
+
+# -- keys and signals ---------------------------------------------------------------------------
+
+
+def test_ctrl_c_stops_the_answer_keeps_it_and_the_repl_goes_on(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI, data_dir: Path) -> None:
+    term = chatrepl()
+    streaming(term, server, "tell me a long story")
+    started = time.monotonic()
+    term.mark()
+    term.child.sendintr()
+    term.wait_prompt()
+    assert time.monotonic() - started < 2  # the stream is cut at once, not run to its end
+    assert "(interrupted)" in term.text
+    assert term.toolbar() == "default · gpt-4o-mini · 2 messages"
+
+    term.line("still there?")
+    assert "echo: still there?" in term.text
+    # the partial answer was part of the history sent with the next question
+    sent = server.sent_messages()
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert_partial(sent[1]["content"])
+    assert term.quit() == 0
+
+    (q, a, q2, a2) = stored(data_dir, "default")
+    assert q == ("user", "tell me a long story", None)
+    assert a == ("assistant", sent[1]["content"], "interrupted")
+    assert (q2, a2) == (("user", "still there?", None), ("assistant", "echo: still there?", None))
+
+
+def assert_partial(answer: str) -> None:
+    """``answer`` is a real, cut-short beginning of LONG."""
+    assert answer.startswith("word0 word1 ") and LONG.startswith(answer)
+    assert len(answer) < len(LONG)
+
+
+def test_ctrl_c_at_the_prompt_clears_the_line_and_does_not_exit(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI) -> None:
+    term = chatrepl()
+    term.send("\x03")  # at the empty prompt
+    term.wait_prompt()
+    term.send("half a thought")
+    term.wait_text("❯ half a thought")
+    term.send("\x03")  # a typed line is thrown away
+    term.wait_prompt()
+    term.line("something else")
+    assert server.sent_messages() == [{"role": "user", "content": "something else"}]
+    assert term.child.isalive()
+    assert term.quit() == 0
+
+
+def test_ctrl_d_exits_with_status_0(chatrepl: Callable[..., Terminal]) -> None:
+    term = chatrepl()
+    assert term.quit() == 0
+    assert "Traceback" not in term.output
+
+
+def test_sigterm_while_streaming_keeps_the_partial_answer_and_exits(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI, data_dir: Path) -> None:
+    term = chatrepl()
+    streaming(term, server, "go on and on")
+    started = time.monotonic()
+    term.child.kill(signal.SIGTERM)
+    status = term.wait_exit()
+    assert time.monotonic() - started < 2
+    assert status == 0
+    assert "Traceback" not in term.output
+    (q, a) = stored(data_dir, "default")
+    assert q == ("user", "go on and on", None)
+    assert a[0] == "assistant" and a[2] == "interrupted"
+    assert_partial(a[1])
+
+
+def hang_up(term: Terminal) -> None:
+    """Close the master side of the pty, as when the terminal window is closed (the kernel sends
+    SIGHUP and later writes fail with EIO); wait for chatrepl to end."""
+    term.child.ptyproc.fileobj.close()
+    deadline = time.monotonic() + TIMEOUT
+    while term.child.isalive():
+        assert time.monotonic() < deadline, "chatrepl still runs after its terminal closed"
+        time.sleep(0.02)
+
+
+def test_terminal_closed_while_streaming_keeps_the_partial_answer(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI, data_dir: Path) -> None:
+    term = chatrepl()
+    streaming(term, server, "until the window closes")
+    hang_up(term)
+    assert term.child.signalstatus is None, f"killed by signal {term.child.signalstatus}"
+    (q, a) = stored(data_dir, "default")
+    assert q == ("user", "until the window closes", None)
+    assert a[0] == "assistant" and a[2] == "interrupted"
+    assert_partial(a[1])
+
+
+@pytest.mark.parametrize("when", ["at the prompt", "while streaming"])
+def test_a_closed_terminal_is_a_normal_exit_not_an_internal_error(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI, data_dir: Path,
+        when: str) -> None:
+    """Closing the window is how many people leave; app.py treats SIGHUP like SIGTERM (leave,
+    status 0), but the writes to the gone terminal then fail with EIO."""
+    term = chatrepl()
+    if when == "while streaming":
+        streaming(term, server, "until the window closes")
+    else:
+        term.line("hello")
+    hang_up(term)
+    log = data_dir / "chatrepl.log"
+    assert not log.exists() or "unexpected error" not in log.read_text(), \
+        "the closed terminal was logged as a bug: " + log.read_text().splitlines()[-1]
+    assert term.child.exitstatus == 0
+
+
+def test_an_answer_taller_than_the_terminal_lands_in_scrollback_once(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI) -> None:
+    text = "\n\n".join(f"para {i:02d} " + "lorem ipsum " * (i % 11) for i in range(60))
+    text += "\n\n```python\n" + "\n".join(f"line_{i} = {i}" for i in range(40)) + "\n```\n"
+    server.queue(Reply(text=text, pieces=300, delay=0.002))
+    term = chatrepl()
+    term.line("a tall answer")
+    lines = term.lines()
+    start = lines.index("❯ a tall answer") + 1
+    end = max(i for i, line in enumerate(lines) if line.startswith("❯"))
+    shown = lines[start:end]
+    # exactly what a one-go render of the whole answer looks like, nothing lost or repeated
+    out = io.StringIO()
+    Console(file=out, width=COLS, color_system=None).print(Markdown(text))
+    assert trimmed(shown) == trimmed(out.getvalue().splitlines())
+    assert term.quit() == 0
+
+
+def test_only_the_marks_are_coloured_not_the_whole_line(
+        chatrepl: Callable[..., Terminal]) -> None:
+    """A replayed question shows a bold cyan '❯ ' and then the text as typed; an error line a bold
+    red 'error: ' and then the message (ui.py builds them as Text(mark, style) + Text(text))."""
+    term = chatrepl()
+    term.line("hello there")
+    assert term.quit() == 0
+    term = chatrepl()  # the last turn is replayed
+    term.line("/nosuchcommand")
+
+    def row(prefix: str) -> list[pyte.screens.Char]:
+        y = next(y for y, line in enumerate(term.screen.display) if line.startswith(prefix))
+        return [term.screen.buffer[y][x] for x in range(COLS)]
+
+    question = row("❯ hello there")
+    assert (question[0].fg, question[0].bold) == ("cyan", True)
+    assert [(c.fg, c.bold) for c in question[2:13]] == [("default", False)] * 11, \
+        "the whole replayed question is bold cyan, not just the ❯ mark"
+    error = row("error: unknown command /nosuchcommand")
+    assert (error[0].fg, error[0].bold) == ("red", True)
+    assert (error[7].fg, error[7].bold) == ("default", False), \
+        "the whole error line is bold red, not just 'error: '"
+    assert term.quit() == 0
+
+
+# -- untrusted model output ---------------------------------------------------------------------
+
+HOSTILE = "Copy this: \x1b]52;c;aGVsbG8=\x07 and \x1b[31mred\x1b[0m and a bell\x07 end."
+
+
+def test_escape_sequences_from_the_model_never_reach_the_terminal(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI, data_dir: Path) -> None:
+    server.queue(Reply(text=HOSTILE, pieces=6))
+    term = chatrepl()
+    term.line("paste something")
+    out = term.since_mark
+    assert "\x1b]52" not in out  # no clipboard write (OSC 52)
+    assert "\x1b[31m" not in out and "\x07" not in out
+    # shown, visibly, instead
+    assert "Copy this: ␛]52;c;aGVsbG8=␇ and ␛[31mred␛[0m and a bell␇ end." in term.text
+    assert term.quit() == 0
+    assert "\x1b]52" not in term.output
+    assert stored(data_dir, "default")[1] == ("assistant", HOSTILE, None)
+
+    # shown again, as history, on the next start: still defused
+    term = chatrepl()
+    assert "␛]52;c;aGVsbG8=␇" in term.text
+    assert "\x1b]52" not in term.output
+    assert term.quit() == 0
+
+
+def test_one_shot_in_a_terminal_renders_markdown_safely(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI, data_dir: Path) -> None:
+    server.queue(Reply(text="**bold** and `code`: " + HOSTILE, pieces=5))
+    term = chatrepl("-t", "x", "hi", prompt=False)
+    assert term.wait_exit() == 0
+    assert "\x1b]52" not in term.output and "\x07" not in term.output
+    y = next(y for y, line in enumerate(term.screen.display)
+             if line.startswith("bold and code: Copy this: ␛]52;c;aGVsbG8=␇ and ␛[31mred␛[0m"))
+    assert term.screen.buffer[y][0].bold  # markdown rendered: **bold** is bold, no asterisks
+    assert stored(data_dir, "x") == [("user", "hi", None), ("assistant", "**bold** and `code`: "
+                                     + HOSTILE, None)]
+
+
+def one_shot(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([str(CHATREPL), *args], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=TIMEOUT)
+
+
+def test_one_shot_into_a_pipe_is_plain_text(api_env: dict[str, str], tmp_path: Path,
+                                             server: FakeOpenAI, data_dir: Path) -> None:
+    env = {**api_env, "TERM": "xterm-256color"}
+    done = one_shot(env, tmp_path, "-t", "x", "hi")
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"echo: hi\n", b"")
+
+    server.queue(Reply(text=HOSTILE, pieces=5))
+    done = one_shot(env, tmp_path, "-t", "x", "again")
+    assert done.returncode == 0
+    assert b"\x1b" not in done.stdout and b"\x07" not in done.stdout
+    assert done.stdout.decode() == (
+        "Copy this: ␛]52;c;aGVsbG8=␇ and ␛[31mred␛[0m and a bell␇ end.\n")
+    assert server.sent_messages()[:2] == [{"role": "user", "content": "hi"},
+                                          {"role": "assistant", "content": "echo: hi"}]
+    assert stored(data_dir, "x")[-1] == ("assistant", HOSTILE, None)
