@@ -242,7 +242,9 @@ def test_switch_and_list_threads(chatrepl: Callable[..., Terminal], server: Fake
     assert term.toolbar() == "default · gpt-4o-mini · 2 messages"
 
     term.line("/list")
-    rows = {line[2:].split()[0]: line for line in term.lines()[-12:]
+    listing = term.lines()
+    shown_at = len(listing) - 1 - listing[::-1].index("❯ /list")
+    rows = {line[2:].split()[0]: line for line in listing[shown_at:]
             if line[2:].startswith(("default ", "other "))}
     assert set(rows) == {"default", "other"}
     assert rows["default"].startswith("* default")  # the current thread is marked

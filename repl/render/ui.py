@@ -103,9 +103,10 @@ class UI:
         self.console.print(Markdown(clean(text), code_theme=self.code_theme, hyperlinks=False))
 
     def message(self, message: Message) -> None:
-        if message.role == "user":
+        if message.role == "user":  # as it was typed: the answer follows right under it
             self.console.print(Text.assemble(("❯ ", "bold cyan"), clean(message.content)))
-        elif message.role == "assistant":
+            return
+        if message.role == "assistant":
             self.markdown(message.content)
             if message.status:
                 self.info(STATUS_NOTES.get(message.status, f"({message.status})"))
