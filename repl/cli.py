@@ -44,6 +44,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--model", metavar="MODEL", help="model for this run (remembered by "
                    "the thread)")
     p.add_argument("-s", "--system", metavar="TEXT", help="set the thread's system prompt")
+    p.add_argument("--store", metavar="URL", help="where threads live: sqlite:///file.db, "
+                   "json:///dir or redis://host:port/db (default: SQLite in the data dir)")
+    p.add_argument("--copy-store", nargs=2, metavar=("FROM", "TO"), help="copy every thread "
+                   "from one store URL to another (again is harmless) and exit")
     p.add_argument("--list", action="store_true", help="list the threads and exit")
     p.add_argument("--search", metavar="TEXT", help="search every thread; one hit a line")
     p.add_argument("--import", dest="import_path", metavar="PATH", help="import conversations "
@@ -87,8 +91,10 @@ def _run(args: argparse.Namespace) -> int:
     from repl.render import UI
     from repl.store import open_store
 
-    config = config_mod.load(model=args.model)
-    store = open_store(config.data_dir)
+    config = config_mod.load(model=args.model, store=args.store)
+    if args.copy_store:
+        return _copy_store(*args.copy_store)
+    store = open_store(config.store, config.data_dir)
     try:
         from rich.console import Console
 
@@ -137,6 +143,20 @@ def _close(store: BufferedStore) -> None:
         print(f"chatrepl: {len(store.pending)} messages could not be saved anywhere",
               file=sys.stderr)
     store.close()
+
+
+def _copy_store(source_url: str, target_url: str) -> int:
+    from repl.store import open_backend
+    from repl.store.copy import copy_store
+
+    source, target = open_backend(source_url), open_backend(target_url)
+    try:
+        report = copy_store(source, target)
+    finally:
+        source.close()
+        target.close()
+    print(report.describe(), file=sys.stderr)
+    return 1 if report.conflicts else 0
 
 
 def _print_hits(hits: list[Hit]) -> None:

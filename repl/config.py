@@ -18,6 +18,7 @@ CONFIG_TEMPLATE = """\
 # chatrepl settings. Every key is optional; flags and environment variables win over this file.
 # model = "gpt-4o-mini"          # default model for new threads (or CHATREPL_MODEL)
 # base_url = "http://localhost:11434/v1"   # any OpenAI-compatible endpoint (or OPENAI_BASE_URL)
+# store = "redis://localhost:6379/0"  # or json:///path/dir, sqlite:///path/file.db (CHATREPL_STORE)
 # timeout = 60                   # seconds without a token before an answer is given up
 # code_theme = "monokai"         # pygments theme for code blocks
 # show_turns = 3                 # turns shown when a thread is opened
@@ -30,6 +31,7 @@ CONFIG_TEMPLATE = """\
 _KEYS: dict[str, type] = {
     "model": str,
     "base_url": str,
+    "store": str,
     "timeout": float,
     "code_theme": str,
     "show_turns": int,
@@ -45,6 +47,7 @@ class Config:
     model: str = DEFAULT_MODEL  # for threads that have none yet: CHATREPL_MODEL, file, default
     model_override: str | None = None  # -m/--model: this run, whatever the thread used before
     base_url: str | None = None
+    store: str | None = None  # a store URL; None: SQLite in data_dir
     api_key: str | None = field(default=None, repr=False)
     timeout: float = 60.0
     code_theme: str = "monokai"
@@ -108,7 +111,8 @@ def _check_table(path: Path, key: str, table: object) -> object:
     return table
 
 
-def load(*, model: str | None = None, env: dict[str, str] | None = None) -> Config:
+def load(*, model: str | None = None, store: str | None = None,
+         env: dict[str, str] | None = None) -> Config:
     """Build the Config from flags, the environment and the config file."""
     env = dict(os.environ) if env is None else env
     data_dir, config_dir = _dirs()
@@ -118,6 +122,10 @@ def load(*, model: str | None = None, env: dict[str, str] | None = None) -> Conf
         values["model"] = env["CHATREPL_MODEL"]
     if env.get("OPENAI_BASE_URL"):
         values["base_url"] = env["OPENAI_BASE_URL"]
+    if env.get("CHATREPL_STORE"):
+        values["store"] = env["CHATREPL_STORE"]
+    if store:
+        values["store"] = store
     timeout = values.get("timeout", 60.0)
     assert isinstance(timeout, float)
     if timeout <= 0:

@@ -32,7 +32,7 @@ class Session:
         self.out = io.StringIO()
         console = Console(file=self.out, width=width, height=40, force_terminal=terminal,
                           color_system=None, highlight=False)
-        self.store = open_store(self.config.data_dir)
+        self.store = open_store(self.config.store, self.config.data_dir)
         self.ctx = Context(store=self.store, ui=UI(console), config=self.config,
                            client=ChatClient(api_key=self.config.api_key,
                                              base_url=self.config.base_url,

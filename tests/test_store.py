@@ -1,8 +1,6 @@
 """The ThreadStore contract, run against every backend, plus SQLite-specific guarantees.
 
-Add a backend by adding a factory to BACKENDS: it gets a base directory (unique per test) and
-must return a store; calling it again with the same directory must open the same data (as a
-second process would).
+Add a backend by adding a factory to BACKENDS in tests/stores.py.
 """
 
 from __future__ import annotations
@@ -36,10 +34,7 @@ def _sqlite(base: Path) -> ThreadStore:
     return SQLiteStore(_sqlite_path(base))
 
 
-# name -> factory(base_dir) -> store.  Later: "json": ..., "redis": ...
-BACKENDS: dict[str, Callable[[Path], ThreadStore]] = {
-    "sqlite": _sqlite,
-}
+from stores import BACKENDS  # noqa: E402  name -> factory(base_dir) -> store
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -300,10 +295,98 @@ def test_delete_removes_thread_and_messages(store: ThreadStore) -> None:
     assert [t.name for t in store.list_threads()] == ["kept"]
     with pytest.raises(ThreadError):
         store.messages("gone")
-    # a new thread of the same name starts empty: the old messages are really gone
+    # the name is free: a new thread of that name starts empty; the old one is in the trash
     store.create("gone")
     assert store.messages("gone") == []
     assert [m.content for m in store.messages("kept")] == ["k"]
+    assert [t.name for t in store.trash()] == ["gone"]
+    assert store.trash()[0].deleted_at
+
+
+# -- trash, fork, hidden messages, search (the power-user commands) ------------------------------
+
+
+def test_restore_from_trash(store: ThreadStore) -> None:
+    store.create("t", model="m", system="s")
+    store.append("t", Message("user", "hello"))
+    store.delete("t")
+    assert store.restore("t") == "t"
+    info = store.get("t")
+    assert info is not None and info.model == "m" and info.system == "s"
+    assert [m.content for m in store.messages("t")] == ["hello"]
+    assert store.trash() == []
+    store.delete("t")
+    store.create("t")
+    assert store.restore("t") == "t-restored"  # never onto a live thread
+    with pytest.raises(ThreadError):
+        store.restore("never-existed")
+
+
+def test_fork_copies_the_conversation_up_to_a_message(store: ThreadStore) -> None:
+    store.create("src", model="m", system="sys")
+    ids = [store.append("src", Message("user" if i % 2 == 0 else "assistant", f"m{i}")).id
+           for i in range(6)]
+    store.fork("src", "all")
+    assert [m.content for m in store.messages("all")] == [f"m{i}" for i in range(6)]
+    info = store.fork("src", "half", upto=ids[3])
+    assert info.name == "half" and info.model == "m" and info.system == "sys"
+    assert [m.content for m in store.messages("half")] == ["m0", "m1", "m2", "m3"]
+    store.append("half", Message("user", "new"))
+    assert len(store.messages("src")) == 6  # the source is untouched
+    with pytest.raises(ThreadError):
+        store.fork("src", "all")
+
+
+def test_hidden_messages_leave_the_conversation_but_stay(store: ThreadStore) -> None:
+    store.create("t")
+    a = store.append("t", Message("user", "q"))
+    b = store.append("t", Message("assistant", "first answer"))
+    c = store.append("t", Message("assistant", "second answer"))
+    assert a.id is not None and b.id is not None and c.id is not None
+    store.hide("t", [b.id], "replaced")
+    assert [m.content for m in store.messages("t")] == ["q", "second answer"]
+    assert store.get("t").message_count == 2  # type: ignore[union-attr]
+    everything = store.messages("t", hidden=True)
+    assert [(m.content, m.hidden) for m in everything] == [
+        ("q", None), ("first answer", "replaced"), ("second answer", None)]
+    time.sleep(0.01)
+    store.hide("t", [a.id, c.id], "undone:edit")
+    assert store.messages("t") == []
+    assert [m.content for m in store.last_hidden("t", "undone")] == ["q", "second answer"]
+    assert [m.content for m in store.last_hidden("t", "replaced")] == ["first answer"]
+    store.unhide("t", [a.id, c.id])
+    assert [m.content for m in store.messages("t")] == ["q", "second answer"]
+    assert store.last_hidden("t", "undone") == []
+
+
+def test_append_many_and_summaries(store: ThreadStore) -> None:
+    store.create("t")
+    store.append_many("t", [Message("user", f"u{i}", created_at=1000.0 + i) for i in range(50)])
+    messages = store.messages("t")
+    assert [m.content for m in messages] == [f"u{i}" for i in range(50)]
+    assert messages[3].created_at == 1003.0
+    summary = store.append("t", Message("summary", "the gist", covers=messages[9].id))
+    assert store.messages("t", last=1)[0].covers == messages[9].id == summary.covers
+
+
+def test_search_ranks_and_locates(store: ThreadStore) -> None:
+    store.create("fruit")
+    store.append("fruit", Message("user", "tell me about apples"))
+    store.append("fruit", Message("assistant", "Apples are red or green. Apples keep well."))
+    store.append("fruit", Message("user", "and pears?"))
+    store.create("other")
+    store.append("other", Message("user", "nothing to see"))
+    hits = store.search("apples")
+    assert {(h.thread, h.turn, h.role) for h in hits} == {
+        ("fruit", 1, "user"), ("fruit", 1, "assistant")}
+    assert hits[0].role == "assistant"  # two mentions rank above one
+    start, end = "\ue000", "\ue001"
+    assert f"{start}Apples{end}" in hits[0].snippet
+    assert store.search("pears")[0].turn == 2
+    assert store.search("apples pears") == []  # every word must match in one message
+    assert store.search('"quoted" AND OR *') == []  # no query syntax leaks through
+    store.delete("fruit")
+    assert store.search("apples") == []  # the trash is not searched
 
 
 @pytest.mark.parametrize("operation", [

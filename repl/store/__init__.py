@@ -85,9 +85,34 @@ class ThreadStore(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(data_dir: Path) -> BufferedStore:
-    """The store chatrepl uses: SQLite in ``data_dir``, behind the never-lose-a-message buffer."""
-    from repl.store.buffered import BufferedStore
-    from repl.store.sqlite import SQLiteStore
+STORE_HELP = "sqlite:///path/to/file.db, json:///path/to/dir or redis://host:port/db"
 
-    return BufferedStore(SQLiteStore(data_dir / "chatrepl.db"))
+
+def open_backend(url: str) -> ThreadStore:
+    """The backend a store URL names."""
+    from repl.errors import ConfigError
+
+    scheme, sep, rest = url.partition("://")
+    if not sep or not rest:
+        raise ConfigError(f"not a store URL: {url!r} (use {STORE_HELP})")
+    if scheme == "sqlite":
+        from repl.store.sqlite import SQLiteStore
+
+        return SQLiteStore(Path(rest).expanduser())
+    if scheme == "json":
+        from repl.store.jsonfiles import JSONStore
+
+        return JSONStore(Path(rest).expanduser())
+    if scheme in ("redis", "rediss"):
+        from repl.store.redis import RedisStore
+
+        return RedisStore(url)
+    raise ConfigError(f"unknown store {scheme!r} in {url!r} (use {STORE_HELP})")
+
+
+def open_store(url: str | None, data_dir: Path) -> BufferedStore:
+    """The store chatrepl uses (SQLite in ``data_dir`` unless a URL says otherwise), behind
+    the never-lose-a-message buffer."""
+    from repl.store.buffered import BufferedStore
+
+    return BufferedStore(open_backend(url or f"sqlite://{data_dir / 'chatrepl.db'}"))

@@ -243,9 +243,10 @@ class SQLiteStore:
         created = m.created_at or self._clock()
         cur = db.execute(
             "INSERT INTO messages (thread_id, role, content, created_at, model, status,"
-            " prompt_tokens, completion_tokens, covers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " prompt_tokens, completion_tokens, covers, hidden, hidden_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (tid, m.role, m.content, created, m.model, m.status, m.usage.prompt_tokens,
-             m.usage.completion_tokens, m.covers))
+             m.usage.completion_tokens, m.covers, m.hidden, created if m.hidden else None))
         db.execute("UPDATE threads SET updated_at = max(updated_at, ?) WHERE id = ?",
                    (created, tid))
         return int(cur.lastrowid or 0)
@@ -258,7 +259,7 @@ class SQLiteStore:
         return replace(message, id=new_id)
 
     def append_many(self, name: str, messages: list[Message]) -> None:
-        """Add many messages in one transaction (an import)."""
+        """Add many messages in one transaction (an import, a copy: hidden ones stay hidden)."""
         with self._write() as db:
             tid = self._id(name)
             for message in messages:
