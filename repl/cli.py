@@ -106,7 +106,8 @@ def _run(args: argparse.Namespace) -> int:
         if store.recovered:
             ui.warn(store.recovered.describe(config.db_path))
         if args.list:
-            ui.threads(store.list_threads(), current=store.get_state("last_thread"))
+            ui.threads(store.list_threads(), current=store.get_state("last_thread"),
+                       default_model=config.model)
             return 0
         if args.search:
             _print_hits(store.search(args.search, limit=50))

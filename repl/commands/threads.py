@@ -67,7 +67,8 @@ async def switch(ctx: Context, arg: str) -> None:
 @command("list")
 async def list_(ctx: Context, arg: str) -> None:
     """List the threads."""
-    ctx.ui.threads(ctx.store.list_threads(), current=ctx.thread.name)
+    ctx.ui.threads(ctx.store.list_threads(), current=ctx.thread.name,
+                   default_model=ctx.config.model)
 
 
 @command("rename", usage="NEW")

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
@@ -154,20 +155,25 @@ class UI:
 
     # -- tables ---------------------------------------------------------------------------------
 
-    def threads(self, threads: Sequence[ThreadInfo], current: str | None = None) -> None:
+    def threads(self, threads: Sequence[ThreadInfo], current: str | None = None,
+                default_model: str = "-") -> None:
+        """The threads as aligned columns (laid out here: rich's Table takes ~0.2 ms a row)."""
         if not threads:
             self.info("no threads yet")
             return
-        from rich.table import Table
+        rows = [("  " + clean_line(info.name) if info.name != current else
+                 "* " + clean_line(info.name), str(info.message_count), when(info.updated_at),
+                 clean_line(info.model or default_model)) for info in threads]
+        header = ("  thread", "messages", "last activity", "model")
+        widths = [max(cell_len(row[i]) for row in [header, *rows]) for i in range(3)]
 
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("thread", "messages", "last activity", "model"):
-            table.add_column(column, justify="right" if column == "messages" else "left")
-        for info in threads:
-            mark = "* " if info.name == current else "  "
-            table.add_row(Text(mark + clean_line(info.name)), str(info.message_count),
-                          when(info.updated_at), Text(clean_line(info.model or "-")))
-        self.console.print(table)
+        def line(row: tuple[str, str, str, str], style: str = "") -> Text:
+            name = row[0] + " " * (widths[0] - cell_len(row[0]))
+            return Text(f"{name}  {row[1]:>{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}",
+                        style=style)
+
+        out = Text("\n").join([line(header, "bold"), *map(line, rows)])
+        self.console.print(out, soft_wrap=True, crop=False)
 
     def rows(self, rows: Sequence[tuple[str, str]]) -> None:
         from rich.table import Table

@@ -1,0 +1,139 @@
+"""Store costs, per backend: a save as threads grow, opening a long thread, listing, searching.
+
+Run: python benchmarks/store.py [sqlite] [json] [redis]   (default: every backend available;
+redis needs CHATREPL_TEST_REDIS or a redis-server on PATH). Medians of repeated runs on this
+machine, in milliseconds; each backend gets fresh data in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rich.console import Console  # noqa: E402
+
+from repl import config as config_mod  # noqa: E402
+from repl.client import ChatClient  # noqa: E402
+from repl.commands.threads import show_opened  # noqa: E402
+from repl.context import Context  # noqa: E402
+from repl.render import UI  # noqa: E402
+from repl.store import ThreadStore  # noqa: E402
+from repl.store.buffered import BufferedStore  # noqa: E402
+from repl.thread import Message  # noqa: E402
+
+WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike "
+         "november oscar papa quebec romeo sierra tango uniform victor whiskey xray").split()
+
+
+def text(i: int) -> str:
+    return " ".join(WORDS[(i * 7 + k) % len(WORDS)] for k in range(30)) + f" number{i}"
+
+
+def fill(store: ThreadStore, name: str, count: int) -> None:
+    store.create(name)
+    batch = [Message("user" if i % 2 == 0 else "assistant", text(i), created_at=1e9 + i)
+             for i in range(count)]
+    for start in range(0, count, 5000):
+        store.append_many(name, batch[start:start + 5000])
+
+
+def median_ms(action: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def context(store: ThreadStore) -> Context:
+    ui = UI(Console(file=io.StringIO(), force_terminal=True, width=100))
+    config = config_mod.load()
+    return Context(store=BufferedStore(store), ui=ui, config=config,
+                   client=ChatClient(api_key=None, base_url=None, timeout=5))
+
+
+def measure(name: str, make: Callable[[Path], ThreadStore]) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = make(Path(tmp))
+        save = {}
+        for size in (10, 1_000, 10_000):
+            fill(store, f"t{size}", size)
+            runs = 30 if name != "json" or size < 10_000 else 10
+            counter = iter(range(10**9))
+            save[size] = median_ms(
+                lambda s=size: store.append(f"t{s}", Message("user", text(next(counter)))), runs)
+        for size in (10, 1_000, 10_000):
+            ratio = save[size] / save[10]
+            rows.append((f"save a turn, thread of {size:,}",
+                         f"{save[size]:.2f} ms ({ratio:.1f}x the 10-message save)"))
+        ctx = context(store)
+        rows.append(("open a 10,000-message thread, show its tail",
+                     f"{median_ms(lambda: show_opened(ctx, ctx.open('t10000')), 10):.1f} ms"))
+        for n in range(1_000 - 3):
+            store.create(f"bulk-{n:04d}")
+        rows.append(("--list with 1,000 threads (store + table)",
+                     f"{median_ms(lambda: ctx.ui.threads(store.list_threads()), 10):.1f} ms"))
+        if name == "sqlite":
+            fill(store, "big", 100_000 - 11_010 - 90)
+            total = sum(info.message_count for info in store.list_threads())
+            rows.append((f"/search over {total:,} messages",
+                         f"{median_ms(lambda: store.search('foxtrot number4242'), 10):.1f} ms"))
+        else:
+            total = sum(info.message_count for info in store.list_threads())
+            rows.append((f"/search over {total:,} messages",
+                         f"{median_ms(lambda: store.search('foxtrot number4242'), 3):.1f} ms"))
+        store.close()
+    return rows
+
+
+def startup_memory(make: Callable[[Path], ThreadStore], threads: int) -> float:
+    """Peak KiB to open the store and a thread and show its tail, with ``threads`` stored."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = make(Path(tmp))
+        for n in range(threads):
+            store.create(f"t{n}")
+        fill(store, "main", 200)
+        store.close()
+        tracemalloc.start()
+        store = make(Path(tmp))
+        ctx = context(store)
+        show_opened(ctx, ctx.open("main"))
+        peak = tracemalloc.get_traced_memory()[1] / 1024
+        tracemalloc.stop()
+        store.close()
+    return peak
+
+
+def main() -> None:
+    from stores import BACKENDS
+
+    chosen = [n for n in BACKENDS if n in (sys.argv[1:] or BACKENDS)]
+    if "redis" in chosen and not os.environ.get("CHATREPL_TEST_REDIS"):
+        import shutil
+
+        if not shutil.which("redis-server"):
+            chosen.remove("redis")
+    for name in chosen:
+        startup_memory(BACKENDS[name], 1)  # warm up: imports and caches are not the store's
+        print(f"\n{name}")
+        for label, value in measure(name, BACKENDS[name]):
+            print(f"  {label:<46} {value}")
+        small, large = (startup_memory(BACKENDS[name], n) for n in (10, 1_000))
+        print(f"  {'peak memory to open, 10 vs 1,000 threads':<46} {small:,.0f} KiB vs "
+              f"{large:,.0f} KiB")
+
+
+if __name__ == "__main__":
+    main()
