@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from repl.client import ChatClient
 from repl.config import Config
+from repl.errors import ThreadError
 from repl.render import UI
 from repl.store.buffered import BufferedStore
 from repl.thread import Hit, ThreadInfo, validate_name
@@ -53,8 +54,14 @@ class Context:
         info = self.store.get(name)
         created = info is None
         if info is None:
-            info = self.store.create(name, model=self.config.model_override, system=system)
-        elif system is not None:
+            try:
+                info = self.store.create(name, model=self.config.model_override, system=system)
+            except ThreadError:  # another chatrepl created it a moment ago: use that one
+                info = self.store.get(name)
+                if info is None:
+                    raise
+                created = False
+        if system is not None and not created:
             self.store.update(name, system=system)
         self.thread = self.store.get(name) or info
         self.store.set_state(LAST_THREAD, name)

@@ -73,13 +73,17 @@ class SQLiteStore:
                 os.chmod(side, 0o600)
 
     def _connect(self) -> sqlite3.Connection:
+        # Look at the file before connecting: closing any other descriptor on it once SQLite has
+        # it open would drop SQLite's POSIX locks, and another chatrepl closing would then
+        # delete the WAL this one still writes to.
+        suspect = recover.needs_check(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = FULL")
             db.execute("PRAGMA foreign_keys = ON")
-            if recover.needs_check(self.path) and not recover.is_intact(db):
+            if suspect and not recover.is_intact(db):
                 raise _Damaged("it failed SQLite's integrity check")
             migrations.apply(db)
             recover.marker(self.path).unlink(missing_ok=True)
