@@ -24,7 +24,7 @@ TRICKY = {
     "headings and quote": "# H1\n\ntext\n\n## H2\n\n> quoted\n> more\n\n---\n\nlast",
     "setext": "Title\n=====\n\npara\n---\n\nx",
     "wide chars": "日本語のテキスト 🎉 emoji and combining é (e\u0301)\n\n- 中文\n- 👍🏽",
-    "long lines": "x" * 250 + "\n\n" + "word " * 60 + "\n\n```\n" + "y" * 190 + "\n```",
+    "long lines": "x" * 130 + "\n\n" + "word " * 30 + "\n\n```\n" + "y" * 120 + "\n```",
     "escapes": "safe \x1b]52;c;aGk=\x07 and \x1b[2J then \x9b end\n\n`\x1b[31m`",
 }
 
