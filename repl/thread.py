@@ -68,6 +68,7 @@ class Hit:
     snippet: str
     turn: int  # the number of the user message it belongs to, from 1
     created_at: float
+    hidden: str | None = None  # set when the message was taken out of the conversation
 
 
 HIGHLIGHT = ("\ue000", "\ue001")  # private-use characters: no text from a model contains them

@@ -146,8 +146,9 @@ class UI:
         start, end = HIGHLIGHT
         for n, hit in enumerate(hits, 1):
             who = "you" if hit.role == "user" else hit.role
+            gone = f" (taken back: {hit.hidden.split(':')[0]})" if hit.hidden else ""
             line = Text.assemble((f"{n:>2}. ", "bold"), (clean_line(hit.thread), "cyan"),
-                                 (f" · turn {hit.turn} · {who}: ", "dim"))
+                                 (f" · turn {hit.turn} · {who}{gone}: ", "dim"))
             for i, piece in enumerate(clean_line(hit.snippet).replace(end, start).split(start)):
                 line += Text(piece, style="bold yellow" if i % 2 else "")
             self.console.print(line)

@@ -322,12 +322,12 @@ class SQLiteStore:
             rows = db.execute(
                 "SELECT t.name, m.id, m.role, snippet(messages_fts, 0, ?, ?, '…', 16),"
                 " (SELECT count(*) FROM messages u WHERE u.thread_id = m.thread_id AND"
-                "  u.role = 'user' AND u.hidden IS NULL AND u.id <= m.id), m.created_at"
+                "  u.role = 'user' AND u.hidden IS NULL AND u.id <= m.id), m.created_at, m.hidden"
                 " FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
                 " JOIN threads t ON t.id = m.thread_id"
                 " WHERE messages_fts MATCH ? AND t.deleted_at IS NULL"
                 " ORDER BY bm25(messages_fts) LIMIT ?", (start, end, query, limit)).fetchall()
-        return [Hit(r[0], r[1], r[2], r[3], max(int(r[4]), 1), r[5]) for r in rows]
+        return [Hit(r[0], r[1], r[2], r[3], max(int(r[4]), 1), r[5], r[6]) for r in rows]
 
     # -- small state (the thread used last) -----------------------------------------------------
 
