@@ -20,16 +20,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rich.console import Console  # noqa: E402
+from rich.console import Console
 
-from repl import config as config_mod  # noqa: E402
-from repl.client import ChatClient  # noqa: E402
-from repl.commands.threads import show_opened  # noqa: E402
-from repl.context import Context  # noqa: E402
-from repl.render import UI  # noqa: E402
-from repl.store import ThreadStore  # noqa: E402
-from repl.store.buffered import BufferedStore  # noqa: E402
-from repl.thread import Message  # noqa: E402
+from repl import config as config_mod
+from repl.client import ChatClient
+from repl.commands.threads import show_opened
+from repl.context import Context
+from repl.render import UI
+from repl.store import ThreadStore
+from repl.store.buffered import BufferedStore
+from repl.thread import Message
 
 WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike "
          "november oscar papa quebec romeo sierra tango uniform victor whiskey xray").split()
@@ -73,7 +73,8 @@ def measure(name: str, make: Callable[[Path], ThreadStore]) -> list[tuple[str, s
             runs = 30 if name != "json" or size < 10_000 else 10
             counter = iter(range(10**9))
             save[size] = median_ms(
-                lambda s=size: store.append(f"t{s}", Message("user", text(next(counter)))), runs)
+                lambda s=size, c=counter: store.append(f"t{s}", Message("user", text(next(c)))),
+                runs)
         for size in (10, 1_000, 10_000):
             ratio = save[size] / save[10]
             rows.append((f"save a turn, thread of {size:,}",

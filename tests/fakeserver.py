@@ -23,7 +23,7 @@ class Reply:
     pieces: int = 4
     delay: float = 0.0
     finish: str | None = "stop"
-    usage: tuple[int, int] | None | bool = True  # True: counted like a ~4 chars/token tokenizer
+    usage: tuple[int, int] | bool | None = True  # True: counted like a ~4 chars/token tokenizer
     reasoning: str = ""
     done: bool = True  # send [DONE]
     stall: float = 0.0  # sleep this long (sending nothing) before the first delta

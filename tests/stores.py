@@ -8,7 +8,6 @@ redis-server this module starts on a free loopback port for the session.
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import os
 import shutil
 import socket
@@ -73,6 +72,3 @@ BACKENDS: dict[str, Callable[[Path], ThreadStore]] = {
     "json": jsonfiles,
     "redis": redis,
 }
-# while a backend is being written, its module may not exist yet
-BACKENDS = {name: make for name, make in BACKENDS.items()
-            if importlib.util.find_spec(f"repl.store.{make.__name__}") is not None}

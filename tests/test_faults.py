@@ -4,7 +4,7 @@ one thread, hostile input, file privacy and the API key, and a stream that stall
 Every test runs real ``chatrepl`` processes (``python -m repl``) against a real HTTP server on
 127.0.0.1, with the data, config and home dirs in the test's temp dir (see conftest.py). REPLs run
 in a pseudo-terminal (pexpect), fed to a terminal emulator (pyte) that answers prompt_toolkit's
-cursor-position requests like a real terminal. Waits poll with a 10 s ceiling.
+cursor-position requests like a real terminal (pty_session.py). Waits poll with a 10 s ceiling.
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ import http.server
 import json
 import os
 import random
-import re
 import signal
 import sqlite3
 import stat
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,42 +25,28 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import pexpect
-import pyte
 import pytest
 from fakeserver import Failure, FakeOpenAI, Reply
+from pty_session import (
+    LONG,
+    MODULE,
+    TIMEOUT,
+    Row,
+    Terminal,
+    assert_partial,
+    hang_up,
+    rows,
+    stored,
+    streaming,
+    terminals,
+)
 
 from repl.store.sqlite import SQLiteStore
 
-CHATREPL = [sys.executable, "-m", "repl"]
-TIMEOUT = 10.0
-ROWS, COLS = 30, 100
-TOOLBAR = re.compile(r" · (\d+) messages")
-PROMPT_START = "\x1b[?2004h"  # prompt_toolkit turns bracketed paste on for every new line
-LONG = " ".join(f"word{i}" for i in range(400))  # streamed slowly, to be cut short
-
-Row = tuple[int, str, str, str | None, float]  # id, role, content, status, created_at
+CHATREPL = MODULE  # python -m repl, as Terminal runs it too
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-
-def rows(data_dir: Path, thread: str) -> list[Row]:
-    """What the store holds for ``thread`` (nothing if the thread does not exist yet); opening the
-    store must work, and must not have needed a repair."""
-    store = SQLiteStore(data_dir / "chatrepl.db")
-    try:
-        assert store.recovered is None, f"the store needed a repair: {store.recovered}"
-        if store.get(thread) is None:
-            return []
-        return [(m.id or 0, m.role, m.content, m.status, m.created_at)
-                for m in store.messages(thread)]
-    finally:
-        store.close()
-
-
-def stored(data_dir: Path, thread: str) -> list[tuple[str, str, str | None]]:
-    return [(role, content, status) for _, role, content, status, _ in rows(data_dir, thread)]
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
@@ -90,10 +74,10 @@ def assert_one_clean_line(stderr: bytes) -> str:
     return lines[0]
 
 
-def assert_partial(answer: str) -> None:
-    """``answer`` is a real, cut-short beginning of LONG."""
-    assert answer.startswith("word0 ") and LONG.startswith(answer), answer[:200]
-    assert len(answer) < len(LONG)
+@pytest.fixture
+def terminal(api_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
+    """Start chatrepl in a pty and wait for its first prompt."""
+    yield from terminals(api_env, tmp_path)
 
 
 class Background:
@@ -124,139 +108,6 @@ class Background:
         for reader in self._readers:
             reader.join(TIMEOUT)
         return code
-
-
-class Terminal:
-    """chatrepl in a pty of ROWS x COLS, its output kept raw and on an emulated screen."""
-
-    def __init__(self, env: dict[str, str], cwd: Path, args: list[str]) -> None:
-        env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
-        env["TERM"] = "xterm-256color"
-        self.screen = pyte.HistoryScreen(COLS, ROWS, history=10_000)
-        self._stream = pyte.Stream(self.screen)
-        self._chunks: list[str] = []
-        self._mark = 0
-        self.child = pexpect.spawn(sys.executable, ["-m", "repl", *args], env=env, cwd=str(cwd),
-                                   dimensions=(ROWS, COLS), encoding="utf-8",
-                                   codec_errors="replace", timeout=TIMEOUT)
-        self.screen.write_process_input = self._answer  # cursor-position reports
-        self.child.logfile_read = self
-
-    def _answer(self, data: str) -> None:
-        if self.child.isalive():
-            self.child.send(data)
-
-    def write(self, data: str) -> None:  # pexpect logs what it reads here
-        self._chunks.append(data)
-        self._stream.feed(data)
-
-    def flush(self) -> None:
-        pass
-
-    @property
-    def output(self) -> str:
-        return "".join(self._chunks)
-
-    @property
-    def text(self) -> str:
-        history = ["".join(line[x].data for x in range(COLS)).rstrip()
-                   for line in self.screen.history.top]
-        return "\n".join(history + [line.rstrip() for line in self.screen.display])
-
-    def wait(self, check: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"timed out waiting for {what}; screen:\n{self.text}")
-            try:
-                self.child.read_nonblocking(65536, timeout=min(left, 0.1))
-            except pexpect.TIMEOUT:
-                pass
-            except pexpect.EOF:
-                if check():
-                    return
-                raise AssertionError(f"chatrepl exited while waiting for {what}; "
-                                     f"screen:\n{self.text}") from None
-
-    def pump(self, seconds: float) -> None:
-        """Read (and show) what the program writes for ``seconds``."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                self.child.read_nonblocking(65536, timeout=left)
-            except pexpect.TIMEOUT:
-                pass
-            except pexpect.EOF:
-                return
-
-    def wait_text(self, text: str) -> None:
-        self.wait(lambda: text in self.text, repr(text))
-
-    def at_prompt(self) -> bool:
-        if PROMPT_START not in self.output[self._mark:]:
-            return False
-        row = self.screen.display[self.screen.cursor.y].rstrip()
-        return (row == "❯" and self.screen.cursor.x == 2
-                and bool(TOOLBAR.search(self.screen.display[-1])))
-
-    def wait_prompt(self) -> None:
-        self.wait(self.at_prompt, "the prompt")
-
-    def send(self, keys: str) -> None:
-        self._mark = len(self.output)
-        self.child.send(keys)
-
-    def line(self, text: str) -> None:
-        """Type ``text`` and Enter; wait for the next prompt."""
-        self.send(text + "\r")
-        self.wait_prompt()
-
-    def wait_gone(self) -> None:
-        """Wait for the process to end, reading what it still writes."""
-        deadline = time.monotonic() + TIMEOUT
-        while self.child.isalive():
-            assert time.monotonic() < deadline, "chatrepl did not end"
-            try:
-                self.child.read_nonblocking(65536, timeout=0.05)
-            except (pexpect.TIMEOUT, pexpect.EOF, OSError, ValueError):
-                time.sleep(0.01)
-
-    def exit_status(self) -> int:
-        """Wait for the end; the exit status (failing if a signal killed it)."""
-        self.wait_gone()
-        self.child.close()
-        assert self.child.signalstatus is None, f"killed by signal {self.child.signalstatus}"
-        assert self.child.exitstatus is not None
-        return int(self.child.exitstatus)
-
-    def quit(self) -> int:
-        self.send("\x04")
-        return self.exit_status()
-
-
-@pytest.fixture
-def terminal(api_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
-    """Start chatrepl in a pty and wait for its first prompt."""
-    started: list[Terminal] = []
-
-    def start(*args: str) -> Terminal:
-        term = Terminal(api_env, tmp_path, list(args))
-        started.append(term)
-        term.wait_prompt()
-        return term
-
-    yield start
-    for term in started:
-        if term.child.isalive():
-            term.child.close(force=True)
-
-
-def streaming(term: Terminal, server: FakeOpenAI, text: str) -> None:
-    """Send ``text`` with a long, slow answer queued; return once part of it is on screen."""
-    server.queue(Reply(text=LONG, pieces=200, delay=0.02))
-    term.send(text + "\r")
-    term.wait_text("word20 ")
 
 
 # -- 1. kill -9 ---------------------------------------------------------------------------------
@@ -382,12 +233,6 @@ def test_kill_9_of_a_repl_after_another_chatrepl_came_and_went(
 
 
 # -- 2. SIGTERM and SIGHUP ------------------------------------------------------------------------
-
-
-def hang_up(term: Terminal) -> None:
-    """Close the master side of the pty, as when the terminal window is closed: the kernel sends
-    SIGHUP to chatrepl (the session leader), and its writes then fail."""
-    term.child.ptyproc.fileobj.close()
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "terminal closed"])

@@ -3,7 +3,8 @@
 Each test spawns the console script in a pty (pexpect) against the fake OpenAI server running in
 this process. Everything the program writes is also fed to a terminal emulator (pyte), which
 answers prompt_toolkit's cursor-position requests the way a real terminal does and lets the tests
-look at the screen the user would see. Waits are for events, with a 10 s ceiling; no fixed sleeps.
+look at the screen the user would see (see pty_session.py). Waits are for events, with a 10 s
+ceiling; no fixed sleeps.
 """
 
 from __future__ import annotations
@@ -19,159 +20,34 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pexpect
 import pyte
 import pytest
 from fakeserver import FakeOpenAI, Reply
+from pty_session import (
+    COLS,
+    ROWS,
+    TIMEOUT,
+    Terminal,
+    assert_partial,
+    hang_up,
+    stored,
+    streaming,
+    terminals,
+)
 from rich.console import Console
 from rich.markdown import Markdown
 
 from repl.store.sqlite import SQLiteStore
 
 CHATREPL = Path(sys.executable).with_name("chatrepl")
-ROWS, COLS = 30, 100
-TIMEOUT = 10.0
-TOOLBAR = re.compile(r" · (\d+) messages")
-# prompt_toolkit turns bracketed paste on each time it starts reading a line
-PROMPT_START = "\x1b[?2004h"
-LONG = " ".join(f"word{i}" for i in range(400))  # streamed slowly, to be interrupted
 
 pytestmark = pytest.mark.skipif(not CHATREPL.exists(), reason=f"{CHATREPL} is not installed")
-
-
-class Terminal:
-    """chatrepl running in a pty of ROWS x COLS, its output kept raw and on an emulated screen."""
-
-    def __init__(self, env: dict[str, str], cwd: Path, args: list[str]) -> None:
-        env = {k: v for k, v in env.items()
-               if k not in ("COLUMNS", "LINES", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")}
-        env["TERM"] = "xterm-256color"
-        self.screen = pyte.HistoryScreen(COLS, ROWS, history=10_000)
-        self._stream = pyte.Stream(self.screen)
-        self._chunks: list[str] = []
-        self._mark = 0
-        self.child = pexpect.spawn(str(CHATREPL), args, env=env, cwd=str(cwd),
-                                   dimensions=(ROWS, COLS), encoding="utf-8",
-                                   codec_errors="replace", timeout=TIMEOUT)
-        # pyte answers device status requests (ESC[6n) through this, like a real terminal
-        self.screen.write_process_input = self.child.send
-        self.child.logfile_read = self
-
-    # pexpect logs everything it reads here
-    def write(self, data: str) -> None:
-        self._chunks.append(data)
-        self._stream.feed(data)
-
-    def flush(self) -> None:
-        pass
-
-    # -- what the program wrote -----------------------------------------------------------------
-
-    @property
-    def output(self) -> str:
-        """Every character the program wrote to the terminal, escape sequences included."""
-        return "".join(self._chunks)
-
-    @property
-    def since_mark(self) -> str:
-        return self.output[self._mark:]
-
-    def lines(self) -> list[str]:
-        """The scrollback and the screen, as text."""
-        history = ["".join(line[x].data for x in range(COLS)).rstrip()
-                   for line in self.screen.history.top]
-        return history + [line.rstrip() for line in self.screen.display]
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines())
-
-    def mark(self) -> None:
-        self._mark = len(self.output)
-
-    # -- waiting --------------------------------------------------------------------------------
-
-    def wait(self, check: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"timed out waiting for {what}; screen:\n{self.text}")
-            try:
-                self.child.read_nonblocking(65536, timeout=min(left, 0.1))
-            except pexpect.TIMEOUT:
-                pass
-            except pexpect.EOF:
-                if check():
-                    return
-                raise AssertionError(f"chatrepl exited while waiting for {what}; "
-                                     f"screen:\n{self.text}") from None
-
-    def wait_text(self, text: str, timeout: float = TIMEOUT) -> None:
-        """Wait until ``text`` is on the screen (or in the scrollback)."""
-        self.wait(lambda: text in self.text, repr(text), timeout)
-
-    def at_prompt(self) -> bool:
-        """A fresh prompt since the mark: cursor after '❯ ' on an empty line, toolbar drawn."""
-        if PROMPT_START not in self.since_mark:
-            return False
-        row = self.screen.display[self.screen.cursor.y].rstrip()
-        return (row == "❯" and self.screen.cursor.x == 2
-                and bool(TOOLBAR.search(self.screen.display[-1])))
-
-    def wait_prompt(self) -> None:
-        self.wait(self.at_prompt, "the prompt")
-
-    def toolbar(self) -> str:
-        return self.screen.display[-1].strip()
-
-    # -- typing ---------------------------------------------------------------------------------
-
-    def send(self, keys: str) -> None:
-        self.mark()
-        self.child.send(keys)
-
-    def line(self, text: str) -> None:
-        """Type ``text`` and Enter, and wait for the next prompt."""
-        self.send(text + "\r")
-        self.wait_prompt()
-
-    def quit(self) -> int:
-        """Ctrl-D; the exit status."""
-        self.send("\x04")
-        return self.wait_exit()
-
-    def wait_exit(self) -> int:
-        self.child.expect(pexpect.EOF, timeout=TIMEOUT)
-        self.child.close()
-        assert self.child.exitstatus is not None, f"killed by signal {self.child.signalstatus}"
-        return int(self.child.exitstatus)
 
 
 @pytest.fixture
 def chatrepl(api_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
     """Start chatrepl in a pty (cwd: tmp_path), and wait for its first prompt unless told not to."""
-    started: list[Terminal] = []
-
-    def start(*args: str, prompt: bool = True) -> Terminal:
-        term = Terminal(api_env, tmp_path, list(args))
-        started.append(term)
-        if prompt:
-            term.wait_prompt()
-        return term
-
-    yield start
-    for term in started:
-        if term.child.isalive():
-            term.child.close(force=True)
-
-
-def stored(data_dir: Path, thread: str) -> list[tuple[str, str, str | None]]:
-    store = SQLiteStore(data_dir / "chatrepl.db")
-    try:
-        return [(m.role, m.content, m.status) for m in store.messages(thread)]
-    finally:
-        store.close()
+    yield from terminals(api_env, tmp_path, [str(CHATREPL)])
 
 
 def trimmed(lines: list[str]) -> list[str]:
@@ -188,13 +64,6 @@ def thread_names(data_dir: Path) -> list[str]:
         return [info.name for info in store.list_threads()]
     finally:
         store.close()
-
-
-def streaming(term: Terminal, server: FakeOpenAI, text: str) -> None:
-    """Send ``text`` while a long, slow answer is queued; return once part of it is on screen."""
-    server.queue(Reply(text=LONG, pieces=200, delay=0.02))
-    term.send(text + "\r")
-    term.wait_text("word20 ")
 
 
 # -- talking ------------------------------------------------------------------------------------
@@ -327,12 +196,6 @@ def test_ctrl_c_stops_the_answer_keeps_it_and_the_repl_goes_on(
     assert (q2, a2) == (("user", "still there?", None), ("assistant", "echo: still there?", None))
 
 
-def assert_partial(answer: str) -> None:
-    """``answer`` is a real, cut-short beginning of LONG."""
-    assert answer.startswith("word0 word1 ") and LONG.startswith(answer)
-    assert len(answer) < len(LONG)
-
-
 def test_ctrl_c_at_the_prompt_clears_the_line_and_does_not_exit(
         chatrepl: Callable[..., Terminal], server: FakeOpenAI) -> None:
     term = chatrepl()
@@ -368,16 +231,6 @@ def test_sigterm_while_streaming_keeps_the_partial_answer_and_exits(
     assert q == ("user", "go on and on", None)
     assert a[0] == "assistant" and a[2] == "interrupted"
     assert_partial(a[1])
-
-
-def hang_up(term: Terminal) -> None:
-    """Close the master side of the pty, as when the terminal window is closed (the kernel sends
-    SIGHUP and later writes fail with EIO); wait for chatrepl to end."""
-    term.child.ptyproc.fileobj.close()
-    deadline = time.monotonic() + TIMEOUT
-    while term.child.isalive():
-        assert time.monotonic() < deadline, "chatrepl still runs after its terminal closed"
-        time.sleep(0.02)
 
 
 def test_terminal_closed_while_streaming_keeps_the_partial_answer(

@@ -1,0 +1,450 @@
+"""What only the JSON-files store promises: readable files, safe names, atomic locked writes.
+
+The ThreadStore contract itself runs in test_store.py (the "json" backend).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import itertools
+import json
+import os
+import random
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from repl.errors import StoreBusyError, StoreError, ThreadError
+from repl.store import jsonfiles
+from repl.store.jsonfiles import JSONStore, file_name
+from repl.thread import Message, Usage
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _store(tmp_path: Path) -> JSONStore:
+    return JSONStore(tmp_path / "threads")
+
+
+def _stray(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(jsonfiles.TMP_PREFIX))
+
+
+def _mode(p: Path) -> int:
+    return stat.S_IMODE(p.stat().st_mode)
+
+
+def _run(code: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+# -- the file -------------------------------------------------------------------------------------
+
+
+def test_a_thread_is_one_readable_json_file(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    s.create("work", model="gpt-x", system="be brief")
+    s.append("work", Message("user", "Café? ✓ 日本", created_at=1_700_000_000.5))
+    b = s.append("work", Message("assistant", "two\nlines", model="gpt-x", usage=Usage(9, 3)))
+    assert b.id is not None
+    s.hide("work", [b.id], "replaced")
+    s.set_state("last_thread", "work")
+
+    text = (tmp_path / "threads" / "work.json").read_text(encoding="utf-8")
+    assert "Café? ✓ 日本" in text  # UTF-8 as it is, not \u escapes
+    assert text.startswith('{\n  "name": "work",\n  "model": "gpt-x",\n')  # indent 2
+    doc = json.loads(text)
+    assert list(doc)[:6] == ["name", "model", "system", "created_at", "updated_at", "deleted_at"]
+    assert doc["deleted_at"] is None and doc["system"] == "be brief"
+    first, second = doc["messages"]
+    # reads like an OpenAI messages array: role and content first, then only what is set
+    assert list(first) == ["role", "content", "created_at", "id"]
+    assert first == {"role": "user", "content": "Café? ✓ 日本", "created_at": 1_700_000_000.5,
+                     "id": 1}
+    assert list(second)[:2] == ["role", "content"]
+    assert second["usage"] == {"prompt_tokens": 9, "completion_tokens": 3}
+    assert second["hidden"] == "replaced" and second["hidden_at"] >= second["created_at"]
+    assert "status" not in second and "covers" not in second
+    assert json.loads((tmp_path / "threads" / "state.json").read_text()) == {
+        "last_thread": "work"}
+
+
+def test_keys_added_by_hand_are_kept(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    s.create("t")
+    m = s.append("t", Message("user", "q"))
+    path = tmp_path / "threads" / "t.json"
+    doc = json.loads(path.read_text())
+    doc["tags"] = ["mine"]
+    doc["messages"][0]["note"] = "keep"
+    path.write_text(json.dumps(doc))
+    assert m.id is not None
+    s.hide("t", [m.id], "undone")
+    s.append("t", Message("assistant", "a"))
+    doc = json.loads(path.read_text())
+    assert doc["tags"] == ["mine"] and doc["messages"][0]["note"] == "keep"
+
+
+def test_lone_surrogates_survive(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    s.create("t")
+    s.append("t", Message("assistant", "half a pair: \ud83d!"))
+    assert s.messages("t")[0].content == "half a pair: \ud83d!"
+    assert (tmp_path / "threads" / "t.json").read_bytes().isascii()  # escaped, still valid
+
+
+def test_delete_moves_the_file_to_trash_and_restore_moves_it_back(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    folder = tmp_path / "threads"
+    s.create("t")
+    s.append("t", Message("user", "hello"))
+    s.delete("t")
+    assert not (folder / "t.json").exists()
+    [trashed] = (folder / "trash").iterdir()
+    doc = json.loads(trashed.read_text())
+    assert doc["name"] == "t" and doc["deleted_at"] and doc["messages"][0]["content"] == "hello"
+    s.create("t")
+    assert s.restore("t") == "t-restored"
+    assert list((folder / "trash").iterdir()) == []
+    doc = json.loads((folder / "t-restored.json").read_text())
+    assert doc["name"] == "t-restored" and doc["deleted_at"] is None
+
+
+def test_copies_under_other_file_names_are_left_alone(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    s.create("work")
+    s.append("work", Message("user", "apples"))
+    folder = tmp_path / "threads"
+    raw = (folder / "work.json").read_bytes()
+    (folder / "work (conflicted copy).json").write_bytes(raw)  # what a sync tool leaves
+    assert [t.name for t in s.list_threads()] == ["work"]
+    assert [h.thread for h in s.search("apples")] == ["work"]
+
+
+# -- names ----------------------------------------------------------------------------------------
+
+NAMES = ["a/b", "../escape", "..", ".", "/abs", "a\\b", "..\\up", "日本語", "café",
+         "cafe\u0301", "Work", "work", "WORK", "ß", "ss", "SS", "ı", "i", "with spaces", "state",
+         "-dash", "~", "%41", "A", "a", "x" * 300, "X" * 300, "emoji 🧵", "nul\x00", "",
+         "CON", "a.json", "trash"]
+
+
+def test_names_map_to_distinct_safe_files_inside_the_directory(tmp_path: Path) -> None:
+    box = tmp_path / "box"
+    s = _store(box)
+    folder = box / "threads"
+    for name in NAMES:
+        s.create(name)
+        s.append(name, Message("user", f"content of {name!r}"))
+    assert [p.name for p in box.iterdir()] == ["threads"]  # nothing outside
+    assert not any(p.is_dir() for p in folder.iterdir())  # nothing beneath
+    files = [p for p in folder.iterdir() if p.suffix == ".json" and p.name != "state.json"]
+    assert len(files) == len(NAMES)
+    for p in files:
+        assert p.parent == folder and p.is_file() and not p.name.startswith(".")
+        assert "/" not in p.name and "\\" not in p.name
+        assert len(p.name.encode()) < 200
+    # distinct on case- and normalization-insensitive file systems too (macOS, Windows)
+    for fold in (str.casefold, str.upper):
+        assert len({unicodedata.normalize("NFD", fold(p.name)) for p in files}) == len(NAMES)
+    assert sorted(t.name for t in s.list_threads()) == sorted(NAMES)
+    for name in NAMES:
+        assert [m.content for m in s.messages(name)] == [f"content of {name!r}"]
+    s.close()
+    reopened = _store(box)
+    assert sorted(t.name for t in reopened.list_threads()) == sorted(NAMES)
+
+
+def test_file_names_stay_readable() -> None:
+    assert file_name("work") == "work.json"
+    assert file_name("with spaces") == "with spaces.json"
+    assert file_name("日本語") == "日本語.json"
+    assert file_name("a/b") == "a%2Fb.json"
+    assert file_name("..") == "%2E..json"
+    assert file_name("state") == "%73tate.json"
+    assert file_name("Work").startswith("Work~") and file_name("Work") != file_name("WORK")
+
+
+# -- concurrency and crashes ----------------------------------------------------------------------
+
+_APPENDER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from repl.store.jsonfiles import JSONStore
+    from repl.thread import Message
+    folder, tag, go, n = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+    s = JSONStore(folder)
+    deadline = time.time() + 20
+    while not go.exists() and time.time() < deadline:
+        time.sleep(0.001)
+    for i in range(n):
+        s.append("shared", Message("user", f"{tag}-{i}"))
+        time.sleep(0.001)  # give the other writer a chance, so the two really interleave
+    s.close()
+    print("ok")
+""")
+
+
+def test_two_processes_append_to_one_thread_and_lose_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "threads"
+    setup = JSONStore(folder)
+    setup.create("shared")
+    go = tmp_path / "go"
+    n = 200
+    procs = [_run(_APPENDER, str(folder), tag, str(go), str(n)) for tag in ("p1", "p2")]
+    time.sleep(0.3)  # both are importing/opening; release them together
+    go.touch()
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        assert out.strip() == "ok"
+    messages = setup.messages("shared")
+    contents = [m.content for m in messages]
+    assert len(contents) == 2 * n
+    for tag in ("p1", "p2"):
+        assert [c for c in contents if c.startswith(tag + "-")] == [f"{tag}-{i}" for i in range(n)]
+    switches = sum(1 for x, y in itertools.pairwise(contents) if x[:2] != y[:2])
+    assert switches > 1, "the two writers never overlapped: the test did not test concurrency"
+    assert [m.id for m in messages] == list(range(1, 2 * n + 1))
+    assert _stray(folder) == []
+
+
+_HANG_BEFORE_RENAME = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    from repl.store.jsonfiles import JSONStore
+    from repl.thread import Message
+    s = JSONStore(Path(sys.argv[1]))
+    def hang(*args, **kwargs):
+        print("written", flush=True)
+        time.sleep(60)
+    os.replace = hang  # the new file is complete but not yet in place: a crash now
+    s.append("t", Message("user", "never committed"))
+""")
+
+
+def test_a_crash_before_the_rename_keeps_the_old_file_and_the_next_open_tidies(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "threads"
+    s = JSONStore(folder)
+    s.create("t")
+    s.append("t", Message("user", "committed"))
+    before = (folder / "t.json").read_bytes()
+    proc = _run(_HANG_BEFORE_RENAME, str(folder))
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "written"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=10)
+    assert len(_stray(folder)) == 1  # what the crash left
+    assert (folder / "t.json").read_bytes() == before
+    assert [m.content for m in s.messages("t")] == ["committed"]
+    # the lock died with the process: writing goes on
+    s.append("t", Message("user", "after"))
+    # a half-written file from another crash, in the trash too
+    (folder / ".tmp-abc123.tmp").write_bytes(before[: len(before) // 2])
+    (folder / "trash").mkdir()
+    (folder / "trash" / ".tmp-def456.tmp").write_bytes(b"{")
+    reopened = JSONStore(folder)
+    assert _stray(folder) == [] and _stray(folder / "trash") == []
+    assert [m.content for m in reopened.messages("t")] == ["committed", "after"]
+    assert [t.name for t in reopened.list_threads()] == ["t"]
+
+
+_WRITE_FOREVER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from repl.store.jsonfiles import JSONStore
+    from repl.thread import Message
+    s = JSONStore(Path(sys.argv[1]))
+    i = int(sys.argv[2])
+    print("started", flush=True)
+    while True:
+        s.append("t", Message("user", f"m{i} " + "x" * 200_000))
+        i += 1
+""")
+
+
+def test_kill_9_of_a_writer_never_leaves_a_truncated_thread_file(tmp_path: Path) -> None:
+    folder = tmp_path / "threads"
+    JSONStore(folder).create("t")
+    rng = random.Random(7)
+    count = 0
+    for _ in range(10):
+        proc = _run(_WRITE_FOREVER, str(folder), str(count))
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "started"
+        time.sleep(rng.uniform(0.02, 0.15))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+        doc = json.loads((folder / "t.json").read_bytes())  # always whole, always valid
+        contents = [m["content"].split()[0] for m in doc["messages"]]
+        assert contents == [f"m{i}" for i in range(len(contents))]  # nothing lost or reordered
+        assert len(contents) >= count
+        count = len(contents)
+        reopened = JSONStore(folder)  # tidies what the kill left
+        assert _stray(folder) == []
+        assert len(reopened.messages("t")) == count
+    assert count > 0
+
+
+def test_a_held_lock_makes_writers_wait_then_report_busy(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    s = _store(tmp_path)
+    s.create("t")
+    monkeypatch.setattr(jsonfiles, "LOCK_TIMEOUT", 0.2)
+    fd = os.open(tmp_path / "threads" / ".t.json.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another process in the middle of a write
+        with pytest.raises(StoreBusyError):
+            s.append("t", Message("user", "waits"))
+        s.create("other")  # other threads are not held up
+        s.append("other", Message("user", "fine"))
+    finally:
+        os.close(fd)
+    s.append("t", Message("user", "now"))
+    assert [m.content for m in s.messages("t")] == ["now"]
+
+
+# -- permissions and I/O errors -------------------------------------------------------------------
+
+
+def test_directory_0700_and_every_file_0600_with_umask_022(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        s = _store(tmp_path)
+        s.create("t")
+        s.append("t", Message("user", "secret"))
+        s.create("gone")
+        s.delete("gone")
+        s.set_state("last_thread", "t")
+    finally:
+        os.umask(old)
+    folder = tmp_path / "threads"
+    assert _mode(folder) == 0o700 and _mode(folder / "trash") == 0o700
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"t.json", "state.json", ".lock", ".t.json.lock"}
+    for p in files:
+        assert _mode(p) == 0o600, p
+
+
+def test_loose_permissions_are_tightened_at_open(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    s.create("t")
+    folder = tmp_path / "threads"
+    os.chmod(folder, 0o755)
+    os.chmod(folder / "t.json", 0o644)
+    _store(tmp_path)
+    assert _mode(folder) == 0o700 and _mode(folder / "t.json") == 0o600
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EACCES])
+def test_a_failed_write_is_a_store_error_naming_the_file_and_changes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int) -> None:
+    s = _store(tmp_path)
+    s.create("t")
+    s.append("t", Message("user", "kept"))
+    path = tmp_path / "threads" / "t.json"
+    before = path.read_bytes()
+
+    def fail(fd: int) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "fsync", fail)
+    with pytest.raises(StoreError) as info:
+        s.append("t", Message("user", "lost?"))
+    assert str(path) in str(info.value) and os.strerror(code) in str(info.value)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert _stray(tmp_path / "threads") == []
+
+
+def test_a_directory_that_cannot_be_made_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreError) as info:
+        JSONStore(tmp_path / "file" / "threads")
+    assert str(tmp_path / "file" / "threads") in str(info.value)
+
+
+# -- damage ---------------------------------------------------------------------------------------
+
+GARBAGE = {
+    "text": b"this is not json\n",
+    "truncated": None,  # the first half of a real thread file
+    "empty": b"",
+    "not-utf8": b'{"name": "t", "messages": [], "x": "\xff\xfe"}',
+    "not-a-thread": b"[1, 2, 3]",
+    "bad-message": b'{"name": "t", "messages": [{"role": "user"}]}',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(GARBAGE))
+@pytest.mark.parametrize("operation", ["messages", "append", "list", "search", "create"])
+def test_a_damaged_thread_file_is_moved_aside_and_reported_never_replaced(
+        tmp_path: Path, kind: str, operation: str) -> None:
+    s = _store(tmp_path)
+    s.create("t")
+    s.append("t", Message("user", "some words here"))
+    path = tmp_path / "threads" / "t.json"
+    garbage = GARBAGE[kind]
+    if garbage is None:
+        garbage = path.read_bytes()[: path.stat().st_size // 2]
+    path.write_bytes(garbage)
+    with pytest.raises(StoreError) as info:
+        if operation == "messages":
+            s.messages("t")
+        elif operation == "append":
+            s.append("t", Message("user", "more"))
+        elif operation == "list":
+            s.list_threads()
+        elif operation == "search":
+            s.search("words")
+        else:
+            s.create("t")
+    [aside] = [p for p in path.parent.iterdir() if p.name.startswith("t.json.damaged-")]
+    assert str(path) in str(info.value) and str(aside) in str(info.value)
+    assert aside.read_bytes() == garbage  # kept exactly as found
+    assert not path.exists()  # nothing was written in its place
+    # the thread is gone until someone repairs the file; the name can be used again
+    assert s.get("t") is None
+    with pytest.raises(ThreadError):
+        s.messages("t")
+    s.create("t")
+    assert s.messages("t") == [] and aside.read_bytes() == garbage
+
+
+def test_a_damaged_state_file_is_moved_aside_and_reported(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    s.set_state("last_thread", "t")
+    path = tmp_path / "threads" / "state.json"
+    path.write_bytes(b'{"last_thread": ')
+    with pytest.raises(StoreError) as info:
+        s.get_state("last_thread")
+    assert str(path) in str(info.value)
+    [aside] = [p for p in path.parent.iterdir() if p.name.startswith("state.json.damaged-")]
+    assert aside.read_bytes() == b'{"last_thread": '
+    assert s.get_state("last_thread") is None
+    s.set_state("last_thread", "u")
+    assert s.get_state("last_thread") == "u"
+
+
+def test_a_file_from_a_newer_chatrepl_is_refused_and_left_alone(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    s.create("t")
+    path = tmp_path / "threads" / "t.json"
+    doc = json.loads(path.read_text())
+    doc["format"] = 99
+    doc["messages"] = {"a new layout": True}
+    raw = json.dumps(doc).encode()
+    path.write_bytes(raw)
+    with pytest.raises(StoreError, match="newer chatrepl"):
+        s.append("t", Message("user", "x"))
+    assert path.read_bytes() == raw
