@@ -12,19 +12,18 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import tempfile
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from repl.errors import StoreBusyError, StoreError, ThreadError
-from repl.thread import HIGHLIGHT, Hit, Message, ThreadInfo, Usage
+from repl.store import words
+from repl.thread import Hit, Message, ThreadInfo, Usage
 
 # The directory (0700; every file in it 0600):
 #
@@ -185,69 +184,6 @@ def _fsync_dir(folder: Path) -> None:
             raise
     finally:
         os.close(fd)
-
-
-# -- search: words as SQLite's FTS5 unicode61 tokenizer sees them ----------------------------------
-
-_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
-
-
-@lru_cache(maxsize=8192)
-def _in_word(c: str) -> bool:
-    return unicodedata.category(c)[0] in "LNM"  # a mark belongs to its letter
-
-
-def _spans(text: str) -> list[tuple[int, int]]:
-    if text.isascii():
-        return [m.span() for m in _ASCII_WORD.finditer(text)]
-    spans: list[tuple[int, int]] = []
-    start = -1
-    for i, c in enumerate(text):
-        if _in_word(c):
-            if start < 0:
-                start = i
-        elif start >= 0:
-            spans.append((start, i))
-            start = -1
-    if start >= 0:
-        spans.append((start, len(text)))
-    return spans
-
-
-def _fold(word: str) -> str:
-    """Case and diacritics folded away: 'Café' and 'cafe' are one word."""
-    if word.isascii():
-        return word.lower()
-    decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
-def _snippet(text: str, spans: list[tuple[int, int]], matched: list[int], size: int = 16) -> str:
-    """About ``size`` words from just before the first match, matches between HIGHLIGHT marks."""
-    start = max(0, min(matched[0] - 3, len(spans) - size))
-    end = min(len(spans), start + size)
-    out = ["…" if start else text[:spans[0][0]]]
-    pos = spans[start][0]
-    for a, b in (spans[i] for i in matched if start <= i < end):
-        out += [text[pos:a], HIGHLIGHT[0], text[a:b], HIGHLIGHT[1]]
-        pos = b
-    out.append(text[pos:spans[end - 1][1]])
-    out.append("…" if end < len(spans) else text[spans[-1][1]:])
-    return "".join(out)
-
-
-def _matches(content: str, words: set[str]) -> tuple[list[tuple[int, int]], list[int]] | None:
-    """The word spans of ``content`` and which of them match, when every one of ``words`` does."""
-    if content.isascii():
-        low = content.lower()
-        if not all(w in low for w in words):  # cheap: rules out most messages
-            return None
-    spans = _spans(content)
-    folded = [_fold(content[a:b]) for a, b in spans]
-    matched = [i for i, w in enumerate(folded) if w in words]
-    if len({folded[i] for i in matched}) < len(words):
-        return None
-    return spans, matched
 
 
 # -- the store ------------------------------------------------------------------------------------
@@ -638,8 +574,8 @@ class JSONStore:
     def search(self, text: str, *, limit: int = 20) -> list[Hit]:
         """Messages of live threads containing every word of ``text`` (whole words, case and
         accents folded), most matches first, then newest. Reads every live thread file."""
-        words = {_fold(text[a:b]) for a, b in _spans(text)}
-        if not words:
+        wanted = words.query(text)
+        if not wanted:
             return []
         hits: list[tuple[int, Hit]] = []
         for _, doc in self._live():
@@ -647,11 +583,12 @@ class JSONStore:
             for m in doc["messages"]:
                 if m["role"] == "user" and m.get("hidden") is None:
                     turn += 1
-                found = _matches(m["content"], words)
+                found = words.matches(m["content"], wanted)
                 if found:
                     spans, matched = found
                     hits.append((len(matched), Hit(
-                        doc["name"], m["id"], m["role"], _snippet(m["content"], spans, matched),
+                        doc["name"], m["id"], m["role"],
+                        words.snippet(m["content"], spans, matched),
                         max(turn, 1), m.get("created_at", 0.0), m.get("hidden"))))
         hits.sort(key=lambda h: (-h[0], -h[1].created_at, -h[1].message_id))
         return [hit for _, hit in hits[:limit]]

@@ -10,11 +10,9 @@ import json
 import os
 import re
 import time
-import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from functools import lru_cache
 from typing import Any, cast
 
 import redis
@@ -22,7 +20,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from repl.errors import ConfigError, StoreBusyError, StoreError, ThreadError
-from repl.thread import HIGHLIGHT, Hit, Message, ThreadInfo, Usage
+from repl.store import words
+from repl.thread import Hit, Message, ThreadInfo, Usage
 
 # Keys, all under "{namespace}:"; a thread's keys use its id, so a rename moves nothing:
 #
@@ -250,72 +249,12 @@ def _info(h: dict[str, str]) -> ThreadInfo:
                       float(deleted) if deleted is not None else None)
 
 
-# -- search: words as SQLite's FTS5 unicode61 tokenizer sees them ----------------------------------
-
-_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
-
-
-@lru_cache(maxsize=8192)
-def _in_word(c: str) -> bool:
-    return unicodedata.category(c)[0] in "LNM"  # a mark belongs to its letter (e + ́ , ि)
-
-
-def _spans(text: str) -> list[tuple[int, int]]:
-    if text.isascii():
-        return [m.span() for m in _ASCII_WORD.finditer(text)]
-    spans: list[tuple[int, int]] = []
-    start = -1
-    for i, c in enumerate(text):
-        if _in_word(c):
-            if start < 0:
-                start = i
-        elif start >= 0:
-            spans.append((start, i))
-            start = -1
-    if start >= 0:
-        spans.append((start, len(text)))
-    return spans
-
-
-def _fold(text: str) -> str:
-    """Case and diacritics folded away: 'Café' and 'cafe' are one word."""
-    if text.isascii():
-        return text.lower()
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
-def _snippet(text: str, spans: list[tuple[int, int]], matched: list[int], size: int = 16) -> str:
-    """About ``size`` words around the first match, the matches between HIGHLIGHT marks."""
-    first = matched[0]
-    start = max(0, min(first - 3, len(spans) - size))
-    end = min(len(spans), start + size)
-    out = ["…" if start else text[:spans[0][0]]]
-    pos = spans[start][0]
-    for i in (i for i in matched if start <= i < end):
-        a, b = spans[i]
-        out += [text[pos:a], HIGHLIGHT[0], text[a:b], HIGHLIGHT[1]]
-        pos = b
-    out.append(text[pos:spans[end - 1][1]])
-    out.append("…" if end < len(spans) else text[spans[-1][1]:])
-    return "".join(out)
-
-
-def _match(content: str, words: set[str]) -> tuple[list[tuple[int, int]], list[int]] | None:
-    """The word spans of ``content`` and which of them match, when all ``words`` are there."""
-    spans = _spans(content)
-    matched = [i for i, (a, b) in enumerate(spans) if _fold(content[a:b]) in words]
-    if len({_fold(content[a:b]) for a, b in (spans[i] for i in matched)}) < len(words):
-        return None
-    return spans, matched
-
-
-def _may_match(raw: str, words: set[str]) -> bool:
+def _may_match(raw: str, wanted: set[str]) -> bool:
     """A cheap test on the stored JSON that rules out most messages before decoding them."""
     if "\\u" in raw:  # non-ASCII content: fold the real text
-        return all(w in _fold(json.loads(raw)["content"]) for w in words)
+        return all(w in words.fold(json.loads(raw)["content"]) for w in wanted)
     low = raw.lower()
-    return all(w in low for w in words)
+    return all(w in low for w in wanted)
 
 
 # -- the store ------------------------------------------------------------------------------------
@@ -688,15 +627,15 @@ class RedisStore:
         Plain Redis has no full-text index, so this reads every message of every live thread:
         its cost grows with everything stored (SCAN_BATCH messages a round trip; a cheap test on
         the raw JSON skips decoding most of them). Fine for one person's threads."""
-        words = {_fold(text[a:b]) for a, b in _spans(text)}
-        if not words:
+        wanted = words.query(text)
+        if not wanted:
             return []
         hits: list[tuple[int, Hit]] = []
         turns: dict[str, int] = {}  # user messages so far, as a long thread comes in pieces
         with self._guard():
             names = cast(dict[str, str], self._r.hgetall(self._names))
             for name, items in self._lists(names):
-                found, turns[name] = self._hits(name, items, words, turns.get(name, 0))
+                found, turns[name] = self._hits(name, items, wanted, turns.get(name, 0))
                 hits += found
         hits.sort(key=lambda h: (-h[0], -h[1].created_at, -h[1].message_id))
         return [hit for _, hit in hits[:limit]]
@@ -728,20 +667,20 @@ class RedisStore:
             yield name, items
 
     @staticmethod
-    def _hits(name: str, items: list[str], words: set[str],
+    def _hits(name: str, items: list[str], wanted: set[str],
               turn: int) -> tuple[list[tuple[int, Hit]], int]:
         """The hits among a piece of one thread's messages, and the turn it ends in."""
         hits: list[tuple[int, Hit]] = []
         for raw in items:
             if _visible_user(raw):
                 turn += 1
-            if not _may_match(raw, words):
+            if not _may_match(raw, wanted):
                 continue
             m, _ = _decode(raw)
-            found = _match(m.content, words)
+            found = words.matches(m.content, wanted)
             if found:
                 spans, matched = found
-                snippet = _snippet(m.content, spans, matched)
+                snippet = words.snippet(m.content, spans, matched)
                 hits.append((len(matched), Hit(name, m.id or 0, m.role, snippet, max(turn, 1),
                                                m.created_at, m.hidden)))
         return hits, turn
