@@ -15,6 +15,7 @@ from repl import window
 from repl.client import Delta, Done
 from repl.context import Context
 from repl.errors import ApiError, UnsavedError
+from repl.export import system_head
 from repl.render.ui import Streamer
 from repl.thread import ERROR, INTERRUPTED, TRUNCATED, Message, Usage
 
@@ -42,7 +43,7 @@ async def answer(ctx: Context, history: list[Message]) -> None:
     """Stream the model's answer to ``history`` (fitted into its context window) and save it.
     If the server still finds it too long, leave out more of the oldest messages, once."""
     model = ctx.model
-    head = [{"role": "system", "content": ctx.thread.system}] if ctx.thread.system else []
+    head = system_head(ctx.thread)
     limit = window.context_size(model, ctx.config.context_sizes)
     plan = window.plan(head, history, limit=limit, reserve=_reserve(limit))
     _say_dropped(ctx, plan)

@@ -18,10 +18,14 @@ def format_for(path: str, explicit: str | None = None) -> str:
     return "json" if path.lower().endswith(".json") else "md"
 
 
+def system_head(info: ThreadInfo) -> list[dict[str, str]]:
+    """The thread's system prompt as the first API message, if it has one."""
+    return [{"role": "system", "content": info.system}] if info.system else []
+
+
 def api_messages(info: ThreadInfo, messages: Sequence[Message]) -> list[dict[str, str]]:
     """The OpenAI ``messages`` array: the system prompt first, then the conversation."""
-    head = [{"role": "system", "content": info.system}] if info.system else []
-    return head + [m.for_api() for m in messages]
+    return system_head(info) + [m.for_api() for m in messages]
 
 
 def to_json(info: ThreadInfo, messages: Sequence[Message]) -> str:

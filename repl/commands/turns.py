@@ -15,6 +15,7 @@ import tempfile
 from repl import chat, window
 from repl.commands.registry import CommandError, command
 from repl.context import Context
+from repl.export import system_head
 from repl.thread import EDITED, REPLACED, SUMMARY, UNDONE, Message
 
 UNDONE_RETRY = f"{UNDONE}:retry"  # /undo of a /retry (redo re-applies it)
@@ -192,7 +193,7 @@ async def tokens(ctx: Context, arg: str) -> None:
     prompt = sum(m.usage.prompt_tokens or 0 for m in answers)
     completion = sum(m.usage.completion_tokens or 0 for m in answers)
     reported = sum(1 for m in answers if m.usage.prompt_tokens is not None)
-    head = [{"role": "system", "content": ctx.thread.system}] if ctx.thread.system else []
+    head = system_head(ctx.thread)
     limit = window.context_size(ctx.model, ctx.config.context_sizes)
     plan = window.plan(head, [m for m in messages if m.hidden is None], limit=limit)
     rows = [
