@@ -27,10 +27,29 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for key, value in env.items():
         os.makedirs(value, exist_ok=True)
         monkeypatch.setenv(key, value)
-    for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHATREPL_MODEL", "OPENAI_ORG_ID",
-                "OPENAI_PROJECT_ID", "NO_COLOR"):
-        monkeypatch.delenv(key, raising=False)
+    for key in list(os.environ):
+        if key.startswith(CLEARED) or key in ("NO_COLOR", "VISUAL", "EDITOR"):
+            monkeypatch.delenv(key, raising=False)
     return env
+
+
+# Every variable chatrepl (or the SDK, or redis) reads: a test never sees the user's own.
+CLEARED = ("CHATREPL_", "OPENAI_", "REDIS_")
+
+# Tests that drive real terminals, kill processes or race them: `-m "not slow"` skips them.
+SLOW_MODULES = {"test_terminal", "test_faults", "test_recovery"}
+SLOW_WORDS = ("two_processes", "concurrent", "kill", "pty", "terminal")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: real terminals, killed processes, races")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.stem
+        if module in SLOW_MODULES or any(w in item.name for w in SLOW_WORDS):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

@@ -22,11 +22,13 @@ import pytest
 from repl.store import ThreadStore
 
 _server: dict[str, str] = {}
+# read once, at import: the autouse fixture clears every CHATREPL_* variable inside tests
+_CI_REDIS = os.environ.get("CHATREPL_TEST_REDIS")
 
 
 def redis_url() -> str:
-    if os.environ.get("CHATREPL_TEST_REDIS"):
-        return os.environ["CHATREPL_TEST_REDIS"]
+    if _CI_REDIS:
+        return _CI_REDIS
     if "url" not in _server:
         exe = shutil.which("redis-server")
         if exe is None:
