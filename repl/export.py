@@ -6,7 +6,7 @@ import datetime
 import json
 from collections.abc import Sequence
 
-from repl.thread import Message, ThreadInfo
+from repl.thread import SUMMARY, Message, ThreadInfo
 
 FORMATS = ("md", "json")
 
@@ -28,8 +28,26 @@ def api_messages(info: ThreadInfo, messages: Sequence[Message]) -> list[dict[str
     return system_head(info) + [m.for_api() for m in messages]
 
 
+def covered(summary: Message, messages: Sequence[Message]) -> int:
+    """How many of the other messages in ``messages``, from the first, ``summary`` stands for:
+    what an export says instead of ``covers``, an id that means nothing in another store."""
+    if summary.covers is None:
+        return 0
+    return sum(1 for m in messages
+               if m.role != SUMMARY and m.id is not None and m.id <= summary.covers)
+
+
 def to_json(info: ThreadInfo, messages: Sequence[Message]) -> str:
-    return json.dumps(api_messages(info, messages), ensure_ascii=False, indent=2) + "\n"
+    """The messages array. A /compact summary is a system message marked
+    ``"chatrepl": {"summary": true, "covers": N}`` (it stands for the first N other messages),
+    so that an import sends what was sent before; other readers see a system message."""
+    entries: list[dict[str, object]] = [{**m} for m in system_head(info)]
+    for message in messages:
+        entry: dict[str, object] = {**message.for_api()}
+        if message.role == SUMMARY:
+            entry["chatrepl"] = {"summary": True, "covers": covered(message, messages)}
+        entries.append(entry)
+    return json.dumps(entries, ensure_ascii=False, indent=2) + "\n"
 
 
 def _iso(timestamp: float, timespec: str = "seconds") -> str:
@@ -51,7 +69,8 @@ def _iso(timestamp: float, timespec: str = "seconds") -> str:
 #
 # The system prompt gets a `chatrepl:system` section; the file ends with END_MARKER. `chars` lets
 # a reader step over content that itself contains markers or headings; a reader falls back to the
-# next marker line when a hand edit has made `chars` wrong.
+# next marker line when a hand edit has made `chars` wrong. A /compact summary (role "summary")
+# has `covers="N"`: it stands for the first N other messages.
 MARKER = "<!-- chatrepl:"
 END_MARKER = "<!-- chatrepl:end -->"
 
@@ -85,13 +104,14 @@ def _section(kind: str, attrs: dict[str, str | None], title: str, content: str,
     return f"{head}\n## {title}\n\n{content}\n\n{tail}"
 
 
-def _message_section(message: Message) -> str:
+def _message_section(message: Message, messages: Sequence[Message]) -> str:
     title = _TITLES.get(message.role, message.role)
     if message.role == "assistant" and message.model:
         title += f" ({message.model})"
     created = _iso(message.created_at, "auto") if message.created_at else None
-    attrs = {"role": message.role, "model": message.model, "status": message.status,
-             "created": created}
+    covers = str(covered(message, messages)) if message.role == SUMMARY else None
+    attrs = {"role": message.role, "covers": covers, "model": message.model,
+             "status": message.status, "created": created}
     return _section("message", attrs, _one_line(title), message.content, message.status)
 
 
@@ -106,6 +126,6 @@ def to_markdown(info: ThreadInfo, messages: Sequence[Message], *, now: float) ->
     parts += ["---\n", "\n", f"# {_one_line(info.name)}\n", "\n"]
     if info.system:
         parts.append(_section("system", {}, "System", info.system))
-    parts += [_message_section(message) for message in messages]
+    parts += [_message_section(message, messages) for message in messages]
     parts.append(END_MARKER + "\n")
     return "".join(parts)
