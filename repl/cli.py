@@ -55,6 +55,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--export", metavar="PATH", help="write the thread to PATH (- for stdout)")
     p.add_argument("--format", choices=("md", "json"), help="export format (default: from the "
                    "extension, else md)")
+    p.add_argument("--force", action="store_true", help="with --export: overwrite the file if "
+                   "it exists")
     p.add_argument("--version", action="version", version=f"chatrepl {__version__}")
     return p
 
@@ -110,22 +112,13 @@ def _run(args: argparse.Namespace) -> int:
                        default_model=config.model)
             return 0
         if args.search:
-            _print_hits(store.search(args.search, limit=50))
-            return 0
+            hits = store.search(args.search, limit=50)
+            _print_hits(hits)
+            return 0 if hits else 1  # like grep
         if args.import_path:
-            from repl.commands.imports import import_file
-
-            for name, count in import_file(ctx, args.import_path, args.thread):
-                print(f"imported {name!r} ({count} messages)", file=sys.stderr)
-            return 0
+            return _import(store, args.import_path, args.thread)
         if args.export:
-            from repl.commands.session import export_thread
-
-            name = ctx.initial_thread(args.thread)
-            where = export_thread(ctx, name, args.export, args.format)
-            if args.export != "-":
-                print(f"exported {name!r} to {where}", file=sys.stderr)
-            return 0
+            return _export(store, ctx.initial_thread(args.thread), args)
         prompt = _one_shot_prompt(args.prompt)
         if prompt is not None:
             return asyncio.run(_one_shot(ctx, args, prompt))
@@ -158,6 +151,32 @@ def _copy_store(source_url: str, target_url: str) -> int:
         target.close()
     print(report.describe(), file=sys.stderr)
     return 1 if report.conflicts else 0
+
+
+def _import(store: BufferedStore, path: str, name: str | None) -> int:
+    from repl.transfer import import_file
+
+    report = import_file(store, path, name)
+    for line in report.per_thread() + report.notes():
+        print(line, file=sys.stderr)
+    return 0
+
+
+def _export(store: BufferedStore, name: str, args: argparse.Namespace) -> int:
+    from repl.export import format_for
+    from repl.importers import counted
+    from repl.transfer import ExportExistsError, export_text, export_thread
+
+    if args.export == "-":
+        sys.stdout.write(export_text(store, name, format_for("-", args.format))[0])
+        sys.stdout.flush()
+        return 0
+    try:
+        count = export_thread(store, name, args.export, args.format, overwrite=args.force)
+    except ExportExistsError as e:
+        raise ChatreplError(f"{e}; --force overwrites it") from None
+    print(f"exported {name!r} ({counted(count, 'message')}) to {args.export}", file=sys.stderr)
+    return 0
 
 
 def _print_hits(hits: list[Hit]) -> None:

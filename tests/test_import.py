@@ -3,19 +3,25 @@ and a clear one-line error for everything else."""
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import json
 import subprocess
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fakeserver import FakeOpenAI, Reply
+from harness import Session
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from repl import window
 from repl.errors import ChatreplError
-from repl.export import api_messages, to_json, to_markdown
-from repl.importers import ImportedThread, ImportFormatError, decode, parse
+from repl.export import api_messages, system_head, to_json, to_markdown
+from repl.importers import ImportedThread, ImportFormatError, decode, describe_left_out, parse
 from repl.thread import INTERRUPTED, Message, ThreadInfo
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -56,7 +62,8 @@ def test_messages_array_fixture() -> None:
         ("user", "And what is wrong in this screenshot?\n\nIt raises TypeError on the last line."),
         ("assistant", "The keys mix `int` and `str`, and Python 3 will not order those against "
                       "each other.\n\n```python\nsorted(d, key=str)\n```\n"),
-    ]  # the image part, the tool call (content null) and the tool result are left out
+    ]  # the image part, the tool call (content null) and the tool result are left out:
+    assert describe_left_out(thread.left_out) == "1 tool call, 1 tool result, 1 image part"
     assert all(m.status is None and m.created_at == 0.0 for m in thread.messages)
 
 
@@ -138,6 +145,8 @@ def test_chatgpt_keeps_text_and_skips_tools_images_and_hidden_context() -> None:
     ]
     assert [m.status for m in thread.messages] == [None, None, None, INTERRUPTED]
     assert thread.model == "gpt-4o"  # the last answer's model, not the conversation's "auto"
+    # the code-interpreter call, its output and the photo; not the hidden custom instructions
+    assert describe_left_out(thread.left_out) == "1 tool call, 1 tool result, 1 image part"
 
 
 def _node(key: str, parent: str | None, children: list[str], role: str | None = None,
@@ -284,10 +293,12 @@ def test_markdown_converted_to_crlf_still_parses() -> None:
     assert (thread.name, turns(thread)) == ("t", [("user", "a\nb")])
 
 
-def test_markdown_skips_roles_it_does_not_import() -> None:
-    msgs = [Message("summary", "what came before"), Message("user", "go on")]
+def test_markdown_keeps_summaries_and_counts_roles_it_does_not_import() -> None:
+    msgs = [Message("summary", "what came before"), Message("wizard", "abracadabra"),
+            Message("user", "go on")]
     [thread] = parse(to_markdown(ThreadInfo("t"), msgs, now=0.0))
-    assert turns(thread) == [("user", "go on")]
+    assert turns(thread) == [("summary", "what came before"), ("user", "go on")]
+    assert describe_left_out(thread.left_out) == "1 message with an unknown role"
 
 
 def test_markdown_cut_short_is_an_error() -> None:
@@ -341,7 +352,7 @@ def test_malformed_fixtures(name: str, needles: list[str]) -> None:
     ('[{"name": "x"}]', "an object without a role or mapping"),
     ("{}", "an empty object"),
     ('{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6}', '"e", ...'),
-    ('{"messages": [{"role": "user", "content": "hi"}]}', 'keys "messages"'),
+    ('{"messages": "hi"}', 'keys "messages"'),
     ('[{"role": "user", "content": "hi"}, "oops"]', "item 2 that is not a message"),
     ('[{"role": "user", "content": {"text": "hi"}}]', "neither text nor a list of parts"),
     ('{"title": "x", "mapping": [1]', "is not valid JSON"),
@@ -381,6 +392,237 @@ def test_markdown_round_trip_through_a_file_keeps_carriage_returns(tmp_path: Pat
 
 def test_importers_import_neither_the_ui_nor_the_sdk() -> None:
     code = ("import sys, repl.importers; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'prompt_toolkit', 'rich', 'openai'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# == whole threads through the App and the installed command ======================================
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(coro)
+
+
+def chatrepl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "repl", *args], env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def sent_now(s: Session, thread: str) -> list[dict[str, str]]:
+    """What chatrepl would send for ``thread`` now: the system prompt, then the conversation."""
+    info = s.store.get(thread)
+    assert info is not None
+    return system_head(info) + window.conversation(s.store.messages(thread))
+
+
+def test_import_says_what_it_left_out_and_keeps_text_parts(api_env: dict[str, str],
+                                                           server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        out = await s.line(f"/import {FIXTURES / 'chat_history.json'}")
+        assert "left out: 1 tool call, 1 tool result, 1 image part" in out
+        assert out.count("left out") == 1
+        [asked] = [m.content for m in s.store.messages("chat_history") if "screen" in m.content]
+        assert asked == ("And what is wrong in this screenshot?\n\n"
+                         "It raises TypeError on the last line.")
+        out = await s.line(f"/import {FIXTURES / 'conversations.json'}")
+        assert "left out: 1 tool call, 1 tool result, 1 image part" in out
+        await s.quit()
+
+    run(go())
+
+
+def test_left_out_counts_every_kind() -> None:
+    [thread] = parse(json.dumps([
+        {"role": "user", "content": [{"type": "text", "text": "look"},
+                                     {"type": "image_url", "image_url": {"url": "x"}},
+                                     {"type": "input_image", "image_url": "y"},
+                                     {"type": "input_audio", "input_audio": {}},
+                                     {"type": "file", "file": {}}]},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "1"}, {"id": "2"}]},
+        {"role": "tool", "tool_call_id": "1", "content": "a"},
+        {"role": "tool", "tool_call_id": "2", "content": "b"},
+        {"role": "assistant", "content": "done", "function_call": {"name": "f"}},
+        {"role": "function", "name": "f", "content": "{}"},
+        {"role": "system", "content": "later"},
+        {"role": "wizard", "content": "abracadabra"},
+        {"role": "assistant", "content": "", "refusal": "no"},
+    ]))
+    assert turns(thread) == [("user", "look"), ("assistant", "done")]
+    assert describe_left_out(thread.left_out) == (
+        "3 tool calls, 3 tool results, 2 image parts, 1 audio part, 1 file part, 1 refusal, "
+        "1 system message after the conversation began, 1 message with an unknown role")
+
+
+def test_messages_wrapper_object_is_accepted() -> None:
+    [thread] = parse(json.dumps({"model": "m1", "system": "Be terse.", "title": "Wrapped",
+                                 "messages": [{"role": "system", "content": "And kind."},
+                                              {"role": "user", "content": "hi"}]}))
+    assert (thread.name, thread.model, thread.system) == ("Wrapped", "m1", "Be terse.\n\nAnd kind.")
+    assert turns(thread) == [("user", "hi")]
+    assert_import_error('{"messages": []}', "empty list of messages")
+    assert_import_error('{"messages": [{"role": "user", "content": "hi"}, 3]}', "item 2")
+
+
+@pytest.mark.parametrize("content", ['[{"role": "wizard", "content": "hi"}]',
+                                     '[{"role": "user"}]',
+                                     '{"messages": [{"role": "tool", "content": "x"}]}'])
+def test_nothing_importable_is_one_error_and_no_thread(api_env: dict[str, str], tmp_path: Path,
+                                                       content: str) -> None:
+    path = tmp_path / "odd.json"
+    path.write_text(content)
+    done = chatrepl(api_env, "--import", str(path))
+    assert done.returncode == 1
+    assert done.stderr.startswith("chatrepl: odd.json has nothing chatrepl can import")
+    assert len(done.stderr.splitlines()) == 1
+    assert chatrepl(api_env, "--list").stdout.count("odd") == 0
+
+
+def test_reimport_of_the_same_export_is_skipped(api_env: dict[str, str]) -> None:
+    first = chatrepl(api_env, "--import", str(FIXTURES / "conversations.json"))
+    assert first.returncode == 0 and first.stderr.count("imported '") == 2
+    again = chatrepl(api_env, "--import", str(FIXTURES / "conversations.json"))
+    assert again.returncode == 0
+    assert "skipped 2 threads already imported" in again.stderr
+    assert "imported '" not in again.stderr
+    listed = chatrepl(api_env, "--list").stdout
+    assert "-2" not in listed
+
+
+def test_changed_thread_of_the_same_name_is_imported_with_a_suffix(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line(f"/import {FIXTURES / 'chat_history.json'} history")
+        out = await s.line(f"/import {FIXTURES / 'chat_history.json'} history")
+        assert "skipped 1 thread already imported: 'history'" in out
+        await s.line("/switch history")
+        await s.line("one more")
+        out = await s.line(f"/import {FIXTURES / 'chat_history.json'} history")
+        assert "imported 1 thread (4 messages): 'history-2'" in out
+        await s.quit()
+
+    run(go())
+
+
+async def _compact_a_thread(s: Session, server: FakeOpenAI) -> None:
+    for n in range(4):
+        await s.line(f"question {n}")
+    server.queue(Reply("We discussed questions 0 and 1."))
+    await s.line("/compact 2")
+    await s.line("question 4")
+
+
+@pytest.mark.parametrize("suffix", ["md", "json"])
+def test_compaction_travels_through_export_and_import(api_env: dict[str, str], server: FakeOpenAI,
+                                                      tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"c.{suffix}"
+
+    async def go() -> None:
+        s = await Session().start("c", system="Be terse.")
+        await _compact_a_thread(s, server)
+        before = sent_now(s, "c")
+        assert "We discussed" in before[1]["content"] and len(before) == 8
+        await s.line(f"/export {path}")
+        await s.line(f"/import {path} again")
+        assert sent_now(s, "again") == before
+        await s.line("/switch again")
+        await s.line("question 5")
+        assert server.sent_messages() == [*before, {"role": "user", "content": "question 5"}]
+        await s.quit()
+
+    run(go())
+    if suffix == "json":
+        data = json.loads(path.read_text())
+        assert all(isinstance(m["role"], str) and isinstance(m["content"], str) for m in data)
+        [summary] = [m for m in data if "chatrepl" in m]
+        assert summary["role"] == "system" and summary["chatrepl"] == {"summary": True,
+                                                                       "covers": 4}
+        assert summary["content"].endswith("We discussed questions 0 and 1.")
+
+
+def test_markdown_summary_carries_what_it_covers() -> None:
+    msgs = [Message("user", "a", id=1), Message("assistant", "b", id=2),
+            Message("user", "c", id=3), Message("summary", "a and b", id=4, covers=2)]
+    md = to_markdown(ThreadInfo("t"), msgs, now=0.0)
+    assert '<!-- chatrepl:message role="summary" covers="2" chars="7" -->' in md
+    [thread] = parse(md)
+    assert [(m.role, m.content, m.covers) for m in thread.messages] == [
+        ("user", "a", None), ("assistant", "b", None), ("user", "c", None),
+        ("summary", "a and b", 2)]
+
+
+def test_export_asks_before_overwriting(api_env: dict[str, str], server: FakeOpenAI,
+                                        tmp_path: Path) -> None:
+    path = tmp_path / "out.md"
+
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("hello")
+        out = await s.line(f"/export {path}")
+        assert f"exported 2 messages to {path}" in out
+        path.write_text("keep me")
+        out = await s.line(f"/export {path}")  # waits at the question
+        assert s.prompts == 4
+        out = await s.line("n")
+        assert path.read_text() == "keep me" and "not exported" in out
+        await s.line(f"/export {path}")
+        out = await s.line("y")
+        assert "echo: hello" in path.read_text() and "exported 2 messages" in out
+        await s.quit()
+
+    run(go())
+
+
+def test_cli_export_refuses_to_overwrite_without_force(api_env: dict[str, str], server: FakeOpenAI,
+                                                       tmp_path: Path) -> None:
+    path = tmp_path / "out.json"
+    path.write_text("keep me")
+    assert chatrepl(api_env, "-t", "t", "hello").returncode == 0
+    done = chatrepl(api_env, "-t", "t", "--export", str(path))
+    assert done.returncode == 1 and path.read_text() == "keep me"
+    assert done.stderr == f"chatrepl: {path} already exists; --force overwrites it\n"
+    done = chatrepl(api_env, "-t", "t", "--export", str(path), "--force")
+    assert done.returncode == 0 and json.loads(path.read_text())[0]["content"] == "hello"
+    assert done.stderr == f"exported 't' (2 messages) to {path}\n"
+
+
+def test_import_path_with_spaces_quoted_or_not_and_singular_counts(
+        api_env: dict[str, str], server: FakeOpenAI, tmp_path: Path) -> None:
+    path = tmp_path / "my chats.json"
+    path.write_text('[{"role": "user", "content": "only me"}]')
+
+    async def go() -> None:
+        s = await Session().start("t")
+        out = await s.line(f'/import "{path}" "one message"')
+        assert "imported 1 thread (1 message): 'one message'" in out
+        out = await s.line(f"/import {path}")
+        assert "imported 1 thread (1 message): 'my chats'" in out
+        out = await s.line(f"/import '{path}' other name")
+        assert "'other name'" in out
+        out = await s.line(f'/import "{path}')
+        assert out.count("error:") == 1 and "quot" in out
+        await s.line("/switch empty")
+        out = await s.line(f"/export {tmp_path / 'e.md'}")
+        assert "exported 0 messages" in out
+        await s.quit()
+
+    run(go())
+    done = chatrepl(api_env, "--import", str(path), "-t", "cli")
+    assert done.stderr == "imported 'cli' (1 message)\n"
+
+
+def test_cli_search_without_a_hit_exits_1_and_prints_nothing(api_env: dict[str, str],
+                                                             server: FakeOpenAI) -> None:
+    chatrepl(api_env, "-t", "notes", "the zebra crossing is blue")
+    done = chatrepl(api_env, "--search", "giraffe")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert chatrepl(api_env, "--search", "zebra").returncode == 0
+
+
+def test_transfer_imports_neither_the_ui_nor_the_sdk() -> None:
+    code = ("import sys, repl.transfer; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
             "{'prompt_toolkit', 'rich', 'openai'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

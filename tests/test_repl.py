@@ -596,11 +596,11 @@ def test_import_formats_and_name_clashes(api_env: dict[str, str], server: FakeOp
     async def go() -> None:
         s = await Session().start("t")
         out = await s.line(f"/import {FIXTURES / 'chat_history.json'} history")
-        assert "imported 1 threads" in out
+        assert "imported 1 thread (4 messages)" in out
         info = s.store.get("history")
         assert info is not None and info.system and info.message_count > 0
         out = await s.line(f"/import {FIXTURES / 'chat_history.json'} history")
-        assert "'history-2'" in out  # taken: a suffix, never an overwrite
+        assert "skipped 1 thread already imported" in out  # the same: never a duplicate
         out = await s.line(f"/import {FIXTURES / 'conversations.json'}")
         assert "imported 2 threads" in out or "imported 3 threads" in out
         out = await s.line(f"/import {FIXTURES / 'bad.json'}")

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
-import time
-from pathlib import Path
+import shlex
 
 from repl.commands.registry import COMMANDS, command
 from repl.context import Context
 from repl.errors import ExportError
-from repl.export import FORMATS, format_for, to_json, to_markdown
+from repl.importers import counted
+from repl.transfer import ExportExistsError, export_thread
 
 
 @command("help")
@@ -60,51 +57,21 @@ async def system(ctx: Context, arg: str) -> None:
     ctx.refresh()
 
 
-def export_thread(ctx: Context, name: str, path: str, fmt: str | None = None) -> str:
-    """Write thread ``name`` to ``path`` ('-' for stdout); returns where it went."""
-    info = ctx.store.get(name)
-    if info is None:
-        raise ExportError(f"no thread named {name!r}")
-    fmt = format_for(path, fmt)
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r} (use md or json)")
-    messages = ctx.store.messages(name)
-    if fmt == "json":
-        text = to_json(info, messages)
-    else:
-        text = to_markdown(info, messages, now=time.time())
-    if path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return "standard output"
-    _write_private(Path(path).expanduser(), text)
-    return path
-
-
-def _write_private(target: Path, text: str) -> None:
-    """Write atomically (temporary file, fsync, rename) with owner-only permissions."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.",
-                                   suffix=".tmp")
-    except OSError as e:
-        raise ExportError(f"cannot write {target}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise ExportError(f"cannot write {target}: {e.strerror}") from None
-
-
 @command("export", usage="[PATH]")
 async def export(ctx: Context, arg: str) -> None:
     """Write this thread to PATH (.json: the messages array; default: <thread>.md here)."""
-    path = arg or f"{ctx.thread.name}.md"
-    where = export_thread(ctx, ctx.thread.name, path)
-    ctx.ui.info(f"exported {ctx.thread.message_count} messages to {where}")
+    path = (shlex.split(arg) or [""])[0] if arg[:1] in ("'", '"') else arg
+    path = path or f"{ctx.thread.name}.md"
+    if path == "-":
+        raise ExportError("/export writes a file (chatrepl --export - writes to standard output)")
+    try:
+        count = export_thread(ctx.store, ctx.thread.name, path)
+    except ExportExistsError:
+        if not await ctx.ask(f"overwrite {path}? [y/N] "):
+            ctx.ui.info("not exported")
+            return
+        count = export_thread(ctx.store, ctx.thread.name, path, overwrite=True)
+    ctx.ui.info(f"exported {counted(count, 'message')} to {path}")
 
 
 @command("quit")

@@ -1,0 +1,212 @@
+"""Whole threads in and out of the store: a file imported into new threads (never over one; one
+already imported is skipped), a thread exported to a private file written atomically.
+
+Used by /import, /export and the command line; it returns what happened and never prints.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from repl.errors import ExportError, ThreadError
+from repl.export import FORMATS, format_for, to_json, to_markdown
+from repl.importers import (
+    ImportedThread,
+    ImportFormatError,
+    counted,
+    decode,
+    describe_left_out,
+    parse,
+)
+from repl.store.buffered import BufferedStore
+from repl.thread import MAX_NAME, SUMMARY, Message, validate_name
+
+
+class ExportExistsError(ExportError):
+    """The export's file exists and overwriting it was not asked for."""
+
+
+@dataclass
+class ImportReport:
+    created: list[tuple[str, int]] = field(default_factory=list)  # (thread, messages)
+    skipped: list[str] = field(default_factory=list)  # threads the store already held
+    empty: int = 0  # conversations with nothing to import
+    left_out: Counter[str] = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        """``imported 2 threads (9 messages): 'a', 'b'``."""
+        total = sum(count for _, count in self.created)
+        names = ", ".join(repr(n) for n, _ in self.created[:5])
+        return (f"imported {counted(len(self.created), 'thread')} "
+                f"({counted(total, 'message')}): {names}" + (" …" if len(self.created) > 5
+                                                              else ""))
+
+    def per_thread(self) -> list[str]:
+        """``imported 'a' (1 message)``, one line a thread."""
+        return [f"imported {name!r} ({counted(count, 'message')})" for name, count in self.created]
+
+    def notes(self) -> list[str]:
+        """What else happened: threads skipped, conversations empty, content left out."""
+        lines = []
+        if self.skipped:
+            names = ", ".join(repr(n) for n in self.skipped[:5])
+            lines.append(f"skipped {counted(len(self.skipped), 'thread')} already imported: "
+                         f"{names}" + (" …" if len(self.skipped) > 5 else ""))
+        if self.empty:
+            lines.append(f"skipped {counted(self.empty, 'conversation')} with nothing to import")
+        if describe_left_out(self.left_out):
+            lines.append(f"left out: {describe_left_out(self.left_out)}")
+        return lines
+
+
+def import_file(store: BufferedStore, path: str, name: str | None = None) -> ImportReport:
+    """Import ``path`` into new threads (``name`` for a file of one conversation)."""
+    file = Path(path).expanduser()
+    try:
+        data = file.read_bytes()
+    except OSError as e:
+        raise ImportFormatError(f"cannot read {path}: {e.strerror}") from None
+    threads = parse(decode(data, filename=file.name), filename=file.name)
+    report = ImportReport(left_out=sum((t.left_out for t in threads), Counter()))
+    kept = [t for t in threads if t.messages or t.system]
+    if not kept:
+        left_out = describe_left_out(report.left_out)
+        raise ImportFormatError(f"{file.name} has nothing chatrepl can import"
+                                + (f" (left out: {left_out})" if left_out else ""))
+    if name and len(kept) > 1:
+        raise ThreadError(f"{file.name} holds {len(kept)} conversations; a name can only be "
+                          "given to one (leave it out to name them from their titles)")
+    report.empty = len(threads) - len(kept)
+    for thread in kept:
+        wanted = validate_name(name) if name else _name_from(thread, file)
+        same = _already_there(store, wanted, thread)
+        if same:
+            report.skipped.append(same)
+            continue
+        target = _free(store, wanted)
+        store.create(target, model=thread.model, system=thread.system)
+        _append(store, target, thread.messages)
+        report.created.append((target, len(thread.messages)))
+    return report
+
+
+def _name_from(thread: ImportedThread, file: Path) -> str:
+    """A valid thread name from a title or the file name."""
+    raw = thread.name or file.stem
+    text = "".join(c if unicodedata.category(c)[0] != "C" else " " for c in raw)
+    text = re.sub(r"[/\\\\]+", "-", text).strip().lstrip(".-").strip()[:MAX_NAME].strip()
+    try:
+        return validate_name(text or "imported")
+    except ThreadError:
+        return "imported"
+
+
+def _names(store: BufferedStore, wanted: str) -> list[str]:
+    """``wanted`` and its ``-2``, ``-3``… as far as they are taken, then the first free one."""
+    names, n = [wanted], 1
+    while store.get(names[-1]):
+        n += 1
+        suffix = f"-{n}"
+        names.append(wanted[: MAX_NAME - len(suffix)] + suffix)
+    return names
+
+
+def _free(store: BufferedStore, wanted: str) -> str:
+    return _names(store, wanted)[-1]
+
+
+def _already_there(store: BufferedStore, wanted: str, thread: ImportedThread) -> str | None:
+    """The thread under ``wanted`` (or a suffix of it) that holds the same conversation: the
+    same system prompt, the same roles and contents."""
+    mine = [(m.role, m.content) for m in thread.messages]
+    for candidate in _names(store, wanted)[:-1]:
+        info = store.get(candidate)
+        if info is None or (info.system or None) != (thread.system or None):
+            continue
+        if [(m.role, m.content) for m in store.messages(candidate)] == mine:
+            return candidate
+    return None
+
+
+def _append(store: BufferedStore, name: str, messages: list[Message]) -> None:
+    """Store ``messages``; a summary's ``covers`` (how many other messages it stands for)
+    becomes the id of the last of them, known once they are stored."""
+    batch: list[Message] = []
+    for message in messages:
+        if message.role != SUMMARY:
+            batch.append(message)
+            continue
+        store.append_many(name, batch)
+        batch = []
+        stored = [m.id for m in store.messages(name) if m.role != SUMMARY]
+        count = min(message.covers or 0, len(stored))
+        batch.append(replace(message, covers=stored[count - 1] if count else None))
+    store.append_many(name, batch)
+
+
+# == export ========================================================================================
+
+def export_text(store: BufferedStore, name: str, fmt: str) -> tuple[str, int]:
+    """Thread ``name`` as ``fmt`` (md or json), and how many messages that is."""
+    info = store.get(name)
+    if info is None:
+        raise ExportError(f"no thread named {name!r}")
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r} (use md or json)")
+    messages = store.messages(name)
+    if fmt == "json":
+        return to_json(info, messages), len(messages)
+    return to_markdown(info, messages, now=time.time()), len(messages)
+
+
+def export_thread(store: BufferedStore, name: str, path: str, fmt: str | None = None, *,
+                  overwrite: bool = False) -> int:
+    """Write thread ``name`` to the file ``path``; returns how many messages it holds. Raises
+    ExportExistsError if the file exists, unless ``overwrite``."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise ExportError(f"{path} is a directory")
+    if target.exists() and not overwrite:
+        raise ExportExistsError(f"{path} already exists")
+    text, count = export_text(store, name, format_for(path, fmt))
+    write_private(target, text, overwrite=overwrite)
+    return count
+
+
+def write_private(target: Path, text: str, *, overwrite: bool = True) -> None:
+    """Write atomically (temporary file, fsync, rename) with owner-only permissions; without
+    ``overwrite``, a file that appeared meanwhile is kept (ExportExistsError)."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.",
+                                   suffix=".tmp")
+    except OSError as e:
+        raise ExportError(f"cannot write {target}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        _move(tmp, target, overwrite=overwrite)
+    except OSError as e:
+        raise ExportError(f"cannot write {target}: {e.strerror}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _move(tmp: str, target: Path, *, overwrite: bool) -> None:
+    if not overwrite:
+        try:
+            os.link(tmp, target)  # fails if the target exists: no window for a race
+            return
+        except FileExistsError:
+            raise ExportExistsError(f"{target} already exists") from None
+        except OSError:
+            pass  # a file system without hard links
+    os.replace(tmp, target)
