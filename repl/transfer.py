@@ -74,10 +74,10 @@ def import_file(store: BufferedStore, path: str, name: str | None = None) -> Imp
     except OSError as e:
         raise ImportFormatError(f"cannot read {path}: {e.strerror}") from None
     threads = parse(decode(data, filename=file.name), filename=file.name)
-    report = ImportReport(left_out=sum((t.left_out for t in threads), Counter()))
+    report = ImportReport()
     kept = [t for t in threads if t.messages or t.system]
     if not kept:
-        left_out = describe_left_out(report.left_out)
+        left_out = describe_left_out(sum((t.left_out for t in threads), Counter()))
         raise ImportFormatError(f"{file.name} has nothing chatrepl can import"
                                 + (f" (left out: {left_out})" if left_out else ""))
     if name and len(kept) > 1:
@@ -94,6 +94,7 @@ def import_file(store: BufferedStore, path: str, name: str | None = None) -> Imp
         store.create(target, model=thread.model, system=thread.system)
         _append(store, target, thread.messages)
         report.created.append((target, len(thread.messages)))
+        report.left_out += thread.left_out
     return report
 
 

@@ -199,6 +199,26 @@ def test_chatgpt_conversation_without_messages_is_an_empty_thread() -> None:
     assert thread.messages == [] and thread.name == "t"
 
 
+def test_chatgpt_counts_tool_use_and_reasoning_it_leaves_out() -> None:
+    def shown(key: str, parent: str, child: str, role: str, content_type: str,
+              recipient: str = "all") -> dict[str, object]:
+        node = _node(key, parent, [child], role)
+        node["message"] = {"author": {"role": role}, "recipient": recipient,
+                           "content": {"content_type": content_type, "parts": []}}
+        return node
+
+    conversation = _conversation(
+        _node("u", None, ["t"], "user", "weather?"),
+        shown("t", "u", "r", "assistant", "thoughts"),
+        shown("r", "t", "c", "assistant", "reasoning_recap"),
+        shown("c", "r", "o", "assistant", "text", recipient="browser"),
+        shown("o", "c", "a", "tool", "tether_browsing_display"),
+        _node("a", "o", [], "assistant", "sunny"), current="a")
+    [thread] = parse(json.dumps([conversation]))
+    assert turns(thread) == [("user", "weather?"), ("assistant", "sunny")]
+    assert describe_left_out(thread.left_out) == "1 tool call, 1 tool result, 1 reasoning message"
+
+
 def test_chatgpt_loop_in_parents_is_an_error() -> None:
     conversation = _conversation(_node("a", "b", [], "user", "x"),
                                  _node("b", "a", [], "assistant", "y"), current="a")
@@ -448,10 +468,11 @@ def test_left_out_counts_every_kind() -> None:
         {"role": "system", "content": "later"},
         {"role": "wizard", "content": "abracadabra"},
         {"role": "assistant", "content": "", "refusal": "no"},
+        {"role": "assistant", "content": None, "audio": {"id": "audio_1"}},
     ]))
     assert turns(thread) == [("user", "look"), ("assistant", "done")]
     assert describe_left_out(thread.left_out) == (
-        "3 tool calls, 3 tool results, 2 image parts, 1 audio part, 1 file part, 1 refusal, "
+        "3 tool calls, 3 tool results, 2 image parts, 2 audio parts, 1 file part, 1 refusal, "
         "1 system message after the conversation began, 1 message with an unknown role")
 
 
@@ -485,7 +506,7 @@ def test_reimport_of_the_same_export_is_skipped(api_env: dict[str, str]) -> None
     again = chatrepl(api_env, "--import", str(FIXTURES / "conversations.json"))
     assert again.returncode == 0
     assert "skipped 2 threads already imported" in again.stderr
-    assert "imported '" not in again.stderr
+    assert "imported '" not in again.stderr and "left out" not in again.stderr
     listed = chatrepl(api_env, "--list").stdout
     assert "-2" not in listed
 
@@ -606,6 +627,10 @@ def test_import_path_with_spaces_quoted_or_not_and_singular_counts(
         await s.line("/switch empty")
         out = await s.line(f"/export {tmp_path / 'e.md'}")
         assert "exported 0 messages" in out
+        out = await s.line(f'/export "{tmp_path / "my notes.md"}"')
+        assert (tmp_path / "my notes.md").exists() and "exported" in out
+        out = await s.line(f'/export "{tmp_path}/a" "b"')
+        assert out.count("error:") == 1 and "one path" in out
         await s.quit()
 
     run(go())

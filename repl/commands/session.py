@@ -60,8 +60,7 @@ async def system(ctx: Context, arg: str) -> None:
 @command("export", usage="[PATH]")
 async def export(ctx: Context, arg: str) -> None:
     """Write this thread to PATH (.json: the messages array; default: <thread>.md here)."""
-    path = (shlex.split(arg) or [""])[0] if arg[:1] in ("'", '"') else arg
-    path = path or f"{ctx.thread.name}.md"
+    path = _quoted(arg) if arg[:1] in ("'", '"') else arg or f"{ctx.thread.name}.md"
     if path == "-":
         raise ExportError("/export writes a file (chatrepl --export - writes to standard output)")
     try:
@@ -72,6 +71,17 @@ async def export(ctx: Context, arg: str) -> None:
             return
         count = export_thread(ctx.store, ctx.thread.name, path, overwrite=True)
     ctx.ui.info(f"exported {counted(count, 'message')} to {path}")
+
+
+def _quoted(arg: str) -> str:
+    """The one path in ``arg``, quoted as a shell would."""
+    try:
+        words = shlex.split(arg)
+    except ValueError as e:
+        raise ExportError(f"cannot read the path ({e}): /export \"my notes.md\"") from None
+    if len(words) != 1:
+        raise ExportError('/export takes one path (quote one with spaces: /export "my notes.md")')
+    return words[0]
 
 
 @command("quit")

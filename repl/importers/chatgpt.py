@@ -12,6 +12,9 @@ from repl.thread import INTERRUPTED, TRUNCATED, Message
 
 _ROLES = ("user", "assistant")
 _FINISH = {"interrupted": INTERRUPTED, "max_tokens": TRUNCATED}
+_PARTS = {"image_asset_pointer": "image", "audio_asset_pointer": "audio",
+          "real_time_user_audio_video_asset_pointer": "audio", "file_asset_pointer": "file"}
+_CONTENT_KINDS = {"thoughts": "reasoning", "reasoning_recap": ""}  # "Thought for 5 s": nothing
 
 
 def from_chatgpt(conversation: object, number: int, filename: str) -> ImportedThread:
@@ -86,8 +89,9 @@ def _chatgpt_message(raw: object, left_out: Counter[str]) -> Message | None:
     if meta.get("is_visually_hidden_from_conversation"):
         return None  # the hidden system node, custom instructions, memory
     kind = _left_out_kind(raw, role, content.get("content_type"))
-    if kind:
-        left_out[kind] += 1
+    if kind is not None:
+        if kind:
+            left_out[kind] += 1
         return None
     parts = content.get("parts")
     parts = parts if isinstance(parts, list) else []
@@ -103,12 +107,9 @@ def _chatgpt_message(raw: object, left_out: Counter[str]) -> Message | None:
                    status=_FINISH.get(str(_dict(meta, "finish_details").get("type"))))
 
 
-_PARTS = {"image_asset_pointer": "image", "audio_asset_pointer": "audio",
-          "real_time_user_audio_video_asset_pointer": "audio", "file_asset_pointer": "file"}
-
-
 def _left_out_kind(raw: dict[str, Any], role: object, content_type: object) -> str | None:
-    """Which LEFT_OUT kind a shown message is if a thread cannot keep it; None if it can."""
+    """Which LEFT_OUT kind a shown message is if a thread cannot keep it ('' to skip it without
+    a word); None if it can be kept."""
     if role == "tool":
         return "tool_result"
     if role not in (*_ROLES, "system"):
@@ -116,9 +117,9 @@ def _left_out_kind(raw: dict[str, Any], role: object, content_type: object) -> s
     if role == "assistant" and (content_type == "code" or raw.get("recipient") not in
                                 (None, "all")):
         return "tool_call"
-    if content_type not in ("text", "multimodal_text"):
-        return "other"  # reasoning, browsing displays...
-    return None
+    if content_type in ("text", "multimodal_text"):
+        return None
+    return _CONTENT_KINDS.get(str(content_type), "other")  # browsing displays, quotes...
 
 
 def _part_type(part: object) -> object:

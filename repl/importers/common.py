@@ -21,6 +21,7 @@ LEFT_OUT = {
     "file": ("file part", "file parts"),
     "part": ("part of another kind", "parts of other kinds"),
     "refusal": ("refusal", "refusals"),
+    "reasoning": ("reasoning message", "reasoning messages"),
     "other": ("non-text message", "non-text messages"),
     "system": ("system message after the conversation began",
                "system messages after the conversation began"),

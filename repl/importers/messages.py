@@ -67,6 +67,7 @@ def _message(item: dict[str, Any], number: int, filename: str,
     left_out["tool_call"] += (len(calls) if isinstance(calls, list) else 0) + \
         isinstance(item.get("function_call"), dict)
     left_out["refusal"] += isinstance(item.get("refusal"), str) and bool(item["refusal"])
+    left_out["audio"] += isinstance(item.get("audio"), dict)  # a spoken answer
     if role in _TOOL_ROLES:
         left_out["tool_result"] += 1
         return None
@@ -82,7 +83,8 @@ def _message(item: dict[str, Any], number: int, filename: str,
         return Message(SUMMARY, text.removeprefix(SUMMARY_PREFIX), covers=covers)
     if not text:
         empty = role in _ROLES and not calls and "function_call" not in item and \
-            not item.get("refusal") and not isinstance(item.get("content"), list)
+            not item.get("refusal") and "audio" not in item and \
+            not isinstance(item.get("content"), list)
         left_out["empty"] += empty
         return None
     return Message("system" if role in _SYSTEM_ROLES else role, text)
