@@ -26,24 +26,26 @@ from repl.completion import CommandCompleter
 from repl.context import Context
 from repl.errors import ChatreplError
 from repl.keys import bindings
+from repl.prompts import continuation
 from repl.render.terminal import terminal_gone
 from repl.signals import STOP_SIGNALS, handling
 
 
 class App:
+    """The loop over ``ctx``; ``input`` and ``output`` are the terminal's (cli.py passes the real
+    ones, tests a pipe), the same ones the context's prompts were built on."""
+
     def __init__(self, ctx: Context, *, input: Input | None = None, output: Output | None = None,
                  history: History | None = None) -> None:
         self.ctx = ctx
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False  # SIGTERM or SIGHUP: leave once the answer is saved
         self.session: PromptSession[str] = PromptSession(
             input=input, output=output, history=history or InMemoryHistory(),
             completer=CommandCompleter(ctx), complete_while_typing=False,
             key_bindings=bindings(), multiline=True, bottom_toolbar=self._toolbar,
-            prompt_continuation=lambda width, line, wrap: "… ".rjust(width),
+            prompt_continuation=continuation,
         )
-        self._confirm: PromptSession[str] = PromptSession(input=input, output=output)
-        ctx.ask = self._ask
-        ctx.edit = self._edit
 
     async def run(self, thread: str | None = None, *, system: str | None = None) -> None:
         ctx = self.ctx
@@ -55,9 +57,11 @@ class App:
             await ctx.client.aclose()
 
     async def _loop(self) -> None:
-        while self.ctx.running:
+        """Until Ctrl-D, /quit (both raise EOFError), a stop signal or a closed terminal."""
+        while not self._stopping:
             try:
                 line = await self.session.prompt_async([("bold", "❯ ")])
+                await self.handle(line)
             except KeyboardInterrupt:
                 continue
             except EOFError:
@@ -66,7 +70,6 @@ class App:
                 if terminal_gone(e):  # the window was closed: a normal way to leave
                     break
                 raise
-            await self.handle(line)
 
     async def handle(self, line: str) -> None:
         ctx = self.ctx
@@ -78,10 +81,11 @@ class App:
                 await self._chat(line[1:] if line.startswith("//") else line)
         except ChatreplError as e:
             ctx.ui.error(str(e))
+        except EOFError:  # /quit
+            raise
         except Exception as e:
             if terminal_gone(e):  # the window was closed (what arrived is saved): leave quietly
-                ctx.running = False
-                return
+                raise EOFError from None
             log_bug(ctx.config.log_path, ctx.config.api_key)
             what = f"{type(e).__name__}: {e}"
             if ctx.config.api_key:
@@ -100,25 +104,10 @@ class App:
         finally:
             self._task = None
 
-    # -- the outside world ----------------------------------------------------------------------
-
-    async def _ask(self, question: str) -> bool:
-        try:
-            answer = await self._confirm.prompt_async(question)
-        except (KeyboardInterrupt, EOFError):
-            return False
-        return answer.strip().lower() in ("y", "yes")
-
-    async def _edit(self, text: str) -> str | None:
-        try:
-            return await self.session.prompt_async([("bold", "edit❯ ")], default=text)
-        except (KeyboardInterrupt, EOFError):
-            return None
-
     def _toolbar(self) -> str:
-        info = self.ctx.thread
-        if info is None:
+        if not self.ctx.is_open:
             return ""
+        info = self.ctx.thread
         unsaved = len(self.ctx.store.pending)
         warning = f" · {unsaved} UNSAVED" if unsaved else ""
         return f" {info.name} · {self.ctx.model} · {info.message_count} messages{warning} "
@@ -128,7 +117,7 @@ class App:
             self._task.cancel()
 
     def _terminate(self) -> None:
-        self.ctx.running = False
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
         elif self.session.app.is_running:

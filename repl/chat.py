@@ -35,7 +35,6 @@ async def send(ctx: Context, text: str) -> None:
     question = _save(ctx, name, Message("user", text, model=model))
     if ctx.thread.model != model:
         ctx.store.update(name, model=model)
-    ctx.refresh()
     await answer(ctx, [*history, question])
 
 
@@ -119,7 +118,6 @@ def _save_answer(ctx: Context, answer: str, model: str, status: str | None,
     usage = done.usage if done else Usage()
     _save(ctx, ctx.thread.name, Message("assistant", answer, model=model, status=status,
                                         usage=usage))
-    ctx.refresh()
 
 
 def _save(ctx: Context, name: str, message: Message) -> Message:

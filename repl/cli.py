@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -99,10 +100,10 @@ def _run(args: argparse.Namespace) -> int:
         from rich.console import Console
 
         ui = UI(Console(highlight=False, emoji=False), err=Console(stderr=True, highlight=False),
-                code_theme=config.code_theme)
+                code_theme=config.code_theme, term=config.term)
         client = ChatClient(api_key=config.api_key, base_url=config.base_url,
                             timeout=config.timeout)
-        ctx = Context(store=store, ui=ui, config=config, client=client)
+        ctx = Context(store=store, ui=ui, config=config, client=client, clock=time.time)
         if store.recovered:
             ui.warn(store.recovered.describe(config.db_path))
         if args.list:
@@ -128,7 +129,7 @@ def _run(args: argparse.Namespace) -> int:
             return 0
         prompt = _one_shot_prompt(args.prompt)
         if prompt is not None:
-            return asyncio.run(_one_shot(ctx, args, prompt))
+            return asyncio.run(_one_shot(ctx, args, prompt))  # no one to ask: ctx's defaults
         return asyncio.run(_repl(ctx, args, config))
     finally:
         _close(store)
@@ -203,8 +204,19 @@ async def _one_shot(ctx: Context, args: argparse.Namespace, prompt: str) -> int:
 
 
 async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
-    from repl.app import App, file_history
+    """The REPL on the real terminal: its prompts, the user's editor, the input history."""
+    from dataclasses import replace
 
-    app = App(ctx, history=file_history(str(config.history_path)))
+    from prompt_toolkit.input import create_input
+    from prompt_toolkit.output import create_output
+
+    from repl.app import App, file_history
+    from repl.prompts import ExternalEditor, LineEditor, YesNo
+
+    input, output = create_input(), create_output()
+    ctx = replace(ctx, ask=YesNo(input=input, output=output),
+                  edit=LineEditor(input=input, output=output),
+                  external_edit=ExternalEditor(config.editor))
+    app = App(ctx, input=input, output=output, history=file_history(str(config.history_path)))
     await app.run(args.thread, system=args.system)
     return 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import pytest
 from fakeserver import FakeOpenAI, Reply
 from harness import Session
 
@@ -640,3 +642,66 @@ def test_cli_search_and_import(api_env: dict[str, str], server: FakeOpenAI) -> N
     assert done.returncode == 0 and len(lines) == 2  # the question and its echo
     assert lines[0].startswith("notes\tturn 1\t") and "[zebra]" in lines[0]
     assert "\x1b" not in done.stdout
+
+
+# -- the session owns its state; the outside world comes in through cli.py -----------------------
+
+
+def test_the_current_thread_is_never_stale(api_env: dict[str, str], server: FakeOpenAI) -> None:
+    from repl.store import open_store
+    from repl.thread import Message
+
+    async def go() -> None:
+        s = await Session().start("t")
+        other = open_store(s.config.store, s.config.data_dir)  # another chatrepl, same thread
+        try:
+            other.append("t", Message("user", "from elsewhere"))
+            other.append("t", Message("assistant", "seen"))
+            other.update("t", model="other-model")
+        finally:
+            other.close()
+        assert s.ctx.thread.message_count == 2
+        assert s.app._toolbar() == " t · other-model · 2 messages "
+        await s.line("/model mine")
+        assert s.app._toolbar() == " t · mine · 2 messages "
+        await s.line("/system be brief")
+        assert s.ctx.thread.system == "be brief"
+        await s.line("hello")
+        assert server.requests[-1]["model"] == "mine"
+        assert s.app._toolbar() == " t · mine · 4 messages "
+        await s.quit()
+
+    run(go())
+
+
+def test_edit_in_the_configured_editor_and_new_names_from_the_clock(
+        api_env: dict[str, str], server: FakeOpenAI, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import time
+
+    script = tmp_path / "editor.py"
+    script.write_text("import sys, pathlib\np = pathlib.Path(sys.argv[1])\n"
+                      "p.write_text(p.read_text().upper() + ' (edited)\\n')\n")
+    monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
+    moment = time.mktime((2030, 5, 6, 7, 8, 0, 0, 0, -1))
+
+    async def go() -> None:
+        s = await Session(clock=lambda: moment).start("t")
+        await s.line("make it loud")
+        await s.line("/edit -e")
+        assert server.sent_messages()[-1] == {"role": "user", "content": "MAKE IT LOUD (edited)"}
+        out = await s.line("/new")
+        assert "new thread '2030-05-06-0708'" in out
+        await s.quit()
+
+    run(go())
+
+
+def test_environment_variables_are_read_only_in_config() -> None:
+    import repl
+
+    root = Path(repl.__file__).parent
+    readers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                     if any(w in p.read_text() for w in ("os.environ", "getenv(")))
+    assert readers == ["config.py", "store/redis.py"]  # redis: REDIS_PASSWORD (the store's own)

@@ -40,7 +40,6 @@ async def model(ctx: Context, arg: str) -> None:
         return
     ctx.store.update(ctx.thread.name, model=arg)
     ctx.model_override = None
-    ctx.refresh()
     ctx.ui.info(f"model for {ctx.thread.name!r}: {arg}")
 
 
@@ -57,7 +56,6 @@ async def system(ctx: Context, arg: str) -> None:
     else:
         ctx.store.update(ctx.thread.name, system=arg)
         ctx.ui.info("system prompt set")
-    ctx.refresh()
 
 
 def export_thread(ctx: Context, name: str, path: str, fmt: str | None = None) -> str:
@@ -110,4 +108,4 @@ async def export(ctx: Context, arg: str) -> None:
 @command("quit")
 async def quit_(ctx: Context, arg: str) -> None:
     """Leave chatrepl (Ctrl-D works too)."""
-    ctx.running = False
+    raise EOFError  # as Ctrl-D at the prompt: the loop ends there

@@ -48,7 +48,7 @@ async def new(ctx: Context, arg: str) -> None:
         if ctx.store.get(name):
             raise CommandError(f"a thread named {name!r} already exists; /switch {name} opens it")
     else:
-        name = base = time.strftime("%Y-%m-%d-%H%M")
+        name = base = time.strftime("%Y-%m-%d-%H%M", time.localtime(ctx.clock()))
         n = 1
         while ctx.store.get(name):
             n += 1

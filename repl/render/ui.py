@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import os
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
@@ -72,10 +71,11 @@ STATUS_NOTES = {
 
 class UI:
     def __init__(self, console: Console, *, err: Console | None = None,
-                 code_theme: str = "monokai") -> None:
+                 code_theme: str = "monokai", term: str = "") -> None:
         self.console = console
         self.err = err or console
         self.code_theme = code_theme
+        self.term = term  # TERM, from Config
 
     @property
     def rich_output(self) -> bool:
@@ -130,7 +130,7 @@ class UI:
     def copy(self, text: str) -> None:
         """Put ``text`` on the clipboard with OSC 52, which most terminals (and tmux with
         set-clipboard on) honour; there is no way to know whether this one did."""
-        if not self.console.is_terminal or os.environ.get("TERM", "") in ("", "dumb"):
+        if not self.console.is_terminal or self.term in ("", "dumb"):
             self.error("cannot copy: the output is not a terminal (OSC 52 needs one)")
             return
         payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
