@@ -1,8 +1,8 @@
 """The REPL loop: read a line, route it to a command or the model. Nothing else lives here.
 
-Ctrl-C while an answer streams cancels the streaming task (the turn saves the partial answer);
-SIGTERM and SIGHUP (the terminal closed) do the same, then leave. Errors meant for the user are
-shown as one line; anything else is logged with its traceback and the loop goes on.
+Every line runs as one task that Ctrl-C cancels (an answer under way saves what arrived, whichever
+command started it); SIGTERM and SIGHUP (the terminal closed) do the same, then leave. Errors
+meant for the user are shown as one line; anything else is logged with its traceback.
 """
 
 from __future__ import annotations
@@ -72,13 +72,28 @@ class App:
                 raise
 
     async def handle(self, line: str) -> None:
+        """Run ``line`` as the task Ctrl-C cancels, whatever it is (a message, /retry, /compact):
+        the answer under way is cut short and saved, and the loop goes on."""
+        self._task = asyncio.create_task(self._run(line))
+        try:
+            # prompt_toolkit takes SIGINT over while it reads a line, so claim it per command
+            with handling(self._interrupt, signal.SIGINT):
+                await self._task
+        except asyncio.CancelledError:
+            if not self._task.cancelled():
+                raise
+        finally:
+            self._task = None
+
+    async def _run(self, line: str) -> None:
+        """The error boundary: a user's error is one line, anything else a logged bug."""
         ctx = self.ctx
         try:
             parsed = parse(line)
             if parsed:
                 await dispatch(ctx, *parsed)
             elif line.strip():
-                await self._chat(line[1:] if line.startswith("//") else line)
+                await chat.send(ctx, line[1:] if line.startswith("//") else line)
         except ChatreplError as e:
             ctx.ui.error(str(e))
         except EOFError:  # /quit
@@ -91,18 +106,6 @@ class App:
             if ctx.config.api_key:
                 what = what.replace(ctx.config.api_key, "***")
             ctx.ui.error(f"internal error ({what}); details in {ctx.config.log_path}")
-
-    async def _chat(self, text: str) -> None:
-        self._task = asyncio.create_task(chat.send(self.ctx, text))
-        try:
-            # prompt_toolkit takes SIGINT over while it reads a line, so claim it per answer
-            with handling(self._interrupt, signal.SIGINT):
-                await self._task
-        except asyncio.CancelledError:
-            if not self._task.cancelled():
-                raise
-        finally:
-            self._task = None
 
     def _toolbar(self) -> str:
         if not self.ctx.is_open:

@@ -25,6 +25,7 @@ import pytest
 from fakeserver import FakeOpenAI, Reply
 from pty_session import (
     COLS,
+    LONG,
     ROWS,
     TIMEOUT,
     Terminal,
@@ -194,6 +195,50 @@ def test_ctrl_c_stops_the_answer_keeps_it_and_the_repl_goes_on(
     assert q == ("user", "tell me a long story", None)
     assert a == ("assistant", sent[1]["content"], "interrupted")
     assert (q2, a2) == (("user", "still there?", None), ("assistant", "echo: still there?", None))
+
+
+@pytest.mark.parametrize("command", ["/retry", "/edit"])
+def test_ctrl_c_during_an_answer_any_command_started_stops_it_not_chatrepl(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI, data_dir: Path,
+        command: str) -> None:
+    term = chatrepl()
+    term.line("tell me")
+    server.queue(Reply(text=LONG, pieces=200, delay=0.02))
+    term.send(command + "\r")
+    if command == "/edit":  # the prompt comes prefilled: send it as it is
+        term.wait_text("edit❯ tell me")
+        term.send("\r")
+    term.wait_text("word20 ")
+    term.mark()
+    term.child.sendintr()
+    term.wait_prompt()
+    assert "(interrupted)" in term.text and term.child.isalive()
+    (q, a) = stored(data_dir, "default")
+    assert q == ("user", "tell me", None)
+    assert a[0] == "assistant" and a[2] == "interrupted"
+    assert_partial(a[1])
+    term.line("still there?")
+    assert "echo: still there?" in term.text
+    assert term.quit() == 0
+
+
+def test_ctrl_c_during_compact_changes_nothing_and_the_repl_goes_on(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI, data_dir: Path) -> None:
+    term = chatrepl()
+    for word in ("one", "two", "three"):
+        term.line(word)
+    before = stored(data_dir, "default")
+    server.queue(Reply(text="a summary", stall=3))
+    term.send("/compact 1\r")
+    term.wait(lambda: len(server.requests) == 4, "the summary request")
+    term.mark()
+    term.child.sendintr()
+    term.wait_prompt()
+    assert "nothing was compacted" in term.text and term.child.isalive()
+    assert stored(data_dir, "default") == before  # no summary
+    term.line("four")
+    assert server.sent_messages()[0]["content"] == "one"  # all of it is still sent
+    assert term.quit() == 0
 
 
 def test_ctrl_c_at_the_prompt_clears_the_line_and_does_not_exit(

@@ -6,6 +6,7 @@ with the reason, and /redo or the store can bring it back.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from repl import chat, window
@@ -127,7 +128,11 @@ async def compact(ctx: Context, arg: str) -> None:
         "Summarise our conversation so far for your own later use: the facts, decisions, open "
         "questions and anything I asked you to remember, concisely. Reply with the summary only.")}]
     ctx.ui.info(f"summarising {len(older)} messages…")
-    summary = await ctx.client.complete(request, ctx.model)
+    try:
+        summary = await ctx.client.complete(request, ctx.model)
+    except asyncio.CancelledError:
+        ctx.ui.info("(stopped: nothing was compacted)")
+        raise
     if not summary.strip():
         raise CommandError("the model returned an empty summary; nothing was changed")
     ctx.store.append(ctx.thread.name, Message(SUMMARY, summary, model=ctx.model,
