@@ -27,7 +27,7 @@ from repl.context import Context
 from repl.errors import ChatreplError
 from repl.keys import bindings
 from repl.prompts import continuation
-from repl.render.terminal import terminal_gone
+from repl.render.terminal import QuietInput, terminal_gone
 from repl.signals import STOP_SIGNALS, handling
 
 
@@ -51,7 +51,8 @@ class App:
         ctx = self.ctx
         show_opened(ctx, ctx.open(ctx.initial_thread(thread), system=system))
         try:
-            with handling(self._terminate, *STOP_SIGNALS):
+            # between prompts (which set their own mode) keys typed ahead wait, unechoed, intact
+            with handling(self._terminate, *STOP_SIGNALS), QuietInput():
                 await self._loop()
         finally:
             await ctx.client.aclose()

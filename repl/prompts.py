@@ -15,6 +15,7 @@ from prompt_toolkit.output import Output
 
 from repl.errors import ConfigError
 from repl.keys import bindings
+from repl.render.terminal import normal_input
 
 
 def continuation(width: int, line: int, wrap: int) -> str:
@@ -63,7 +64,8 @@ class ExternalEditor:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
-            status = subprocess.run([*shlex.split(self.command), path]).returncode
+            with normal_input():
+                status = subprocess.run([*shlex.split(self.command), path]).returncode
             if status != 0:
                 return None
             with open(path, encoding="utf-8") as f:

@@ -241,6 +241,22 @@ def test_ctrl_c_during_compact_changes_nothing_and_the_repl_goes_on(
     assert term.quit() == 0
 
 
+def test_lines_typed_during_an_answer_run_after_it_one_by_one(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI) -> None:
+    term = chatrepl()
+    server.queue(Reply(text="slow answer " * 30, pieces=60, delay=0.03))
+    term.send("first\r")
+    term.wait_text("slow answer slow")
+    term.send("two\r")  # typed while it streams, quickly, each line ended by Enter
+    term.send("/retry\r")
+    term.wait(lambda: len(server.requests) == 3, "the question typed ahead, then the retry")
+    term.wait_prompt()
+    asked = [m["content"] for m in server.sent_messages(1) if m["role"] == "user"]
+    assert asked == ["first", "two"]  # "two" alone, not "two\n/retry"
+    assert server.sent_messages(2) == server.sent_messages(1)  # /retry asked again for "two"
+    assert term.quit() == 0
+
+
 def test_ctrl_c_at_the_prompt_clears_the_line_and_does_not_exit(
         chatrepl: Callable[..., Terminal], server: FakeOpenAI) -> None:
     term = chatrepl()
