@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from repl import __version__
@@ -99,8 +100,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         from rich.console import Console
 
-        ui = UI(Console(highlight=False, emoji=False), err=Console(stderr=True, highlight=False),
-                code_theme=config.code_theme, term=config.term)
+        err = Console(stderr=True, highlight=False)
+        ui = UI(Console(highlight=False, emoji=False), err=err, code_theme=config.code_theme,
+                term=config.term)
         client = ChatClient(api_key=config.api_key, base_url=config.base_url,
                             timeout=config.timeout)
         ctx = Context(store=store, ui=ui, config=config, client=client, clock=time.time)
@@ -128,8 +130,9 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"exported {name!r} to {where}", file=sys.stderr)
             return 0
         prompt = _one_shot_prompt(args.prompt)
-        if prompt is not None:
-            return asyncio.run(_one_shot(ctx, args, prompt))  # no one to ask: ctx's defaults
+        if prompt is not None:  # stdout is for the answer only; no one to ask: ctx's defaults
+            ui = UI(ui.console, err=err, notes=err, code_theme=config.code_theme, term=config.term)
+            return asyncio.run(_one_shot(replace(ctx, ui=ui), args, prompt))
         return asyncio.run(_repl(ctx, args, config))
     finally:
         _close(store)
@@ -205,8 +208,6 @@ async def _one_shot(ctx: Context, args: argparse.Namespace, prompt: str) -> int:
 
 async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
     """The REPL on the real terminal: its prompts, the user's editor, the input history."""
-    from dataclasses import replace
-
     from prompt_toolkit.input import create_input
     from prompt_toolkit.output import create_output
 

@@ -426,3 +426,21 @@ def test_one_shot_into_a_pipe_is_plain_text(api_env: dict[str, str], tmp_path: P
     assert server.sent_messages()[:2] == [{"role": "user", "content": "hi"},
                                           {"role": "assistant", "content": "echo: hi"}]
     assert stored(data_dir, "x")[-1] == ("assistant", HOSTILE, None)
+
+
+def test_one_shot_stdout_is_the_answer_only_notes_go_to_stderr(
+        api_env: dict[str, str], tmp_path: Path, server: FakeOpenAI) -> None:
+    from fakeserver import Failure
+
+    server.queue(Reply(text="cut sho", finish="length"))
+    done = one_shot(api_env, tmp_path, "-t", "f", "hi")
+    assert (done.returncode, done.stdout) == (0, b"cut sho\n")
+    assert b"(truncated: the model reached its output limit)" in done.stderr
+
+    too_long = Failure(400, {"error": {"message": "maximum context length is 8192 tokens. "
+                                       "However, your messages resulted in 9000 tokens",
+                                       "code": "context_length_exceeded"}})
+    server.queue(too_long, Reply(text="fits now"))
+    done = one_shot(api_env, tmp_path, "-t", "f", "again")
+    assert (done.returncode, done.stdout) == (0, b"fits now\n")
+    assert b"sending it again without the" in done.stderr
