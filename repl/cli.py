@@ -217,7 +217,7 @@ async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
     input, output = create_input(), create_output()
     ctx = replace(ctx, ask=YesNo(input=input, output=output),
                   edit=LineEditor(input=input, output=output),
-                  external_edit=ExternalEditor(config.editor))
+                  external_edit=ExternalEditor(config.editor), interactive=True)
     app = App(ctx, input=input, output=output, history=file_history(str(config.history_path)))
     await app.run(args.thread, system=args.system)
     return 0

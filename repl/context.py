@@ -46,6 +46,7 @@ class Context:
     edit: Edit = no_edit
     external_edit: ExternalEdit = no_external_edit
     clock: Callable[[], float] = time.time
+    interactive: bool = False  # a REPL, where the user can answer, /retry...
     hits: list[Hit] = field(default_factory=list)  # the last /search results, for /goto
     models: list[str] | None = None  # the endpoint's models, once asked (for completion)
     model_override: str | None = None  # -m for this run, until /model chooses another

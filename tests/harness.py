@@ -45,7 +45,7 @@ class Session:
                                              base_url=self.config.base_url,
                                              timeout=self.config.timeout, local_servers=()),
                            ask=ask, edit=edit, external_edit=ExternalEditor(self.config.editor),
-                           clock=clock)
+                           clock=clock, interactive=True)
         self.app = App(self.ctx, input=self.pipe, output=output)
         self._ready = asyncio.Event()
         self.prompts = 0

@@ -705,3 +705,50 @@ def test_environment_variables_are_read_only_in_config() -> None:
     readers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
                      if any(w in p.read_text() for w in ("os.environ", "getenv(")))
     assert readers == ["config.py", "store/redis.py"]  # redis: REDIS_PASSWORD (the store's own)
+
+
+# -- a question that got no answer ----------------------------------------------------------------
+
+
+def test_an_unanswered_question_says_retry_and_retry_sends_it_once(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    import os
+    import signal
+
+    from fakeserver import Failure
+
+    async def go() -> None:
+        s = await Session().start("t")
+        server.queue(Failure(503, {"error": {"message": "overloaded"}}))
+        out = await s.line("first question")
+        assert out.count("error:") == 1 and "; /retry sends it again" in out, out
+        out = await s.line("/retry")
+        assert "echo: first question" in out
+        assert server.sent_messages() == [{"role": "user", "content": "first question"}]
+        assert stored(s, "t") == [("user", "first question", None),
+                                  ("assistant", "echo: first question", None)]
+
+        server.queue(Reply("late", stall=3))  # Ctrl-C before the first token
+        await s.line("second question", wait=False)
+        await s.until(lambda: len(server.requests) == 3)
+        os.kill(os.getpid(), signal.SIGINT)
+        await s.wait_prompt()
+        assert "(interrupted before the answer began; /retry sends it again)" in s.text
+        await s.line("/retry")
+        assert [c for r, c, _ in stored(s, "t") if r == "user"] == ["first question",
+                                                                   "second question"]
+        assert stored(s, "t")[-1] == ("assistant", "echo: second question", None)
+        await s.quit()
+
+    run(go())
+
+
+def test_a_missing_key_says_retry(isolated: dict[str, str]) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        out = await s.line("hello")
+        assert "OPENAI_API_KEY" in out and out.count("error:") == 1
+        assert "; /retry sends it again" in out
+        await s.quit()
+
+    run(go())
