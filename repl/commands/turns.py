@@ -48,9 +48,14 @@ async def retry(ctx: Context, arg: str) -> None:
     await chat.answer(ctx, ctx.store.messages(ctx.thread.name))
 
 
-@command("undo")
+@command("undo", usage="[N]")
 async def undo(ctx: Context, arg: str) -> None:
-    """Take back the last exchange; after /retry or /edit, bring the previous version back."""
+    """Take back the last exchange, or N; after /retry or /edit, bring the earlier version back."""
+    if arg and not (arg.isdigit() and int(arg) >= 1):
+        raise CommandError("usage: /undo [N], N a number of exchanges from 1")
+    if arg and int(arg) > 1:
+        _undo_exchanges(ctx, int(arg))
+        return
     name = ctx.thread.name
     exchange = _last_exchange(ctx)
     replaced = _after(ctx.store.last_hidden(name, REPLACED), exchange[0])
@@ -67,6 +72,19 @@ async def undo(ctx: Context, arg: str) -> None:
         ctx.store.hide(name, _ids(exchange), UNDONE)
         what = f"{len(exchange)} messages ({_preview(exchange[0].content)!r})"
     ctx.ui.info(f"took back {what} (/redo returns it)")
+
+
+def _undo_exchanges(ctx: Context, count: int) -> None:
+    """Take back the last ``count`` exchanges at once (one /redo returns them all)."""
+    messages = ctx.store.messages(ctx.thread.name)
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    if len(users) < count:
+        raise CommandError(f"this thread has {len(users)} exchanges; /undo {len(users)} takes "
+                           "them all back" if users else "nothing to take back: no messages yet")
+    taken = messages[users[-count]:]
+    ctx.store.hide(ctx.thread.name, _ids(taken), UNDONE)
+    ctx.ui.info(f"took back {count} exchanges ({len(taken)} messages, from "
+                f"{_preview(taken[0].content)!r}; /redo returns them)")
 
 
 @command("redo")
