@@ -80,7 +80,10 @@ class Context:
         return self.model_override or self.thread.model or self.config.model
 
     def initial_thread(self, requested: str | None) -> str:
-        return validate_name(requested or self.store.get_state(LAST_THREAD) or DEFAULT_THREAD)
+        """The thread to open: ``requested`` (-t; an empty name is an error), else the last one."""
+        if requested is not None:
+            return validate_name(requested)
+        return validate_name(self.store.get_state(LAST_THREAD) or DEFAULT_THREAD)
 
     def open(self, name: str, *, system: str | None = None) -> bool:
         """Make ``name`` the current thread, creating it if needed; True if it was created."""
