@@ -44,6 +44,7 @@ class App:
             input=input, output=output, history=history or InMemoryHistory(),
             completer=CommandCompleter(ctx), complete_while_typing=False,
             key_bindings=bindings(), multiline=True, bottom_toolbar=self._toolbar,
+            enable_suspend=True,  # Ctrl-Z: to the background, as in a shell (fg returns)
             prompt_continuation=continuation,
         )
 
@@ -113,8 +114,8 @@ class App:
             return ""
         info = self.ctx.thread
         unsaved = len(self.ctx.store.pending)
-        warning = f" · {unsaved} UNSAVED" if unsaved else ""
-        return f" {info.name} · {self.ctx.model} · {info.message_count} messages{warning} "
+        warning = f" {unsaved} UNSAVED ·" if unsaved else ""  # first: a narrow bar cuts the end
+        return f"{warning} {info.name} · {self.ctx.model} · {info.message_count} messages "
 
     def _interrupt(self) -> None:
         if self._task is not None:

@@ -43,7 +43,7 @@ class LineEditor:
     def __init__(self, *, input: Input | None = None, output: Output | None = None) -> None:
         self.session: PromptSession[str] = PromptSession(
             input=input, output=output, key_bindings=bindings(), multiline=True,
-            prompt_continuation=continuation)
+            prompt_continuation=continuation, enable_suspend=True)
 
     async def __call__(self, text: str) -> str | None:
         try:

@@ -441,7 +441,7 @@ def tree(root: Path) -> set[str]:
 
 
 BAD_NAMES = ["../x", "a/b", "..", "/x", "a\\b", "a\x1b[31mb", "a\x1b]52;c;aGk=\x07",
-             "a\u202eb", "x" * 200, "-x", ".hidden", " "]
+             "a\u202eb", "x" * 200, "-x", ".hidden", " ", ""]
 
 
 def test_bad_thread_names_are_refused_and_create_nothing(

@@ -752,3 +752,82 @@ def test_a_missing_key_says_retry(isolated: dict[str, str]) -> None:
         await s.quit()
 
     run(go())
+
+
+# -- small ones -----------------------------------------------------------------------------------
+
+
+def test_undo_n_takes_back_n_exchanges_and_redo_returns_them(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        for n in range(4):
+            await s.line(f"q{n}")
+        out = await s.line("/undo 3")
+        assert "took back 3 exchanges" in out
+        assert [c for _, c, _ in stored(s, "t")] == ["q0", "echo: q0"]
+        out = await s.line("/undo 5")
+        assert out.count("error:") == 1 and "has 1 exchanges" in out
+        out = await s.line("/undo x")
+        assert out.count("error:") == 1 and "usage: /undo [N]" in out
+        await s.line("/redo")
+        assert [c for r, c, _ in stored(s, "t") if r == "user"] == ["q0", "q1", "q2", "q3"]
+        await s.quit()
+
+    run(go())
+
+
+def test_history_numbers_the_turns_and_never_says_empty_when_it_is_not(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        out = await s.line("/history")
+        assert "no messages yet" in out
+        for n in range(3):
+            await s.line(f"q{n}")
+        out = await s.line("/history 0")
+        assert "no messages yet" not in out and "0 of 3 turns shown" in out
+        assert "q0" not in out
+        out = await s.line("/history 2")
+        lines = out.splitlines()
+        assert "2 of 3 turns shown" in out and "q0" not in out
+        assert lines[lines.index("turn 2") + 1] == "❯ q1"
+        assert lines[lines.index("turn 3") + 1] == "❯ q2"
+        out = await s.line("/history -1")
+        assert out.count("error:") == 1
+        await s.line("/fork copy 2")  # the numbers /history shows are the ones /fork takes
+        assert [c for _, c, _ in stored(s, "copy")][-1] == "echo: q1"
+        await s.quit()
+
+    run(go())
+
+
+def test_fork_with_a_bad_turn_is_an_error_not_a_name(api_env: dict[str, str],
+                                                     server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("q0")
+        for bad in ("z -1", "z 0", "z 2"):
+            out = await s.line(f"/fork {bad}")
+            assert out.count("error:") == 1 and "turns 1 to 1" in out, out
+        assert [i.name for i in s.store.list_threads()] == ["t"]
+        assert s.ctx.thread.name == "t"
+        await s.quit()
+
+    run(go())
+
+
+def test_unsaved_warning_comes_first_in_a_narrow_bottom_bar(api_env: dict[str, str],
+                                                            server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session(model="a-rather-long-model-name-for-a-narrow-terminal").start(
+            "a-long-thread-name")
+        db = s.store.inner._db  # type: ignore[attr-defined]
+        db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+        await s.line(f"\x1b[200~{'x' * 40_000}\x1b[201~")  # pasted; needs new pages
+        bar = s.app._toolbar()
+        assert bar[:60].startswith(" 2 UNSAVED · a-long-thread-name · "), bar
+        db.execute("PRAGMA max_page_count = 1073741823")
+        await s.quit()
+
+    run(go())

@@ -257,6 +257,38 @@ def test_lines_typed_during_an_answer_run_after_it_one_by_one(
     assert term.quit() == 0
 
 
+def test_an_empty_thread_name_is_an_error_not_the_last_thread(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI) -> None:
+    term = chatrepl("-t", "", prompt=False)
+    assert term.exit_status() == 1
+    assert "chatrepl: a thread name cannot be empty" in term.text
+
+
+def test_ctrl_z_suspends_like_a_shell_and_fg_resumes(api_env: dict[str, str], tmp_path: Path,
+                                                     server: FakeOpenAI) -> None:
+    """In a job-control shell (an interactive bash), Ctrl-Z at the prompt stops chatrepl and fg
+    brings it back with the line as it was; no \\x1a gets into the message."""
+    env = {**api_env, "PS1": "$ "}
+    started = terminals(env, tmp_path, ["bash", "--norc", "--noprofile", "-i"])
+    start = next(started)
+    term = start(prompt=False)
+    term.wait_text("$")
+    term.send(f"{CHATREPL} -t z\r")
+    term.wait_prompt()
+    term.send("ab")
+    term.wait_text("❯ ab")
+    term.send("\x1a")
+    term.wait_text("Stopped")
+    term.send("fg\r")
+    term.wait_text("❯ ab")
+    term.line("c")
+    assert server.sent_messages() == [{"role": "user", "content": "abc"}]
+    term.send("\x04")
+    term.wait_text("$ ")
+    term.send("exit\r")
+    next(started, None)  # closes what is left
+
+
 def test_ctrl_c_at_the_prompt_clears_the_line_and_does_not_exit(
         chatrepl: Callable[..., Terminal], server: FakeOpenAI) -> None:
     term = chatrepl()

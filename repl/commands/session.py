@@ -21,7 +21,7 @@ async def help_(ctx: Context, arg: str) -> None:
     rows = [(f"/{c.name} {c.usage}".rstrip(), c.help) for c in ordered]
     ctx.ui.rows(rows)
     ctx.ui.info("Enter sends · Alt-Enter or Ctrl-J: new line · Ctrl-C stops an answer or clears "
-                "the line · Ctrl-D quits · commands may be shortened (/sw work)")
+                "the line · Ctrl-Z suspends · Ctrl-D quits · commands may be shortened (/sw work)")
 
 
 async def model_names(ctx: Context) -> list[str]:
