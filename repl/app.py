@@ -43,7 +43,7 @@ class App:
         self.session: PromptSession[str] = PromptSession(
             input=input, output=output, history=history or InMemoryHistory(),
             completer=CommandCompleter(ctx), complete_while_typing=False,
-            key_bindings=bindings(), multiline=True, bottom_toolbar=self._toolbar,
+            key_bindings=bindings(), multiline=True,
             enable_suspend=True,  # Ctrl-Z: to the background, as in a shell (fg returns)
             prompt_continuation=continuation,
         )
@@ -62,7 +62,9 @@ class App:
         """Until Ctrl-D, /quit (both raise EOFError), a stop signal or a closed terminal."""
         while not self._stopping:
             try:
-                line = await self.session.prompt_async([("bold", "❯ ")])
+                # the bar is read once a prompt, not at every key (a JSON store parses a file)
+                line = await self.session.prompt_async([("bold", "❯ ")],
+                                                       bottom_toolbar=self._toolbar())
                 await self.handle(line)
             except KeyboardInterrupt:
                 continue
@@ -115,7 +117,8 @@ class App:
         info = self.ctx.thread
         unsaved = len(self.ctx.store.pending)
         warning = f" {unsaved} UNSAVED ·" if unsaved else ""  # first: a narrow bar cuts the end
-        return f"{warning} {info.name} · {self.ctx.model} · {info.message_count} messages "
+        model = self.ctx.model_for(info)
+        return f"{warning} {info.name} · {model} · {info.message_count} messages "
 
     def _interrupt(self) -> None:
         if self._task is not None:

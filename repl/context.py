@@ -77,7 +77,11 @@ class Context:
 
     @property
     def model(self) -> str:
-        return self.model_override or self.thread.model or self.config.model
+        return self.model_for(self.thread)
+
+    def model_for(self, info: ThreadInfo) -> str:
+        """The model a turn on ``info`` uses: -m (until /model), the thread's, the default."""
+        return self.model_override or info.model or self.config.model
 
     def initial_thread(self, requested: str | None) -> str:
         """The thread to open: ``requested`` (-t; an empty name is an error), else the last one."""

@@ -660,8 +660,8 @@ def test_the_current_thread_is_never_stale(api_env: dict[str, str], server: Fake
             other.update("t", model="other-model")
         finally:
             other.close()
-        assert s.ctx.thread.message_count == 2
-        assert s.app._toolbar() == " t · other-model · 2 messages "
+        assert s.ctx.thread.message_count == 2 and s.ctx.model == "other-model"
+        assert s.app._toolbar() == " t · other-model · 2 messages "  # what the next prompt shows
         await s.line("/model mine")
         assert s.app._toolbar() == " t · mine · 2 messages "
         await s.line("/system be brief")
