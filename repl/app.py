@@ -1,8 +1,8 @@
 """The REPL loop: read a line, route it to a command or the model. Nothing else lives here.
 
-Ctrl-C while an answer streams cancels the streaming task (the turn saves the partial answer);
-SIGTERM and SIGHUP (the terminal closed) do the same, then leave. Errors meant for the user are
-shown as one line; anything else is logged with its traceback and the loop goes on.
+Every line runs as one task that Ctrl-C cancels (an answer under way saves what arrived, whichever
+command started it); SIGTERM and SIGHUP (the terminal closed) do the same, then leave. Errors
+meant for the user are shown as one line; anything else is logged with its traceback.
 """
 
 from __future__ import annotations
@@ -26,38 +26,46 @@ from repl.completion import CommandCompleter
 from repl.context import Context
 from repl.errors import ChatreplError
 from repl.keys import bindings
-from repl.render.terminal import terminal_gone
+from repl.prompts import continuation
+from repl.render.terminal import QuietInput, terminal_gone
 from repl.signals import STOP_SIGNALS, handling
 
 
 class App:
+    """The loop over ``ctx``; ``input`` and ``output`` are the terminal's (cli.py passes the real
+    ones, tests a pipe), the same ones the context's prompts were built on."""
+
     def __init__(self, ctx: Context, *, input: Input | None = None, output: Output | None = None,
                  history: History | None = None) -> None:
         self.ctx = ctx
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False  # SIGTERM or SIGHUP: leave once the answer is saved
         self.session: PromptSession[str] = PromptSession(
             input=input, output=output, history=history or InMemoryHistory(),
             completer=CommandCompleter(ctx), complete_while_typing=False,
-            key_bindings=bindings(), multiline=True, bottom_toolbar=self._toolbar,
-            prompt_continuation=lambda width, line, wrap: "… ".rjust(width),
+            key_bindings=bindings(), multiline=True,
+            enable_suspend=True,  # Ctrl-Z: to the background, as in a shell (fg returns)
+            prompt_continuation=continuation,
         )
-        self._confirm: PromptSession[str] = PromptSession(input=input, output=output)
-        ctx.ask = self._ask
-        ctx.edit = self._edit
 
     async def run(self, thread: str | None = None, *, system: str | None = None) -> None:
         ctx = self.ctx
         show_opened(ctx, ctx.open(ctx.initial_thread(thread), system=system))
         try:
-            with handling(self._terminate, *STOP_SIGNALS):
+            # between prompts (which set their own mode) keys typed ahead wait, unechoed, intact
+            with handling(self._terminate, *STOP_SIGNALS), QuietInput():
                 await self._loop()
         finally:
             await ctx.client.aclose()
 
     async def _loop(self) -> None:
-        while self.ctx.running:
+        """Until Ctrl-D, /quit (both raise EOFError), a stop signal or a closed terminal."""
+        while not self._stopping:
             try:
-                line = await self.session.prompt_async([("bold", "❯ ")])
+                # the bar is read once a prompt, not at every key (a JSON store parses a file)
+                line = await self.session.prompt_async([("bold", "❯ ")],
+                                                       bottom_toolbar=self._toolbar())
+                await self.handle(line)
             except KeyboardInterrupt:
                 continue
             except EOFError:
@@ -66,32 +74,13 @@ class App:
                 if terminal_gone(e):  # the window was closed: a normal way to leave
                     break
                 raise
-            await self.handle(line)
 
     async def handle(self, line: str) -> None:
-        ctx = self.ctx
+        """Run ``line`` as the task Ctrl-C cancels, whatever it is (a message, /retry, /compact):
+        the answer under way is cut short and saved, and the loop goes on."""
+        self._task = asyncio.create_task(self._run(line))
         try:
-            parsed = parse(line)
-            if parsed:
-                await dispatch(ctx, *parsed)
-            elif line.strip():
-                await self._chat(line[1:] if line.startswith("//") else line)
-        except ChatreplError as e:
-            ctx.ui.error(str(e))
-        except Exception as e:
-            if terminal_gone(e):  # the window was closed (what arrived is saved): leave quietly
-                ctx.running = False
-                return
-            log_bug(ctx.config.log_path, ctx.config.api_key)
-            what = f"{type(e).__name__}: {e}"
-            if ctx.config.api_key:
-                what = what.replace(ctx.config.api_key, "***")
-            ctx.ui.error(f"internal error ({what}); details in {ctx.config.log_path}")
-
-    async def _chat(self, text: str) -> None:
-        self._task = asyncio.create_task(chat.send(self.ctx, text))
-        try:
-            # prompt_toolkit takes SIGINT over while it reads a line, so claim it per answer
+            # prompt_toolkit takes SIGINT over while it reads a line, so claim it per command
             with handling(self._interrupt, signal.SIGINT):
                 await self._task
         except asyncio.CancelledError:
@@ -100,35 +89,43 @@ class App:
         finally:
             self._task = None
 
-    # -- the outside world ----------------------------------------------------------------------
-
-    async def _ask(self, question: str) -> bool:
+    async def _run(self, line: str) -> None:
+        """The error boundary: a user's error is one line, anything else a logged bug."""
+        ctx = self.ctx
         try:
-            answer = await self._confirm.prompt_async(question)
-        except (KeyboardInterrupt, EOFError):
-            return False
-        return answer.strip().lower() in ("y", "yes")
-
-    async def _edit(self, text: str) -> str | None:
-        try:
-            return await self.session.prompt_async([("bold", "edit❯ ")], default=text)
-        except (KeyboardInterrupt, EOFError):
-            return None
+            parsed = parse(line)
+            if parsed:
+                await dispatch(ctx, *parsed)
+            elif line.strip():
+                await chat.send(ctx, line[1:] if line.startswith("//") else line)
+        except ChatreplError as e:
+            ctx.ui.error(str(e))
+        except EOFError:  # /quit
+            raise
+        except Exception as e:
+            if terminal_gone(e):  # the window was closed (what arrived is saved): leave quietly
+                raise EOFError from None
+            log_bug(ctx.config.log_path, ctx.config.api_key)
+            what = f"{type(e).__name__}: {e}"
+            if ctx.config.api_key:
+                what = what.replace(ctx.config.api_key, "***")
+            ctx.ui.error(f"internal error ({what}); details in {ctx.config.log_path}")
 
     def _toolbar(self) -> str:
-        info = self.ctx.thread
-        if info is None:
+        if not self.ctx.is_open:
             return ""
+        info = self.ctx.thread
         unsaved = len(self.ctx.store.pending)
-        warning = f" · {unsaved} UNSAVED" if unsaved else ""
-        return f" {info.name} · {self.ctx.model} · {info.message_count} messages{warning} "
+        warning = f" {unsaved} UNSAVED ·" if unsaved else ""  # first: a narrow bar cuts the end
+        model = self.ctx.model_for(info)
+        return f"{warning} {info.name} · {model} · {info.message_count} messages "
 
     def _interrupt(self) -> None:
         if self._task is not None:
             self._task.cancel()
 
     def _terminate(self) -> None:
-        self.ctx.running = False
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
         elif self.session.app.is_running:

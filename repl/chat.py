@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
+from collections.abc import Awaitable, Callable
 
 from repl import window
 from repl.client import Delta, Done
@@ -19,6 +21,7 @@ from repl.export import system_head
 from repl.render.ui import Streamer
 from repl.thread import ERROR, INTERRUPTED, TRUNCATED, Message, Usage
 
+RESEND = "; /retry sends it again"  # said when a question got no answer at all
 FINISH_NOTES = {
     "length": "(truncated: the model reached its output limit)",
     "content_filter": "(stopped by the provider's content filter)",
@@ -35,10 +38,26 @@ async def send(ctx: Context, text: str) -> None:
     question = _save(ctx, name, Message("user", text, model=model))
     if ctx.thread.model != model:
         ctx.store.update(name, model=model)
-    ctx.refresh()
     await answer(ctx, [*history, question])
 
 
+def _says_how_to_resend(
+        fn: Callable[[Context, list[Message]], Awaitable[None]],
+) -> Callable[[Context, list[Message]], Awaitable[None]]:
+    """A question left without any answer: its error says how to send it again."""
+    @functools.wraps(fn)
+    async def wrapper(ctx: Context, history: list[Message]) -> None:
+        try:
+            await fn(ctx, history)
+        except ApiError as e:
+            if not e.partial and ctx.interactive:
+                e.args = (f"{e}{RESEND}", *e.args[1:])  # whatever the error's class
+            raise
+
+    return wrapper
+
+
+@_says_how_to_resend
 async def answer(ctx: Context, history: list[Message]) -> None:
     """Stream the model's answer to ``history`` (fitted into its context window) and save it.
     If the server still finds it too long, leave out more of the oldest messages, once."""
@@ -104,7 +123,8 @@ async def _stream(ctx: Context, payload: list[dict[str, str]], model: str) -> No
             status = TRUNCATED
             note = FINISH_NOTES.get(done.finish_reason, f"(finished: {done.finish_reason})")
         elif status == INTERRUPTED:
-            note = "(interrupted)"
+            resend = RESEND if ctx.interactive else ""
+            note = "(interrupted)" if parts else f"(interrupted before the answer began{resend})"
         try:
             # saved before anything is drawn: the terminal may be gone (SIGHUP, a closed pipe)
             _save_answer(ctx, "".join(parts), model, status, done)
@@ -119,7 +139,6 @@ def _save_answer(ctx: Context, answer: str, model: str, status: str | None,
     usage = done.usage if done else Usage()
     _save(ctx, ctx.thread.name, Message("assistant", answer, model=model, status=status,
                                         usage=usage))
-    ctx.refresh()
 
 
 def _save(ctx: Context, name: str, message: Message) -> Message:

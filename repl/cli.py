@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from repl import __version__
@@ -100,11 +102,12 @@ def _run(args: argparse.Namespace) -> int:
     try:
         from rich.console import Console
 
-        ui = UI(Console(highlight=False, emoji=False), err=Console(stderr=True, highlight=False),
-                code_theme=config.code_theme)
+        err = Console(stderr=True, highlight=False)
+        ui = UI(Console(highlight=False, emoji=False), err=err, code_theme=config.code_theme,
+                term=config.term)
         client = ChatClient(api_key=config.api_key, base_url=config.base_url,
                             timeout=config.timeout)
-        ctx = Context(store=store, ui=ui, config=config, client=client)
+        ctx = Context(store=store, ui=ui, config=config, client=client, clock=time.time)
         if store.recovered:
             ui.warn(store.recovered.describe(config.db_path))
         if args.list:
@@ -120,8 +123,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.export:
             return _export(store, ctx.initial_thread(args.thread), args)
         prompt = _one_shot_prompt(args.prompt)
-        if prompt is not None:
-            return asyncio.run(_one_shot(ctx, args, prompt))
+        if prompt is not None:  # stdout is for the answer only; no one to ask: ctx's defaults
+            ui = UI(ui.console, err=err, notes=err, code_theme=config.code_theme, term=config.term)
+            return asyncio.run(_one_shot(replace(ctx, ui=ui), args, prompt))
         return asyncio.run(_repl(ctx, args, config))
     finally:
         _close(store)
@@ -222,8 +226,17 @@ async def _one_shot(ctx: Context, args: argparse.Namespace, prompt: str) -> int:
 
 
 async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
-    from repl.app import App, file_history
+    """The REPL on the real terminal: its prompts, the user's editor, the input history."""
+    from prompt_toolkit.input import create_input
+    from prompt_toolkit.output import create_output
 
-    app = App(ctx, history=file_history(str(config.history_path)))
+    from repl.app import App, file_history
+    from repl.prompts import ExternalEditor, LineEditor, YesNo
+
+    input, output = create_input(), create_output()
+    ctx = replace(ctx, ask=YesNo(input=input, output=output),
+                  edit=LineEditor(input=input, output=output),
+                  external_edit=ExternalEditor(config.editor), interactive=True)
+    app = App(ctx, input=input, output=output, history=file_history(str(config.history_path)))
     await app.run(args.thread, system=args.system)
     return 0

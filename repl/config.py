@@ -54,6 +54,8 @@ class Config:
     show_turns: int = 3
     context_sizes: dict[str, int] = field(default_factory=dict)  # model prefix -> tokens
     prices: dict[str, list[float]] = field(default_factory=dict)  # model -> [in, out] $/1M
+    editor: str = "vi"  # for /edit -e: VISUAL, else EDITOR, else vi
+    term: str = ""  # TERM: "" or "dumb" means the terminal's abilities are unknown
 
     @property
     def db_path(self) -> Path:
@@ -135,5 +137,7 @@ def load(*, model: str | None = None, store: str | None = None,
         config_file=config_file,
         api_key=env.get("OPENAI_API_KEY") or None,
         model_override=model or None,
+        editor=env.get("VISUAL") or env.get("EDITOR") or "vi",
+        term=env.get("TERM", ""),
         **values,  # type: ignore[arg-type]
     )

@@ -1,13 +1,16 @@
-"""The context every command gets: the injected outside world and the current thread."""
+"""The session: the outside world it was given (store, UI, config, client, prompts, clock) and the
+one piece of state it owns, which thread is current. ``ctx.thread`` is read through the store on
+every use, so it can never be stale; nothing needs refreshing after a write."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from repl.client import ChatClient
 from repl.config import Config
-from repl.errors import ThreadError
+from repl.errors import StoreError, ThreadError
 from repl.render import UI
 from repl.store.buffered import BufferedStore
 from repl.thread import Hit, ThreadInfo, validate_name
@@ -15,12 +18,21 @@ from repl.thread import Hit, ThreadInfo, validate_name
 LAST_THREAD = "last_thread"
 DEFAULT_THREAD = "default"
 
+Ask = Callable[[str], Awaitable[bool]]  # a yes/no question to the user
+Edit = Callable[[str], Awaitable[str | None]]  # let the user edit a text; None: not edited
+ExternalEdit = Callable[[str], str | None]  # the same, in the user's editor program
 
-async def _refuse(question: str) -> bool:
+
+async def refuse(question: str) -> bool:
+    """No one to ask (one-shot mode, a benchmark): the answer is no."""
     return False
 
 
-async def _no_edit(text: str) -> str | None:
+async def no_edit(text: str) -> str | None:
+    return None
+
+
+def no_external_edit(text: str) -> str | None:
     return None
 
 
@@ -30,23 +42,52 @@ class Context:
     ui: UI
     config: Config
     client: ChatClient
-    ask: Callable[[str], Awaitable[bool]] = _refuse  # a yes/no question to the user
-    edit: Callable[[str], Awaitable[str | None]] = _no_edit  # let the user edit a text
+    ask: Ask = refuse
+    edit: Edit = no_edit
+    external_edit: ExternalEdit = no_external_edit
+    clock: Callable[[], float] = time.time
+    interactive: bool = False  # a REPL, where the user can answer, /retry...
     hits: list[Hit] = field(default_factory=list)  # the last /search results, for /goto
     models: list[str] | None = None  # the endpoint's models, once asked (for completion)
-    thread: ThreadInfo = field(default=None)  # type: ignore[assignment]  # set by open()
-    running: bool = True
     model_override: str | None = None  # -m for this run, until /model chooses another
+    _current: str | None = field(default=None, init=False, repr=False)
+    _last_read: ThreadInfo | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.model_override = self.config.model_override
 
     @property
+    def thread(self) -> ThreadInfo:
+        """The current thread as the store has it now (as last read if the store cannot be read
+        at this moment, e.g. a lost connection; or if another chatrepl deleted it)."""
+        if self._current is None:
+            raise ThreadError("no thread is open")
+        try:
+            info = self.store.get(self._current)
+        except StoreError:
+            info = None
+        if info is not None:
+            self._last_read = info
+        assert self._last_read is not None  # set by open()
+        return self._last_read
+
+    @property
+    def is_open(self) -> bool:
+        return self._current is not None
+
+    @property
     def model(self) -> str:
-        return self.model_override or self.thread.model or self.config.model
+        return self.model_for(self.thread)
+
+    def model_for(self, info: ThreadInfo) -> str:
+        """The model a turn on ``info`` uses: -m (until /model), the thread's, the default."""
+        return self.model_override or info.model or self.config.model
 
     def initial_thread(self, requested: str | None) -> str:
-        return validate_name(requested or self.store.get_state(LAST_THREAD) or DEFAULT_THREAD)
+        """The thread to open: ``requested`` (-t; an empty name is an error), else the last one."""
+        if requested is not None:
+            return validate_name(requested)
+        return validate_name(self.store.get_state(LAST_THREAD) or DEFAULT_THREAD)
 
     def open(self, name: str, *, system: str | None = None) -> bool:
         """Make ``name`` the current thread, creating it if needed; True if it was created."""
@@ -63,10 +104,6 @@ class Context:
                 created = False
         if system is not None and not created:
             self.store.update(name, system=system)
-        self.thread = self.store.get(name) or info
+        self._current, self._last_read = name, info
         self.store.set_state(LAST_THREAD, name)
         return created
-
-    def refresh(self) -> None:
-        """Re-read the current thread's metadata (message count, model) from the store."""
-        self.thread = self.store.get(self.thread.name) or self.thread

@@ -1,4 +1,5 @@
-"""Key bindings: Enter sends; Alt-Enter and Ctrl-J insert a newline; Ctrl-C clears the line."""
+"""Key bindings: Enter sends; Alt-Enter and Ctrl-J insert a newline; Ctrl-C clears the line.
+(Ctrl-Z suspends, like a shell: the prompts' ``enable_suspend``.)"""
 
 from __future__ import annotations
 

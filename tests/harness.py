@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from repl import config as config_mod
 from repl.app import App
 from repl.client import ChatClient
 from repl.context import Context
+from repl.prompts import ExternalEditor, LineEditor, YesNo
 from repl.render import UI
 from repl.store import open_store
 
@@ -23,7 +25,7 @@ class Session:
     """A running chatrepl App; ``await s.line("text")`` types a line, waits for the next prompt."""
 
     def __init__(self, *, model: str | None = None, width: int = 100, terminal: bool = False,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, clock: Callable[[], float] = time.time) -> None:
         self.config = config_mod.load(model=model)
         if timeout is not None:
             from dataclasses import replace
@@ -33,16 +35,21 @@ class Session:
         console = Console(file=self.out, width=width, height=40, force_terminal=terminal,
                           color_system=None, highlight=False)
         self.store = open_store(self.config.store, self.config.data_dir)
-        self.ctx = Context(store=self.store, ui=UI(console), config=self.config,
-                           client=ChatClient(api_key=self.config.api_key,
-                                             base_url=self.config.base_url,
-                                             timeout=self.config.timeout, local_servers=()))
         self._pipe_cm = create_pipe_input()
         self.pipe = self._pipe_cm.__enter__()
-        self.app = App(self.ctx, input=self.pipe, output=DummyOutput())
+        output = DummyOutput()
+        ask = YesNo(input=self.pipe, output=output)
+        edit = LineEditor(input=self.pipe, output=output)
+        self.ctx = Context(store=self.store, ui=UI(console, term="xterm"), config=self.config,
+                           client=ChatClient(api_key=self.config.api_key,
+                                             base_url=self.config.base_url,
+                                             timeout=self.config.timeout, local_servers=()),
+                           ask=ask, edit=edit, external_edit=ExternalEditor(self.config.editor),
+                           clock=clock, interactive=True)
+        self.app = App(self.ctx, input=self.pipe, output=output)
         self._ready = asyncio.Event()
         self.prompts = 0
-        for session in (self.app.session, self.app._confirm):
+        for session in (self.app.session, ask.session, edit.session):
             self._count_prompts(session)
         self.task: asyncio.Task[None] | None = None
 

@@ -282,7 +282,8 @@ def test_one_shot_told_to_stop_mid_answer_saves_the_partial_answer(
     assert q == ("user", "tell me everything", None)
     assert a[0] == "assistant" and a[2] == "interrupted"
     assert_partial(a[1])
-    assert run.out.decode() == a[1] + "\n(interrupted)\n"  # what was shown is what was kept
+    assert run.out.decode() == a[1] + "\n"  # what was shown is what was kept
+    assert run.err.decode().strip() == "(interrupted)"  # notes go to stderr, out is the answer
 
     done = one_shot(api_env, "-t", "o", "next")
     assert (done.returncode, done.stdout) == (0, b"echo: next\n"), done.stderr
@@ -441,7 +442,7 @@ def tree(root: Path) -> set[str]:
 
 
 BAD_NAMES = ["../x", "a/b", "..", "/x", "a\\b", "a\x1b[31mb", "a\x1b]52;c;aGk=\x07",
-             "a\u202eb", "x" * 200, "-x", ".hidden", " "]
+             "a\u202eb", "x" * 200, "-x", ".hidden", " ", ""]
 
 
 def test_bad_thread_names_are_refused_and_create_nothing(

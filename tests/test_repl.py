@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import pytest
 from fakeserver import FakeOpenAI, Reply
 from harness import Session
 
@@ -640,3 +642,192 @@ def test_cli_search_and_import(api_env: dict[str, str], server: FakeOpenAI) -> N
     assert done.returncode == 0 and len(lines) == 2  # the question and its echo
     assert lines[0].startswith("notes\tturn 1\t") and "[zebra]" in lines[0]
     assert "\x1b" not in done.stdout
+
+
+# -- the session owns its state; the outside world comes in through cli.py -----------------------
+
+
+def test_the_current_thread_is_never_stale(api_env: dict[str, str], server: FakeOpenAI) -> None:
+    from repl.store import open_store
+    from repl.thread import Message
+
+    async def go() -> None:
+        s = await Session().start("t")
+        other = open_store(s.config.store, s.config.data_dir)  # another chatrepl, same thread
+        try:
+            other.append("t", Message("user", "from elsewhere"))
+            other.append("t", Message("assistant", "seen"))
+            other.update("t", model="other-model")
+        finally:
+            other.close()
+        assert s.ctx.thread.message_count == 2 and s.ctx.model == "other-model"
+        assert s.app._toolbar() == " t · other-model · 2 messages "  # what the next prompt shows
+        await s.line("/model mine")
+        assert s.app._toolbar() == " t · mine · 2 messages "
+        await s.line("/system be brief")
+        assert s.ctx.thread.system == "be brief"
+        await s.line("hello")
+        assert server.requests[-1]["model"] == "mine"
+        assert s.app._toolbar() == " t · mine · 4 messages "
+        await s.quit()
+
+    run(go())
+
+
+def test_edit_in_the_configured_editor_and_new_names_from_the_clock(
+        api_env: dict[str, str], server: FakeOpenAI, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import time
+
+    script = tmp_path / "editor.py"
+    script.write_text("import sys, pathlib\np = pathlib.Path(sys.argv[1])\n"
+                      "p.write_text(p.read_text().upper() + ' (edited)\\n')\n")
+    monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
+    moment = time.mktime((2030, 5, 6, 7, 8, 0, 0, 0, -1))
+
+    async def go() -> None:
+        s = await Session(clock=lambda: moment).start("t")
+        await s.line("make it loud")
+        await s.line("/edit -e")
+        assert server.sent_messages()[-1] == {"role": "user", "content": "MAKE IT LOUD (edited)"}
+        out = await s.line("/new")
+        assert "new thread '2030-05-06-0708'" in out
+        await s.quit()
+
+    run(go())
+
+
+def test_environment_variables_are_read_only_in_config() -> None:
+    import repl
+
+    root = Path(repl.__file__).parent
+    readers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                     if any(w in p.read_text() for w in ("os.environ", "getenv(")))
+    assert readers == ["config.py", "store/redis.py"]  # redis: REDIS_PASSWORD (the store's own)
+
+
+# -- a question that got no answer ----------------------------------------------------------------
+
+
+def test_an_unanswered_question_says_retry_and_retry_sends_it_once(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    import os
+    import signal
+
+    from fakeserver import Failure
+
+    async def go() -> None:
+        s = await Session().start("t")
+        server.queue(Failure(503, {"error": {"message": "overloaded"}}))
+        out = await s.line("first question")
+        assert out.count("error:") == 1 and "; /retry sends it again" in out, out
+        out = await s.line("/retry")
+        assert "echo: first question" in out
+        assert server.sent_messages() == [{"role": "user", "content": "first question"}]
+        assert stored(s, "t") == [("user", "first question", None),
+                                  ("assistant", "echo: first question", None)]
+
+        server.queue(Reply("late", stall=3))  # Ctrl-C before the first token
+        await s.line("second question", wait=False)
+        await s.until(lambda: len(server.requests) == 3)
+        os.kill(os.getpid(), signal.SIGINT)
+        await s.wait_prompt()
+        assert "(interrupted before the answer began; /retry sends it again)" in s.text
+        await s.line("/retry")
+        assert [c for r, c, _ in stored(s, "t") if r == "user"] == ["first question",
+                                                                   "second question"]
+        assert stored(s, "t")[-1] == ("assistant", "echo: second question", None)
+        await s.quit()
+
+    run(go())
+
+
+def test_a_missing_key_says_retry(isolated: dict[str, str]) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        out = await s.line("hello")
+        assert "OPENAI_API_KEY" in out and out.count("error:") == 1
+        assert "; /retry sends it again" in out
+        await s.quit()
+
+    run(go())
+
+
+# -- small ones -----------------------------------------------------------------------------------
+
+
+def test_undo_n_takes_back_n_exchanges_and_redo_returns_them(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        for n in range(4):
+            await s.line(f"q{n}")
+        out = await s.line("/undo 3")
+        assert "took back 3 exchanges" in out
+        assert [c for _, c, _ in stored(s, "t")] == ["q0", "echo: q0"]
+        out = await s.line("/undo 5")
+        assert out.count("error:") == 1 and "has 1 exchanges" in out
+        out = await s.line("/undo x")
+        assert out.count("error:") == 1 and "usage: /undo [N]" in out
+        await s.line("/redo")
+        assert [c for r, c, _ in stored(s, "t") if r == "user"] == ["q0", "q1", "q2", "q3"]
+        await s.quit()
+
+    run(go())
+
+
+def test_history_numbers_the_turns_and_never_says_empty_when_it_is_not(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        out = await s.line("/history")
+        assert "no messages yet" in out
+        for n in range(3):
+            await s.line(f"q{n}")
+        out = await s.line("/history 0")
+        assert "no messages yet" not in out and "0 of 3 turns shown" in out
+        assert "q0" not in out
+        out = await s.line("/history 2")
+        lines = out.splitlines()
+        assert "2 of 3 turns shown" in out and "q0" not in out
+        assert lines[lines.index("turn 2") + 1] == "❯ q1"
+        assert lines[lines.index("turn 3") + 1] == "❯ q2"
+        out = await s.line("/history -1")
+        assert out.count("error:") == 1
+        await s.line("/fork copy 2")  # the numbers /history shows are the ones /fork takes
+        assert [c for _, c, _ in stored(s, "copy")][-1] == "echo: q1"
+        await s.quit()
+
+    run(go())
+
+
+def test_fork_with_a_bad_turn_is_an_error_not_a_name(api_env: dict[str, str],
+                                                     server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("q0")
+        for bad in ("z -1", "z 0", "z 2"):
+            out = await s.line(f"/fork {bad}")
+            assert out.count("error:") == 1 and "turns 1 to 1" in out, out
+        assert [i.name for i in s.store.list_threads()] == ["t"]
+        assert s.ctx.thread.name == "t"
+        await s.quit()
+
+    run(go())
+
+
+def test_unsaved_warning_comes_first_in_a_narrow_bottom_bar(api_env: dict[str, str],
+                                                            server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session(model="a-rather-long-model-name-for-a-narrow-terminal").start(
+            "a-long-thread-name")
+        db = s.store.inner._db  # type: ignore[attr-defined]
+        db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+        await s.line(f"\x1b[200~{'x' * 40_000}\x1b[201~")  # pasted; needs new pages
+        bar = s.app._toolbar()
+        assert bar[:60].startswith(" 2 UNSAVED · a-long-thread-name · "), bar
+        db.execute("PRAGMA max_page_count = 1073741823")
+        await s.quit()
+
+    run(go())

@@ -25,6 +25,7 @@ import pytest
 from fakeserver import FakeOpenAI, Reply
 from pty_session import (
     COLS,
+    LONG,
     ROWS,
     TIMEOUT,
     Terminal,
@@ -196,6 +197,98 @@ def test_ctrl_c_stops_the_answer_keeps_it_and_the_repl_goes_on(
     assert (q2, a2) == (("user", "still there?", None), ("assistant", "echo: still there?", None))
 
 
+@pytest.mark.parametrize("command", ["/retry", "/edit"])
+def test_ctrl_c_during_an_answer_any_command_started_stops_it_not_chatrepl(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI, data_dir: Path,
+        command: str) -> None:
+    term = chatrepl()
+    term.line("tell me")
+    server.queue(Reply(text=LONG, pieces=200, delay=0.02))
+    term.send(command + "\r")
+    if command == "/edit":  # the prompt comes prefilled: send it as it is
+        term.wait_text("edit❯ tell me")
+        term.send("\r")
+    term.wait_text("word20 ")
+    term.mark()
+    term.child.sendintr()
+    term.wait_prompt()
+    assert "(interrupted)" in term.text and term.child.isalive()
+    (q, a) = stored(data_dir, "default")
+    assert q == ("user", "tell me", None)
+    assert a[0] == "assistant" and a[2] == "interrupted"
+    assert_partial(a[1])
+    term.line("still there?")
+    assert "echo: still there?" in term.text
+    assert term.quit() == 0
+
+
+def test_ctrl_c_during_compact_changes_nothing_and_the_repl_goes_on(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI, data_dir: Path) -> None:
+    term = chatrepl()
+    for word in ("one", "two", "three"):
+        term.line(word)
+    before = stored(data_dir, "default")
+    server.queue(Reply(text="a summary", stall=3))
+    term.send("/compact 1\r")
+    term.wait(lambda: len(server.requests) == 4, "the summary request")
+    term.mark()
+    term.child.sendintr()
+    term.wait_prompt()
+    assert "nothing was compacted" in term.text and term.child.isalive()
+    assert stored(data_dir, "default") == before  # no summary
+    term.line("four")
+    assert server.sent_messages()[0]["content"] == "one"  # all of it is still sent
+    assert term.quit() == 0
+
+
+def test_lines_typed_during_an_answer_run_after_it_one_by_one(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI) -> None:
+    term = chatrepl()
+    server.queue(Reply(text="slow answer " * 30, pieces=60, delay=0.03))
+    term.send("first\r")
+    term.wait_text("slow answer slow")
+    term.send("two\r")  # typed while it streams, quickly, each line ended by Enter
+    term.send("/retry\r")
+    term.wait(lambda: len(server.requests) == 3, "the question typed ahead, then the retry")
+    term.wait_prompt()
+    asked = [m["content"] for m in server.sent_messages(1) if m["role"] == "user"]
+    assert asked == ["first", "two"]  # "two" alone, not "two\n/retry"
+    assert server.sent_messages(2) == server.sent_messages(1)  # /retry asked again for "two"
+    assert term.quit() == 0
+
+
+def test_an_empty_thread_name_is_an_error_not_the_last_thread(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI) -> None:
+    term = chatrepl("-t", "", prompt=False)
+    assert term.exit_status() == 1
+    assert "chatrepl: a thread name cannot be empty" in term.text
+
+
+def test_ctrl_z_suspends_like_a_shell_and_fg_resumes(api_env: dict[str, str], tmp_path: Path,
+                                                     server: FakeOpenAI) -> None:
+    """In a job-control shell (an interactive bash), Ctrl-Z at the prompt stops chatrepl and fg
+    brings it back with the line as it was; no \\x1a gets into the message."""
+    env = {**api_env, "PS1": "$ "}
+    started = terminals(env, tmp_path, ["bash", "--norc", "--noprofile", "-i"])
+    start = next(started)
+    term = start(prompt=False)
+    term.wait_text("$")
+    term.send(f"{CHATREPL} -t z\r")
+    term.wait_prompt()
+    term.send("ab")
+    term.wait_text("❯ ab")
+    term.send("\x1a")
+    term.wait_text("Stopped")
+    term.send("fg\r")
+    term.wait_text("❯ ab")
+    term.line("c")
+    assert server.sent_messages() == [{"role": "user", "content": "abc"}]
+    term.send("\x04")
+    term.wait_text("$ ")
+    term.send("exit\r")
+    next(started, None)  # closes what is left
+
+
 def test_ctrl_c_at_the_prompt_clears_the_line_and_does_not_exit(
         chatrepl: Callable[..., Terminal], server: FakeOpenAI) -> None:
     term = chatrepl()
@@ -365,3 +458,21 @@ def test_one_shot_into_a_pipe_is_plain_text(api_env: dict[str, str], tmp_path: P
     assert server.sent_messages()[:2] == [{"role": "user", "content": "hi"},
                                           {"role": "assistant", "content": "echo: hi"}]
     assert stored(data_dir, "x")[-1] == ("assistant", HOSTILE, None)
+
+
+def test_one_shot_stdout_is_the_answer_only_notes_go_to_stderr(
+        api_env: dict[str, str], tmp_path: Path, server: FakeOpenAI) -> None:
+    from fakeserver import Failure
+
+    server.queue(Reply(text="cut sho", finish="length"))
+    done = one_shot(api_env, tmp_path, "-t", "f", "hi")
+    assert (done.returncode, done.stdout) == (0, b"cut sho\n")
+    assert b"(truncated: the model reached its output limit)" in done.stderr
+
+    too_long = Failure(400, {"error": {"message": "maximum context length is 8192 tokens. "
+                                       "However, your messages resulted in 9000 tokens",
+                                       "code": "context_length_exceeded"}})
+    server.queue(too_long, Reply(text="fits now"))
+    done = one_shot(api_env, tmp_path, "-t", "f", "again")
+    assert (done.returncode, done.stdout) == (0, b"fits now\n")
+    assert b"sending it again without the" in done.stderr

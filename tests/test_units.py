@@ -345,6 +345,13 @@ def test_config_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "sk-env" not in repr(cfg)
 
 
+def test_config_editor_and_term_come_from_the_environment() -> None:
+    assert (config_mod.load(env={}).editor, config_mod.load(env={}).term) == ("vi", "")
+    cfg = config_mod.load(env={"VISUAL": "code -w", "EDITOR": "nano", "TERM": "xterm"})
+    assert (cfg.editor, cfg.term) == ("code -w", "xterm")
+    assert config_mod.load(env={"EDITOR": "nano"}).editor == "nano"
+
+
 def test_config_env_argument() -> None:
     cfg = config_mod.load(env={"CHATREPL_MODEL": "m-arg", "OPENAI_BASE_URL": "http://h/v1"})
     assert (cfg.model, cfg.base_url) == ("m-arg", "http://h/v1")

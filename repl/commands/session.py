@@ -18,7 +18,7 @@ async def help_(ctx: Context, arg: str) -> None:
     rows = [(f"/{c.name} {c.usage}".rstrip(), c.help) for c in ordered]
     ctx.ui.rows(rows)
     ctx.ui.info("Enter sends · Alt-Enter or Ctrl-J: new line · Ctrl-C stops an answer or clears "
-                "the line · Ctrl-D quits · commands may be shortened (/sw work)")
+                "the line · Ctrl-Z suspends · Ctrl-D quits · commands may be shortened (/sw work)")
 
 
 async def model_names(ctx: Context) -> list[str]:
@@ -37,7 +37,6 @@ async def model(ctx: Context, arg: str) -> None:
         return
     ctx.store.update(ctx.thread.name, model=arg)
     ctx.model_override = None
-    ctx.refresh()
     ctx.ui.info(f"model for {ctx.thread.name!r}: {arg}")
 
 
@@ -54,7 +53,6 @@ async def system(ctx: Context, arg: str) -> None:
     else:
         ctx.store.update(ctx.thread.name, system=arg)
         ctx.ui.info("system prompt set")
-    ctx.refresh()
 
 
 @command("export", usage="[PATH]")
@@ -87,4 +85,4 @@ def _quoted(arg: str) -> str:
 @command("quit")
 async def quit_(ctx: Context, arg: str) -> None:
     """Leave chatrepl (Ctrl-D works too)."""
-    ctx.running = False
+    raise EOFError  # as Ctrl-D at the prompt: the loop ends there

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from repl.commands.registry import CommandError, command
@@ -48,7 +49,7 @@ async def new(ctx: Context, arg: str) -> None:
         if ctx.store.get(name):
             raise CommandError(f"a thread named {name!r} already exists; /switch {name} opens it")
     else:
-        name = base = time.strftime("%Y-%m-%d-%H%M")
+        name = base = time.strftime("%Y-%m-%d-%H%M", time.localtime(ctx.clock()))
         n = 1
         while ctx.store.get(name):
             n += 1
@@ -105,16 +106,23 @@ async def delete(ctx: Context, arg: str) -> None:
 
 @command("history", usage="[N]")
 async def history(ctx: Context, arg: str) -> None:
-    """Reprint the last N turns (default 5)."""
-    try:
-        turns = int(arg) if arg else 5
-    except ValueError:
-        raise CommandError("usage: /history [N], N a number of turns") from None
-    messages = ctx.store.messages(ctx.thread.name, last=max(turns, 0) * 4)
-    tail = last_turns(messages, turns)
-    if not tail:
+    """Reprint the last N turns (default 5), each question under its turn number."""
+    if arg and not arg.isdigit():
+        raise CommandError("usage: /history [N], N a number of turns")
+    turns = int(arg) if arg else 5
+    messages = ctx.store.messages(ctx.thread.name)
+    starts = [i for i, m in enumerate(messages) if m.role == "user"]
+    if not messages:
         ctx.ui.info("no messages yet")
-    ctx.ui.messages(tail)
+        return
+    tail = last_turns(messages, turns)
+    first = len(starts) - sum(1 for m in tail if m.role == "user") + 1
+    ctx.ui.info(f"{min(turns, len(starts))} of {len(starts)} turns shown")
+    for message in tail:
+        if message.role == "user":
+            ctx.ui.info(f"turn {first}")
+            first += 1
+        ctx.ui.message(message)
 
 
 def trashed_names(ctx: Context) -> list[str]:
@@ -145,7 +153,7 @@ async def restore(ctx: Context, arg: str) -> None:
 async def fork(ctx: Context, arg: str) -> None:
     """Copy this thread (up to turn TURN) into a new thread NAME, and switch to it."""
     words = arg.split()
-    turn = int(words.pop()) if words and words[-1].isdigit() else None
+    turn = int(words.pop()) if words and TURN.fullmatch(words[-1]) else None
     source = ctx.thread.name
     name = validate_name(" ".join(words)) if words else _free_name(ctx, f"{source}-fork")
     upto = None
@@ -153,13 +161,18 @@ async def fork(ctx: Context, arg: str) -> None:
         messages = ctx.store.messages(source)
         users = [i for i, m in enumerate(messages) if m.role == "user"]
         if not 1 <= turn <= len(users):
-            raise CommandError(f"this thread has turns 1..{len(users)}")
+            raise CommandError(f"no turn {turn}: this thread has turns 1 to {len(users)} "
+                               "(/history shows them)" if users else
+                               f"no turn {turn}: this thread has no messages yet")
         end = users[turn] if turn < len(users) else len(messages)
         upto = messages[end - 1].id
     ctx.store.fork(source, name, upto=upto)
     ctx.open(name)
     ctx.ui.info(f"forked {source!r} into {name!r}" + (f" at turn {turn}" if turn else ""))
     show_opened(ctx, created=False)
+
+
+TURN = re.compile(r"[+-]?\d+")  # the last word of /fork's argument, when it is a number
 
 
 def _free_name(ctx: Context, base: str) -> str:

@@ -6,11 +6,8 @@ with the reason, and /redo or the store can bring it back.
 
 from __future__ import annotations
 
-import os
+import asyncio
 import re
-import shlex
-import subprocess
-import tempfile
 
 from repl import chat, window
 from repl.commands.registry import CommandError, command
@@ -48,13 +45,17 @@ async def retry(ctx: Context, arg: str) -> None:
     answers = exchange[1:]
     if answers:
         ctx.store.hide(ctx.thread.name, _ids(answers), REPLACED)
-        ctx.refresh()
     await chat.answer(ctx, ctx.store.messages(ctx.thread.name))
 
 
-@command("undo")
+@command("undo", usage="[N]")
 async def undo(ctx: Context, arg: str) -> None:
-    """Take back the last exchange; after /retry or /edit, bring the previous version back."""
+    """Take back the last exchange, or N; after /retry or /edit, bring the earlier version back."""
+    if arg and not (arg.isdigit() and int(arg) >= 1):
+        raise CommandError("usage: /undo [N], N a number of exchanges from 1")
+    if arg and int(arg) > 1:
+        _undo_exchanges(ctx, int(arg))
+        return
     name = ctx.thread.name
     exchange = _last_exchange(ctx)
     replaced = _after(ctx.store.last_hidden(name, REPLACED), exchange[0])
@@ -70,8 +71,20 @@ async def undo(ctx: Context, arg: str) -> None:
     else:
         ctx.store.hide(name, _ids(exchange), UNDONE)
         what = f"{len(exchange)} messages ({_preview(exchange[0].content)!r})"
-    ctx.refresh()
     ctx.ui.info(f"took back {what} (/redo returns it)")
+
+
+def _undo_exchanges(ctx: Context, count: int) -> None:
+    """Take back the last ``count`` exchanges at once (one /redo returns them all)."""
+    messages = ctx.store.messages(ctx.thread.name)
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    if len(users) < count:
+        raise CommandError(f"this thread has {len(users)} exchanges; /undo {len(users)} takes "
+                           "them all back" if users else "nothing to take back: no messages yet")
+    taken = messages[users[-count]:]
+    ctx.store.hide(ctx.thread.name, _ids(taken), UNDONE)
+    ctx.ui.info(f"took back {count} exchanges ({len(taken)} messages, from "
+                f"{_preview(taken[0].content)!r}; /redo returns them)")
 
 
 @command("redo")
@@ -89,7 +102,6 @@ async def redo(ctx: Context, arg: str) -> None:
     elif undone[0].hidden == UNDONE_EDIT:  # and so does the original question
         ctx.store.hide(name, _ids(_last_exchange(ctx)), EDITED)
     ctx.store.unhide(name, _ids(undone))
-    ctx.refresh()
     ctx.ui.messages(undone)
 
 
@@ -112,29 +124,12 @@ async def edit(ctx: Context, arg: str) -> None:
     exchange = _last_exchange(ctx)
     old = exchange[0].content
     long = old.count("\n") > 10
-    text = _in_editor(old) if arg == "-e" or long else await ctx.edit(old)
+    text = ctx.external_edit(old) if arg == "-e" or long else await ctx.edit(old)
     if text is None or not text.strip():
         ctx.ui.info("not edited")
         return
     ctx.store.hide(ctx.thread.name, _ids(exchange), EDITED)
-    ctx.refresh()
     await chat.send(ctx, text)
-
-
-def _in_editor(text: str) -> str | None:
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-    fd, path = tempfile.mkstemp(prefix="chatrepl-edit-", suffix=".md")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        if subprocess.run([*shlex.split(editor), path]).returncode != 0:
-            return None
-        with open(path, encoding="utf-8") as f:
-            return f.read().rstrip("\n")
-    except OSError as e:
-        raise CommandError(f"cannot run the editor {editor!r}: {e.strerror}") from None
-    finally:
-        os.unlink(path)
 
 
 @command("compact", usage="[N]")
@@ -151,12 +146,15 @@ async def compact(ctx: Context, arg: str) -> None:
         "Summarise our conversation so far for your own later use: the facts, decisions, open "
         "questions and anything I asked you to remember, concisely. Reply with the summary only.")}]
     ctx.ui.info(f"summarising {len(older)} messages…")
-    summary = await ctx.client.complete(request, ctx.model)
+    try:
+        summary = await ctx.client.complete(request, ctx.model)
+    except asyncio.CancelledError:
+        ctx.ui.info("(stopped: nothing was compacted)")
+        raise
     if not summary.strip():
         raise CommandError("the model returned an empty summary; nothing was changed")
     ctx.store.append(ctx.thread.name, Message(SUMMARY, summary, model=ctx.model,
                                               covers=older[-1].id))
-    ctx.refresh()
     ctx.ui.info(f"{len(older)} earlier messages are now sent as a summary of "
                 f"{len(summary)} characters; they stay in the thread and in /search")
 

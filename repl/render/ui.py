@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import os
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
@@ -70,12 +69,39 @@ STATUS_NOTES = {
 }
 
 
+class NotesApart:
+    """A stream whose closing note goes to another console (stderr in one-shot mode)."""
+
+    def __init__(self, view: Streamer, notes: Console) -> None:
+        self.view, self.notes = view, notes
+
+    def start(self) -> None:
+        self.view.start()
+
+    def feed(self, text: str = "", reasoning: str = "") -> None:
+        self.view.feed(text, reasoning)
+
+    def tick(self) -> None:
+        self.view.tick()
+
+    def finish(self, note: str | None = None) -> None:
+        self.view.finish(None)
+        if note:
+            self.notes.print(Text(clean(note), style="dim"), soft_wrap=True)
+
+
 class UI:
+    """``notes``: where info lines and notes go; the console unless told (one-shot mode sends
+    them to stderr, so that standard output carries the answer only)."""
+
     def __init__(self, console: Console, *, err: Console | None = None,
-                 code_theme: str = "monokai") -> None:
+                 notes: Console | None = None, code_theme: str = "monokai",
+                 term: str = "") -> None:
         self.console = console
         self.err = err or console
+        self.notes = notes or console
         self.code_theme = code_theme
+        self.term = term  # TERM, from Config
 
     @property
     def rich_output(self) -> bool:
@@ -84,7 +110,8 @@ class UI:
     # -- lines ----------------------------------------------------------------------------------
 
     def info(self, text: str) -> None:
-        self.console.print(Text(clean(text), style="dim"))
+        # apart from the answer (stderr), a note is one line for whoever reads it, like errors
+        self.notes.print(Text(clean(text), style="dim"), soft_wrap=self.notes is not self.console)
 
     def say(self, text: str) -> None:
         self.console.print(Text(clean(text)))
@@ -121,16 +148,19 @@ class UI:
             self.message(message)
 
     def stream(self) -> Streamer:
+        view: Streamer
         if not self.rich_output:
-            return PlainStream(self.console)
-        from repl.render.stream import MarkdownStream
+            view = PlainStream(self.console)
+        else:
+            from repl.render.stream import MarkdownStream
 
-        return MarkdownStream(self.console, code_theme=self.code_theme)
+            view = MarkdownStream(self.console, code_theme=self.code_theme)
+        return view if self.notes is self.console else NotesApart(view, self.notes)
 
     def copy(self, text: str) -> None:
         """Put ``text`` on the clipboard with OSC 52, which most terminals (and tmux with
         set-clipboard on) honour; there is no way to know whether this one did."""
-        if not self.console.is_terminal or os.environ.get("TERM", "") in ("", "dumb"):
+        if not self.console.is_terminal or self.term in ("", "dumb"):
             self.error("cannot copy: the output is not a terminal (OSC 52 needs one)")
             return
         payload = base64.b64encode(text.encode("utf-8")).decode("ascii")

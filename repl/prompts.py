@@ -1,0 +1,77 @@
+"""The prompts a command may need besides the main one: a yes/no question, the line editor for
+/edit, and the user's editor program. cli.py builds them (tests build them the same way) and
+gives them to the Context; no command looks them up."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.input import Input
+from prompt_toolkit.output import Output
+
+from repl.errors import ConfigError
+from repl.keys import bindings
+from repl.render.terminal import normal_input
+
+
+def continuation(width: int, line: int, wrap: int) -> str:
+    return "… ".rjust(width)
+
+
+class YesNo:
+    """Ask a question; yes only for y or yes. Ctrl-C or Ctrl-D is a no."""
+
+    def __init__(self, *, input: Input | None = None, output: Output | None = None) -> None:
+        self.session: PromptSession[str] = PromptSession(input=input, output=output)
+
+    async def __call__(self, question: str) -> bool:
+        try:
+            # handle_sigint=False: the running command keeps Ctrl-C (a key here, a signal there)
+            answer = await self.session.prompt_async(question, handle_sigint=False)
+        except (KeyboardInterrupt, EOFError):
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+
+class LineEditor:
+    """Let the user edit a text in a prompt prefilled with it (keys as at the main prompt)."""
+
+    def __init__(self, *, input: Input | None = None, output: Output | None = None) -> None:
+        self.session: PromptSession[str] = PromptSession(
+            input=input, output=output, key_bindings=bindings(), multiline=True,
+            prompt_continuation=continuation, enable_suspend=True)
+
+    async def __call__(self, text: str) -> str | None:
+        try:
+            return await self.session.prompt_async([("bold", "edit❯ ")], default=text,
+                                                   handle_sigint=False)
+        except (KeyboardInterrupt, EOFError):
+            return None
+
+
+class ExternalEditor:
+    """Edit a text in the user's editor program (``command``, split like a shell would)."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __call__(self, text: str) -> str | None:
+        fd, path = tempfile.mkstemp(prefix="chatrepl-edit-", suffix=".md")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            with normal_input():
+                status = subprocess.run([*shlex.split(self.command), path]).returncode
+            if status != 0:
+                return None
+            with open(path, encoding="utf-8") as f:
+                return f.read().rstrip("\n")
+        except (OSError, ValueError) as e:
+            why = e.strerror if isinstance(e, OSError) else str(e)
+            raise ConfigError(f"cannot run the editor {self.command!r}: {why}") from None
+        finally:
+            os.unlink(path)
