@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from itertools import pairwise
 from typing import Protocol
 
 from repl.errors import StoreError
@@ -159,12 +160,16 @@ class Plan:
 
 
 def _summary_and_tail(history: Sequence[Message]) -> tuple[Message | None, list[Message]]:
-    """The thread's last summary, if compacted, and the messages it does not cover."""
+    """The thread's last summary, if compacted, and the messages it does not cover, without a
+    question that was never answered and was followed by another (the new one takes its place:
+    two user messages in a row are refused by strict chat templates, and say one thing twice)."""
     summaries = [m for m in history if m.role == SUMMARY]
     summary = summaries[-1] if summaries else None
     covered = summary.covers if summary and summary.covers is not None else -1
     tail = [m for m in history if m.role != SUMMARY and (m.id is None or m.id > covered)]
-    return summary, tail
+    kept = [m for m, after in pairwise(tail)
+            if not (m.role == "user" and after.role == "user")]
+    return summary, kept + tail[-1:]
 
 
 def conversation(history: Sequence[Message]) -> list[dict[str, str]]:
@@ -179,8 +184,9 @@ def plan(head: list[dict[str, str]], history: Sequence[Message], *, limit: int |
     """Fit ``head`` (the system prompt) and the conversation into
     ``limit`` tokens, leaving ``reserve`` (by default ``answer_room(limit)``) for the answer, by
     leaving out the oldest messages; the last one always goes."""
+    summary, tail = _summary_and_tail(history)
     first = head
-    body = conversation(history)
+    body = ([summary.for_api()] if summary else []) + [m.for_api() for m in tail]
     sizes = [round(estimate(m) * scale) for m in body]
     total = round(sum(map(estimate, first)) * scale) + sum(sizes)
     dropped = left_out = 0

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeserver import CONTEXT_ERRORS, FakeOpenAI
+from fakeserver import CONTEXT_ERRORS, Failure, FakeOpenAI, Reply
 from harness import Session
 
 from repl import window
@@ -126,6 +126,49 @@ def test_a_tokenizer_unlike_four_characters_a_token_is_calibrated_on_what_was_se
     run(go())
 
 
+def test_a_failed_question_stays_stored_but_is_not_sent_again(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("q1")
+        server.queue(Failure(429, {"error": {"message": "slow down"}}))
+        out = await s.line("q2")
+        assert "rate limited" in out
+        await s.line("q2")  # typed again
+        assert [m["content"] for m in server.sent_messages()] == ["q1", "echo: q1", "q2"]
+        server.queue(Failure(429, {"error": {"message": "slow down"}}))
+        await s.line("q3")
+        await s.line("something else")
+        assert [m["content"] for m in server.sent_messages()][-2:] == ["echo: q2",
+                                                                       "something else"]
+        assert no_two_users_in_a_row(server)
+        stored = [(m.role, m.content) for m in s.store.messages("t")]
+        assert stored.count(("user", "q2")) == 2 and ("user", "q3") in stored  # never lost
+        await s.quit()
+
+    run(go())
+
+
+def test_compact_after_a_failed_question_asks_for_the_summary_in_turn(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("q0")
+        server.queue(Failure(503))
+        await s.line("q1")
+        await s.line("q2")
+        await s.line("q3")
+        server.queue(Reply("We discussed q0."))
+        out = await s.line("/compact 2")
+        assert "summary" in out
+        request = [m["content"] for m in server.sent_messages()]
+        assert request[:2] == ["q0", "echo: q0"] and request[2].startswith("Summarise")
+        assert no_two_users_in_a_row(server)
+        await s.quit()
+
+    run(go())
+
+
 # -- window.py on its own ----------------------------------------------------------------------
 
 
@@ -214,6 +257,19 @@ def test_a_fit_is_kept_in_the_store_state(tmp_path: Path) -> None:
     store.set_state(key, "not json")
     assert window.load(store, key) == Fit()
     store.close()
+
+
+def test_conversation_leaves_out_a_question_that_another_replaced() -> None:
+    history = [msg("user", "q1", 1), msg("assistant", "a1", 2), msg("user", "hello", 3),
+               msg("user", "hello", 4), msg("user", "hello", 5)]
+    assert window.conversation(history) == [
+        {"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "hello"}]
+    partial = [msg("user", "q1", 1), msg("assistant", "half", 2, status="interrupted"),
+               msg("user", "q2", 3)]
+    assert len(window.conversation(partial)) == 3  # a partial answer is an answer
+    assert window.conversation([msg("user", "only", 1)]) == [{"role": "user", "content": "only"}]
+    assert window.conversation([]) == []
 
 
 def test_plan_drops_the_oldest_first_and_keeps_the_head() -> None:

@@ -151,7 +151,7 @@ async def compact(ctx: Context, arg: str) -> None:
         raise CommandError(f"nothing to compact: the thread has {len(users)} turns")
     cut = users[-keep] if keep else len(messages)
     older = messages[:cut]
-    request = [*window.conversation(older), {"role": "user", "content": SUMMARISE}]
+    request = window.conversation([*older, Message("user", SUMMARISE)])
     ctx.ui.info(f"summarising {len(older)} messages…")
     summary = await ctx.client.complete(request, ctx.model)
     if not summary.strip():
