@@ -179,14 +179,24 @@ def conversation(history: Sequence[Message]) -> list[dict[str, str]]:
     return ([summary.for_api()] if summary else []) + [m.for_api() for m in tail]
 
 
+def _head(head: list[dict[str, str]], summary: Message | None) -> list[dict[str, str]]:
+    """The system prompt and the summary as one system message: some servers refuse a second."""
+    if summary is None:
+        return head
+    note = summary.for_api()
+    if not head:
+        return [note]
+    return [{"role": "system", "content": f"{head[0]['content']}\n\n{note['content']}"}, *head[1:]]
+
+
 def plan(head: list[dict[str, str]], history: Sequence[Message], *, limit: int | None,
          reserve: int | None = None, scale: float = 1.0) -> Plan:
-    """Fit ``head`` (the system prompt) and the conversation into
+    """Fit ``head`` (the system prompt, with the summary if any) and the conversation into
     ``limit`` tokens, leaving ``reserve`` (by default ``answer_room(limit)``) for the answer, by
     leaving out the oldest messages; the last one always goes."""
     summary, tail = _summary_and_tail(history)
-    first = head
-    body = ([summary.for_api()] if summary else []) + [m.for_api() for m in tail]
+    first = _head(head, summary)
+    body = [m.for_api() for m in tail]
     sizes = [round(estimate(m) * scale) for m in body]
     total = round(sum(map(estimate, first)) * scale) + sum(sizes)
     dropped = left_out = 0

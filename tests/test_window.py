@@ -12,7 +12,7 @@ from fakeserver import CONTEXT_ERRORS, Failure, FakeOpenAI, Reply
 from harness import Session
 
 from repl import window
-from repl.thread import Message, Usage
+from repl.thread import SUMMARY, Message, Usage
 from repl.window import Fit
 
 TURN = "x" * 90  # ~90 characters a message: 26 tokens by the estimate
@@ -169,6 +169,27 @@ def test_compact_after_a_failed_question_asks_for_the_summary_in_turn(
     run(go())
 
 
+def test_compact_with_a_system_prompt_sends_one_system_message(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t", system="Be brief.")
+        for n in range(4):
+            await s.line(f"question {n}")
+        server.queue(Reply("We discussed questions 0 and 1."))
+        await s.line("/compact 2")
+        await s.line("question 4")
+        sent = server.sent_messages()
+        systems = [m for m in sent if m["role"] == "system"]
+        assert len(systems) == 1 and sent[0] == systems[0]
+        assert systems[0]["content"].startswith("Be brief.")
+        assert "We discussed questions 0 and 1." in systems[0]["content"]
+        assert [m["content"] for m in sent[1:]] == [
+            "question 2", "echo: question 2", "question 3", "echo: question 3", "question 4"]
+        await s.quit()
+
+    run(go())
+
+
 # -- window.py on its own ----------------------------------------------------------------------
 
 
@@ -270,6 +291,19 @@ def test_conversation_leaves_out_a_question_that_another_replaced() -> None:
     assert len(window.conversation(partial)) == 3  # a partial answer is an answer
     assert window.conversation([msg("user", "only", 1)]) == [{"role": "user", "content": "only"}]
     assert window.conversation([]) == []
+
+
+def test_the_summary_stands_in_for_what_it_covers() -> None:
+    history = [*exchange(3), msg(SUMMARY, "the gist", 7, covers=4)]
+    sent = window.conversation(history)
+    assert sent[0] == {"role": "system",
+                       "content": "Summary of the earlier conversation:\n\nthe gist"}
+    assert [m["content"][:2] for m in sent[1:]] == ["q2", "a2"]
+    plan = window.plan([{"role": "system", "content": "Be brief."}], history, limit=None)
+    assert [m["role"] for m in plan.messages] == ["system", "user", "assistant"]
+    assert plan.messages[0]["content"] == ("Be brief.\n\nSummary of the earlier conversation:"
+                                           "\n\nthe gist")
+    assert window.plan([], history, limit=None).messages[0]["content"].startswith("Summary")
 
 
 def test_plan_drops_the_oldest_first_and_keeps_the_head() -> None:
