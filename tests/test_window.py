@@ -149,6 +149,26 @@ def test_a_failed_question_stays_stored_but_is_not_sent_again(
     run(go())
 
 
+def test_a_question_stopped_before_the_first_token_is_not_sent_again(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    import os
+    import signal
+
+    async def go() -> None:
+        s = await Session().start("t")
+        server.queue(Reply("late", stall=5))
+        await s.line("first try", wait=False)
+        await s.until(lambda: len(server.requests) == 1)
+        os.kill(os.getpid(), signal.SIGINT)
+        await s.wait_prompt()
+        await s.line("second try")
+        assert server.sent_messages() == [{"role": "user", "content": "second try"}]
+        assert [m.content for m in s.store.messages("t")][:2] == ["first try", "second try"]
+        await s.quit()
+
+    run(go())
+
+
 def test_compact_after_a_failed_question_asks_for_the_summary_in_turn(
         api_env: dict[str, str], server: FakeOpenAI) -> None:
     async def go() -> None:
