@@ -149,6 +149,21 @@ def test_a_failed_question_stays_stored_but_is_not_sent_again(
     run(go())
 
 
+def test_failed_one_shots_are_not_sent_again(api_env: dict[str, str], server: FakeOpenAI) -> None:
+    import subprocess
+    import sys
+
+    def one_shot() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "repl", "-t", "t", "hello"], env=api_env,
+                              capture_output=True, text=True, timeout=60)
+
+    server.queue(*[Failure(429, {"error": {"message": "slow down"}})] * 3)
+    assert [one_shot().returncode for _ in range(3)] == [1, 1, 1]
+    done = one_shot()
+    assert done.returncode == 0 and "echo: hello" in done.stdout
+    assert server.sent_messages() == [{"role": "user", "content": "hello"}]
+
+
 def test_a_question_stopped_before_the_first_token_is_not_sent_again(
         api_env: dict[str, str], server: FakeOpenAI) -> None:
     import os
