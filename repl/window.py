@@ -10,6 +10,7 @@ so the next request fits the first time, in any thread and after a restart.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -86,7 +87,7 @@ class Fit:
         guessed = sum(map(estimate, sent))
         if not guessed or tokens <= 0:
             return self
-        return replace(self, scale=min(max(tokens / guessed, SCALES[0]), SCALES[1]))
+        return replace(self, scale=_scale(tokens / guessed))
 
     def refused(self, sent: Sequence[dict[str, str]], error: str,
                 configured: int | None) -> Fit:
@@ -108,9 +109,18 @@ def load(state: State, key: str) -> Fit:
     """The Fit kept under ``key``; a fresh one if none, or if it cannot be read."""
     try:
         data = json.loads(state.get_state(key) or "{}")
-        return Fit(float(data.get("scale", 1.0)), data.get("limit"), data.get("configured"))
+        scale = _scale(float(data.get("scale", 1.0)))
+        return Fit(scale, _count(data.get("limit")), _count(data.get("configured")))
     except (StoreError, ValueError, TypeError, AttributeError):
         return Fit()
+
+
+def _scale(value: float) -> float:
+    return min(max(value, SCALES[0]), SCALES[1]) if math.isfinite(value) else 1.0
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def save(state: State, key: str, fit: Fit) -> None:

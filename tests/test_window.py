@@ -310,8 +310,11 @@ def test_a_fit_is_kept_in_the_store_state(tmp_path: Path) -> None:
     window.save(store, key, Fit(scale=1.25, limit=4096, configured=8192))
     assert window.load(store, key) == Fit(scale=1.25, limit=4096, configured=8192)
     assert window.load(store, window.state_key("m", None)) == Fit()  # another endpoint
-    store.set_state(key, "not json")
-    assert window.load(store, key) == Fit()
+    for damaged in ("not json", "[1]", '{"scale": "x"}', '{"scale": NaN}'):
+        store.set_state(key, damaged)
+        assert window.load(store, key) == Fit(), damaged
+    store.set_state(key, '{"scale": 99, "limit": "4096", "configured": true}')
+    assert window.load(store, key) == Fit(scale=window.SCALES[1])
     store.close()
 
 
