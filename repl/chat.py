@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import re
 from collections.abc import Awaitable, Callable
 
 from repl import window
@@ -60,35 +59,34 @@ def _says_how_to_resend(
 @_says_how_to_resend
 async def answer(ctx: Context, history: list[Message]) -> None:
     """Stream the model's answer to ``history`` (fitted into its context window) and save it.
-    If the server still finds it too long, leave out more of the oldest messages, once."""
+    If the server still finds it too long, leave out more of the oldest messages, once. What the
+    server counts and states is remembered for the model (window.Fit), so the next one fits."""
     model = ctx.model
     head = system_head(ctx.thread)
-    limit = window.context_size(model, ctx.config.context_sizes)
-    plan = window.plan(head, history, limit=limit, reserve=_reserve(limit))
+    configured = window.context_size(model, ctx.config.context_sizes)
+    key = window.state_key(model, ctx.config.base_url)
+    fit = window.load(ctx.store, key)
+    plan = window.plan(head, history, limit=fit.window(configured), scale=fit.scale)
     _say_dropped(ctx, plan)
     try:
-        await _stream(ctx, plan.messages, model)
+        done = await _stream(ctx, plan.messages, model)
     except ApiError as e:
         if e.kind not in ("context", "empty") or e.partial:
             raise
-        smaller = window.plan(head, history, limit=_limit_from(e, plan), reserve=0)
+        learned = fit.refused(plan.messages, str(e), configured)
+        if e.kind == "context":  # an empty body (llama-cpp-python) may mean something else
+            fit = learned
+            window.save(ctx.store, key, fit)
+        smaller = window.plan(head, history, limit=learned.window(configured),
+                              scale=learned.scale)
         if smaller.dropped <= plan.dropped:
             raise
         ctx.ui.info(f"the server says the conversation is too long for {model}: sending it "
                     f"again without the {smaller.dropped} earliest messages")
-        await _stream(ctx, smaller.messages, model)
-
-
-def _reserve(limit: int | None) -> int:
-    """Room kept for the answer."""
-    return min(4096, limit // 4) if limit else 0
-
-
-def _limit_from(error: ApiError, plan: window.Plan) -> int:
-    """The context size the server's error states, else three quarters of what was sent."""
-    numbers = [int(n) for n in re.findall(r"(\d{3,}) tokens", str(error))]
-    stated = [n for n in numbers if n < plan.tokens]
-    return min(stated) * 7 // 8 if stated else plan.tokens * 3 // 4
+        plan = smaller
+        done = await _stream(ctx, plan.messages, model)
+    if done is not None and done.usage.prompt_tokens:
+        window.save(ctx.store, key, fit.measured(plan.messages, done.usage.prompt_tokens))
 
 
 def _say_dropped(ctx: Context, plan: window.Plan) -> None:
@@ -97,7 +95,7 @@ def _say_dropped(ctx: Context, plan: window.Plan) -> None:
                     f"fit {ctx.model}'s context; they stay in the thread (/compact summarises)")
 
 
-async def _stream(ctx: Context, payload: list[dict[str, str]], model: str) -> None:
+async def _stream(ctx: Context, payload: list[dict[str, str]], model: str) -> Done | None:
     view = ctx.ui.stream()
     parts: list[str] = []
     done: Done | None = None
@@ -130,6 +128,7 @@ async def _stream(ctx: Context, payload: list[dict[str, str]], model: str) -> No
             _save_answer(ctx, "".join(parts), model, status, done)
         finally:
             view.finish(note)
+    return done
 
 
 def _save_answer(ctx: Context, answer: str, model: str, status: str | None,

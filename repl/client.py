@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -280,6 +281,7 @@ def _status_error(status: int, body: object, headers: Any, model: str, where: st
         when = f"; try again in {wait:g} s" if wait else "; wait a moment and try again"
         return ApiError(f"rate limited{detail}{when}", kind="rate_limit", retry_after=wait)
     if any(hint in lowered for hint in _CONTEXT_HINTS):
+        detail += _context_numbers(body, message)
         return ApiError(f"the conversation is too long for {model}'s context{detail}; start a "
                         "new thread with /new, or choose a model with a larger context (/model)",
                         kind="context")
@@ -293,6 +295,17 @@ def _status_error(status: int, body: object, headers: Any, model: str, where: st
     if status >= 500:
         return ApiError(f"the server failed{detail}; try again", kind="server")
     return ApiError(f"the server rejected the request{detail}", kind="bad_request")
+
+
+def _context_numbers(body: object, message: str) -> str:
+    """llama.cpp's sizes (``n_prompt_tokens``, ``n_ctx``) when its message does not state them:
+    chatrepl learns the window from them (window.overflow)."""
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    if not isinstance(inner, dict) or re.search(r"\d", message):
+        return ""
+    sizes = [f"{k} {inner[k]}" for k in ("n_prompt_tokens", "n_ctx")
+             if isinstance(inner.get(k), int)]
+    return f" ({', '.join(sizes)})" if sizes else ""
 
 
 def _retry_after(headers: Any) -> float | None:

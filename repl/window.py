@@ -1,16 +1,23 @@
 """What to send: the conversation fitted into the model's context window, decided at send time.
 
 Stored history is never changed to make it fit. Token counts are estimated (about four characters
-a token), then calibrated by what the server reported for the previous request: its
-``prompt_tokens`` is the true size of that request's messages, so the estimate is scaled by the
-ratio, which keeps it right on tokenizers that are not OpenAI's.
+a token), then scaled by what the server counted for the last request it reported on: its
+``prompt_tokens`` over the estimate of exactly the messages that request sent. A window a server
+states in a context error is learned too. Both are kept per model (``Fit``, in the store's state),
+so the next request fits the first time, in any thread and after a restart.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from itertools import pairwise
+from typing import Protocol
 
+from repl.errors import StoreError
 from repl.thread import SUMMARY, Message
 
 # Context sizes of common models (tokens), by name prefix; config's [context_sizes] adds more.
@@ -23,6 +30,7 @@ CONTEXT_SIZES: dict[str, int] = {
     "qwen3": 40_960, "gemma": 8_192, "phi3": 4_096, "phi4": 16_384,
 }
 MESSAGE_OVERHEAD = 4  # tokens a message costs beyond its text (role, separators)
+SCALES = (0.25, 4.0)  # a server's count over our estimate stays in this range (tokenizers vary)
 
 
 def context_size(model: str, overrides: dict[str, int] | None = None) -> int | None:
@@ -38,7 +46,119 @@ def context_size(model: str, overrides: dict[str, int] | None = None) -> int | N
 
 
 def estimate(message: dict[str, str]) -> int:
+    """Our guess of a message's tokens, before calibration."""
     return len(message["content"]) // 4 + MESSAGE_OVERHEAD
+
+
+def answer_room(limit: int | None) -> int:
+    """Room kept for the answer in a window of ``limit`` tokens."""
+    return min(4096, limit // 4) if limit else 0
+
+
+# -- what is known of a model's window --------------------------------------------------------
+
+
+class State(Protocol):
+    """Where a Fit is kept: every store has this small key-value state."""
+
+    def get_state(self, key: str) -> str | None: ...
+
+    def set_state(self, key: str, value: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One model's window as the server showed it: the scale of our estimate to its tokenizer,
+    and the window it stated (``limit``), learned while ``configured`` was the known size."""
+
+    scale: float = 1.0
+    limit: int | None = None
+    configured: int | None = None
+
+    def window(self, configured: int | None) -> int | None:
+        """The window to fit into: the server's, unless it is larger than ``configured`` or
+        was learned under another configured size (editing [context_sizes] starts afresh)."""
+        if self.limit is None or self.configured != configured:
+            return configured
+        return min(self.limit, configured) if configured else self.limit
+
+    def measured(self, sent: Sequence[dict[str, str]], tokens: int) -> Fit:
+        """The server counted ``tokens`` for exactly the messages ``sent``."""
+        guessed = sum(map(estimate, sent))
+        if not guessed or tokens <= 0:
+            return self
+        return replace(self, scale=_scale(tokens / guessed))
+
+    def refused(self, sent: Sequence[dict[str, str]], error: str,
+                configured: int | None) -> Fit:
+        """The server refused ``sent`` as too long, saying ``error``: learn the window it states
+        and the size it counted; either way the window is smaller than what was refused."""
+        stated = overflow(error)
+        fit = self.measured(sent, stated.prompt) if stated.prompt else self
+        refused = round(sum(map(estimate, sent)) * fit.scale)
+        known = fit.window(configured)
+        limit = min((n for n in (stated.limit, refused, known) if n), default=None)
+        return replace(fit, limit=limit, configured=configured)
+
+
+def state_key(model: str, endpoint: str | None) -> str:
+    return f"window:{model}@{endpoint or 'api.openai.com'}"
+
+
+def load(state: State, key: str) -> Fit:
+    """The Fit kept under ``key``; a fresh one if none, or if it cannot be read."""
+    try:
+        data = json.loads(state.get_state(key) or "{}")
+        scale = _scale(float(data.get("scale", 1.0)))
+        return Fit(scale, _count(data.get("limit")), _count(data.get("configured")))
+    except (StoreError, ValueError, TypeError, AttributeError):
+        return Fit()
+
+
+def _scale(value: float) -> float:
+    return min(max(value, SCALES[0]), SCALES[1]) if math.isfinite(value) else 1.0
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def save(state: State, key: str, fit: Fit) -> None:
+    state.set_state(key, json.dumps(asdict(fit)))
+
+
+@dataclass(frozen=True)
+class Overflow:
+    limit: int | None  # the window the server states
+    prompt: int | None  # the size it counted for the refused request
+
+
+# What servers say (SERVERS.md): OpenAI "maximum context length is N tokens. However, your
+# messages resulted in M tokens" (or "... you requested T tokens (M in the messages, ...)");
+# vLLM "You passed M input tokens ... the model's context length is only N tokens"; llama.cpp
+# "request (M tokens) exceeds the available context size (N tokens)", n_prompt_tokens, n_ctx;
+# Anthropic's compatibility layer "prompt is too long: M tokens > N maximum".
+_LIMITS = (r"context length is (?:only )?(\d+)", r"context size \((\d+) tokens\)",
+           r"n_ctx\W{0,3}(\d+)", r"context window of (\d+)", r"(\d+) maximum")
+_PROMPTS = (r"(\d+) in the messages", r"resulted in (\d+) tokens", r"passed (\d+) input tokens",
+            r"has (\d+) input tokens", r"request \((\d+) tokens\)", r"n_prompt_tokens\W{0,3}(\d+)",
+            r"too long: (\d+) tokens")
+
+
+def overflow(error: str) -> Overflow:
+    """The numbers a context-too-long error states, where it states them."""
+    return Overflow(_first(_LIMITS, error), _first(_PROMPTS, error))
+
+
+def _first(patterns: Sequence[str], text: str) -> int | None:
+    for pattern in patterns:
+        found = re.search(pattern, text, re.IGNORECASE)
+        if found:
+            return int(found.group(1))
+    return None
+
+
+# -- what is sent ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -46,48 +166,57 @@ class Plan:
     messages: list[dict[str, str]]  # what to send
     dropped: int  # earlier messages left out
     dropped_tokens: int
-    tokens: int  # the estimated size of what is sent
+    tokens: int  # the estimated (calibrated) size of what is sent
 
 
-def calibration(history: Sequence[Message], head: list[dict[str, str]]) -> float:
-    """Server-reported over estimated tokens for the last request that reported usage."""
-    for i in range(len(history) - 1, 0, -1):
-        reported = history[i].usage.prompt_tokens
-        if history[i].role == "assistant" and reported:
-            sent = head + conversation(history[:i])
-            guessed = sum(map(estimate, sent))
-            return max(reported / guessed, 0.25) if guessed else 1.0
-    return 1.0
+def _summary_and_tail(history: Sequence[Message]) -> tuple[Message | None, list[Message]]:
+    """The thread's last summary, if compacted, and the messages it does not cover, without a
+    question that was never answered and was followed by another (the new one takes its place:
+    two user messages in a row are refused by strict chat templates, and say one thing twice)."""
+    summaries = [m for m in history if m.role == SUMMARY]
+    summary = summaries[-1] if summaries else None
+    covered = summary.covers if summary and summary.covers is not None else -1
+    tail = [m for m in history if m.role != SUMMARY and (m.id is None or m.id > covered)]
+    kept = [m for m, after in pairwise(tail)
+            if not (m.role == "user" and after.role == "user")]
+    return summary, kept + tail[-1:]
 
 
 def conversation(history: Sequence[Message]) -> list[dict[str, str]]:
     """The messages for the API; if the thread was compacted, its last summary stands in for
     the messages it covers."""
-    summaries = [m for m in history if m.role == SUMMARY]
-    summary = summaries[-1] if summaries else None
-    covered = summary.covers if summary and summary.covers is not None else -1
-    tail = [m for m in history if m.role != SUMMARY and (m.id is None or m.id > covered)]
+    summary, tail = _summary_and_tail(history)
     return ([summary.for_api()] if summary else []) + [m.for_api() for m in tail]
 
 
+def _head(head: list[dict[str, str]], summary: Message | None) -> list[dict[str, str]]:
+    """The system prompt and the summary as one system message: some servers refuse a second."""
+    if summary is None:
+        return head
+    note = summary.for_api()
+    if not head:
+        return [note]
+    return [{"role": "system", "content": f"{head[0]['content']}\n\n{note['content']}"}, *head[1:]]
+
+
 def plan(head: list[dict[str, str]], history: Sequence[Message], *, limit: int | None,
-         reserve: int = 0) -> Plan:
-    """Fit ``head`` (the system prompt) and the conversation into ``limit`` tokens, leaving
-    ``reserve`` for the answer, by leaving out the oldest messages; the last one always goes."""
-    body = conversation(history)
-    scale = calibration(history, head)
+         reserve: int | None = None, scale: float = 1.0) -> Plan:
+    """Fit ``head`` (the system prompt, with the summary if any) and the conversation into
+    ``limit`` tokens, leaving ``reserve`` (by default ``answer_room(limit)``) for the answer, by
+    leaving out the oldest messages; the last one always goes."""
+    summary, tail = _summary_and_tail(history)
+    first = _head(head, summary)
+    body = [m.for_api() for m in tail]
     sizes = [round(estimate(m) * scale) for m in body]
-    total = round(sum(estimate(m) for m in head) * scale) + sum(sizes)
-    dropped = dropped_tokens = 0
+    total = round(sum(map(estimate, first)) * scale) + sum(sizes)
+    dropped = left_out = 0
     if limit is not None:
-        budget = limit - reserve
-        while total > budget and dropped < len(body) - 1:
-            total -= sizes[dropped]
-            dropped_tokens += sizes[dropped]
+        budget = limit - (answer_room(limit) if reserve is None else reserve)
+        while total - left_out > budget and dropped < len(body) - 1:
+            left_out += sizes[dropped]
             dropped += 1
         # an answer must follow a question: never start with a lone assistant message
         while 0 < dropped < len(body) - 1 and body[dropped]["role"] == "assistant":
-            total -= sizes[dropped]
-            dropped_tokens += sizes[dropped]
+            left_out += sizes[dropped]
             dropped += 1
-    return Plan(head + body[dropped:], dropped, dropped_tokens, total)
+    return Plan(first + body[dropped:], dropped, left_out, total - left_out)

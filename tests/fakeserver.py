@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -45,6 +46,26 @@ class RawSSE:
 
 Script = Reply | Failure | RawSSE
 
+# The bodies real servers send for a prompt of ``p`` tokens over a window of ``n`` (SERVERS.md).
+CONTEXT_ERRORS: dict[str, Callable[[int, int], Any]] = {
+    "openai": lambda n, p: {"error": {
+        "message": f"This model's maximum context length is {n} tokens. However, your messages "
+                   f"resulted in {p} tokens. Please reduce the length of the messages.",
+        "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}},
+    "vllm": lambda n, p: {"object": "error", "type": "BadRequestError", "param": None, "code": 400,
+                          "message": f"You passed {p} input tokens and requested 0 output tokens. "
+                                     f"However, the model's context length is only {n} tokens, "
+                                     f"resulting in a maximum input length of {n} tokens. Please "
+                                     "reduce the length of the input prompt."},
+    "llama.cpp": lambda n, p: {"error": {
+        "code": 400, "message": f"request ({p} tokens) exceeds the available context size ({n} "
+                                "tokens), try increasing it",
+        "type": "exceed_context_size_error", "n_prompt_tokens": p, "n_ctx": n}},
+    "old llama.cpp": lambda n, p: {"error": {
+        "code": 400, "message": "the request exceeds the available context size, try increasing it",
+        "type": "exceed_context_size_error", "n_prompt_tokens": p, "n_ctx": n}},
+}
+
 
 def chunk(delta: dict[str, Any] | None = None, finish: str | None = None,
           usage: dict[str, int] | None = None, choices: bool = True) -> str:
@@ -68,6 +89,12 @@ class FakeOpenAI:
         self.headers: list[dict[str, str]] = []
         self.scripts: deque[Script] = deque()
         self.reject_stream_options = False
+        # A tokenizer of ``chars_per_token`` (4 tokens of overhead a message), and a context
+        # window: a request whose prompt is larger is refused with a context error of the given
+        # server's shape (CONTEXT_ERRORS), before any scripted reply is used.
+        self.chars_per_token = 4
+        self.context_limit: int | None = None
+        self.context_style = "openai"
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -111,6 +138,9 @@ class FakeOpenAI:
     def sent_messages(self, index: int = -1) -> list[dict[str, str]]:
         return list(self.requests[index]["messages"])
 
+    def tokens(self, messages: list[dict[str, str]]) -> int:
+        return sum(len(m["content"]) // self.chars_per_token + 4 for m in messages)
+
     # -- answering ------------------------------------------------------------------------------
 
     def _json(self, h: BaseHTTPRequestHandler, status: int, obj: Any) -> None:
@@ -124,6 +154,11 @@ class FakeOpenAI:
     def _answer(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         if self.reject_stream_options and "stream_options" in body:
             self._json(h, 400, {"error": {"message": "Unknown parameter: 'stream_options'"}})
+            return
+        prompt = self.tokens(body["messages"])
+        if self.context_limit is not None and prompt > self.context_limit:
+            refusal = CONTEXT_ERRORS[self.context_style](self.context_limit, prompt)
+            self._json(h, 400, refusal)
             return
         script = self.scripts.popleft() if self.scripts else None
         if script is None:
@@ -173,7 +208,7 @@ class FakeOpenAI:
             w.write(chunk({}, finish=r.finish).encode())
         if r.usage and want_usage:
             prompt, completion = r.usage if isinstance(r.usage, tuple) else (
-                sum(len(m["content"]) // 4 + 4 for m in messages), len(r.text) // 4)
+                self.tokens(messages), len(r.text) // self.chars_per_token)
             u = {"prompt_tokens": prompt, "completion_tokens": completion,
                  "total_tokens": prompt + completion}
             w.write(chunk(usage=u, choices=False).encode())

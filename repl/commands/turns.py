@@ -18,6 +18,10 @@ from repl.thread import EDITED, REPLACED, SUMMARY, UNDONE, Message
 UNDONE_RETRY = f"{UNDONE}:retry"  # /undo of a /retry (redo re-applies it)
 UNDONE_EDIT = f"{UNDONE}:edit"  # /undo of an /edit
 
+SUMMARISE = ("Summarise our conversation so far for your own later use: the facts, decisions, "
+             "open questions and anything I asked you to remember, concisely. Reply with the "
+             "summary only.")
+
 PRICES: dict[str, tuple[float, float]] = {  # US$ per million tokens (input, output)
     "gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00), "gpt-4.1-nano": (0.10, 0.40),
     "gpt-4.1-mini": (0.40, 1.60), "gpt-4.1": (2.00, 8.00), "o3-mini": (1.10, 4.40),
@@ -142,9 +146,7 @@ async def compact(ctx: Context, arg: str) -> None:
         raise CommandError(f"nothing to compact: the thread has {len(users)} turns")
     cut = users[-keep] if keep else len(messages)
     older = messages[:cut]
-    request = [*window.conversation(older), {"role": "user", "content": (
-        "Summarise our conversation so far for your own later use: the facts, decisions, open "
-        "questions and anything I asked you to remember, concisely. Reply with the summary only.")}]
+    request = window.conversation([*older, Message("user", SUMMARISE)])
     ctx.ui.info(f"summarising {len(older)} messages…")
     try:
         summary = await ctx.client.complete(request, ctx.model)
@@ -192,8 +194,10 @@ async def tokens(ctx: Context, arg: str) -> None:
     completion = sum(m.usage.completion_tokens or 0 for m in answers)
     reported = sum(1 for m in answers if m.usage.prompt_tokens is not None)
     head = system_head(ctx.thread)
-    limit = window.context_size(ctx.model, ctx.config.context_sizes)
-    plan = window.plan(head, [m for m in messages if m.hidden is None], limit=limit)
+    fit = window.load(ctx.store, window.state_key(ctx.model, ctx.config.base_url))
+    limit = fit.window(window.context_size(ctx.model, ctx.config.context_sizes))
+    plan = window.plan(head, [m for m in messages if m.hidden is None], limit=limit,
+                       scale=fit.scale)
     rows = [
         ("used", f"{prompt:,} prompt + {completion:,} completion tokens "
                  f"(reported for {reported} of {len(answers)} answers)"),
