@@ -433,7 +433,7 @@ def sent_now(s: Session, thread: str) -> list[dict[str, str]]:
     """What chatrepl would send for ``thread`` now: the system prompt, then the conversation."""
     info = s.store.get(thread)
     assert info is not None
-    return system_head(info) + window.conversation(s.store.messages(thread))
+    return window.plan(system_head(info), s.store.messages(thread), limit=None).messages
 
 
 def test_import_says_what_it_left_out_and_keeps_text_parts(api_env: dict[str, str],
@@ -544,7 +544,7 @@ def test_compaction_travels_through_export_and_import(api_env: dict[str, str], s
         s = await Session().start("c", system="Be terse.")
         await _compact_a_thread(s, server)
         before = sent_now(s, "c")
-        assert "We discussed" in before[1]["content"] and len(before) == 8
+        assert "We discussed" in before[0]["content"] and len(before) == 7
         await s.line(f"/export {path}")
         await s.line(f"/import {path} again")
         assert sent_now(s, "again") == before
