@@ -77,7 +77,7 @@ class App:
             elif line.strip():
                 await self._chat(line[1:] if line.startswith("//") else line)
         except ChatreplError as e:
-            ctx.ui.error(str(e))
+            ctx.ui.error(e.line(repl=True))
         except Exception as e:
             if terminal_gone(e):  # the window was closed (what arrived is saved): leave quietly
                 ctx.running = False

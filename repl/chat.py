@@ -12,9 +12,9 @@ import contextlib
 import re
 
 from repl import window
-from repl.client import Delta, Done
+from repl.client import Delta, Done, Retrying
 from repl.context import Context
-from repl.errors import ApiError, UnsavedError
+from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, UnsavedError
 from repl.export import system_head
 from repl.render.ui import Streamer
 from repl.thread import ERROR, INTERRUPTED, TRUNCATED, Message, Usage
@@ -49,8 +49,8 @@ async def answer(ctx: Context, history: list[Message]) -> None:
     _say_dropped(ctx, plan)
     try:
         await _stream(ctx, plan.messages, model)
-    except ApiError as e:
-        if e.kind not in ("context", "empty") or e.partial:
+    except (ContextTooLongError, EmptyAnswerError) as e:
+        if e.partial:
             raise
         smaller = window.plan(head, history, limit=_limit_from(e, plan), reserve=0)
         if smaller.dropped <= plan.dropped:
@@ -90,6 +90,8 @@ async def _stream(ctx: Context, payload: list[dict[str, str]], model: str) -> No
             if isinstance(event, Delta):
                 parts.append(event.text)
                 view.feed(event.text, event.reasoning)
+            elif isinstance(event, Retrying):
+                ctx.ui.info(str(event))
             else:
                 done = event
         status = None

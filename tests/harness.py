@@ -23,7 +23,8 @@ class Session:
     """A running chatrepl App; ``await s.line("text")`` types a line, waits for the next prompt."""
 
     def __init__(self, *, model: str | None = None, width: int = 100, terminal: bool = False,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, retries: int | None = None,
+                 backoff: float = 1.0) -> None:
         self.config = config_mod.load(model=model)
         if timeout is not None:
             from dataclasses import replace
@@ -36,7 +37,9 @@ class Session:
         self.ctx = Context(store=self.store, ui=UI(console), config=self.config,
                            client=ChatClient(api_key=self.config.api_key,
                                              base_url=self.config.base_url,
-                                             timeout=self.config.timeout, local_servers=()))
+                                             timeout=self.config.timeout,
+                                             retries=self.config.retries if retries is None
+                                             else retries, backoff=backoff, local_servers=()))
         self._pipe_cm = create_pipe_input()
         self.pipe = self._pipe_cm.__enter__()
         self.app = App(self.ctx, input=self.pipe, output=DummyOutput())
