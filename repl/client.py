@@ -1,15 +1,16 @@
 """The OpenAI-compatible streaming client: the SDK's chunks become events, its errors ours.
 
-The ``openai`` package is imported on first use, never on the way to the prompt. The SDK's own
-retries are off (``max_retries=0``): this client retries transient failures itself, at most
-``retries`` times and only while no answer has arrived, yielding a ``Retrying`` event before each
-wait so the caller can say so. Stalls are ended by our own deadline, because keep-alive comments
-reset the SDK's read timeout forever.
+The ``openai`` package is imported once the prompt is drawn (``warm``, in a thread) or on first
+use, never on the way to the prompt. The SDK's own retries are off (``max_retries=0``): this
+client retries transient failures itself, at most ``retries`` times and only while no answer has
+arrived, yielding a ``Retrying`` event before each wait so the caller can say so. Stalls are ended
+by our own deadline, because keep-alive comments reset the SDK's read timeout forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import socket
 from collections.abc import AsyncIterator, Sequence
@@ -103,6 +104,22 @@ class ChatClient:
                 timeout=openai.Timeout(self.timeout + 5, connect=min(self.timeout, 10.0)),
             )
         return self._sdk
+
+    @property
+    def ready(self) -> bool:
+        """The SDK is imported and its client built: the next request starts at once."""
+        return self._sdk is not None
+
+    async def warm(self) -> None:
+        """Import the SDK (in a thread) and build its client, so the first message does not wait
+        for them. Never raises; without a key it does nothing (sending reports it)."""
+        if self._sdk is not None or (not self.api_key and not self.base_url):
+            return
+        try:
+            await asyncio.to_thread(_import_sdk)
+            self._client().chat.completions  # noqa: B018  # a lazy attribute: built here, once
+        except Exception:  # a convenience only: the first message builds it, or says why not
+            return
 
     async def aclose(self) -> None:
         """Close the connection pool while the event loop still runs."""
@@ -233,6 +250,15 @@ class ChatClient:
         if received == 0:
             raise _empty(said_done)
         yield Done(finish, usage, model)
+
+
+# What the first request would import: the SDK, its chat resources, anyio's asyncio backend.
+SDK_MODULES = ("openai", "openai.resources.chat", "anyio._backends._asyncio")
+
+
+def _import_sdk() -> None:
+    for name in SDK_MODULES:
+        importlib.import_module(name)
 
 
 def _empty(said_done: bool) -> EmptyAnswerError:

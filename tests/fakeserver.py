@@ -81,6 +81,7 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.times: list[float] = []  # time.perf_counter() at each request's arrival
         self.resets = 0  # requests answered by resetting the connection
         self.scripts: deque[Script] = deque()
         self.reject_stream_options = False
@@ -97,6 +98,7 @@ class FakeOpenAI:
                     {"id": "fake-model", "object": "model", "owned_by": "test"}]})
 
             def do_POST(self) -> None:
+                outer.times.append(time.perf_counter())
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if getattr(self, "poisoned", False):

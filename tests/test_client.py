@@ -864,6 +864,36 @@ def test_one_shot_errors_suggest_flags(api_env: dict[str, str], server: FakeOpen
     assert "/model" not in line and "/new" not in line and "restart" not in line
 
 
+def test_the_client_is_warmed_once_the_prompt_is_up(api_env: dict[str, str],
+                                                    server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.until(lambda: s.ctx.client.ready, timeout=10)  # nothing sent, nothing typed
+        assert server.requests == []
+        out = await s.line("first")
+        assert "echo: first" in out
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_warming_never_raises_and_leaves_errors_to_the_send() -> None:
+    async def go() -> None:
+        no_key = ChatClient(api_key=None, base_url=None, timeout=5, local_servers=())
+        await no_key.warm()
+        assert not no_key.ready
+        _, error = await _collect(no_key, "m", HELLO)
+        assert isinstance(error, NoKeyError)
+        bad = ChatClient(api_key=KEY, base_url="not a url at all", timeout=5, retries=0,
+                         local_servers=())
+        await bad.warm()  # whatever the SDK thinks of it, warming is quiet
+        _, error = await _collect(bad, "m", HELLO)
+        assert isinstance(error, ApiError)
+        await bad.aclose()
+
+    asyncio.run(go())
+
+
 # == the error hierarchy ===========================================================================
 
 
