@@ -117,7 +117,7 @@ class ChatClient:
             return
         try:
             await asyncio.to_thread(_import_sdk)
-            self._client().chat.completions  # noqa: B018  # a lazy attribute: built here, once
+            _ = self._client().chat.completions  # a lazy attribute: built here, once
         except Exception:  # a convenience only: the first message builds it, or says why not
             return
 
@@ -195,6 +195,7 @@ class ChatClient:
             raise redact(e, self.api_key) from None
         except Exception as e:
             error = redact(map_error(e, model, self.base_url), self.api_key)
+            self._used = self._used or error.status is not None  # it answered on a connection
             if not (options and isinstance(error, BadRequestError)
                     and "stream_options" in str(error)):
                 raise error from None

@@ -11,17 +11,20 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fakeserver import Failure, FakeOpenAI, PoisonedKeepAlive, RawSSE, Reply, Reset, chunk
 from harness import Session
 
+from repl import config as config_mod
 from repl.client import ChatClient, Delta, Done, Event, Retrying
 from repl.errors import (
     ApiError,
     AuthenticationError,
     BadRequestError,
+    ConfigError,
     ConnectionFailedError,
     ContextTooLongError,
     EmptyAnswerError,
@@ -708,10 +711,12 @@ def test_rate_limit_is_retried_after_the_wait_the_server_asks(server: FakeOpenAI
     assert text_of(events) == "echo: hello"
 
 
-def test_a_wait_longer_than_20_s_is_not_retried_and_said(server: FakeOpenAI) -> None:
-    server.queue(Failure(429, {"error": {"message": "slow down"}}, {"retry-after": "60"}))
+@pytest.mark.parametrize("status, cls", [(429, RateLimitError), (503, ServerError)])
+def test_a_wait_longer_than_20_s_is_not_retried_and_said(server: FakeOpenAI, status: int,
+                                                         cls: type[ApiError]) -> None:
+    server.queue(Failure(status, {"error": {"message": "slow down"}}, {"retry-after": "60"}))
     events, error = collect(make(server, retries=2))
-    assert isinstance(error, RateLimitError) and retrying_of(events) == []
+    assert isinstance(error, cls) and retrying_of(events) == []
     assert error.hint(repl=True) == error.hint(repl=False) == "try again in 60 s"
     assert len(server.requests) == 1
 
@@ -809,6 +814,22 @@ def test_repl_says_each_retry_and_stores_the_question_once(api_env: dict[str, st
         await s.quit()
 
     asyncio.run(go())
+
+
+def test_retries_come_from_the_config_file(api_env: dict[str, str], server: FakeOpenAI,
+                                          isolated: dict[str, str]) -> None:
+    config = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("retries = 1\n")
+    server.queue(Failure(503), Failure(503), Failure(503))
+    done = subprocess.run([sys.executable, "-m", "repl", "-t", "t", "hi"], env=api_env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and len(server.requests) == 2  # the first try and one retry
+    assert "server busy (503), retrying in 1 s..." in done.stdout + done.stderr
+    assert done.stderr.splitlines()[-1].startswith("chatrepl: the server failed (503")
+    config.write_text("retries = -1\n")
+    with pytest.raises(ConfigError, match="retries must be 0 \\(off\\) or more"):
+        config_mod.load()
 
 
 def test_ctrl_c_during_the_wait_cancels_it_like_an_answer(api_env: dict[str, str],
