@@ -816,6 +816,27 @@ def test_repl_says_each_retry_and_stores_the_question_once(api_env: dict[str, st
     asyncio.run(go())
 
 
+def test_llama_cpp_overflow_then_the_trimmed_resend_gets_its_answer(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    """As seen against llama-cpp-python: the too-long prompt gets HTTP 200 and an empty body,
+    chat.py resends it trimmed, and that resend meets the dead kept-alive connection."""
+    async def go() -> None:
+        s = await Session(retries=0).start("t")
+        for n in range(3):
+            await s.line(f"turn {n} " + "word " * 50)
+        server.queue(PoisonedKeepAlive())
+        out = await s.line("one more")
+        assert "too long" in out and "earliest messages" in out
+        assert "the server had closed the connection, retrying now..." in out
+        assert "echo: one more" in out and "error:" not in out
+        assert server.resets == 1
+        assert len(server.requests[-1]["messages"]) < len(server.requests[-2]["messages"])
+        assert [m.content for m in s.store.messages("t")][-2:] == ["one more", "echo: one more"]
+        await s.quit()
+
+    asyncio.run(go())
+
+
 def test_retries_come_from_the_config_file(api_env: dict[str, str], server: FakeOpenAI,
                                           isolated: dict[str, str]) -> None:
     config = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
