@@ -1,7 +1,9 @@
-"""Time from launching chatrepl to its first prompt, against two floors.
+"""Time from launching chatrepl to its first prompt, against two floors; then from Enter to the
+request reaching a local fake server, for the first message of a session and for later ones.
 
 Run: python benchmarks/startup.py [runs]. Each command runs in a pseudo-terminal with fresh,
-private data dirs; the time is the median of the runs until the prompt has been drawn.
+private data dirs; the time is the median of the runs until the prompt has been drawn, or until
+the server has the request (the first message is typed after the prompt has been idle 3 s).
 """
 
 from __future__ import annotations
@@ -16,8 +18,15 @@ from pathlib import Path
 
 import pexpect
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from fakeserver import FakeOpenAI
+from pty_session import Terminal
+
 PY = sys.executable
 CHATREPL = str(Path(PY).with_name("chatrepl"))
+IDLE = 3.0  # seconds the prompt sits idle before the first message is typed
+LATER = 4  # messages after the first, per run
 
 
 def timed_exit(cmd: list[str], runs: int) -> float:
@@ -65,6 +74,51 @@ def seeded_env(tmp: str, messages: int) -> dict[str, str]:
     return env
 
 
+def first_messages(runs: int) -> tuple[float, float, float]:
+    """Medians of (a key typed as the prompt appears -> its echo, Enter -> request at the server
+    for the first message of a session, the same for later messages)."""
+    server = FakeOpenAI().start()
+    echo: list[float] = []
+    first: list[float] = []
+    later: list[float] = []
+    try:
+        for _ in range(runs):
+            with tempfile.TemporaryDirectory() as tmp:
+                env = dict(seeded_env(tmp, 0), OPENAI_BASE_URL=server.url)
+                term = Terminal(env, Path(tmp), [], command=[CHATREPL])
+                term.wait_prompt()
+                echo.append(_echo(term))
+                term.pump(IDLE)
+                for n in range(1 + LATER):
+                    (later if n else first).append(_one_message(term, server, n))
+                term.child.sendeof()
+                term.child.expect(pexpect.EOF, timeout=20)
+    finally:
+        server.stop()
+    return statistics.median(echo), statistics.median(first), statistics.median(later)
+
+
+def _echo(term: Terminal) -> float:
+    """Seconds from a key to its echo, typed while the client warms up in the background."""
+    sent = time.perf_counter()
+    term.child.send("x")
+    term.wait(lambda: term.screen.display[term.screen.cursor.y].startswith("❯ x"), "the echo")
+    seconds = time.perf_counter() - sent
+    term.child.send("\x7f")  # rub it out
+    return seconds
+
+
+def _one_message(term: Terminal, server: FakeOpenAI, n: int) -> float:
+    seen = len(server.times)
+    term.mark()
+    sent = time.perf_counter()
+    term.child.send(f"message {n}\r")
+    term.wait(lambda: len(server.times) > seen, "the request", timeout=20)
+    arrived: float = server.times[seen]
+    term.wait_prompt()
+    return arrived - sent
+
+
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     floor = timed_exit([PY, "-c", "import rich, prompt_toolkit"], runs)
@@ -81,6 +135,11 @@ def main() -> None:
     print(f"{'command':<42} {'median':>9} {'vs floor':>9}")
     for name, seconds in rows:
         print(f"{name:<42} {seconds * 1000:>7.0f}ms {seconds / floor:>8.2f}x")
+    echo, first, later = first_messages(max(3, runs // 3))
+    print(f"\n{'in the REPL, against a local server':<42} {'median':>9}")
+    print(f"{'a key typed as the prompt appears, to echo':<42} {echo * 1000:>7.0f}ms")
+    print(f"{f'Enter to request, first message (idle {IDLE:g} s)':<42} {first * 1000:>7.0f}ms")
+    print(f"{'Enter to request, later messages':<42} {later * 1000:>7.0f}ms")
 
 
 if __name__ == "__main__":

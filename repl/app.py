@@ -8,6 +8,8 @@ meant for the user are shown as one line; anything else is logged with its trace
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import os
 import signal
 import time
@@ -51,11 +53,20 @@ class App:
     async def run(self, thread: str | None = None, *, system: str | None = None) -> None:
         ctx = self.ctx
         show_opened(ctx, ctx.open(ctx.initial_thread(thread), system=system))
+        warming: list[asyncio.Task[None]] = []
+
+        def warm(app: object) -> None:  # once the first prompt is drawn, not before
+            self.session.app.after_render -= warm
+            warming.append(asyncio.create_task(warm_up(ctx)))
+
+        self.session.app.after_render += warm
         try:
             # between prompts (which set their own mode) keys typed ahead wait, unechoed, intact
             with handling(self._terminate, *STOP_SIGNALS), QuietInput():
                 await self._loop()
         finally:
+            for task in warming:
+                task.cancel()
             await ctx.client.aclose()
 
     async def _loop(self) -> None:
@@ -99,7 +110,7 @@ class App:
             elif line.strip():
                 await chat.send(ctx, line[1:] if line.startswith("//") else line)
         except ChatreplError as e:
-            ctx.ui.error(str(e))
+            ctx.ui.error(e.line(repl=True))
         except EOFError:  # /quit
             raise
         except Exception as e:
@@ -130,6 +141,14 @@ class App:
             self._task.cancel()
         elif self.session.app.is_running:
             self.session.app.exit(exception=EOFError())
+
+
+async def warm_up(ctx: Context) -> None:
+    """What the first message would wait for, done while the user types: the SDK and its client,
+    then the streaming renderer (rich's markdown and Pygments), imported in a thread."""
+    await ctx.client.warm()
+    with contextlib.suppress(Exception):
+        await asyncio.to_thread(importlib.import_module, "repl.render.stream")
 
 
 def log_bug(path: Path, secret: str | None) -> None:

@@ -13,9 +13,9 @@ import functools
 from collections.abc import Awaitable, Callable
 
 from repl import window
-from repl.client import Delta, Done
+from repl.client import Delta, Done, Retrying
 from repl.context import Context
-from repl.errors import ApiError, UnsavedError
+from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, UnsavedError
 from repl.export import system_head
 from repl.render.ui import Streamer
 from repl.thread import ERROR, INTERRUPTED, TRUNCATED, Message, Usage
@@ -70,11 +70,11 @@ async def answer(ctx: Context, history: list[Message]) -> None:
     _say_dropped(ctx, plan)
     try:
         done = await _stream(ctx, plan.messages, model)
-    except ApiError as e:
-        if e.kind not in ("context", "empty") or e.partial:
+    except (ContextTooLongError, EmptyAnswerError) as e:
+        if e.partial:
             raise
         learned = fit.refused(plan.messages, str(e), configured)
-        if e.kind == "context":  # an empty body (llama-cpp-python) may mean something else
+        if isinstance(e, ContextTooLongError):  # an empty body (llama-cpp-python) may not be
             fit = learned
             window.save(ctx.store, key, fit)
         smaller = window.plan(head, history, limit=learned.window(configured),
@@ -107,6 +107,8 @@ async def _stream(ctx: Context, payload: list[dict[str, str]], model: str) -> Do
             if isinstance(event, Delta):
                 parts.append(event.text)
                 view.feed(event.text, event.reasoning)
+            elif isinstance(event, Retrying):
+                ctx.ui.info(str(event))
             else:
                 done = event
         status = None

@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ChatreplError as e:
         from repl.sanitize import clean_line
 
-        print(f"chatrepl: {clean_line(str(e))}", file=sys.stderr)
+        print(f"chatrepl: {clean_line(e.line(repl=False))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -106,7 +106,7 @@ def _run(args: argparse.Namespace) -> int:
         ui = UI(Console(highlight=False, emoji=False), err=err, code_theme=config.code_theme,
                 term=config.term)
         client = ChatClient(api_key=config.api_key, base_url=config.base_url,
-                            timeout=config.timeout)
+                            timeout=config.timeout, retries=config.retries)
         ctx = Context(store=store, ui=ui, config=config, client=client, clock=time.time)
         if store.recovered:
             ui.warn(store.recovered.describe(config.db_path))

@@ -1,27 +1,40 @@
 """The OpenAI-compatible streaming client: the SDK's chunks become events, its errors ours.
 
-The ``openai`` package is imported on first use, never on the way to the prompt. Retries are off
-(``max_retries=0``) so one user turn is one request; stalls are ended by our own deadline, because
-keep-alive comments reset the SDK's read timeout forever.
+The ``openai`` package is imported once the prompt is drawn (``warm``, in a thread) or on first
+use, never on the way to the prompt. The SDK's own retries are off (``max_retries=0``): this
+client retries transient failures itself, at most ``retries`` times and only while no answer has
+arrived, yielding a ``Retrying`` event before each wait so the caller can say so. Stalls are ended
+by our own deadline, because keep-alive comments reset the SDK's read timeout forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
-import re
 import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from repl import sse
-from repl.errors import ApiError
+from repl.apierrors import map_error, redact, stream_error
+from repl.errors import (
+    ApiError,
+    BadRequestError,
+    ConnectionFailedError,
+    EmptyAnswerError,
+    NoKeyError,
+    RateLimitError,
+    ServerError,
+    TimedOutError,
+)
 from repl.thread import Usage
 
 # Local OpenAI-compatible servers worth suggesting when no API key is set.
 LOCAL_SERVERS: tuple[tuple[int, str], ...] = ((11434, "Ollama"), (1234, "LM Studio"),
                                               (8080, "llama.cpp"), (8000, "vLLM"))
+MAX_WAIT = 20.0  # seconds: a server asking for a longer wait is not retried (the error says it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +50,19 @@ class Done:
     model: str | None
 
 
-Event = Delta | Done
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """The request failed before any answer arrived; it is sent again after ``delay`` s."""
+
+    reason: str
+    delay: float
+
+    def __str__(self) -> str:
+        when = f"in {self.delay:g} s" if self.delay else "now"
+        return f"{self.reason}, retrying {when}..."
+
+
+Event = Delta | Done | Retrying
 
 
 def find_local_server(ports: Sequence[tuple[int, str]] = LOCAL_SERVERS) -> tuple[int, str] | None:
@@ -52,18 +77,22 @@ def find_local_server(ports: Sequence[tuple[int, str]] = LOCAL_SERVERS) -> tuple
 
 class ChatClient:
     def __init__(self, *, api_key: str | None, base_url: str | None, timeout: float,
+                 retries: int = 2, backoff: float = 1.0,
                  local_servers: Sequence[tuple[int, str]] = LOCAL_SERVERS) -> None:
         self.api_key = api_key
         self.base_url = base_url
         self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff  # the first wait, in seconds; each next one doubles
         self._local_servers = local_servers
         self._sdk: Any = None
+        self._used = False  # the SDK client has connections that a request may reuse
         self._stream_options = True
 
     def _client(self) -> Any:
         if self._sdk is None:
             if not self.api_key and not self.base_url:
-                raise ApiError(self._no_key_message(), kind="no_key")
+                raise NoKeyError(self._no_key_message())
             import openai
 
             self._sdk = openai.AsyncOpenAI(
@@ -76,14 +105,30 @@ class ChatClient:
             )
         return self._sdk
 
+    @property
+    def ready(self) -> bool:
+        """The SDK is imported and its client built: the next request starts at once."""
+        return self._sdk is not None
+
+    async def warm(self) -> None:
+        """Import the SDK (in a thread) and build its client, so the first message does not wait
+        for them. Never raises; without a key it does nothing (sending reports it)."""
+        if self._sdk is not None or (not self.api_key and not self.base_url):
+            return
+        try:
+            await asyncio.to_thread(_import_sdk)
+            _ = self._client().chat.completions  # a lazy attribute: built here, once
+        except Exception:  # a convenience only: the first message builds it, or says why not
+            return
+
     async def aclose(self) -> None:
         """Close the connection pool while the event loop still runs."""
         if self._sdk is not None:
-            await self._sdk.close()
-            self._sdk = None
+            sdk, self._sdk, self._used = self._sdk, None, False
+            await sdk.close()
 
     def _no_key_message(self) -> str:
-        text = "no API key: set OPENAI_API_KEY (or OPENAI_BASE_URL for a local server) and restart"
+        text = "no API key: set OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)"
         found = find_local_server(self._local_servers)
         if found:
             port, label = found
@@ -92,27 +137,70 @@ class ChatClient:
         return text
 
     async def stream(self, messages: list[dict[str, str]], model: str) -> AsyncIterator[Event]:
-        """Stream one answer. Yields Delta events, then exactly one Done; raises ApiError."""
+        """Stream one answer: Delta events, then exactly one Done, with a Retrying event before
+        each automatic retry. Raises ApiError (``partial`` if some answer had arrived)."""
+        tries, reconnected = 0, False
+        while True:
+            arrived: list[bool] = []
+            try:
+                async for event in self._attempt(messages, model, arrived):
+                    yield event
+                return
+            except ApiError as e:
+                error = e
+            if arrived:
+                error.partial = True
+                raise error
+            if isinstance(error, ConnectionFailedError):
+                reused = self._used
+                await self.aclose()  # a dead pooled connection must not be tried twice
+                if reused and not reconnected:  # not the server's failure: not counted
+                    reconnected = True
+                    yield Retrying("the server had closed the connection", 0)
+                    continue
+            delay = self._delay(error, tries)
+            if delay is None:
+                raise error
+            tries += 1
+            yield Retrying(_reason(error), delay)
+            await asyncio.sleep(delay)  # inside the caller's task: Ctrl-C cancels the wait
+
+    def _delay(self, error: ApiError, tries: int) -> float | None:
+        """Seconds to wait before sending the request again, or None: do not."""
+        if not error.retryable or tries >= self.retries:
+            return None
+        if error.retry_after is not None:
+            return error.retry_after if error.retry_after <= MAX_WAIT else None
+        return float(self.backoff * 2 ** tries)
+
+    async def _attempt(self, messages: list[dict[str, str]], model: str,
+                       arrived: list[bool]) -> AsyncIterator[Event]:
+        """One request (two if a strict relay refuses stream_options); ``arrived`` gets an item
+        once any of the answer has been yielded."""
         client = self._client()
         options = {"stream_options": {"include_usage": True}} if self._stream_options else {}
         try:
             async with asyncio.timeout(self.timeout) as deadline:
                 async with client.chat.completions.with_streaming_response.create(
                         model=model, messages=messages, stream=True, **options) as response:
+                    self._used = True
                     async for event in self._events(response, deadline):
+                        arrived.append(True)
                         yield event
             return
         except TimeoutError:
-            raise ApiError(f"the server sent nothing for {self.timeout:g} s; gave up",
-                           kind="timeout") from None
+            raise TimedOutError(f"the server sent nothing for {self.timeout:g} s; "
+                                "gave up") from None
         except ApiError as e:
-            raise _redact(e, self.api_key) from None
+            raise redact(e, self.api_key) from None
         except Exception as e:
-            error = self._error(e, model)
-            if not (options and error.kind == "bad_request" and "stream_options" in str(error)):
+            error = redact(map_error(e, model, self.base_url), self.api_key)
+            self._used = self._used or error.status is not None  # it answered on a connection
+            if not (options and isinstance(error, BadRequestError)
+                    and "stream_options" in str(error)):
                 raise error from None
         self._stream_options = False  # a strict relay refused stream_options: ask without it
-        async for event in self.stream(messages, model):
+        async for event in self._attempt(messages, model, arrived):
             yield event
 
     async def complete(self, messages: list[dict[str, str]], model: str) -> str:
@@ -140,35 +228,62 @@ class ChatClient:
         usage = Usage()
         model: str | None = None
         received = 0
+        said_done = False
         async for name, data in sse.events(response.iter_lines()):
             deadline.reschedule(loop.time() + self.timeout)
             if data.strip() == "[DONE]":
+                said_done = True
                 break
             chunk = _json(data)
             if chunk is None:
                 continue  # an empty keep-alive, or a line that is not JSON
             received += 1
-            _raise_stream_error(name, chunk)
+            error = stream_error(name, chunk)
+            if error:
+                raise error
             model = chunk.get("model") or model
             usage = _usage(chunk.get("usage")) or usage
             choice = _first_choice(chunk)
-            delta = choice.get("delta") or {}
-            if isinstance(delta, dict):
-                text = delta.get("content")
-                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                text = text if isinstance(text, str) else ""
-                reasoning = reasoning if isinstance(reasoning, str) else ""
-                if text or reasoning:
-                    yield Delta(text, reasoning)
+            delta = _delta(choice)
+            if delta:
+                yield delta
             finish = choice.get("finish_reason") or finish
         if received == 0:
-            raise ApiError("the server ended the answer without sending anything (llama.cpp "
-                           "servers do this when the conversation is too long for the context)",
-                           kind="empty")
+            raise _empty(said_done)
         yield Done(finish, usage, model)
 
-    def _error(self, e: Exception, model: str) -> ApiError:
-        return _redact(map_error(e, model, self.base_url), self.api_key)
+
+# What the first request would import: the SDK, its chat resources, anyio's asyncio backend.
+SDK_MODULES = ("openai", "openai.resources.chat", "anyio._backends._asyncio")
+
+
+def _import_sdk() -> None:
+    for name in SDK_MODULES:
+        importlib.import_module(name)
+
+
+def _empty(said_done: bool) -> EmptyAnswerError:
+    if not said_done:  # llama-cpp-python's answer to a prompt too long: chat.py trims it
+        return EmptyAnswerError("the server ended the answer without sending anything (llama.cpp "
+                                "servers do this when the conversation is too long for the "
+                                "context)")
+    error = EmptyAnswerError("the server said the answer was done without sending any of it")
+    error.retryable = True
+    return error
+
+
+def _reason(error: ApiError) -> str:
+    """What failed, in the few words of a retry line."""
+    if isinstance(error, RateLimitError):
+        return "rate limited (429)"
+    if isinstance(error, ServerError):
+        busy = error.status in (502, 503, 504)
+        return f"server {'busy' if busy else 'error'} ({error.status})"
+    if isinstance(error, ConnectionFailedError):
+        return "cannot connect"
+    if isinstance(error, EmptyAnswerError):
+        return "empty answer"
+    return type(error).__name__
 
 
 def _json(data: str) -> dict[str, Any] | None:
@@ -186,134 +301,21 @@ def _first_choice(chunk: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _delta(choice: dict[str, Any]) -> Delta | None:
+    """The text and reasoning a choice carries, if any (SERVERS.md, points 2 to 4)."""
+    delta = choice.get("delta") or {}
+    if not isinstance(delta, dict):
+        return None
+    text = delta.get("content")
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    text = text if isinstance(text, str) else ""
+    reasoning = reasoning if isinstance(reasoning, str) else ""
+    return Delta(text, reasoning) if text or reasoning else None
+
+
 def _usage(raw: object) -> Usage | None:
     if not isinstance(raw, dict):
         return None
     prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
     return Usage(prompt if isinstance(prompt, int) else None,
                  completion if isinstance(completion, int) else None)
-
-
-def _raise_stream_error(event: str, chunk: dict[str, Any]) -> None:
-    """Errors sent after HTTP 200, in each shape servers use (see shared/SERVERS.md, point 7)."""
-    if event == "error" or chunk.get("error") or chunk.get("object") == "error":
-        message, _ = _body_message(chunk)
-        raise ApiError(f"the server reported an error mid-answer: {message or 'no details'}",
-                       kind="stream")
-
-
-MAX_ERROR = 400  # characters of a server's error text worth showing on one line
-
-
-def _redact(error: ApiError, key: str | None) -> ApiError:
-    """The error without the API key in it (servers may echo it), then cut to one line's worth:
-    in that order, so a cut can never leave part of the key behind."""
-    text = str(error)
-    if key and len(key) > 4:
-        text = text.replace(key, "***")
-    if len(text) > MAX_ERROR:
-        text = text[:MAX_ERROR] + "…"
-    if text == str(error):
-        return error
-    return ApiError(text, kind=error.kind, retry_after=error.retry_after)
-
-
-def _body_message(body: object) -> tuple[str, str]:
-    """(message, code) from an error body of any shape servers send."""
-    if isinstance(body, list) and body:
-        return _body_message(body[0])
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, str):
-            return inner, ""
-        if isinstance(inner, dict):
-            message = inner.get("message") or inner.get("detail") or json.dumps(inner)
-            codes = (inner.get("code"), inner.get("type"))
-            return str(message), " ".join(str(c) for c in codes if c)
-        return str(inner), ""
-    if isinstance(body, str):
-        text = body.strip()
-        if text.startswith("<"):
-            return "the server answered with an HTML page (a proxy in front of it?)", ""
-        return text, ""
-    return "", ""
-
-
-_CONTEXT_HINTS = ("context_length_exceeded", "exceed_context_size", "maximum context length",
-                  "context length", "context window", "context size", "too many tokens",
-                  "prompt is too long")
-
-
-def map_error(e: Exception, model: str, base_url: str | None) -> ApiError:
-    """One clear line for an SDK exception."""
-    import openai
-
-    where = base_url or "api.openai.com"
-    if isinstance(e, openai.APITimeoutError):
-        return ApiError(f"the request to {where} timed out", kind="timeout")
-    if isinstance(e, openai.APIConnectionError):
-        cause = e.__cause__ or e.__context__
-        reason = f" ({cause})" if cause else ""
-        return ApiError(f"cannot connect to {where}{reason}", kind="connection")
-    if isinstance(e, openai.APIStatusError):
-        return _status_error(e.status_code, e.body, e.response.headers, model, where)
-    if isinstance(e, openai.APIError):
-        message, _ = _body_message(e.body)
-        return ApiError(f"the server reported an error mid-answer: {message or e.message}",
-                        kind="stream")
-    if isinstance(e, OSError) or type(e).__module__.startswith(("httpx", "httpcore", "h11")):
-        return ApiError(f"the connection to {where} broke off mid-answer ({e or type(e).__name__})",
-                        kind="connection")
-    return ApiError(f"request failed: {type(e).__name__}: {e}", kind="stream")
-
-
-def _status_error(status: int, body: object, headers: Any, model: str, where: str) -> ApiError:
-    message, code = _body_message(body)
-    detail = f" ({status}: {message})" if message else f" ({status})"
-    lowered = f"{message} {code}".lower()
-    if status == 401:
-        return ApiError(f"{where} refused the API key{detail}; check OPENAI_API_KEY", kind="auth")
-    if status == 402 or "insufficient_quota" in lowered:
-        return ApiError(f"your quota or credits are exhausted{detail}; retrying will not help "
-                        "until the account is topped up", kind="quota")
-    if status == 429:
-        wait = _retry_after(headers)
-        when = f"; try again in {wait:g} s" if wait else "; wait a moment and try again"
-        return ApiError(f"rate limited{detail}{when}", kind="rate_limit", retry_after=wait)
-    if any(hint in lowered for hint in _CONTEXT_HINTS):
-        detail += _context_numbers(body, message)
-        return ApiError(f"the conversation is too long for {model}'s context{detail}; start a "
-                        "new thread with /new, or choose a model with a larger context (/model)",
-                        kind="context")
-    if status == 404:
-        if "model" in lowered or not message:
-            return ApiError(f"model {model!r} not found at {where}{detail}; choose another with "
-                            "/model NAME", kind="not_found")
-        return ApiError(f"not found at {where}{detail}; check OPENAI_BASE_URL", kind="not_found")
-    if status == 403:
-        return ApiError(f"{where} refused the request{detail}", kind="auth")
-    if status >= 500:
-        return ApiError(f"the server failed{detail}; try again", kind="server")
-    return ApiError(f"the server rejected the request{detail}", kind="bad_request")
-
-
-def _context_numbers(body: object, message: str) -> str:
-    """llama.cpp's sizes (``n_prompt_tokens``, ``n_ctx``) when its message does not state them:
-    chatrepl learns the window from them (window.overflow)."""
-    inner = body.get("error", body) if isinstance(body, dict) else None
-    if not isinstance(inner, dict) or re.search(r"\d", message):
-        return ""
-    sizes = [f"{k} {inner[k]}" for k in ("n_prompt_tokens", "n_ctx")
-             if isinstance(inner.get(k), int)]
-    return f" ({', '.join(sizes)})" if sizes else ""
-
-
-def _retry_after(headers: Any) -> float | None:
-    try:
-        if headers.get("retry-after-ms"):
-            return float(headers["retry-after-ms"]) / 1000
-        if headers.get("retry-after"):
-            return float(headers["retry-after"])
-    except (TypeError, ValueError):
-        return None
-    return None

@@ -20,6 +20,7 @@ CONFIG_TEMPLATE = """\
 # base_url = "http://localhost:11434/v1"   # any OpenAI-compatible endpoint (or OPENAI_BASE_URL)
 # store = "redis://localhost:6379/0"  # or json:///path/dir, sqlite:///path/file.db (CHATREPL_STORE)
 # timeout = 60                   # seconds without a token before an answer is given up
+# retries = 2                    # automatic retries of a failed request (busy server...); 0: off
 # code_theme = "monokai"         # pygments theme for code blocks
 # show_turns = 3                 # turns shown when a thread is opened
 # [context_sizes]                # tokens, by model-name prefix, for models chatrepl doesn't know
@@ -33,6 +34,7 @@ _KEYS: dict[str, type] = {
     "base_url": str,
     "store": str,
     "timeout": float,
+    "retries": int,
     "code_theme": str,
     "show_turns": int,
     "context_sizes": dict,
@@ -50,6 +52,7 @@ class Config:
     store: str | None = None  # a store URL; None: SQLite in data_dir
     api_key: str | None = field(default=None, repr=False)
     timeout: float = 60.0
+    retries: int = 2  # automatic retries of a request that failed before any answer arrived
     code_theme: str = "monokai"
     show_turns: int = 3
     context_sizes: dict[str, int] = field(default_factory=dict)  # model prefix -> tokens
@@ -132,6 +135,8 @@ def load(*, model: str | None = None, store: str | None = None,
     assert isinstance(timeout, float)
     if timeout <= 0:
         raise ConfigError(f"{config_file}: timeout must be positive")
+    if isinstance(retries := values.get("retries"), int) and retries < 0:
+        raise ConfigError(f"{config_file}: retries must be 0 (off) or more")
     return Config(
         data_dir=data_dir,
         config_file=config_file,

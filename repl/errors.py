@@ -1,22 +1,54 @@
-"""The errors a user should see, as one hierarchy.
+"""The errors a user should see, as one hierarchy: one class per failure, so callers catch types.
 
-ChatreplError                 shown as one line at the loop boundary; the REPL keeps running
- +-- ConfigError              a bad config file, flag or environment variable
- +-- ThreadError              bad thread name, unknown thread, name already taken
- +-- StoreError               the store cannot be opened, read or written
- |    +-- StoreBusyError      another process holds the write lock for too long
- |    +-- UnsavedError        a write failed; the message is kept in memory until it can be
- +-- ExportError              an export could not be written
- +-- ApiError                 the endpoint refused or failed a request (``kind`` says how)
+ChatreplError                      one line at the loop boundary; the REPL keeps running
+ +-- ConfigError                   a bad config file, flag or environment variable
+ +-- ThreadError                   bad thread name, unknown thread, name already taken
+ +-- CommandError                  a slash command misused: unknown, ambiguous, bad argument
+ +-- StoreError                    the store cannot be opened, read or written
+ |    +-- StoreBusyError           another process holds the write lock for too long
+ |    +-- UnsavedError             a write failed; the message is kept in memory until it can be
+ +-- ExportError                   an export could not be written
+ +-- ImportFormatError             a file to import is not a format chatrepl reads (importers.py)
+ +-- ApiError                      the endpoint refused or failed a request (``partial``: some of
+      |                            the answer had arrived first)
+      +-- NoKeyError               no API key and no base URL: nothing to send to
+      +-- AuthenticationError      401: the API key was refused
+      +-- PermissionDeniedError    403: the key is fine, the request is not allowed
+      +-- NotFoundError            404: nothing at that URL (a wrong base URL)
+      |    +-- ModelNotFoundError  404: the endpoint does not serve that model
+      +-- RateLimitError           429 without insufficient_quota (``retry_after``: seconds)
+      +-- QuotaExhaustedError      402, or 429 insufficient_quota: retrying never helps
+      +-- ContextTooLongError      the conversation does not fit the model's context
+      +-- EmptyAnswerError         HTTP 200 and an answer without a single event
+      +-- ServerError              5xx, 408, 409: the server failed or was busy
+      +-- ConnectionFailedError    no connection, or it broke before the answer began
+      +-- TimedOutError            nothing arrived for ``timeout`` seconds
+      +-- BadRequestError          any other 4xx: the server rejected the request
+      +-- StreamError              the server reported an error, or the body broke, mid-answer
+
+The message says what happened, in words that hold everywhere; ``hint(repl=...)`` says what to
+do where the user is: REPL commands in the REPL (``/model NAME``), flags on the command line
+(``-m MODEL``). ``retryable`` says whether trying the same request again may help.
 
 Anything else that escapes a command is a bug: its traceback is logged, and one line is shown.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class ChatreplError(Exception):
     """An error with a message meant for the user."""
+
+    def hint(self, *, repl: bool) -> str:
+        """What the user can do about it, in the REPL (``repl=True``) or on the command line."""
+        return ""
+
+    def line(self, *, repl: bool) -> str:
+        """The message and the hint for that place, as one line."""
+        hint = self.hint(repl=repl)
+        return f"{self}; {hint}" if hint else str(self)
 
 
 class ConfigError(ChatreplError):
@@ -24,6 +56,10 @@ class ConfigError(ChatreplError):
 
 
 class ThreadError(ChatreplError):
+    pass
+
+
+class CommandError(ChatreplError):
     pass
 
 
@@ -48,11 +84,117 @@ class ExportError(ChatreplError):
 
 
 class ApiError(ChatreplError):
-    """A failed request. ``kind`` is one of: auth, not_found, rate_limit, quota, context, server,
-    connection, timeout, bad_request, stream, no_key."""
+    """A failed request. ``partial``: some of the answer had arrived (and was saved) first;
+    ``status``: the HTTP status, if there was one; ``retry_after``: the wait the server asked
+    for, in seconds, if it said one."""
 
-    def __init__(self, message: str, *, kind: str, retry_after: float | None = None) -> None:
+    retryable: bool = False  # may the same request, sent again, succeed?
+    repl_hint: ClassVar[str] = ""
+    flag_hint: ClassVar[str] = ""
+
+    def __init__(self, message: str, *, partial: bool = False, status: int | None = None,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.kind = kind
+        self.partial = partial
+        self.status = status
         self.retry_after = retry_after
-        self.partial = False  # some of the answer had arrived (and was saved) before it failed
+
+    def hint(self, *, repl: bool) -> str:
+        return self.repl_hint if repl else self.flag_hint
+
+
+class NoKeyError(ApiError):
+    """No API key and no base URL: there is nothing to send the request to."""
+
+    repl_hint = "then restart chatrepl"
+
+
+class AuthenticationError(ApiError):
+    """401: the endpoint refused the API key."""
+
+    repl_hint = "set OPENAI_API_KEY to a valid key and restart chatrepl"
+    flag_hint = "check OPENAI_API_KEY"
+
+
+class PermissionDeniedError(ApiError):
+    """403: the key was accepted but this request is not allowed (region, moderation)."""
+
+
+class NotFoundError(ApiError):
+    """404 for something other than the model: the base URL is probably wrong."""
+
+    repl_hint = flag_hint = "check OPENAI_BASE_URL"
+
+
+class ModelNotFoundError(NotFoundError):
+    """404: the endpoint does not serve the model asked for."""
+
+    repl_hint = "choose another with /model NAME (Tab lists the endpoint's models)"
+    flag_hint = "choose another with -m MODEL"
+
+
+class RateLimitError(ApiError):
+    """429 without insufficient_quota: too many requests for now; ``retry_after`` is the wait
+    the server asked for, in seconds, when it said one."""
+
+    retryable = True
+
+    def hint(self, *, repl: bool) -> str:
+        return _again(self.retry_after, "wait a moment and try again")
+
+
+class QuotaExhaustedError(ApiError):
+    """402, or 429 with insufficient_quota: the account is out of credit; retrying never helps."""
+
+    repl_hint = flag_hint = "retrying will not help until the account is topped up"
+
+
+class ContextTooLongError(ApiError):
+    """The conversation does not fit the model's context window."""
+
+    repl_hint = ("start a new thread with /new, /compact this one, or choose a model with a "
+                 "larger context (/model NAME)")
+    flag_hint = "use a new thread (-t NAME) or a model with a larger context (-m MODEL)"
+
+
+class EmptyAnswerError(ApiError):
+    """HTTP 200 and not a single event. An empty body is how llama.cpp servers answer a
+    conversation too long for their context (not retried: chat.py trims it); a body that says
+    ``[DONE]`` and nothing else is an answer a relay lost (``retryable``)."""
+
+    repl_hint = "if the thread is long, start a new one with /new or /compact this one"
+    flag_hint = "if the thread is long, use a new one (-t NAME)"
+
+
+class ServerError(ApiError):
+    """5xx, 408 or 409: the server failed or was too busy; the same request may succeed later."""
+
+    retryable = True
+
+    def hint(self, *, repl: bool) -> str:
+        return _again(self.retry_after, "try again")
+
+
+class ConnectionFailedError(ApiError):
+    """No connection could be made, or it broke before the answer began."""
+
+    retryable = True
+    repl_hint = flag_hint = "is the server running? check OPENAI_BASE_URL"
+
+
+class TimedOutError(ApiError):
+    """Nothing arrived for ``timeout`` seconds (keep-alive comments do not count)."""
+
+    repl_hint = flag_hint = "try again, or raise timeout in config.toml"
+
+
+class BadRequestError(ApiError):
+    """Any other 4xx: the server rejected the request as it was."""
+
+
+class StreamError(ApiError):
+    """The server reported an error after HTTP 200, or the body broke off, mid-answer."""
+
+
+def _again(wait: float | None, otherwise: str) -> str:
+    return f"try again in {wait:g} s" if wait else otherwise

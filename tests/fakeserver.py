@@ -2,11 +2,15 @@
 
 It records every request it gets (so tests can assert what history was sent) and answers from a
 queue of scripted replies; with nothing queued it answers "echo: <last user message>".
+``PoisonedKeepAlive`` replays llama-cpp-python after a prompt too long for its context: an empty
+200 body on a connection that looks reusable, which resets the next request sent on it.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -44,7 +48,18 @@ class RawSSE:
     body: bytes
 
 
-Script = Reply | Failure | RawSSE
+@dataclass
+class Reset:
+    """Reset the connection (TCP RST) without answering: a server that died under the request."""
+
+
+@dataclass
+class PoisonedKeepAlive:
+    """An empty 200 event-stream body, the connection kept open as if reusable; the next request
+    that arrives on it gets a reset instead of an answer (it is counted in ``resets``)."""
+
+
+Script = Reply | Failure | RawSSE | Reset | PoisonedKeepAlive
 
 # The bodies real servers send for a prompt of ``p`` tokens over a window of ``n`` (SERVERS.md).
 CONTEXT_ERRORS: dict[str, Callable[[int, int], Any]] = {
@@ -87,6 +102,8 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.times: list[float] = []  # time.perf_counter() at each request's arrival
+        self.resets = 0  # requests answered by resetting the connection
         self.scripts: deque[Script] = deque()
         self.reject_stream_options = False
         # A tokenizer of ``chars_per_token`` (4 tokens of overhead a message), and a context
@@ -108,8 +125,12 @@ class FakeOpenAI:
                     {"id": "fake-model", "object": "model", "owned_by": "test"}]})
 
             def do_POST(self) -> None:
+                outer.times.append(time.perf_counter())
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if getattr(self, "poisoned", False):
+                    outer._reset(self)
+                    return
                 outer.requests.append(body)
                 outer.headers.append(dict(self.headers))
                 outer._answer(self, body)
@@ -165,6 +186,16 @@ class FakeOpenAI:
             last = next((m["content"] for m in reversed(body["messages"])
                          if m["role"] == "user"), "")
             script = Reply(f"echo: {last}")
+        if isinstance(script, Reset):
+            self._reset(h)
+            return
+        if isinstance(script, PoisonedKeepAlive):
+            h.send_response(200)
+            h.send_header("content-type", "text/event-stream")
+            h.send_header("content-length", "0")
+            h.end_headers()
+            h.poisoned = True  # type: ignore[attr-defined]
+            return
         if isinstance(script, Failure):
             h.send_response(script.status)
             data = script.body if isinstance(script.body, bytes) else (
@@ -188,6 +219,13 @@ class FakeOpenAI:
             h.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
+        h.close_connection = True
+
+    def _reset(self, h: BaseHTTPRequestHandler) -> None:
+        self.resets += 1
+        # linger 0: close() sends RST, not FIN (socketserver's own close would shut down first)
+        h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        h.connection.close()
         h.close_connection = True
 
     def _stream(self, h: BaseHTTPRequestHandler, r: Reply, want_usage: bool,

@@ -25,7 +25,8 @@ class Session:
     """A running chatrepl App; ``await s.line("text")`` types a line, waits for the next prompt."""
 
     def __init__(self, *, model: str | None = None, width: int = 100, terminal: bool = False,
-                 timeout: float | None = None, clock: Callable[[], float] = time.time) -> None:
+                 timeout: float | None = None, retries: int | None = None,
+                 backoff: float = 1.0, clock: Callable[[], float] = time.time) -> None:
         self.config = config_mod.load(model=model)
         if timeout is not None:
             from dataclasses import replace
@@ -43,7 +44,9 @@ class Session:
         self.ctx = Context(store=self.store, ui=UI(console, term="xterm"), config=self.config,
                            client=ChatClient(api_key=self.config.api_key,
                                              base_url=self.config.base_url,
-                                             timeout=self.config.timeout, local_servers=()),
+                                             timeout=self.config.timeout,
+                                             retries=self.config.retries if retries is None
+                                             else retries, backoff=backoff, local_servers=()),
                            ask=ask, edit=edit, external_edit=ExternalEditor(self.config.editor),
                            clock=clock, interactive=True)
         self.app = App(self.ctx, input=self.pipe, output=output)

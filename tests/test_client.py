@@ -4,15 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import signal
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeserver import Failure, FakeOpenAI, RawSSE, Reply, chunk
+from fakeserver import Failure, FakeOpenAI, PoisonedKeepAlive, RawSSE, Reply, Reset, chunk
+from harness import Session
 
-from repl.client import ChatClient, Delta, Done, Event
-from repl.errors import ApiError
+from repl import config as config_mod
+from repl.client import ChatClient, Delta, Done, Event, Retrying
+from repl.errors import (
+    ApiError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigError,
+    ConnectionFailedError,
+    ContextTooLongError,
+    EmptyAnswerError,
+    ModelNotFoundError,
+    NoKeyError,
+    NotFoundError,
+    PermissionDeniedError,
+    QuotaExhaustedError,
+    RateLimitError,
+    ServerError,
+    StreamError,
+    TimedOutError,
+)
 from repl.thread import Usage
 
 KEY = "sk-test-secret-key-123"
@@ -21,8 +46,12 @@ KEY = "sk-test-secret-key-123"
 HELLO = [{"role": "user", "content": "hello"}]
 
 
-def make(server: FakeOpenAI, timeout: float = 5.0, key: str | None = KEY) -> ChatClient:
-    return ChatClient(api_key=key, base_url=server.url, timeout=timeout, local_servers=())
+def make(server: FakeOpenAI, timeout: float = 5.0, key: str | None = KEY,
+         retries: int = 0, backoff: float = 0.05) -> ChatClient:
+    """A client for ``server``; retries are off unless a test asks (mapping tests want the
+    first failure)."""
+    return ChatClient(api_key=key, base_url=server.url, timeout=timeout, retries=retries,
+                      backoff=backoff, local_servers=())
 
 
 async def _collect(client: ChatClient, model: str,
@@ -44,7 +73,7 @@ def collect(client: ChatClient, model: str = "fake-model",
 
 def events_ok(client: ChatClient, model: str = "fake-model") -> list[Event]:
     events, error = collect(client, model)
-    assert error is None, f"unexpected {error.kind}: {error}"
+    assert error is None, f"unexpected {type(error).__name__}: {error}"
     return events
 
 
@@ -265,12 +294,12 @@ def test_no_usage_when_server_ignores_the_option(server: FakeOpenAI) -> None:
 def test_empty_200_body(server: FakeOpenAI) -> None:
     server.queue(RawSSE(b""))
     error = fail(make(server))
-    assert error.kind == "empty"
+    assert isinstance(error, EmptyAnswerError)
 
 
 def test_only_done_marker_is_empty(server: FakeOpenAI) -> None:
     server.queue(RawSSE(b"data: [DONE]\n\n"))
-    assert fail(make(server)).kind == "empty"
+    assert isinstance(fail(make(server)), EmptyAnswerError)
 
 
 def test_llamacpp_error_field_is_reported(server: FakeOpenAI) -> None:
@@ -279,7 +308,7 @@ def test_llamacpp_error_field_is_reported(server: FakeOpenAI) -> None:
                         + b'error: {"code": 500, "message": "context overflow"}\n\n'))
     events, error = collect(make(server))
     assert text_of(events) == "so far"
-    assert error is not None and error.kind in ("stream", "context")
+    assert error is not None and isinstance(error, StreamError | ContextTooLongError)
     assert "context overflow" in str(error)
 
 
@@ -292,7 +321,7 @@ def test_midstream_data_error(server: FakeOpenAI) -> None:
     events, error = collect(make(server))
     assert text_of(events) == "Partial "  # what came before the error is still delivered
     assert not any(isinstance(e, Done) for e in events)
-    assert error is not None and error.kind == "stream"
+    assert error is not None and isinstance(error, StreamError)
     assert "Upstream provider overloaded" in str(error)
 
 
@@ -303,7 +332,7 @@ def test_midstream_event_error(server: FakeOpenAI) -> None:
           b'processing your request", "type": "server_error"}}\n\n'))
     events, error = collect(make(server))
     assert text_of(events) == "abc"
-    assert error is not None and error.kind == "stream"
+    assert error is not None and isinstance(error, StreamError)
     assert "had an error while processing" in str(error)
 
 
@@ -312,7 +341,7 @@ def test_old_vllm_error_object(server: FakeOpenAI) -> None:
         {"object": "error", "message": "CUDA out of memory", "type": "InternalServerError",
          "param": None, "code": 500}, done=False)))
     error = fail(make(server))
-    assert error.kind == "stream"
+    assert isinstance(error, StreamError)
     assert "CUDA out of memory" in str(error)
 
 
@@ -346,7 +375,7 @@ def test_unparseable_event_never_escapes_as_json_error(server: FakeOpenAI, body:
         assert text_of(events) == "xy"
         assert done_of(events).finish_reason == "stop"
     else:
-        assert isinstance(error, ApiError) and error.kind == "stream", repr(error)
+        assert isinstance(error, StreamError), repr(error)
         assert text_of(events) == "x"
 
 
@@ -356,7 +385,7 @@ def test_unparseable_first_event(server: FakeOpenAI) -> None:
     if error is None:
         assert text_of(events) == "x" and done_of(events).finish_reason == "stop"
     else:
-        assert error.kind == "stream"
+        assert isinstance(error, StreamError)
 
 
 # == HTTP errors ===================================================================================
@@ -366,8 +395,9 @@ def test_401_auth(server: FakeOpenAI) -> None:
     server.queue(Failure(401, {"error": {"message": "Invalid API key", "type":
                                          "invalid_request_error", "code": "invalid_api_key"}}))
     error = fail(make(server))
-    assert error.kind == "auth"
-    assert "OPENAI_API_KEY" in str(error)
+    assert isinstance(error, AuthenticationError)
+    assert "OPENAI_API_KEY" in error.hint(repl=False)
+    assert "restart" in error.hint(repl=True)
     assert len(server.requests) == 1  # no SDK retries
 
 
@@ -375,7 +405,7 @@ def test_403_auth(server: FakeOpenAI) -> None:
     server.queue(Failure(403, {"error": {"message": "Country, region, or territory not "
                                                     "supported"}}))
     error = fail(make(server))
-    assert error.kind == "auth"
+    assert isinstance(error, PermissionDeniedError)
     assert "Country, region" in str(error)
 
 
@@ -388,16 +418,19 @@ def test_403_auth(server: FakeOpenAI) -> None:
 def test_404_model_not_found(server: FakeOpenAI, body: Any) -> None:
     server.queue(Failure(404, body))
     error = fail(make(server), model="x")
-    assert error.kind == "not_found"
+    assert isinstance(error, ModelNotFoundError)
     assert "'x'" in str(error)
-    assert "/model" in str(error)
+    assert "/model" not in str(error) and "-m" not in str(error)
+    assert error.hint(repl=True).startswith("choose another with /model NAME")
+    assert error.hint(repl=False) == "choose another with -m MODEL"
 
 
 def test_404_wrong_path(server: FakeOpenAI) -> None:
     server.queue(Failure(404, {"error": {"message": "Not Found: no route /v1/v1/chat"}}))
     error = fail(make(server))
-    assert error.kind == "not_found"
-    assert "OPENAI_BASE_URL" in str(error)
+    assert isinstance(error, NotFoundError) and not isinstance(error, ModelNotFoundError)
+    assert "OPENAI_BASE_URL" in error.line(repl=True)
+    assert "OPENAI_BASE_URL" in error.line(repl=False)
 
 
 @pytest.mark.parametrize("headers, wait", [
@@ -412,10 +445,10 @@ def test_429_rate_limit(server: FakeOpenAI, headers: dict[str, str],
                                          "type": "requests", "code": "rate_limit_exceeded"}},
                          headers))
     error = fail(make(server))
-    assert error.kind == "rate_limit"
+    assert isinstance(error, RateLimitError)
     assert error.retry_after == wait
     assert "Rate limit reached" in str(error)
-    assert len(server.requests) == 1  # max_retries=0: one turn, one request
+    assert len(server.requests) == 1  # retries=0: one turn, one request
 
 
 def test_429_insufficient_quota(server: FakeOpenAI) -> None:
@@ -424,14 +457,14 @@ def test_429_insufficient_quota(server: FakeOpenAI) -> None:
         "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}},
         {"retry-after": "1"}))
     error = fail(make(server))
-    assert error.kind == "quota"
+    assert isinstance(error, QuotaExhaustedError)
     assert "exceeded your current quota" in str(error)
 
 
 def test_402_quota(server: FakeOpenAI) -> None:
     server.queue(Failure(402, {"error": {"message": "Insufficient credits", "code": 402}}))
     error = fail(make(server))
-    assert error.kind == "quota"
+    assert isinstance(error, QuotaExhaustedError)
     assert "Insufficient credits" in str(error)
 
 
@@ -456,16 +489,18 @@ def test_402_quota(server: FakeOpenAI) -> None:
 def test_400_context_too_long(server: FakeOpenAI, body: Any) -> None:
     server.queue(Failure(400, body))
     error = fail(make(server), model="small-model")
-    assert error.kind == "context", str(error)
+    assert isinstance(error, ContextTooLongError), str(error)
     assert "small-model" in str(error)
-    assert "/new" in str(error)
+    assert "/" not in str(error).split("(")[0]  # no REPL command in the message
+    assert "/new" in error.hint(repl=True) and "/model NAME" in error.hint(repl=True)
+    assert "-t NAME" in error.hint(repl=False) and "-m MODEL" in error.hint(repl=False)
 
 
 def test_400_other_is_bad_request(server: FakeOpenAI) -> None:
     server.queue(Failure(400, {"error": {"message": "Invalid value for 'temperature'",
                                          "type": "invalid_request_error"}}))
     error = fail(make(server))
-    assert error.kind == "bad_request"
+    assert isinstance(error, BadRequestError)
     assert "Invalid value for 'temperature'" in str(error)
 
 
@@ -474,7 +509,7 @@ def test_500_html_body(server: FakeOpenAI) -> None:
             "Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
     server.queue(Failure(500, html, {"content-type": "text/html"}))
     error = fail(make(server))
-    assert error.kind == "server"
+    assert isinstance(error, ServerError)
     text = str(error)
     assert "<" not in text and "nginx" not in text and "<html" not in text.lower()
     assert "HTML" in text
@@ -484,7 +519,7 @@ def test_500_html_body(server: FakeOpenAI) -> None:
 def test_503_json_is_server(server: FakeOpenAI) -> None:
     server.queue(Failure(503, {"error": {"message": "The engine is currently overloaded"}}))
     error = fail(make(server))
-    assert error.kind == "server"
+    assert isinstance(error, ServerError)
     assert "overloaded" in str(error)
 
 
@@ -492,14 +527,14 @@ def test_error_is_a_plain_string_in_json(server: FakeOpenAI) -> None:
     server.queue(Failure(400, {"error": "No models loaded. Please load a model in the "
                                         "developer page or use the `lms load` command."}))
     error = fail(make(server))
-    assert error.kind == "bad_request"
+    assert isinstance(error, BadRequestError)
     assert "No models loaded" in str(error)
 
 
 def test_error_body_is_plain_text(server: FakeOpenAI) -> None:
     server.queue(Failure(400, "Bad request: something is off", {"content-type": "text/plain"}))
     error = fail(make(server))
-    assert error.kind == "bad_request"
+    assert isinstance(error, BadRequestError)
     assert "something is off" in str(error)
 
 
@@ -508,14 +543,14 @@ def test_error_body_is_a_list(server: FakeOpenAI) -> None:
                                           "received. Unknown name \"foo\"",
                                           "status": "INVALID_ARGUMENT"}}]))
     error = fail(make(server))
-    assert error.kind == "bad_request"
+    assert isinstance(error, BadRequestError)
     assert "Invalid JSON payload received" in str(error)
 
 
 def test_error_body_is_empty(server: FakeOpenAI) -> None:
     server.queue(Failure(500, b""))
     error = fail(make(server))
-    assert error.kind == "server"
+    assert isinstance(error, ServerError)
     assert "500" in str(error)
 
 
@@ -533,11 +568,11 @@ def _closed_port() -> int:
 def test_connection_refused() -> None:
     port = _closed_port()
     client = ChatClient(api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1", timeout=5,
-                        local_servers=())
+                        retries=0, local_servers=())
     started = time.monotonic()
     events, error = collect(client)
     assert events == []
-    assert error is not None and error.kind == "connection"
+    assert error is not None and isinstance(error, ConnectionFailedError)
     assert f"127.0.0.1:{port}" in str(error)
     assert time.monotonic() - started < 5
 
@@ -548,7 +583,7 @@ def test_stalled_stream_times_out_on_our_deadline(server: FakeOpenAI) -> None:
     started = time.monotonic()
     events, error = collect(make(server, timeout=0.5))
     elapsed = time.monotonic() - started
-    assert error is not None and error.kind == "timeout"
+    assert error is not None and isinstance(error, TimedOutError)
     assert "0.5" in str(error)
     assert text_of(events) == ""
     assert elapsed < 1.5, elapsed
@@ -594,7 +629,7 @@ def test_no_key_and_no_base_url() -> None:
     client = ChatClient(api_key=None, base_url=None, timeout=5, local_servers=())
     events, error = collect(client)
     assert events == []
-    assert error is not None and error.kind == "no_key"
+    assert error is not None and isinstance(error, NoKeyError)
     assert "OPENAI_API_KEY" in str(error)
     assert "localhost" not in str(error)
 
@@ -610,7 +645,7 @@ def test_no_key_suggests_a_listening_local_server() -> None:
         error = fail(client)
     finally:
         listener.close()
-    assert error.kind == "no_key"
+    assert isinstance(error, NoKeyError)
     assert f"OPENAI_BASE_URL=http://localhost:{port}/v1" in str(error)
     assert "Test" in str(error)
     assert "Nothing" not in str(error)
@@ -628,3 +663,324 @@ def test_fakeserver_chunk_helper_matches_our_builder() -> None:
     ours = sse(obj([choice({"content": "x"})]), done=False).decode()
     theirs = chunk({"content": "x"})
     assert json.loads(ours[len("data: "):]) == json.loads(theirs[len("data: "):])
+
+
+# == automatic retries =============================================================================
+
+
+def retrying_of(events: list[Event]) -> list[Retrying]:
+    return [e for e in events if isinstance(e, Retrying)]
+
+
+@pytest.mark.parametrize("status", [502, 503, 504, 500, 408, 409])
+def test_transient_failure_is_retried_then_answered(server: FakeOpenAI, status: int) -> None:
+    server.queue(Failure(status, {"error": {"message": "busy"}}))
+    events = events_ok(make(server, retries=2))
+    assert text_of(events) == "echo: hello"
+    [retry] = retrying_of(events)
+    assert retry.delay == 0.05
+    assert f"({status})" in str(retry) and "retrying in 0.05 s..." in str(retry)
+    assert events.index(retry) == 0  # said before anything else, before the wait
+    assert len(server.requests) == 2
+
+
+def test_retries_back_off_and_stop_at_the_limit(server: FakeOpenAI) -> None:
+    server.queue(Failure(502), Failure(503), Failure(504))
+    events, error = collect(make(server, retries=2, backoff=0.1))
+    assert isinstance(error, ServerError) and error.status == 504
+    assert [r.delay for r in retrying_of(events)] == [0.1, 0.2]  # about 1 s then 2 s, scaled
+    assert str(retrying_of(events)[0]) == "server busy (502), retrying in 0.1 s..."
+    assert len(server.requests) == 3
+
+
+def test_retries_zero_turns_them_off(server: FakeOpenAI) -> None:
+    server.queue(Failure(503))
+    events, error = collect(make(server, retries=0))
+    assert isinstance(error, ServerError)
+    assert retrying_of(events) == []
+    assert len(server.requests) == 1
+
+
+def test_rate_limit_is_retried_after_the_wait_the_server_asks(server: FakeOpenAI) -> None:
+    server.queue(Failure(429, {"error": {"message": "slow down", "code": "rate_limit_exceeded"}},
+                         {"retry-after-ms": "300"}))
+    started = time.monotonic()
+    events = events_ok(make(server, retries=2))
+    assert time.monotonic() - started >= 0.3
+    assert [str(r) for r in retrying_of(events)] == ["rate limited (429), retrying in 0.3 s..."]
+    assert text_of(events) == "echo: hello"
+
+
+@pytest.mark.parametrize("status, cls", [(429, RateLimitError), (503, ServerError)])
+def test_a_wait_longer_than_20_s_is_not_retried_and_said(server: FakeOpenAI, status: int,
+                                                         cls: type[ApiError]) -> None:
+    server.queue(Failure(status, {"error": {"message": "slow down"}}, {"retry-after": "60"}))
+    events, error = collect(make(server, retries=2))
+    assert isinstance(error, cls) and retrying_of(events) == []
+    assert error.hint(repl=True) == error.hint(repl=False) == "try again in 60 s"
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("script", [
+    Failure(400, {"error": {"message": "Invalid value for 'temperature'"}}),
+    Failure(401, {"error": {"message": "Invalid API key"}}),
+    Failure(403, {"error": {"message": "Country, region, or territory not supported"}}),
+    Failure(404, {"error": {"message": "model 'x' not found"}}),
+    Failure(429, {"error": {"message": "quota", "code": "insufficient_quota"}}),
+    Failure(402, {"error": {"message": "Insufficient credits"}}),
+    Failure(400, {"error": {"message": "maximum context length is 8192 tokens",
+                            "code": "context_length_exceeded"}}),
+    RawSSE(b""),  # llama-cpp-python's "too long for the context": chat.py trims and resends
+], ids=["400", "401", "403", "404", "insufficient_quota", "402", "context", "empty-body"])
+def test_failures_that_retrying_cannot_fix_are_not_retried(server: FakeOpenAI,
+                                                           script: Any) -> None:
+    server.queue(script)
+    events, error = collect(make(server, retries=2))
+    assert error is not None and not error.retryable
+    assert retrying_of(events) == []
+    assert len(server.requests) == 1
+
+
+def test_done_without_any_answer_is_retried(server: FakeOpenAI) -> None:
+    server.queue(RawSSE(b"data: [DONE]\n\n"))
+    events = events_ok(make(server, retries=2))
+    assert [r.reason for r in retrying_of(events)] == ["empty answer"]
+    assert text_of(events) == "echo: hello"
+
+
+def test_no_retry_once_the_answer_has_begun(server: FakeOpenAI) -> None:
+    server.queue(RawSSE(sse(obj([choice({"content": "Partial "})]),
+                            {"error": {"message": "Upstream overloaded", "code": 502}},
+                            done=False)))
+    events, error = collect(make(server, retries=2))
+    assert isinstance(error, StreamError) and error.partial
+    assert text_of(events) == "Partial " and retrying_of(events) == []
+    assert len(server.requests) == 1
+
+
+def test_refused_connection_is_retried_then_said() -> None:
+    client = ChatClient(api_key=KEY, base_url=f"http://127.0.0.1:{_closed_port()}/v1",
+                        timeout=5, retries=2, backoff=0.05, local_servers=())
+    events, error = collect(client)
+    assert isinstance(error, ConnectionFailedError)
+    assert [r.reason for r in retrying_of(events)] == ["cannot connect", "cannot connect"]
+
+
+def test_a_reset_connection_names_its_cause_never_empty_parentheses(server: FakeOpenAI) -> None:
+    server.queue(Reset())
+    error = fail(make(server, retries=0))
+    assert isinstance(error, ConnectionFailedError)
+    assert not str(error).endswith("()"), str(error)
+    assert str(error).endswith("(ReadError)"), str(error)
+
+
+def test_dead_pooled_connection_is_retried_on_a_fresh_one(server: FakeOpenAI) -> None:
+    """llama-cpp-python after a prompt too long for its context: HTTP 200, an empty body, and
+    the kept-alive connection dead for the next request (the trimmed resend)."""
+    server.queue(PoisonedKeepAlive())
+    client = make(server, retries=0)  # not a retry of the server's failure: done even when off
+
+    async def twice() -> tuple[ApiError | None, list[Event], ApiError | None]:
+        _, first = await _collect(client, "m", HELLO)
+        events, second = await _collect(client, "m", [{"role": "user", "content": "trimmed"}])
+        await client.aclose()
+        return first, events, second
+
+    first, events, second = asyncio.run(twice())
+    assert isinstance(first, EmptyAnswerError)
+    assert second is None, str(second)
+    assert text_of(events) == "echo: trimmed"
+    assert [str(r) for r in retrying_of(events)] == [
+        "the server had closed the connection, retrying now..."]
+    assert server.resets == 1 and len(server.requests) == 2
+
+
+# == through the REPL and the command line =========================================================
+
+
+def test_repl_says_each_retry_and_stores_the_question_once(api_env: dict[str, str],
+                                                           server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session(retries=2, backoff=0.05).start("t")
+        server.queue(Failure(503, {"error": {"message": "overloaded"}}), Failure(502))
+        out = await s.line("are you there?")
+        assert "server busy (503), retrying in 0.05 s..." in out
+        assert "server busy (502), retrying in 0.1 s..." in out
+        assert "echo: are you there?" in out and "error:" not in out
+        assert [(m.role, m.content) for m in s.store.messages("t")] == [
+            ("user", "are you there?"), ("assistant", "echo: are you there?")]
+        assert len(server.requests) == 3
+        assert all(r["messages"] == server.requests[0]["messages"] for r in server.requests)
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_llama_cpp_overflow_then_the_trimmed_resend_gets_its_answer(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    """As seen against llama-cpp-python: the too-long prompt gets HTTP 200 and an empty body,
+    chat.py resends it trimmed, and that resend meets the dead kept-alive connection."""
+    async def go() -> None:
+        s = await Session(retries=0).start("t")
+        for n in range(3):
+            await s.line(f"turn {n} " + "word " * 50)
+        server.queue(PoisonedKeepAlive())
+        out = await s.line("one more")
+        assert "too long" in out and "earliest messages" in out
+        assert "the server had closed the connection, retrying now..." in out
+        assert "echo: one more" in out and "error:" not in out
+        assert server.resets == 1
+        assert len(server.requests[-1]["messages"]) < len(server.requests[-2]["messages"])
+        assert [m.content for m in s.store.messages("t")][-2:] == ["one more", "echo: one more"]
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_retries_come_from_the_config_file(api_env: dict[str, str], server: FakeOpenAI,
+                                          isolated: dict[str, str]) -> None:
+    config = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("retries = 1\n")
+    server.queue(Failure(503), Failure(503), Failure(503))
+    done = subprocess.run([sys.executable, "-m", "repl", "-t", "t", "hi"], env=api_env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and len(server.requests) == 2  # the first try and one retry
+    assert "server busy (503), retrying in 1 s..." in done.stdout + done.stderr
+    assert done.stderr.splitlines()[-1].startswith("chatrepl: the server failed (503")
+    config.write_text("retries = -1\n")
+    with pytest.raises(ConfigError, match="retries must be 0 \\(off\\) or more"):
+        config_mod.load()
+
+
+def test_ctrl_c_during_the_wait_cancels_it_like_an_answer(api_env: dict[str, str],
+                                                          server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session(retries=2, backoff=30).start("t")
+        server.queue(Failure(503))
+        await s.line("hello", wait=False)
+        await s.until(lambda: "retrying in 30 s..." in s.text)
+        started = time.monotonic()
+        os.kill(os.getpid(), signal.SIGINT)
+        await s.wait_prompt()
+        assert time.monotonic() - started < 5
+        assert "(interrupted)" in s.text
+        await asyncio.sleep(0.2)
+        assert len(server.requests) == 1  # the retry was never sent
+        assert [(m.role, m.content) for m in s.store.messages("t")] == [("user", "hello")]
+        out = await s.line("again")  # the REPL goes on
+        assert "echo: again" in out
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_repl_errors_suggest_repl_commands(api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session(retries=0).start("t")
+        server.queue(Failure(404, {"error": {"message": "model 'nope' not found"}}))
+        out = await s.line("hi")
+        assert out.count("error:") == 1
+        assert "not found" in out and "choose another with /model NAME" in out
+        assert "-m MODEL" not in out
+        await s.quit()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("script, expected", [
+    (Failure(404, {"error": {"message": "model 'nope' not found"}}),
+     "choose another with -m MODEL"),
+    (Failure(400, {"error": {"message": "maximum context length is 10 tokens",
+                             "code": "context_length_exceeded"}}),
+     "use a new thread (-t NAME) or a model with a larger context (-m MODEL)"),
+], ids=["model", "context"])
+def test_one_shot_errors_suggest_flags(api_env: dict[str, str], server: FakeOpenAI,
+                                       script: Failure, expected: str) -> None:
+    server.queue(script, script)  # the context error comes back after the trimmed resend too
+    done = subprocess.run([sys.executable, "-m", "repl", "-t", "t", "-m", "nope", "hi"],
+                          env=api_env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith("chatrepl: ") and line.endswith(expected), line
+    assert "/model" not in line and "/new" not in line and "restart" not in line
+
+
+def test_the_client_is_warmed_once_the_prompt_is_up(api_env: dict[str, str],
+                                                    server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.until(lambda: s.ctx.client.ready, timeout=10)  # nothing sent, nothing typed
+        assert server.requests == []
+        out = await s.line("first")
+        assert "echo: first" in out
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_warming_never_raises_and_leaves_errors_to_the_send() -> None:
+    async def go() -> None:
+        no_key = ChatClient(api_key=None, base_url=None, timeout=5, local_servers=())
+        await no_key.warm()
+        assert not no_key.ready
+        _, error = await _collect(no_key, "m", HELLO)
+        assert isinstance(error, NoKeyError)
+        bad = ChatClient(api_key=KEY, base_url="not a url at all", timeout=5, retries=0,
+                         local_servers=())
+        await bad.warm()  # whatever the SDK thinks of it, warming is quiet
+        _, error = await _collect(bad, "m", HELLO)
+        assert isinstance(error, ApiError)
+        await bad.aclose()
+
+    asyncio.run(go())
+
+
+# == the error hierarchy ===========================================================================
+
+
+def _error_classes() -> set[type[BaseException]]:
+    import importlib
+    import pkgutil
+
+    import repl
+    from repl.errors import ChatreplError
+
+    for info in pkgutil.walk_packages(repl.__path__, "repl."):
+        if info.name not in ("repl.__main__",):
+            importlib.import_module(info.name)
+    found: set[type[BaseException]] = set()
+    todo: list[type[BaseException]] = [ChatreplError]
+    while todo:
+        cls = todo.pop()
+        found.add(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def test_every_error_class_of_the_package_is_in_the_drawing() -> None:
+    import repl.errors
+
+    drawing = repl.errors.__doc__ or ""
+    drawn = set(re.findall(r"^[ |+-]*(\w+Error) ", drawing, re.MULTILINE))
+    missing = sorted(cls.__name__ for cls in _error_classes()
+                     if cls.__module__.startswith("repl.") and cls.__name__ not in drawn)
+    assert missing == []
+
+
+def test_api_errors_are_classes_with_a_hint_for_each_place() -> None:
+    from repl.commands.registry import CommandError as FromRegistry
+    from repl.errors import CommandError
+
+    assert FromRegistry is CommandError
+    for cls in _error_classes():
+        if issubclass(cls, ApiError):
+            error = cls("something failed")
+            assert not hasattr(error, "kind")
+            assert error.partial is False and cls("x", partial=True).partial is True
+            assert (cls.__doc__ or "").strip(), f"{cls.__name__} has no docstring"
+            for repl in (True, False):
+                hint = error.hint(repl=repl)
+                assert "-m " not in hint and "-t " not in hint if repl else "/" not in hint
+                line = error.line(repl=repl)
+                assert line == "something failed" + (f"; {hint}" if hint else "")

@@ -187,7 +187,7 @@ def test_api_errors_are_one_line_and_keep_the_message(api_env: dict[str, str],
     from fakeserver import Failure
 
     async def go() -> None:
-        s = await Session(timeout=0.5).start("t")
+        s = await Session(timeout=0.5, retries=0).start("t")  # each failure's own line
         cases = [
             (Failure(401, {"error": {"message": "bad key"}}), "refused the API key"),
             (Failure(404, {"error": {"message": "model 'nope' not found"}}), "not found"),

@@ -12,16 +12,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from repl.context import Context
-from repl.errors import ChatreplError
+from repl.errors import CommandError as CommandError  # it lived here once: importable from both
 
 Handler = Callable[[Context, str], Awaitable[None]]
 Completer = Callable[[Context], list[str] | Awaitable[list[str]]]
 
 _COMMAND = re.compile(r"/([A-Za-z][\w-]*)(?:\s+(.*))?\Z", re.DOTALL)
-
-
-class CommandError(ChatreplError):
-    pass
 
 
 @dataclass(frozen=True)

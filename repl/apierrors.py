@@ -1,0 +1,153 @@
+"""What went wrong with a request, as one of repl.errors' ApiError classes: SDK exceptions, error
+bodies of every shape servers send (dicts, strings, lists, HTML), with the API key taken out.
+
+Messages hold no REPL command and no flag: each class's ``hint`` says what to do where the user is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from repl.errors import (
+    ApiError,
+    AuthenticationError,
+    BadRequestError,
+    ConnectionFailedError,
+    ContextTooLongError,
+    ModelNotFoundError,
+    NotFoundError,
+    PermissionDeniedError,
+    QuotaExhaustedError,
+    RateLimitError,
+    ServerError,
+    StreamError,
+    TimedOutError,
+)
+
+MAX_ERROR = 400  # characters of a server's error text worth showing on one line
+
+_CONTEXT_HINTS = ("context_length_exceeded", "exceed_context_size", "maximum context length",
+                  "context length", "context window", "context size", "too many tokens",
+                  "prompt is too long")
+
+
+def redact(error: ApiError, key: str | None) -> ApiError:
+    """The error without the API key in it (servers may echo it), then cut to one line's worth:
+    in that order, so a cut can never leave part of the key behind."""
+    text = str(error)
+    if key and len(key) > 4:
+        text = text.replace(key, "***")
+    if len(text) > MAX_ERROR:
+        text = text[:MAX_ERROR] + "…"
+    error.args = (text,)
+    return error
+
+
+def body_message(body: object) -> tuple[str, str]:
+    """(message, code) from an error body of any shape servers send."""
+    if isinstance(body, list) and body:
+        return body_message(body[0])
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, str):
+            return inner, ""
+        if isinstance(inner, dict):
+            message = inner.get("message") or inner.get("detail") or json.dumps(inner)
+            codes = (inner.get("code"), inner.get("type"))
+            return str(message), " ".join(str(c) for c in codes if c)
+        return str(inner), ""
+    if isinstance(body, str):
+        text = body.strip()
+        if text.startswith("<"):
+            return "the server answered with an HTML page (a proxy in front of it?)", ""
+        return text, ""
+    return "", ""
+
+
+def stream_error(event: str, chunk: dict[str, Any]) -> StreamError | None:
+    """The error an event carries after HTTP 200, in each shape servers use (SERVERS.md, 7)."""
+    if not (event == "error" or chunk.get("error") or chunk.get("object") == "error"):
+        return None
+    message, _ = body_message(chunk)
+    return StreamError(f"the server reported an error mid-answer: {message or 'no details'}")
+
+
+def map_error(e: Exception, model: str, base_url: str | None) -> ApiError:
+    """One clear line for an SDK exception (or a broken body while reading the answer)."""
+    import openai
+
+    where = base_url or "api.openai.com"
+    if isinstance(e, openai.APITimeoutError):
+        return TimedOutError(f"the request to {where} timed out")
+    if isinstance(e, openai.APIConnectionError):
+        return ConnectionFailedError(f"cannot connect to {where} ({_cause(e)})")
+    if isinstance(e, openai.APIStatusError):
+        return status_error(e.status_code, e.body, e.response.headers, model, where)
+    if isinstance(e, openai.APIError):
+        message, _ = body_message(e.body)
+        return StreamError(f"the server reported an error mid-answer: {message or e.message}")
+    if isinstance(e, OSError) or type(e).__module__.startswith(("httpx", "httpcore", "h11")):
+        return StreamError(f"the connection to {where} broke off mid-answer ({_describe(e)})")
+    return StreamError(f"request failed: {type(e).__name__}: {e}")
+
+
+def _cause(e: Exception) -> str:
+    cause = e.__cause__ or e.__context__
+    return _describe(cause) if cause else type(e).__name__
+
+
+def _describe(e: BaseException) -> str:
+    """The exception's text, or its type's name when it has none (never an empty "()")."""
+    return str(e).strip() or type(e).__name__
+
+
+def status_error(status: int, body: object, headers: Any, model: str, where: str) -> ApiError:
+    message, code = body_message(body)
+    detail = f" ({status}: {message})" if message else f" ({status})"
+    lowered = f"{message} {code}".lower()
+    wait = retry_after(headers)
+    if status == 401:
+        return AuthenticationError(f"{where} refused the API key{detail}", status=status)
+    if status == 402 or "insufficient_quota" in lowered:
+        return QuotaExhaustedError(f"your quota or credits are exhausted{detail}", status=status)
+    if status == 429:
+        return RateLimitError(f"rate limited{detail}", status=status, retry_after=wait)
+    if any(hint in lowered for hint in _CONTEXT_HINTS):
+        detail += _context_numbers(body, message)
+        return ContextTooLongError(f"the conversation is too long for {model}'s context{detail}",
+                                   status=status)
+    if status == 404:
+        if "model" in lowered or not message:
+            return ModelNotFoundError(f"model {model!r} not found at {where}{detail}",
+                                      status=status)
+        return NotFoundError(f"not found at {where}{detail}", status=status)
+    if status == 403:
+        return PermissionDeniedError(f"{where} refused the request{detail}", status=status)
+    if status >= 500 or status in (408, 409):
+        return ServerError(f"the server failed{detail}", status=status, retry_after=wait)
+    return BadRequestError(f"the server rejected the request{detail}", status=status)
+
+
+def _context_numbers(body: object, message: str) -> str:
+    """llama.cpp's sizes (``n_prompt_tokens``, ``n_ctx``) when its message does not state them:
+    chatrepl learns the window from them (window.overflow)."""
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    if not isinstance(inner, dict) or re.search(r"\d", message):
+        return ""
+    sizes = [f"{k} {inner[k]}" for k in ("n_prompt_tokens", "n_ctx")
+             if isinstance(inner.get(k), int)]
+    return f" ({', '.join(sizes)})" if sizes else ""
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (an HTTP date is not read)."""
+    try:
+        if headers.get("retry-after-ms"):
+            return float(headers["retry-after-ms"]) / 1000
+        if headers.get("retry-after"):
+            return float(headers["retry-after"])
+    except (TypeError, ValueError):
+        return None
+    return None
