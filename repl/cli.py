@@ -167,9 +167,10 @@ def _import(store: BufferedStore, path: str, name: str | None) -> int:
 
 
 def _export(store: BufferedStore, name: str, args: argparse.Namespace) -> int:
+    from repl.errors import ExportExistsError
     from repl.export import format_for
     from repl.importers import counted
-    from repl.transfer import ExportExistsError, export_text, export_thread
+    from repl.transfer import export_text, export_thread
 
     if args.export == "-":
         sys.stdout.write(export_text(store, name, format_for("-", args.format))[0])

@@ -8,6 +8,7 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
  |    +-- StoreBusyError           another process holds the write lock for too long
  |    +-- UnsavedError             a write failed; the message is kept in memory until it can be
  +-- ExportError                   an export could not be written
+ |    +-- ExportExistsError        its file exists and overwriting it was not asked for
  +-- ImportFormatError             a file to import is not a format chatrepl reads (importers.py)
  +-- ApiError                      the endpoint refused or failed a request (``partial``: some of
       |                            the answer had arrived first)
@@ -81,6 +82,10 @@ class UnsavedError(StoreError):
 
 class ExportError(ChatreplError):
     pass
+
+
+class ExportExistsError(ExportError):
+    """The export's file exists and overwriting it was not asked for."""
 
 
 class ApiError(ChatreplError):

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from repl.errors import ExportError, ThreadError
+from repl.errors import ExportError, ExportExistsError, ThreadError
 from repl.export import FORMATS, format_for, to_json, to_markdown
 from repl.importers import (
     ImportedThread,
@@ -27,10 +27,6 @@ from repl.importers import (
 )
 from repl.store.buffered import BufferedStore
 from repl.thread import MAX_NAME, SUMMARY, Message, validate_name
-
-
-class ExportExistsError(ExportError):
-    """The export's file exists and overwriting it was not asked for."""
 
 
 @dataclass

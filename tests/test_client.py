@@ -864,7 +864,7 @@ def test_ctrl_c_during_the_wait_cancels_it_like_an_answer(api_env: dict[str, str
         os.kill(os.getpid(), signal.SIGINT)
         await s.wait_prompt()
         assert time.monotonic() - started < 5
-        assert "(interrupted)" in s.text
+        assert "(interrupted before the answer began; /retry sends it again)" in s.text
         await asyncio.sleep(0.2)
         assert len(server.requests) == 1  # the retry was never sent
         assert [(m.role, m.content) for m in s.store.messages("t")] == [("user", "hello")]

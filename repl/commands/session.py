@@ -6,9 +6,9 @@ import shlex
 
 from repl.commands.registry import COMMANDS, command
 from repl.context import Context
-from repl.errors import ExportError
+from repl.errors import ExportError, ExportExistsError
 from repl.importers import counted
-from repl.transfer import ExportExistsError, export_thread
+from repl.transfer import export_thread
 
 
 @command("help")
