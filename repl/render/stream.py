@@ -17,10 +17,10 @@ from collections.abc import Callable
 
 from rich.console import Console
 from rich.live import Live
-from rich.markdown import Markdown
 from rich.segment import Segment, SegmentLines
 from rich.text import Text
 
+from repl.render.markdown import Markdown, lines
 from repl.render.terminal import QuietInput
 from repl.sanitize import clean
 
@@ -106,7 +106,7 @@ class MarkdownStream:
             self._reasoning_started = None
 
     def _markdown(self, text: str) -> Markdown:
-        return Markdown(clean(text), code_theme=self.code_theme, hyperlinks=False)
+        return Markdown(clean(text), code_theme=self.code_theme)
 
     def _paint_answer(self) -> None:
         tail = "".join(self._open)
@@ -126,12 +126,12 @@ class MarkdownStream:
 
         rich puts a blank line between top-level blocks; a block with nested blocks (a list, a
         quote, a table) renders its own, a flat one (paragraph, heading, code) is owed one."""
-        lines = self.console.render_lines(md, pad=False)
+        rendered = lines(self.console, md)
         tokens = md.parsed
         nested = len(tokens) > 1 and tokens[0].nesting == 1 and tokens[1].nesting == 1
         if self._gap and tokens and not nested:
-            lines.insert(0, [])
-        return lines
+            rendered.insert(0, [])
+        return rendered
 
     def _live_part(self, md: Markdown) -> SegmentLines:
         lines = self._lines(md)
@@ -160,7 +160,7 @@ def _rstrip(line: list[Segment]) -> list[Segment]:
     The live region is redrawn by moving the cursor up one row per line; a line padded to the full
     width wraps wherever the terminal measures a character wider than rich does (emoji with skin
     tone modifiers, for instance) and that would throw the count off. Unpadded lines rarely reach
-    the edge. Only the live region is trimmed: lines printed for good keep rich's exact output."""
+    the edge. Lines printed for good lose only their plain padding (markdown.lines)."""
     line = list(line)
     while line and not line[-1].text.strip():
         line.pop()
