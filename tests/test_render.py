@@ -6,8 +6,11 @@ final text, however the text was split into deltas, even when it is taller than 
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import re
+import sys
+from pathlib import Path
 
 import pyte
 import pytest
@@ -146,32 +149,115 @@ def test_reasoning_is_shown_then_collapsed_to_one_line() -> None:
     assert rows[-1] == "The answer."
 
 
-def test_resize_while_streaming_loses_and_repeats_nothing() -> None:
-    words = [f"w{i:03d}" for i in range(400)]
-    text = "\n\n".join(" ".join(words[i:i + 40]) for i in range(0, 400, 40))
+class Terminal(pyte.HistoryScreen):  # type: ignore[misc]
+    """A terminal that does not reflow, like xterm. Made shorter, it pushes the rows above the
+    cursor into scrollback (pyte's own resize loses them and leaves the cursor behind); made
+    narrower, it hides what is past the edge rather than losing it, so that only the renderer can
+    lose or repeat a word."""
+
+    def resize(self, lines: int | None = None, columns: int | None = None) -> None:
+        lines, columns = lines or self.lines, columns or self.columns
+        drop = max(0, self.cursor.y + 1 - lines)
+        self.history.top.extend(self.buffer[y] for y in range(drop))
+        rows = {y - drop: self.buffer[y] for y in range(drop, self.lines) if y - drop < lines}
+        self.buffer.clear()
+        self.buffer.update(rows)
+        self.cursor.y -= drop
+        self.lines, self.columns = lines, columns
+        self.set_margins()
+        self.ensure_hbounds()
+        self.dirty.update(range(lines))
+
+    def erase_in_line(self, how: int = 0, private: bool = False) -> None:
+        super().erase_in_line(how, private)
+        if how == 2:  # the whole line, hidden part included
+            line = self.buffer[self.cursor.y]
+            for x in [x for x in line if x >= self.columns]:
+                del line[x]
+
+    def rows(self) -> list[str]:
+        rows = [*self.history.top, *(self.buffer[y] for y in range(self.lines))]
+        return ["".join(row[x].data for x in sorted(row)) for row in rows]
+
+
+def streamed_with_resizes(text: str, sizes: list[tuple[int, int]], every: int, *, step: int,
+                          seconds: float) -> list[str]:
+    """Scrollback and screen after streaming ``text`` ``step`` characters every ``seconds``, the
+    terminal (and the Console) taking the next of ``sizes`` every ``every`` deltas."""
     raw = io.BytesIO()
     out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
-    console = Console(file=out, force_terminal=True, width=100, height=20, color_system=None)
+    width, height = sizes[0]
+    console = Console(file=out, force_terminal=True, width=width, height=height,
+                      color_system=None)
     now = [0.0]
     stream = MarkdownStream(console, clock=lambda: now[0])
-    stream.start()
-    screen = pyte.HistoryScreen(100, 20, history=100_000)
-    emulator = pyte.ByteStream(screen)
+    term = Terminal(width, height, history=1_000_000)
+    emulator = pyte.ByteStream(term)
     fed = 0
-    for i in range(0, len(text), 9):
-        if i == len(text) // 2:  # the user narrows the window mid-answer
+    stream.start()
+    for n, i in enumerate(range(0, len(text), step)):
+        if n and n % every == 0:
             emulator.feed(raw.getvalue()[fed:].replace(b"\n", b"\r\n"))
             fed = len(raw.getvalue())
-            screen.resize(20, 60)
-            console.width = 60
-        stream.feed(text[i:i + 9])
-        now[0] += 1.0
+            width, height = sizes[n // every % len(sizes)]
+            term.resize(height, width)
+            console.width, console.height = width, height
+        stream.feed(text[i:i + step])
+        now[0] += seconds
     stream.finish()
     emulator.feed(raw.getvalue()[fed:].replace(b"\n", b"\r\n"))
-    rows = ["".join(row[x].data for x in sorted(row)) for row in screen.history.top]
-    rows += list(screen.display)
-    seen = " ".join(rows).split()
-    assert [w for w in seen if w.startswith("w")] == words
+    return term.rows()
+
+
+def numbered_answer() -> tuple[str, list[str]]:
+    """Every kind of block, taller than the screen, each word unique: w0000, w0001..."""
+    count = 0
+
+    def words(n: int) -> str:
+        nonlocal count
+        count += n
+        return " ".join(f"w{i:04d}" for i in range(count - n, count))
+
+    parts = [f"## {words(2)}", words(130), "\n".join(f"- {words(9)}" for _ in range(25)),
+             "```\n" + "\n".join(words(3) for _ in range(40)) + "\n```", "> " + words(60),
+             f"1. {words(12)}\n2. {words(12)}", words(20)]
+    return "\n\n".join(parts), [f"w{i:04d}" for i in range(count)]
+
+
+RESIZES = {
+    "narrower and shorter": [(100, 30), (40, 15)],
+    "narrower": [(100, 30), (40, 30)],
+    "shorter": [(100, 30), (100, 12)],
+    "three sizes": [(80, 24), (120, 40), (50, 10)],
+}
+
+
+@pytest.mark.parametrize("every", [7, 29])
+@pytest.mark.parametrize("name", sorted(RESIZES))
+def test_resizes_while_streaming_lose_and_repeat_no_word(name: str, every: int) -> None:
+    text, words = numbered_answer()
+    rows = streamed_with_resizes(text, RESIZES[name], every, step=11, seconds=0.02)
+    assert re.findall(r"w\d{4}", " ".join(rows)) == words
+
+
+@pytest.mark.slow
+def test_the_8000_token_answer_resized_every_four_tenths_of_a_second_is_shown_once() -> None:
+    """benchmarks/render.py's md-8k at 100x30, the terminal alternating with 40x15 every 0.4 s of
+    a 100 tok/s stream (40 tokens of 4 characters)."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_render", Path(__file__).parents[1] / "benchmarks" / "render.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # its dataclasses look their module up
+    spec.loader.exec_module(bench)
+    text = bench.answer(8000)
+    rows = streamed_with_resizes(text, [(100, 30), (40, 15)], every=40, step=4, seconds=0.01)
+    out = io.StringIO()
+    Console(file=out, width=100, color_system=None).print(Markdown(clean(text)))
+
+    def words(shown: str) -> list[str]:
+        return [word for word in shown.split() if word.strip("─•▌")]
+    assert words(" ".join(rows)) == words(out.getvalue())
 
 
 HTML = {
