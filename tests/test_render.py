@@ -34,8 +34,8 @@ TRICKY = {
     "escapes": "safe \x1b]52;c;aGk=\x07 and \x1b[2J then \x9b end\n\n`\x1b[31m`",
     "html": "If x<y and y>z use Vec<T>.\n\n<details>\n<summary>More</summary>\n\nBody.\n\n"
             "</details>\n\n<div class=\"x\">\n  <p>hi</p>\n</div>\nend",
-    "think": "<think>\nfirst thought\n\nsecond</think>\n\nThe answer.\n\n<think>\n\n</think>\n\nx\n\n"
-             "<think>more</think> then text\n\nend",
+    "think": "<think>\nfirst thought\n\nsecond</think>\n\nThe answer.\n\n<think>\n\n</think>\n\n"
+             "x\n\n<think>more</think> then text\n\nend",
 }
 
 
