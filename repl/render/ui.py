@@ -126,9 +126,12 @@ class UI:
     # -- messages -------------------------------------------------------------------------------
 
     def markdown(self, text: str) -> None:
-        from rich.markdown import Markdown
+        from rich.segment import SegmentLines
 
-        self.console.print(Markdown(clean(text), code_theme=self.code_theme, hyperlinks=False))
+        from repl.render.markdown import Markdown, lines
+
+        markdown = Markdown(clean(text), code_theme=self.code_theme)
+        self.console.print(SegmentLines(lines(self.console, markdown), new_lines=True), end="")
 
     def message(self, message: Message) -> None:
         if message.role == "user":  # as it was typed: the answer follows right under it
