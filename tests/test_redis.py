@@ -26,11 +26,12 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from stores import redis_url
 
-import repl.store.redis as redis_store
 from repl.errors import ConfigError, StoreError, UnsavedError
 from repl.store import open_backend
 from repl.store.buffered import BufferedStore
 from repl.store.redis import RedisStore
+from repl.store.redis import codec as redis_codec
+from repl.store.redis import scripts as redis_scripts
 from repl.store.sqlite import SQLiteStore
 from repl.thread import HIGHLIGHT, Message
 
@@ -272,7 +273,7 @@ def test_no_server_at_open_is_one_clear_line() -> None:
     ("line one\nline two", "line one line two"),
 ])
 def test_redis_errors_are_told_in_short(said: str, shown: str) -> None:
-    assert redis_store._reason(said) == shown
+    assert redis_codec.error_reason(said) == shown
 
 
 @pytest.mark.parametrize(("url", "said"), [
@@ -429,7 +430,7 @@ def _fill(store: SQLiteStore | RedisStore) -> None:
                                    "日本語", "日本", "apple", "filler 7", "nothing"])
 def test_search_finds_what_sqlite_finds(shared: Callable[[], RedisStore], tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch, query: str) -> None:
-    monkeypatch.setattr(redis_store, "SCAN_BATCH", 7)
+    monkeypatch.setattr(redis_scripts, "SCAN_BATCH", 7)
     r, s = shared(), SQLiteStore(tmp_path / "sqlite" / "chatrepl.db")
     _fill(r)
     _fill(s)

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from repl.thread import HIGHLIGHT
+from repl.thread import HIGHLIGHT, Hit, Message
 
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
 
@@ -73,3 +73,19 @@ def matches(content: str, words: set[str]) -> tuple[list[tuple[int, int]], list[
 def query(text: str) -> set[str]:
     """The folded words a search for ``text`` must find."""
     return {fold(text[a:b]) for a, b in spans(text)}
+
+
+def hit(thread: str, m: Message, wanted: set[str], turn: int) -> tuple[int, Hit] | None:
+    """Message ``m`` as a search hit (with its rank: how many words matched), or None."""
+    found = matches(m.content, wanted)
+    if not found:
+        return None
+    spans, matched = found
+    return len(matched), Hit(thread, m.id or 0, m.role, snippet(m.content, spans, matched),
+                             max(turn, 1), m.created_at, m.hidden)
+
+
+def best(hits: list[tuple[int, Hit]], limit: int) -> list[Hit]:
+    """The ranking of the scanning stores: most matched words first, then newest."""
+    hits.sort(key=lambda h: (-h[0], -h[1].created_at, -h[1].message_id))
+    return [h for _, h in hits[:limit]]

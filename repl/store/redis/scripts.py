@@ -1,0 +1,150 @@
+"""The Redis store's key layout and its Lua scripts: each a write done in one atomic step."""
+
+from __future__ import annotations
+
+# Keys, all under "{namespace}:"; a thread's keys use its id, so a rename moves nothing:
+#
+#   schema          the layout version ("1"); a newer one is refused
+#   threads         hash    live thread name -> thread id (unique names: HSETNX)
+#   thread:{tid}    hash    name, model, system, created_at, updated_at, count (of visible
+#                           messages), deleted_at (while in the trash)
+#   messages:{tid}  list    one JSON object per message, oldest first, never shortened (so a
+#                           message keeps its position); hidden ones stay, marked "hidden"
+#   hidden:{tid}    zset    the position of each hidden message, scored by when it was hidden
+#   trash           zset    thread id, scored by when it was deleted
+#   next_message    counter for message ids (INCR); next_thread: the same for thread ids
+#   state           hash    small settings (the thread used last)
+#
+# Atomicity: a Lua script for append (INCR + RPUSH + count + updated_at), create, rename,
+# delete, restore and update; for hide and unhide, a script that rewrites the items only if they
+# are still as read (compare and set, retried); for fork, WATCH/MULTI (retried).
+# For one Redis server (or primary), not Cluster: an operation touches the names hash and a
+# thread's keys, which Cluster would put in different slots.
+
+SCHEMA = 1
+TIMEOUT = 5.0  # seconds to connect or to wait for an answer: a lost server is an error, no hang
+ATTEMPTS = 20  # optimistic transactions retried this often before the store is called busy
+SCAN_BATCH = 5_000  # messages fetched per round trip when searching
+
+MOVED = -1  # a script's answer when the name no longer belongs to the thread id it was given
+
+# Every thread script starts here: KEYS[1] is the names hash, ARGV[1] a name, ARGV[2] the
+# thread id the caller resolved it to. A rename or delete in between makes the caller look again.
+VERIFY = "if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return -1 end\n"
+
+# KEYS: names, thread, list, hidden, next_message; ARGV: name, tid, then per message its JSON
+# without the id, created_at, hidden_at ('' when visible). The id is allocated and the message
+# stored in one step, so list order is id order whatever other machines do.
+APPEND = VERIFY + """
+local ids, visible, newest = {}, 0, nil
+local latest = tonumber(redis.call('HGET', KEYS[2], 'updated_at')) or 0
+for i = 3, #ARGV, 3 do
+  local id = redis.call('INCR', KEYS[5])
+  local length = redis.call('RPUSH', KEYS[3], string.format('{"id":%d,', id) .. ARGV[i])
+  if ARGV[i + 2] == '' then
+    visible = visible + 1
+  else
+    redis.call('ZADD', KEYS[4], ARGV[i + 2], length - 1)
+  end
+  local created = tonumber(ARGV[i + 1])
+  if created > latest then latest, newest = created, ARGV[i + 1] end
+  ids[#ids + 1] = id
+end
+if visible > 0 then redis.call('HINCRBY', KEYS[2], 'count', visible) end
+if newest then redis.call('HSET', KEYS[2], 'updated_at', newest) end
+return ids
+"""
+
+# KEYS: names, thread, list; ARGV: name, tid, number of field/value pairs, the pairs, then the
+# messages (whole JSON). 0 when the name is taken.
+CREATE = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+local npairs = tonumber(ARGV[3])
+local fields = {}
+for i = 4, 3 + 2 * npairs do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[2], unpack(fields))
+for i = 4 + 2 * npairs, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+return 1
+"""
+
+# KEYS: names, thread; ARGV: name, tid, then triples 'set'|'del', field, value.
+UPDATE = VERIFY + """
+for i = 3, #ARGV, 3 do
+  if ARGV[i] == 'set' then
+    redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2])
+  else
+    redis.call('HDEL', KEYS[2], ARGV[i + 1])
+  end
+end
+return 1
+"""
+
+# KEYS: names, thread, state; ARGV: old name, tid, new name. 0 when the new name is taken.
+RENAME = VERIFY + """
+if ARGV[1] == ARGV[3] then return 1 end
+if redis.call('HSETNX', KEYS[1], ARGV[3], ARGV[2]) == 0 then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'name', ARGV[3])
+if redis.call('HGET', KEYS[3], 'last_thread') == ARGV[1] then
+  redis.call('HSET', KEYS[3], 'last_thread', ARGV[3])
+end
+return 1
+"""
+
+# KEYS: names, thread, trash; ARGV: name, tid, now.
+DELETE = VERIFY + """
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'deleted_at', ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+return 1
+"""
+
+# KEYS: names, thread, trash; ARGV: name, tid. The name it got back (suffixed when taken), or
+# nil when the thread had already left the trash.
+RESTORE = """
+if not redis.call('ZSCORE', KEYS[3], ARGV[2]) then return false end
+local target, n = ARGV[1], 1
+while redis.call('HEXISTS', KEYS[1], target) == 1 do
+  target = ARGV[1] .. '-restored'
+  if n > 1 then target = target .. '-' .. n end
+  n = n + 1
+end
+redis.call('HSET', KEYS[1], target, ARGV[2])
+redis.call('HSET', KEYS[2], 'name', target)
+redis.call('HDEL', KEYS[2], 'deleted_at')
+redis.call('ZREM', KEYS[3], ARGV[2])
+return target
+"""
+
+# KEYS: thread, list, hidden; ARGV: change to the visible count, then per message its position,
+# the SHA-1 of the item as read, the new item, hidden_at ('' when no longer hidden). 0, and
+# nothing written, when an item changed since it was read.
+REWRITE = """
+for i = 2, #ARGV, 4 do
+  if redis.sha1hex(redis.call('LINDEX', KEYS[2], ARGV[i]) or '') ~= ARGV[i + 1] then return 0 end
+end
+for i = 2, #ARGV, 4 do
+  redis.call('LSET', KEYS[2], ARGV[i], ARGV[i + 2])
+  if ARGV[i + 3] == '' then
+    redis.call('ZREM', KEYS[3], ARGV[i])
+  else
+    redis.call('ZADD', KEYS[3], ARGV[i + 3], ARGV[i])
+  end
+end
+if tonumber(ARGV[1]) ~= 0 then redis.call('HINCRBY', KEYS[1], 'count', ARGV[1]) end
+return 1
+"""
+
+# KEYS: names, list; ARGV: name, tid, start, stop. {length, items start..stop}, read together.
+READ = VERIFY + """
+return {redis.call('LLEN', KEYS[2]), redis.call('LRANGE', KEYS[2], ARGV[3], ARGV[4])}
+"""
+
+# KEYS: names, list, hidden; ARGV: name, tid. Every hidden message.
+HIDDEN = VERIFY + """
+local items = {}
+for i, position in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  items[i] = redis.call('LINDEX', KEYS[2], position)
+end
+return items
+"""
