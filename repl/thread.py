@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from repl.errors import ThreadError
@@ -91,3 +92,34 @@ def validate_name(raw: str) -> str:
     if name.startswith((".", "-")):
         raise ThreadError("a thread name cannot start with '.' or '-'")
     return name
+
+
+def free_name(base: str, taken: Callable[[str], bool], *, limit: int = MAX_NAME) -> str:
+    """``base``, or the first of ``base-2``, ``base-3``… that is not ``taken`` (shortened to stay
+    within ``limit`` characters): the one rule for a name that must not collide."""
+    name, n = base[:limit], 1
+    while taken(name):
+        n += 1
+        suffix = f"-{n}"
+        name = base[: limit - len(suffix)] + suffix
+    return name
+
+
+def restored_name(name: str, taken: Callable[[str], bool]) -> str:
+    """The name a thread gets back from the trash: its own, else ``name-restored[-N]``."""
+    return name if not taken(name) else free_name(f"{name}-restored", taken)
+
+
+def hidden_for(hidden: str | None, reason: str) -> bool:
+    """Whether a message hidden as ``hidden`` was hidden for ``reason`` (or ``reason:detail``)."""
+    return hidden is not None and (hidden == reason or hidden.startswith(reason + ":"))
+
+
+def last_group(hidden: list[tuple[Message, float | None]], reason: str) -> list[Message]:
+    """Of (message, when it was hidden) pairs, the group hidden last for ``reason``, in id order:
+    what one /undo (or /retry, /edit) took out together."""
+    group = [(m, at or 0.0) for m, at in hidden if hidden_for(m.hidden, reason)]
+    if not group:
+        return []
+    latest = max(at for _, at in group)
+    return sorted((m for m, at in group if at == latest), key=lambda m: m.id or 0)

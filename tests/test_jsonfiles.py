@@ -300,7 +300,7 @@ def test_a_held_lock_makes_writers_wait_then_report_busy(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     s = _store(tmp_path)
     s.create("t")
-    monkeypatch.setattr(jsonfiles, "LOCK_TIMEOUT", 0.2)
+    monkeypatch.setattr(jsonfiles.names, "LOCK_TIMEOUT", 0.2)
     fd = os.open(tmp_path / "threads" / ".t.json.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # another process in the middle of a write

@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from repl import files
 from repl.errors import StoreError, UnsavedError
 from repl.store import ThreadStore
 from repl.store.recover import Recovery
@@ -82,13 +83,16 @@ class BufferedStore:
             return None
         data = [{"thread": name, **asdict(message)} for name, message in self.pending]
         text = json.dumps(data, ensure_ascii=False, indent=2)
+        if not text.isascii():  # readable, unless a lone surrogate needs a \u escape
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                text = json.dumps(data, indent=2)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for folder in (Path.home(), Path(tempfile.gettempdir())):
             path = folder / f"chatrepl-unsaved-{stamp}-{os.getpid()}.json"
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(text)
+                files.atomic_write(path, text.encode("utf-8"), exclusive=True)
                 return path
             except OSError:
                 continue

@@ -7,13 +7,14 @@ still be read from it, row by row where whole tables cannot be.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from repl import files
 
 SIDE_FILES = ("-wal", "-shm")
 HEADER = b"SQLite format 3\x00"
@@ -67,17 +68,7 @@ def is_intact(db: sqlite3.Connection) -> bool:
 
 
 def quarantine(path: Path) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    damaged = path.with_name(f"{path.name}.damaged-{stamp}")
-    n = 1
-    while damaged.exists():
-        n += 1
-        damaged = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
-    os.replace(path, damaged)
-    for suffix in SIDE_FILES:
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            os.replace(side, damaged.with_name(damaged.name + suffix))
+    damaged = files.quarantine(path, companions=SIDE_FILES)
     marker(path).unlink(missing_ok=True)
     return damaged
 

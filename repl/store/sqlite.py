@@ -6,7 +6,6 @@ instead of failing, and readers always see whole, committed turns.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -15,9 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from repl import files
 from repl.errors import StoreBusyError, StoreError, ThreadError
 from repl.store import migrations, recover
-from repl.thread import HIGHLIGHT, Hit, Message, ThreadInfo, Usage
+from repl.thread import HIGHLIGHT, Hit, Message, ThreadInfo, Usage, last_group, restored_name
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -43,22 +43,14 @@ def _message(r: tuple[Any, ...]) -> Message:
     return Message(r[0], r[1], r[2], r[3], r[4], Usage(r[5], r[6]), r[7], r[8], r[9])
 
 
-def _private_file(path: Path) -> None:
-    """Create ``path`` readable by its owner only, or tighten it if it exists."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
-
-
 class SQLiteStore:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self._clock = clock
         self.recovered: recover.Recovery | None = None  # set when a damaged file was replaced
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(path.parent, 0o700)
-            _private_file(path)
+            files.private_dir(path.parent)
+            files.private_file(path)
             try:
                 self._db = self._connect()
             except sqlite3.DatabaseError as e:
@@ -68,9 +60,7 @@ class SQLiteStore:
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open the thread store {path}: {e}") from None
         for suffix in recover.SIDE_FILES:
-            side = path.with_name(path.name + suffix)
-            if side.exists():
-                os.chmod(side, 0o600)
+            files.tighten(path.with_name(path.name + suffix))
 
     def _connect(self) -> sqlite3.Connection:
         # Look at the file before connecting: closing any other descriptor on it once SQLite has
@@ -95,7 +85,7 @@ class SQLiteStore:
     def _recover(self, reason: str) -> sqlite3.Connection:
         """Move the damaged file aside (kept), start a new one, copy in what can be read."""
         damaged = recover.quarantine(self.path)
-        _private_file(self.path)
+        files.private_file(self.path)
         db = self._connect()
         threads, messages = recover.salvage(damaged, db)
         self.recovered = recover.Recovery(damaged, reason, threads, messages)
@@ -213,10 +203,8 @@ class SQLiteStore:
                              " NULL ORDER BY deleted_at DESC LIMIT 1", (name,)).fetchone()
             if row is None:
                 raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
-            target, n = name, 1
-            while db.execute("SELECT 1 FROM threads WHERE name = ?", (target,)).fetchone():
-                target = f"{name}-restored" + (f"-{n}" if n > 1 else "")
-                n += 1
+            target = restored_name(name, lambda n: db.execute(
+                "SELECT 1 FROM threads WHERE name = ?", (n,)).fetchone() is not None)
             db.execute("UPDATE threads SET name = ?, deleted_at = NULL, deleted_name = NULL"
                        " WHERE id = ?", (target, row[0]))
         return target
@@ -303,13 +291,10 @@ class SQLiteStore:
         """The messages most recently hidden for ``reason`` (or a ``reason:detail``), together
         (one /undo, say)."""
         tid = self._id(name)
-        match = "thread_id = ? AND (hidden = ? OR hidden LIKE ? || ':%')"
         with self._read() as db:
-            rows = db.execute(
-                f"SELECT {_MESSAGE} FROM messages WHERE {match} AND hidden_at = (SELECT"
-                f" max(hidden_at) FROM messages WHERE {match}) ORDER BY id",
-                (tid, reason, reason, tid, reason, reason)).fetchall()
-        return [_message(r) for r in rows]
+            rows = db.execute(f"SELECT {_MESSAGE}, hidden_at FROM messages WHERE thread_id = ?"
+                              " AND hidden IS NOT NULL", (tid,)).fetchall()
+        return last_group([(_message(r), r[-1]) for r in rows], reason)
 
     def search(self, text: str, *, limit: int = 20) -> list[Hit]:
         """Messages of live threads matching every word of ``text``, best first (FTS5, bm25)."""

@@ -99,21 +99,15 @@ redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
 return 1
 """
 
-# KEYS: names, thread, trash; ARGV: name, tid. The name it got back (suffixed when taken), or
-# nil when the thread had already left the trash.
+# KEYS: names, thread, trash; ARGV: the name to restore it as, tid. 1 when done; 0 when that
+# name was taken meanwhile (the caller picks another); nil when it had already left the trash.
 RESTORE = """
 if not redis.call('ZSCORE', KEYS[3], ARGV[2]) then return false end
-local target, n = ARGV[1], 1
-while redis.call('HEXISTS', KEYS[1], target) == 1 do
-  target = ARGV[1] .. '-restored'
-  if n > 1 then target = target .. '-' .. n end
-  n = n + 1
-end
-redis.call('HSET', KEYS[1], target, ARGV[2])
-redis.call('HSET', KEYS[2], 'name', target)
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], 'name', ARGV[1])
 redis.call('HDEL', KEYS[2], 'deleted_at')
 redis.call('ZREM', KEYS[3], ARGV[2])
-return target
+return 1
 """
 
 # KEYS: thread, list, hidden; ARGV: change to the visible count, then per message its position,

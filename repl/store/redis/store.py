@@ -14,7 +14,7 @@ import redis
 from repl.errors import ThreadError
 from repl.store.redis import codec, scripts
 from repl.store.redis.search import Searching
-from repl.thread import Message, ThreadInfo
+from repl.thread import Message, ThreadInfo, last_group, restored_name
 
 
 class RedisStore(Searching):
@@ -104,11 +104,12 @@ class RedisStore(Searching):
                             if i and i.name == name), None)
                 if tid is None:
                     raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
-                target = self._restore_script(
+                target = restored_name(name, lambda n: bool(self._r.hexists(self._names, n)))
+                done = self._restore_script(
                     keys=[self._names, self._key("thread", tid), self._key("trash")],
-                    args=[name, tid])
-                if target is not None:
-                    return str(target)
+                    args=[target, tid])
+                if done:
+                    return target
             raise redis.exceptions.WatchError()
 
     def fork(self, source: str, target: str, *, upto: int | None = None) -> ThreadInfo:
@@ -248,9 +249,4 @@ class RedisStore(Searching):
         with self._guard():
             items = self._call(self._hidden_script, name,
                                lambda t: [self._key("messages", t), self._key("hidden", t)])
-        group = [(m, at) for m, at in map(codec.decode, filter(None, items))
-                 if m.hidden == reason or (m.hidden or "").startswith(reason + ":")]
-        if not group:
-            return []
-        latest = max(at or 0.0 for _, at in group)
-        return sorted((m for m, at in group if at == latest), key=lambda m: m.id or 0)
+        return last_group([codec.decode(raw) for raw in items if raw], reason)
