@@ -412,6 +412,27 @@ def test_redis_is_imported_only_for_a_redis_store() -> None:
     assert out.stdout.strip() == "False"
 
 
+_WITHOUT_REDIS = ("import sys; sys.modules['redis'] = None; from repl.cli import main; "
+                  "sys.exit(main(sys.argv[1:]))")
+
+
+@pytest.mark.parametrize("args", [
+    ["--store", "redis://127.0.0.1:1/0"],  # the REPL
+    ["--store", "redis://127.0.0.1:1/0", "hello"],  # one-shot
+    ["--copy-store", "sqlite:///{tmp}/a.db", "redis://127.0.0.1:1/0"],
+    ["--copy-store", "redis://127.0.0.1:1/0", "json:///{tmp}/j"],
+])
+def test_without_the_redis_client_a_redis_store_is_one_line_naming_the_fix(
+        tmp_path: Path, args: list[str]) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    out = subprocess.run([sys.executable, "-c", _WITHOUT_REDIS, *args], capture_output=True,
+                         text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "chatrepl: the Redis store needs the redis client: pip install 'chatrepl[redis]'"]
+
+
 def _fill(store: SQLiteStore | RedisStore) -> None:
     store.create("fruit")
     store.append("fruit", Message("user", "tell me about apples"))

@@ -13,6 +13,7 @@ from repl.thread import Hit, Message, ThreadInfo
 
 if TYPE_CHECKING:
     from repl.store.buffered import BufferedStore
+    from repl.store.redis import RedisStore
 
 
 class ThreadStore(Protocol):
@@ -104,10 +105,22 @@ def open_backend(url: str) -> ThreadStore:
 
         return JSONStore(Path(rest).expanduser())
     if scheme in ("redis", "rediss"):
-        from repl.store.redis import RedisStore
-
-        return RedisStore(url)
+        return _redis()(url)
     raise ConfigError(f"unknown store {scheme!r} in {url!r} (use {STORE_HELP})")
+
+
+def _redis() -> type[RedisStore]:
+    """The Redis store class, or ConfigError naming the fix when the redis client is missing."""
+    try:
+        from repl.store.redis import RedisStore
+    except ImportError as e:
+        if (e.name or "").partition(".")[0] != "redis":
+            raise
+        from repl.errors import ConfigError
+
+        raise ConfigError("the Redis store needs the redis client: "
+                          "pip install 'chatrepl[redis]'") from None
+    return RedisStore
 
 
 def open_store(url: str | None, data_dir: Path) -> BufferedStore:
