@@ -104,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
                             timeout=config.timeout)
         ctx = Context(store=store, ui=ui, config=config, client=client)
         if store.recovered:
-            ui.warn(store.recovered.describe(config.db_path))
+            ui.warn(store.recovered.describe())
         if args.list:
             ui.threads(store.list_threads(), current=store.get_state("last_thread"),
                        default_model=config.model)

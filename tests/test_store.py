@@ -604,7 +604,7 @@ def test_sqlite_garbage_file_is_quarantined_never_overwritten(tmp_path: Path,
     try:
         assert s.recovered is not None
         assert s.recovered.damaged.read_bytes() == garbage  # kept exactly as found
-        assert str(path) in s.recovered.describe(path)
+        assert str(path) in s.recovered.describe()
         s.create("x")
         assert [t.name for t in s.list_threads()] == ["x"]
     finally:

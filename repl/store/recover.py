@@ -22,13 +22,14 @@ HEADER = b"SQLite format 3\x00"
 
 @dataclass(frozen=True)
 class Recovery:
+    path: Path  # the store that was opened
     damaged: Path  # where the damaged database now is
     reason: str
     threads: int = 0
     messages: int = 0
 
-    def describe(self, path: Path) -> str:
-        return (f"the thread store {path} was damaged ({self.reason}); it was moved to "
+    def describe(self) -> str:
+        return (f"the thread store {self.path} was damaged ({self.reason}); it was moved to "
                 f"{self.damaged} and kept, and {self.threads} threads with {self.messages} "
                 "messages were recovered from it into a new store. Carry on as usual.")
 

@@ -88,7 +88,7 @@ class SQLiteStore:
         files.private_file(self.path)
         db = self._connect()
         threads, messages = recover.salvage(damaged, db)
-        self.recovered = recover.Recovery(damaged, reason, threads, messages)
+        self.recovered = recover.Recovery(self.path, damaged, reason, threads, messages)
         return db
 
     # -- transactions -------------------------------------------------------------------------
