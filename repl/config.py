@@ -49,6 +49,7 @@ class Config:
     base_url: str | None = None
     store: str | None = None  # a store URL; None: SQLite in data_dir
     api_key: str | None = field(default=None, repr=False)
+    redis_password: str | None = field(default=None, repr=False)  # REDIS_PASSWORD; never stored
     timeout: float = 60.0
     code_theme: str = "monokai"
     show_turns: int = 3
@@ -134,6 +135,7 @@ def load(*, model: str | None = None, store: str | None = None,
         data_dir=data_dir,
         config_file=config_file,
         api_key=env.get("OPENAI_API_KEY") or None,
+        redis_password=env.get("REDIS_PASSWORD") or None,
         model_override=model or None,
         **values,  # type: ignore[arg-type]
     )

@@ -26,6 +26,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from stores import redis_url
 
+from repl.config import load as load_config
 from repl.errors import ConfigError, StoreError, UnsavedError
 from repl.store import open_backend
 from repl.store.buffered import BufferedStore
@@ -301,43 +302,70 @@ def _everything_stored(url: str, password: str) -> str:
     return "\n".join(dump)
 
 
-def test_password_from_the_url_or_redis_password(own_server: Callable[..., Server],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_password_from_the_url_or_the_config(own_server: Callable[..., Server],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     server = own_server("--requirepass", SECRET)
     with_password = f"redis://:{SECRET}@127.0.0.1:{server.port}/0"
-    monkeypatch.delenv("REDIS_PASSWORD", raising=False)
     s = RedisStore(with_password)
     s.create("from-url")
     assert SECRET not in repr(vars(s))
     s.close()
 
-    monkeypatch.setenv("REDIS_PASSWORD", SECRET)
-    s = RedisStore(server.url)
+    s = RedisStore(server.url, password=SECRET)  # Config.redis_password, from REDIS_PASSWORD
     assert s.get("from-url") is not None
     s.append("from-url", Message("user", "via REDIS_PASSWORD"))
     s.close()
 
-    monkeypatch.setenv("REDIS_PASSWORD", "not-this-one")
-    s = RedisStore(with_password)  # the URL's password wins
+    s = RedisStore(with_password, password="not-this-one")  # the URL's password wins
     assert [m.content for m in s.messages("from-url")] == ["via REDIS_PASSWORD"]
     s.close()
     assert SECRET not in _everything_stored(server.url, SECRET)
 
 
-@pytest.mark.parametrize("given", ["url", "env"])
+def test_the_store_never_reads_the_environment_itself(own_server: Callable[..., Server],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    server = own_server("--requirepass", SECRET)
+    monkeypatch.setenv("REDIS_PASSWORD", SECRET)
+    with pytest.raises(StoreError, match="needs a password"):
+        RedisStore(server.url)
+    config = load_config(env={"REDIS_PASSWORD": SECRET})
+    assert config.redis_password == SECRET and SECRET not in repr(config)
+    s = open_backend(server.url, redis_password=config.redis_password)
+    s.close()
+
+
+def test_redis_password_reaches_the_store_from_the_command_line(
+        own_server: Callable[..., Server], tmp_path: Path) -> None:
+    server = own_server("--requirepass", SECRET)
+    s = RedisStore(server.url, password=SECRET)
+    s.create("shared-thread")
+    s.close()
+    env = {**os.environ, "REDIS_PASSWORD": SECRET, "COLUMNS": "200"}
+    done = subprocess.run([sys.executable, "-m", "repl", "--store", server.url, "--list"],
+                          env=env, capture_output=True, text=True, cwd=ROOT,
+                          stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "shared-thread" in done.stdout
+    copied = subprocess.run([sys.executable, "-m", "repl", "--copy-store", server.url,
+                             f"json://{tmp_path / 'j'}"], env=env, capture_output=True,
+                            text=True, cwd=ROOT, timeout=60)
+    assert copied.returncode == 0, copied.stderr
+    assert "1 threads created" in copied.stderr
+
+
+@pytest.mark.parametrize("given", ["url", "config"])
 def test_a_wrong_password_is_one_clear_line_without_it(own_server: Callable[..., Server],
                                                        monkeypatch: pytest.MonkeyPatch,
                                                        given: str) -> None:
     server = own_server("--requirepass", SECRET)
     wrong = "wr0ng-Guess-42"
-    monkeypatch.delenv("REDIS_PASSWORD", raising=False)
-    url = server.url
+    url, password = server.url, None
     if given == "url":
         url = f"redis://:{wrong}@127.0.0.1:{server.port}/0"
     else:
-        monkeypatch.setenv("REDIS_PASSWORD", wrong)
+        password = wrong
     with pytest.raises(StoreError) as info:
-        RedisStore(url)
+        RedisStore(url, password=password)
     text = str(info.value)
     assert text == (f"the Redis store at 127.0.0.1:{server.port} refused the password: "
                     "invalid username-password pair or user is disabled")
@@ -347,7 +375,6 @@ def test_a_wrong_password_is_one_clear_line_without_it(own_server: Callable[...,
 def test_a_missing_password_says_where_to_give_it(own_server: Callable[..., Server],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     server = own_server("--requirepass", SECRET)
-    monkeypatch.delenv("REDIS_PASSWORD", raising=False)
     with pytest.raises(StoreError) as info:
         RedisStore(server.url)
     assert str(info.value) == (f"the Redis store at 127.0.0.1:{server.port} needs a password "

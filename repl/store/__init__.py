@@ -89,8 +89,8 @@ class ThreadStore(Protocol):
 STORE_HELP = "sqlite:///path/to/file.db, json:///path/to/dir or redis://host:port/db"
 
 
-def open_backend(url: str) -> ThreadStore:
-    """The backend a store URL names."""
+def open_backend(url: str, *, redis_password: str | None = None) -> ThreadStore:
+    """The backend a store URL names (``redis_password`` for a Redis URL without one)."""
     from repl.errors import ConfigError
 
     scheme, sep, rest = url.partition("://")
@@ -105,7 +105,7 @@ def open_backend(url: str) -> ThreadStore:
 
         return JSONStore(Path(rest).expanduser())
     if scheme in ("redis", "rediss"):
-        return _redis()(url)
+        return _redis()(url, password=redis_password)
     raise ConfigError(f"unknown store {scheme!r} in {url!r} (use {STORE_HELP})")
 
 
@@ -123,9 +123,11 @@ def _redis() -> type[RedisStore]:
     return RedisStore
 
 
-def open_store(url: str | None, data_dir: Path) -> BufferedStore:
+def open_store(url: str | None, data_dir: Path, *,
+               redis_password: str | None = None) -> BufferedStore:
     """The store chatrepl uses (SQLite in ``data_dir`` unless a URL says otherwise), behind
     the never-lose-a-message buffer."""
     from repl.store.buffered import BufferedStore
 
-    return BufferedStore(open_backend(url or f"sqlite://{data_dir / 'chatrepl.db'}"))
+    default = f"sqlite://{data_dir / 'chatrepl.db'}"
+    return BufferedStore(open_backend(url or default, redis_password=redis_password))

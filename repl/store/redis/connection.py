@@ -3,7 +3,6 @@ StoreError, thread names resolved to ids, and the small state hash."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,20 +19,18 @@ from repl.thread import ThreadInfo
 
 
 class Connection:
-    def __init__(self, url: str, *, namespace: str = "chatrepl", timeout: float = scripts.TIMEOUT,
-                 clock: Callable[[], float] = time.time) -> None:
-        # The password comes from the URL or REDIS_PASSWORD and is handed to redis-py only:
-        # nothing here keeps it, and no message names more than host:port.
-        extra: dict[str, Any] = {}
-        if os.environ.get("REDIS_PASSWORD"):
-            extra["password"] = os.environ["REDIS_PASSWORD"]  # the URL's own password wins
+    def __init__(self, url: str, *, password: str | None = None, namespace: str = "chatrepl",
+                 timeout: float = scripts.TIMEOUT, clock: Callable[[], float] = time.time) -> None:
+        # The password comes from the URL or ``password`` (Config.redis_password) and is handed
+        # to redis-py only: nothing here keeps it, and no message names more than host:port.
+        extra: dict[str, Any] = {"password": password} if password else {}
         try:
             self._r = redis.Redis.from_url(
                 url, decode_responses=True, socket_timeout=timeout,
                 socket_connect_timeout=timeout,
                 # never retried behind our back: a write whose answer was lost must not be
                 # written twice; the caller (BufferedStore) decides what to do again
-                retry=Retry(NoBackoff(), 0), **extra)
+                retry=Retry(NoBackoff(), 0), **extra)  # the URL's password wins
         except ValueError as e:
             raise ConfigError(f"not a valid Redis store URL ({e})") from None
         kwargs = self._r.connection_pool.connection_kwargs
