@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from repl.errors import StoreBusyError, StoreError, ThreadError
+from repl.errors import StoreBusyError, StoreError, ThreadError, UnsavedError
 from repl.store import jsonfiles
+from repl.store.buffered import BufferedStore
 from repl.store.jsonfiles import JSONStore, file_name
-from repl.thread import Message, Usage
+from repl.thread import SUMMARY, Message, Usage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -312,6 +313,25 @@ def test_a_held_lock_makes_writers_wait_then_report_busy(tmp_path: Path,
         os.close(fd)
     s.append("t", Message("user", "now"))
     assert [m.content for m in s.messages("t")] == ["now"]
+
+
+def test_a_message_kept_in_memory_keeps_what_it_covers(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    store = BufferedStore(_store(tmp_path))
+    store.create("t")
+    first = store.append("t", Message("user", "long ago"))
+    monkeypatch.setattr(jsonfiles.names, "LOCK_TIMEOUT", 0.1)
+    fd = os.open(tmp_path / "threads" / ".t.json.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the thread cannot be written: kept in memory
+        with pytest.raises(UnsavedError):
+            store.append("t", Message(SUMMARY, "the gist", covers=first.id))
+        assert [m.covers for m in store.messages("t")] == [None, first.id]
+    finally:
+        os.close(fd)
+    assert store.flush()
+    assert [(m.role, m.covers) for m in store.inner.messages("t")] == [
+        ("user", None), (SUMMARY, first.id)]
 
 
 # -- permissions and I/O errors -------------------------------------------------------------------

@@ -43,6 +43,11 @@ class ThreadStore(Protocol):
         """The deleted threads, most recently deleted first."""
         ...
 
+    def trashed_threads(self) -> list[tuple[ThreadInfo, list[Message]]]:
+        """The deleted threads with their messages (hidden ones too), most recently deleted
+        first: what --copy-store carries over."""
+        ...
+
     def restore(self, name: str) -> str:
         """Bring a deleted thread back; returns its name (suffixed if ``name`` is taken)."""
         ...
@@ -55,8 +60,8 @@ class ThreadStore(Protocol):
         """Add a message at the end of the thread; returns it with its id."""
         ...
 
-    def append_many(self, name: str, messages: list[Message]) -> None:
-        """Add many messages at once (an import)."""
+    def append_many(self, name: str, messages: list[Message]) -> list[Message]:
+        """Add many messages at once (an import, a copy); returns them with their ids."""
         ...
 
     def messages(self, name: str, *, last: int | None = None,

@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from repl import files
@@ -59,8 +59,7 @@ class BufferedStore:
 
     def _keep(self, name: str, message: Message) -> None:
         if not message.created_at:
-            message = Message(message.role, message.content, time.time(), message.model,
-                              message.status, message.usage)
+            message = replace(message, created_at=time.time())
         self.pending.append((name, message))
 
     def messages(self, name: str, *, last: int | None = None,
@@ -125,6 +124,9 @@ class BufferedStore:
     def trash(self) -> list[ThreadInfo]:
         return self.inner.trash()
 
+    def trashed_threads(self) -> list[tuple[ThreadInfo, list[Message]]]:
+        return self.inner.trashed_threads()
+
     def restore(self, name: str) -> str:
         return self.inner.restore(name)
 
@@ -132,9 +134,9 @@ class BufferedStore:
         self.flush()
         return self.inner.fork(source, target, upto=upto)
 
-    def append_many(self, name: str, messages: list[Message]) -> None:
+    def append_many(self, name: str, messages: list[Message]) -> list[Message]:
         self.flush()
-        self.inner.append_many(name, messages)
+        return self.inner.append_many(name, messages)
 
     def hide(self, name: str, ids: list[int], reason: str) -> None:
         self.flush()

@@ -189,11 +189,20 @@ class SQLiteStore:
                        (self._clock(), tid))
 
     def trash(self) -> list[ThreadInfo]:
+        return [info for info, _ in self._trash()]
+
+    def _trash(self) -> list[tuple[ThreadInfo, int]]:
         with self._read() as db:
-            rows = db.execute(_INFO.replace("t.name,", "t.deleted_name,", 1) +
+            rows = db.execute(_INFO.replace("t.name,", "t.id, t.deleted_name,", 1) +
                               " WHERE t.deleted_at IS NOT NULL ORDER BY t.deleted_at DESC"
                               ).fetchall()
-        return [ThreadInfo(*row) for row in rows]
+        return [(ThreadInfo(*row[1:]), int(row[0])) for row in rows]
+
+    def trashed_threads(self) -> list[tuple[ThreadInfo, list[Message]]]:
+        with self._read() as db:
+            return [(info, [_message(r) for r in db.execute(
+                f"SELECT {_MESSAGE} FROM messages WHERE thread_id = ? ORDER BY id", (tid,))])
+                    for info, tid in self._trash()]
 
     def restore(self, name: str) -> str:
         """Bring the most recently deleted thread called ``name`` back; returns its name now
@@ -224,14 +233,14 @@ class SQLiteStore:
             for row in rows:
                 m = _message(row)
                 covers = ids.get(m.covers) if m.covers is not None else None
-                ids[m.id or 0] = self._insert(db, dst, replace(m, covers=covers))
+                ids[m.id or 0] = self._insert(db, dst, replace(m, covers=covers)).id or 0
         info = self.get(target)
         assert info is not None
         return info
 
     # -- messages -----------------------------------------------------------------------------
 
-    def _insert(self, db: sqlite3.Connection, tid: int, m: Message) -> int:
+    def _insert(self, db: sqlite3.Connection, tid: int, m: Message) -> Message:
         created = m.created_at or self._clock()
         cur = db.execute(
             "INSERT INTO messages (thread_id, role, content, created_at, model, status,"
@@ -241,21 +250,19 @@ class SQLiteStore:
              m.usage.completion_tokens, m.covers, m.hidden, created if m.hidden else None))
         db.execute("UPDATE threads SET updated_at = max(updated_at, ?) WHERE id = ?",
                    (created, tid))
-        return int(cur.lastrowid or 0)
+        return replace(m, id=int(cur.lastrowid or 0), created_at=created)
 
     def append(self, name: str, message: Message) -> Message:
         created = message.created_at or self._clock()
         message = replace(message, created_at=created, hidden=None)
         with self._write() as db:
-            new_id = self._insert(db, self._id(name), message)
-        return replace(message, id=new_id)
+            return self._insert(db, self._id(name), message)
 
-    def append_many(self, name: str, messages: list[Message]) -> None:
+    def append_many(self, name: str, messages: list[Message]) -> list[Message]:
         """Add many messages in one transaction (an import, a copy: hidden ones stay hidden)."""
         with self._write() as db:
             tid = self._id(name)
-            for message in messages:
-                self._insert(db, tid, message)
+            return [self._insert(db, tid, message) for message in messages]
 
     def messages(self, name: str, *, last: int | None = None,
                  hidden: bool = False) -> list[Message]:

@@ -95,6 +95,10 @@ class JSONStore(Disk):
         """The deleted threads, most recently deleted first."""
         return [codec.info(doc, deleted=True) for _, doc in self._trashed()]
 
+    def trashed_threads(self) -> list[tuple[ThreadInfo, list[Message]]]:
+        return [(codec.info(doc, deleted=True), [codec.decode(m) for m in doc["messages"]])
+                for _, doc in self._trashed()]
+
     def restore(self, name: str) -> str:
         """Bring back the most recently deleted thread called ``name``; returns its name now
         (``name``, or ``name-restored[-N]`` when a live thread has taken it)."""
@@ -129,34 +133,35 @@ class JSONStore(Disk):
 
     # -- messages ---------------------------------------------------------------------------------
 
-    def _add(self, doc: dict[str, Any], messages: list[Message]) -> list[int]:
-        """Append to the thread's document; the ids given (each one more than the highest)."""
+    def _add(self, doc: dict[str, Any], messages: list[Message]) -> list[Message]:
+        """Append to the thread's document; the messages as stored, with the ids given (each
+        one more than the highest)."""
         next_id = max((m["id"] for m in doc["messages"]), default=0) + 1
-        ids = []
+        added = []
         for m in messages:
-            created = m.created_at or self._clock()
-            hidden_at = created if m.hidden else None
-            doc["messages"].append(codec.encode(replace(m, id=next_id, created_at=created),
-                                           hidden_at))
-            doc["updated_at"] = max(doc.get("updated_at", 0.0), created)
-            ids.append(next_id)
+            m = replace(m, id=next_id, created_at=m.created_at or self._clock())
+            doc["messages"].append(codec.encode(m, m.created_at if m.hidden else None))
+            doc["updated_at"] = max(doc.get("updated_at", 0.0), m.created_at)
+            added.append(m)
             next_id += 1
-        return ids
+        return added
 
     def append(self, name: str, message: Message) -> Message:
         """Re-reads the thread, adds the message and rewrites the whole file, under its lock: the
         cost grows with the thread."""
         message = replace(message, created_at=message.created_at or self._clock(), hidden=None)
         with self._thread_locked(name) as (path, doc):
-            [new_id] = self._add(doc, [message])
+            [added] = self._add(doc, [message])
             self._write(path, doc)
-        return replace(message, id=new_id)
+        return added
 
-    def append_many(self, name: str, messages: list[Message]) -> None:
+    def append_many(self, name: str, messages: list[Message]) -> list[Message]:
         """Add many messages in one write (an import, a copy: hidden ones stay hidden)."""
         with self._thread_locked(name) as (path, doc):
-            if self._add(doc, messages):
+            added = self._add(doc, messages)
+            if added:
                 self._write(path, doc)
+        return added
 
     def messages(self, name: str, *, last: int | None = None,
                  hidden: bool = False) -> list[Message]:

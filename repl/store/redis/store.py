@@ -94,6 +94,14 @@ class RedisStore(Searching):
             infos = self._infos(tids)
         return [i for i in infos if i and i.deleted_at is not None]
 
+    def trashed_threads(self) -> list[tuple[ThreadInfo, list[Message]]]:
+        with self._guard():
+            tids = cast(list[str], self._r.zrevrange(self._key("trash"), 0, -1))
+            found = [(i, t) for i, t in zip(self._infos(tids), tids, strict=True)
+                     if i and i.deleted_at is not None]
+            return [(info, [codec.decode(raw)[0] for raw in cast(list[str], self._r.lrange(
+                self._key("messages", tid), 0, -1))]) for info, tid in found]
+
     def restore(self, name: str) -> str:
         """Bring back the most recently deleted thread called ``name``; returns its name now
         (``name``, or ``name-restored[-N]`` when a live thread has taken it)."""
@@ -159,10 +167,11 @@ class RedisStore(Searching):
         [new_id] = self._append(name, [message])
         return replace(message, id=new_id)
 
-    def append_many(self, name: str, messages: list[Message]) -> None:
+    def append_many(self, name: str, messages: list[Message]) -> list[Message]:
         """Add many messages in one step (an import, a copy: hidden ones stay hidden)."""
-        self._append(name, [replace(m, created_at=m.created_at or self._clock())
-                            for m in messages])
+        messages = [replace(m, created_at=m.created_at or self._clock()) for m in messages]
+        ids = self._append(name, messages)
+        return [replace(m, id=i) for m, i in zip(messages, ids, strict=True)]
 
     def _append(self, name: str, messages: list[Message]) -> list[int]:
         args: list[str] = []
