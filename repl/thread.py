@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +24,10 @@ EDITED = "edited"  # /edit sent a new version of the question
 SUMMARY = "summary"  # the role of a /compact summary, sent instead of the messages it covers
 
 
+def new_uid() -> str:
+    return uuid.uuid4().hex
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
     prompt_tokens: int | None = None
@@ -40,6 +45,9 @@ class Message:
     id: int | None = None
     hidden: str | None = None  # None while part of the conversation; else REPLACED, UNDONE...
     covers: int | None = None  # for a SUMMARY: the id of the last message it stands for
+    # made when the message is: a store given the same uid twice (a write whose reply was lost,
+    # sent again) keeps the first and adds nothing
+    uid: str = field(default_factory=new_uid)
 
     def for_api(self) -> dict[str, str]:
         if self.role == SUMMARY:

@@ -68,15 +68,41 @@ def test_a_thread_is_one_readable_json_file(tmp_path: Path) -> None:
     assert doc["deleted_at"] is None and doc["system"] == "be brief"
     first, second = doc["messages"]
     # reads like an OpenAI messages array: role and content first, then only what is set
-    assert list(first) == ["role", "content", "created_at", "id"]
+    assert list(first) == ["role", "content", "created_at", "id", "uid"]
     assert first == {"role": "user", "content": "Café? ✓ 日本", "created_at": 1_700_000_000.5,
-                     "id": 1}
+                     "id": 1, "uid": first["uid"]}
+    assert len(first["uid"]) == 32 and first["uid"] != second["uid"]
     assert list(second)[:2] == ["role", "content"]
     assert second["usage"] == {"prompt_tokens": 9, "completion_tokens": 3}
     assert second["hidden"] == "replaced" and second["hidden_at"] >= second["created_at"]
     assert "status" not in second and "covers" not in second
     assert json.loads((tmp_path / "threads" / "state.json").read_text()) == {
         "last_thread": "work"}
+
+
+def test_a_file_written_before_uids_opens_with_nothing_lost(tmp_path: Path) -> None:
+    folder = tmp_path / "threads"
+    folder.mkdir()
+    old = {"name": "old", "model": None, "system": None, "created_at": 1.0, "updated_at": 2.0,
+           "deleted_at": None, "format": 1, "messages": [
+               {"role": "user", "content": "q", "created_at": 1.0, "id": 1},
+               {"role": "assistant", "content": "a", "created_at": 1.5, "id": 2,
+                "hidden": "replaced", "hidden_at": 1.6},
+               {"role": "summary", "content": "gist", "created_at": 1.7, "id": 3, "covers": 1}]}
+    (folder / "old.json").write_text(json.dumps(old))
+    s = JSONStore(folder)
+    kept = s.messages("old", hidden=True)
+    assert [(m.id, m.role, m.content, m.hidden, m.covers) for m in kept] == [
+        (1, "user", "q", None, None), (2, "assistant", "a", "replaced", None),
+        (3, "summary", "gist", None, 1)]
+    s.append("old", Message("user", "new"))  # the next write fills the uids in, for good
+    doc = json.loads((folder / "old.json").read_text())
+    assert all(isinstance(m["uid"], str) for m in doc["messages"])
+    now = s.messages("old", hidden=True)
+    assert [m.content for m in now] == ["q", "a", "gist", "new"]
+    assert s.messages("old", hidden=True) == now
+    s.append("old", now[0])  # and an old message sent again adds nothing
+    assert len(s.messages("old", hidden=True)) == 4
 
 
 def test_keys_added_by_hand_are_kept(tmp_path: Path) -> None:

@@ -238,6 +238,62 @@ def test_lost_server_keeps_the_message_and_saves_it_when_back(
     store.close()
 
 
+class LossyProxy:
+    """A TCP proxy on 127.0.0.1 in front of a Redis server that, while ``drop`` is set, passes
+    every command on and throws the replies away: a write that ran but whose answer was lost."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.drop = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, replies: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if not (replies and self.drop.is_set()):
+                    sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                s.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_an_append_whose_reply_is_lost_is_saved_once(own_server: Callable[..., Server]) -> None:
+    proxy = LossyProxy(own_server().port)
+    store = BufferedStore(RedisStore(proxy.url, timeout=0.5))
+    store.create("t")
+    store.append("t", Message("user", "before"))
+    proxy.drop.set()
+    with pytest.raises(UnsavedError):  # it was written, but the answer never came
+        store.append("t", Message("assistant", "the reply to this append is lost"))
+    assert len(store.pending) == 1
+    proxy.drop.clear()
+    store.append("t", Message("user", "after"))  # the kept message is sent again first
+    assert store.pending == []
+    assert [m.content for m in store.inner.messages("t")] == [
+        "before", "the reply to this append is lost", "after"]
+    info = store.get("t")
+    assert info is not None and info.message_count == 3
+    store.close()
+    proxy.close()
+
+
 def test_a_server_that_stops_answering_is_an_error_not_a_hang(
         own_server: Callable[..., Server]) -> None:
     server = own_server()
@@ -417,11 +473,42 @@ def test_keys_live_under_the_namespace(shared: Callable[[], RedisStore], tmp_pat
     client = redis.Redis.from_url(redis_url(), decode_responses=True)
     keys = {k for k in client.scan_iter(count=1000) if k.startswith(ns + ":")}
     assert keys == {f"{ns}:{k}" for k in ("schema", "threads", "thread:1", "messages:1",
-                                          "hidden:1", "next_thread", "next_message", "state")}
+                                          "hidden:1", "uids:1", "next_thread", "next_message",
+                                          "state")}
     assert client.hgetall(f"{ns}:threads") == {"a": "1"}
     assert client.hget(f"{ns}:thread:1", "count") == "1"
     items = [json.loads(raw) for raw in client.lrange(f"{ns}:messages:1", 0, -1)]
     assert [(i["content"], i.get("hidden")) for i in items] == [("hi", "undone"), ("hello", None)]
+    client.close()
+
+
+def test_keys_written_before_uids_open_with_nothing_lost(tmp_path: Path) -> None:
+    ns = f"test:{tmp_path}"
+    client = redis.Redis.from_url(redis_url(), decode_responses=True)
+    client.set(f"{ns}:schema", 1)  # the layout as released before uids
+    client.hset(f"{ns}:threads", "old", "1")
+    client.hset(f"{ns}:thread:1", mapping={"name": "old", "created_at": "1.0",
+                                           "updated_at": "2.0", "count": "2"})
+    client.rpush(f"{ns}:messages:1",
+                 '{"id":1,"role":"user","created_at":1.0,"content":"q"}',
+                 '{"id":2,"role":"assistant","created_at":1.5,"hidden":"replaced",'
+                 '"hidden_at":1.6,"content":"a"}',
+                 '{"id":3,"role":"summary","created_at":1.7,"covers":1,"content":"gist"}')
+    client.zadd(f"{ns}:hidden:1", {"1": 1.6})
+    client.set(f"{ns}:next_message", 3)
+    client.set(f"{ns}:next_thread", 1)
+    s = RedisStore(redis_url(), namespace=ns)
+    kept = s.messages("old", hidden=True)
+    assert [(m.id, m.role, m.content, m.hidden, m.covers) for m in kept] == [
+        (1, "user", "q", None, None), (2, "assistant", "a", "replaced", None),
+        (3, "summary", "gist", None, 1)]
+    assert [m.content for m in s.last_hidden("old", "replaced")] == ["a"]
+    new = s.append("old", Message("user", "new"))
+    assert s.append("old", new) == new
+    assert [m.id for m in s.messages("old")] == [1, 3, 4]
+    info = s.get("old")
+    assert info is not None and info.message_count == 3
+    s.close()
     client.close()
 
 

@@ -369,6 +369,24 @@ def test_append_many_and_summaries(store: ThreadStore) -> None:
     assert store.messages("t", last=1)[0].covers == messages[9].id == summary.covers
 
 
+def test_a_message_sent_twice_is_stored_once(store: ThreadStore) -> None:
+    store.create("t")
+    question = Message("user", "only once, please")
+    first = store.append("t", question)
+    again = store.append("t", question)  # its reply was lost: BufferedStore sends it again
+    assert again == first and again.uid == question.uid
+    answer = Message("assistant", "noted")
+    stored = store.append_many("t", [question, answer, answer])
+    assert stored[0] == first and stored[1] == stored[2]
+    assert [m.content for m in store.messages("t")] == ["only once, please", "noted"]
+    info = store.get("t")
+    assert info is not None and info.message_count == 2
+    other = Message("user", "only once, please")  # the same words, a new message
+    assert other.uid != question.uid
+    store.append("t", other)
+    assert len(store.messages("t")) == 3
+
+
 def test_search_ranks_and_locates(store: ThreadStore) -> None:
     store.create("fruit")
     store.append("fruit", Message("user", "tell me about apples"))
@@ -654,6 +672,35 @@ def test_sqlite_migrations_recorded_and_not_reapplied(tmp_path: Path,
         s.close()
     assert calls == [1]
     assert _migration_rows(path) == first
+
+
+def test_sqlite_a_store_of_the_schema_before_uids_opens_with_nothing_lost(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _sqlite_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:2])  # as released before
+        migrations.apply(db)
+    db.execute("INSERT INTO threads (name, created_at, updated_at) VALUES ('old', 1, 2)")
+    db.executemany("INSERT INTO messages (thread_id, role, content, created_at, hidden, covers)"
+                   " VALUES (1, ?, ?, ?, ?, ?)",
+                   [("user", "q", 1.0, None, None), ("assistant", "a1", 1.5, "replaced", None),
+                    ("assistant", "a2", 1.6, None, None), ("summary", "gist", 1.7, None, 3)])
+    db.close()
+
+    s = SQLiteStore(path)
+    kept = s.messages("old", hidden=True)
+    assert [(m.role, m.content, m.hidden, m.covers) for m in kept] == [
+        ("user", "q", None, None), ("assistant", "a1", "replaced", None),
+        ("assistant", "a2", None, None), ("summary", "gist", None, 3)]
+    assert len({m.uid for m in kept}) == 4 and all(len(m.uid) == 32 for m in kept)
+    assert s.search("gist")[0].thread == "old"
+    s.append("old", kept[2])  # an old message sent again adds nothing
+    s.close()
+    s = SQLiteStore(path)
+    assert s.messages("old", hidden=True) == kept  # uids kept, not made again at each open
+    s.close()
 
 
 def test_sqlite_fresh_db_records_exactly_the_known_migrations(tmp_path: Path) -> None:

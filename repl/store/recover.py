@@ -106,7 +106,7 @@ def _rows(db: sqlite3.Connection, table: str,
 THREAD_COLUMNS = ("id", "name", "model", "system", "created_at", "updated_at", "deleted_at",
                   "deleted_name")
 MESSAGE_COLUMNS = ("id", "thread_id", "role", "content", "created_at", "model", "status",
-                   "prompt_tokens", "completion_tokens", "hidden", "hidden_at", "covers")
+                   "prompt_tokens", "completion_tokens", "hidden", "hidden_at", "covers", "uid")
 
 
 def salvage(damaged: Path, target: sqlite3.Connection) -> tuple[int, int]:
@@ -173,6 +173,7 @@ def _copy_rows(damaged: Path, target: sqlite3.Connection) -> tuple[int, int]:
     kept = {row[0] for row in target.execute("SELECT id FROM threads")}
     messages = [row for row in messages if row[1] in kept]
     target.executemany(_insert("messages", message_columns), messages)
+    target.execute("UPDATE messages SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL")
     target.executemany("INSERT OR REPLACE INTO state VALUES (?, ?)", state)
     target.execute("COMMIT")
     return len(kept), len(messages)

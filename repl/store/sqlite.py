@@ -36,11 +36,11 @@ _INFO = """
     FROM threads t"""
 
 _MESSAGE = ("role, content, created_at, model, status, prompt_tokens, completion_tokens, id,"
-            " hidden, covers")
+            " hidden, covers, uid")
 
 
 def _message(r: tuple[Any, ...]) -> Message:
-    return Message(r[0], r[1], r[2], r[3], r[4], Usage(r[5], r[6]), r[7], r[8], r[9])
+    return Message(r[0], r[1], r[2], r[3], r[4], Usage(r[5], r[6]), r[7], r[8], r[9], r[10])
 
 
 class SQLiteStore:
@@ -241,13 +241,19 @@ class SQLiteStore:
     # -- messages -----------------------------------------------------------------------------
 
     def _insert(self, db: sqlite3.Connection, tid: int, m: Message) -> Message:
+        """Store ``m``; the message already stored when the thread has its uid (a resend)."""
+        row = db.execute(f"SELECT {_MESSAGE} FROM messages WHERE thread_id = ? AND uid = ?",
+                         (tid, m.uid)).fetchone()
+        if row:
+            return _message(row)
         created = m.created_at or self._clock()
         cur = db.execute(
             "INSERT INTO messages (thread_id, role, content, created_at, model, status,"
-            " prompt_tokens, completion_tokens, covers, hidden, hidden_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " prompt_tokens, completion_tokens, covers, hidden, hidden_at, uid)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (tid, m.role, m.content, created, m.model, m.status, m.usage.prompt_tokens,
-             m.usage.completion_tokens, m.covers, m.hidden, created if m.hidden else None))
+             m.usage.completion_tokens, m.covers, m.hidden, created if m.hidden else None,
+             m.uid))
         db.execute("UPDATE threads SET updated_at = max(updated_at, ?) WHERE id = ?",
                    (created, tid))
         return replace(m, id=int(cur.lastrowid or 0), created_at=created)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from repl.thread import Message, ThreadInfo, Usage
+from repl.thread import Message, ThreadInfo, Usage, new_uid
 
 
 def encode(m: Message, hidden_at: float | None) -> dict[str, Any]:
@@ -26,11 +26,12 @@ def encode(m: Message, hidden_at: float | None) -> dict[str, Any]:
         d["hidden_at"] = hidden_at
     if m.covers is not None:
         d["covers"] = m.covers
+    d["uid"] = m.uid
     return d
 
 
 KNOWN = {"role", "content", "created_at", "model", "status", "usage", "id", "hidden",
-          "hidden_at", "covers"}
+         "hidden_at", "covers", "uid"}
 
 
 def decode(d: dict[str, Any]) -> Message:
@@ -38,7 +39,7 @@ def decode(d: dict[str, Any]) -> Message:
     return Message(d["role"], d["content"], d.get("created_at", 0.0), d.get("model"),
                    d.get("status"), Usage(usage.get("prompt_tokens"),
                                           usage.get("completion_tokens")),
-                   d["id"], d.get("hidden"), d.get("covers"))
+                   d["id"], d.get("hidden"), d.get("covers"), d["uid"])
 
 
 def check(doc: Any) -> dict[str, Any]:
@@ -55,6 +56,8 @@ def check(doc: Any) -> dict[str, Any]:
                 and isinstance(m.get("content"), str) and type(m.get("id")) is int
                 and isinstance(m.get("usage", {}), dict)):
             raise ValueError(f"message {i + 1} needs a string role and content and an integer id")
+        if not isinstance(m.get("uid"), str):
+            m["uid"] = new_uid()  # written before this field existed: kept at the next write
     return doc
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 #   work.json            a live thread: {"name", "model", "system", "created_at", "updated_at",
 #                        "deleted_at", "format", "messages": [{"role", "content", then only the
 #                        fields that are set: "created_at", "model", "status", "usage", "id",
-#                        "hidden", "hidden_at", "covers"}]}; ids count up from 1 in each thread
+#                        "hidden", "hidden_at", "covers", "uid"}]}; ids count up from 1 in each
+#                        thread; a uid is unique in its thread (a message sent twice is kept once)
 #   state.json           {"last_thread": ...}: get_state / set_state
 #   trash/               deleted threads, "<file stem>.deleted-<time>.json", with deleted_at set
 #   .lock                the store lock: shared while a thread is written, exclusive while names,

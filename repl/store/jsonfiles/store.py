@@ -138,9 +138,14 @@ class JSONStore(Disk):
         one more than the highest)."""
         next_id = max((m["id"] for m in doc["messages"]), default=0) + 1
         added = []
+        stored = {m["uid"]: m for m in doc["messages"]}
         for m in messages:
+            if m.uid in stored:  # sent before, its reply lost: kept once
+                added.append(codec.decode(stored[m.uid]))
+                continue
             m = replace(m, id=next_id, created_at=m.created_at or self._clock())
             doc["messages"].append(codec.encode(m, m.created_at if m.hidden else None))
+            stored[m.uid] = doc["messages"][-1]
             doc["updated_at"] = max(doc.get("updated_at", 0.0), m.created_at)
             added.append(m)
             next_id += 1

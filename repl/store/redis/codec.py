@@ -9,7 +9,7 @@ import re
 from dataclasses import replace
 
 from repl.store import words
-from repl.thread import Message, ThreadInfo, Usage
+from repl.thread import Message, ThreadInfo, Usage, new_uid
 
 
 def body(m: Message, hidden_at: float | None) -> str:
@@ -18,7 +18,7 @@ def body(m: Message, hidden_at: float | None) -> str:
     fields = {"role": m.role, "created_at": m.created_at, "model": m.model, "status": m.status,
               "prompt_tokens": m.usage.prompt_tokens,
               "completion_tokens": m.usage.completion_tokens, "covers": m.covers,
-              "hidden": m.hidden, "hidden_at": hidden_at, "content": m.content}
+              "hidden": m.hidden, "hidden_at": hidden_at, "uid": m.uid, "content": m.content}
     return json.dumps({k: v for k, v in fields.items() if v is not None},
                       separators=(",", ":"))[1:]
 
@@ -32,7 +32,8 @@ def decode(raw: str) -> tuple[Message, float | None]:
     d = json.loads(raw)
     usage = Usage(d.get("prompt_tokens"), d.get("completion_tokens"))
     return Message(d["role"], d["content"], d["created_at"], d.get("model"), d.get("status"),
-                   usage, d["id"], d.get("hidden"), d.get("covers")), d.get("hidden_at")
+                   usage, d["id"], d.get("hidden"), d.get("covers"),
+                   d.get("uid") or new_uid()), d.get("hidden_at")
 
 
 def message_id(raw: str) -> int:

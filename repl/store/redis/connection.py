@@ -62,8 +62,10 @@ class Connection:
     def _key(self, *parts: str) -> str:
         return ":".join((self._ns, *parts))
 
-    def _thread_keys(self, tid: str) -> tuple[str, str, str]:
-        return self._key("thread", tid), self._key("messages", tid), self._key("hidden", tid)
+    def _thread_keys(self, tid: str) -> tuple[str, str, str, str]:
+        """The thread's hash, message list, hidden index and uid index."""
+        return (self._key("thread", tid), self._key("messages", tid), self._key("hidden", tid),
+                self._key("uids", tid))
 
     def _check_schema(self) -> None:
         with self._guard(), self._r.pipeline() as pipe:

@@ -11,6 +11,8 @@ from __future__ import annotations
 #   messages:{tid}  list    one JSON object per message, oldest first, never shortened (so a
 #                           message keeps its position); hidden ones stay, marked "hidden"
 #   hidden:{tid}    zset    the position of each hidden message, scored by when it was hidden
+#   uids:{tid}      hash    message uid -> its position (an append sent twice is kept once;
+#                           messages stored before uids existed are not in it)
 #   trash           zset    thread id, scored by when it was deleted
 #   next_message    counter for message ids (INCR); next_thread: the same for thread ids
 #   state           hash    small settings (the thread used last)
@@ -32,38 +34,47 @@ MOVED = -1  # a script's answer when the name no longer belongs to the thread id
 # thread id the caller resolved it to. A rename or delete in between makes the caller look again.
 VERIFY = "if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return -1 end\n"
 
-# KEYS: names, thread, list, hidden, next_message; ARGV: name, tid, then per message its JSON
-# without the id, created_at, hidden_at ('' when visible). The id is allocated and the message
-# stored in one step, so list order is id order whatever other machines do.
+# KEYS: names, thread, list, hidden, uids, next_message; ARGV: name, tid, then per message its
+# JSON without the id, created_at, hidden_at ('' when visible), uid. The id is allocated and the
+# message stored in one step, so list order is id order whatever other machines do. Per message
+# the answer is its new id, or, for a uid the thread already has, the item stored then.
 APPEND = VERIFY + """
 local ids, visible, newest = {}, 0, nil
 local latest = tonumber(redis.call('HGET', KEYS[2], 'updated_at')) or 0
-for i = 3, #ARGV, 3 do
-  local id = redis.call('INCR', KEYS[5])
-  local length = redis.call('RPUSH', KEYS[3], string.format('{"id":%d,', id) .. ARGV[i])
-  if ARGV[i + 2] == '' then
-    visible = visible + 1
+for i = 3, #ARGV, 4 do
+  local at = redis.call('HGET', KEYS[5], ARGV[i + 3])
+  if at then
+    ids[#ids + 1] = redis.call('LINDEX', KEYS[3], at) or ''
   else
-    redis.call('ZADD', KEYS[4], ARGV[i + 2], length - 1)
+    local id = redis.call('INCR', KEYS[6])
+    local length = redis.call('RPUSH', KEYS[3], string.format('{"id":%d,', id) .. ARGV[i])
+    redis.call('HSET', KEYS[5], ARGV[i + 3], length - 1)
+    if ARGV[i + 2] == '' then
+      visible = visible + 1
+    else
+      redis.call('ZADD', KEYS[4], ARGV[i + 2], length - 1)
+    end
+    local created = tonumber(ARGV[i + 1])
+    if created > latest then latest, newest = created, ARGV[i + 1] end
+    ids[#ids + 1] = id
   end
-  local created = tonumber(ARGV[i + 1])
-  if created > latest then latest, newest = created, ARGV[i + 1] end
-  ids[#ids + 1] = id
 end
 if visible > 0 then redis.call('HINCRBY', KEYS[2], 'count', visible) end
 if newest then redis.call('HSET', KEYS[2], 'updated_at', newest) end
 return ids
 """
 
-# KEYS: names, thread, list; ARGV: name, tid, number of field/value pairs, the pairs, then the
-# messages (whole JSON). 0 when the name is taken.
+# KEYS: names, thread, list, uids; ARGV: name, tid, number of field/value pairs, the pairs, then
+# per message its whole JSON and its uid. 0 when the name is taken.
 CREATE = """
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 local npairs = tonumber(ARGV[3])
 local fields = {}
 for i = 4, 3 + 2 * npairs do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], unpack(fields))
-for i = 4 + 2 * npairs, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+for i = 4 + 2 * npairs, #ARGV, 2 do
+  redis.call('HSET', KEYS[4], ARGV[i + 1], redis.call('RPUSH', KEYS[3], ARGV[i]) - 1)
+end
 return 1
 """
 

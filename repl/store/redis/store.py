@@ -51,14 +51,15 @@ class RedisStore(Searching):
         return ThreadInfo(name, model, system, now, now, 0)
 
     def _create(self, tid: str, name: str, now: float, model: str | None, system: str | None,
-                items: list[str], *, updated: float | None = None,
+                items: list[tuple[str, str]], *, updated: float | None = None,
                 client: Any = None) -> Any:
         fields = {"name": name, "created_at": repr(now), "updated_at": repr(updated or now),
                   "count": str(len(items)), "model": model, "system": system}
         flat = [x for k, v in fields.items() if v is not None for x in (k, v)]
-        thread, messages, _ = self._thread_keys(tid)
-        return self._create_script(keys=[self._names, thread, messages],
-                                   args=[name, tid, len(flat) // 2, *flat, *items], client=client)
+        thread, messages, _, uids = self._thread_keys(tid)
+        pairs = [x for item in items for x in item]
+        return self._create_script(keys=[self._names, thread, messages, uids],
+                                   args=[name, tid, len(flat) // 2, *flat, *pairs], client=client)
 
     def update(self, name: str, *, model: str | None = None, system: str | None = None,
                clear_system: bool = False) -> None:
@@ -135,7 +136,7 @@ class RedisStore(Searching):
     def _fork(self, pipe: Any, source: str, target: str, upto: int | None,
               now: float) -> ThreadInfo:
         src = self._tid(source, fresh=True)
-        thread, messages, _ = self._thread_keys(src)
+        thread, messages, _, _ = self._thread_keys(src)
         pipe.watch(thread, messages)
         meta = cast(dict[str, str], pipe.hgetall(thread))
         if meta.get("name") != source or "deleted_at" in meta:
@@ -145,7 +146,7 @@ class RedisStore(Searching):
                 if m.hidden is None and (not upto or (m.id or 0) <= upto)]
         first = int(pipe.incrby(self._key("next_message"), len(kept))) - len(kept) + 1
         ids = {m.id: first + i for i, m in enumerate(kept)}
-        items = [codec.encode(first + i, replace(m, covers=ids.get(m.covers)), None)
+        items = [(codec.encode(first + i, replace(m, covers=ids.get(m.covers)), None), m.uid)
                  for i, m in enumerate(kept)]
         tid = str(pipe.incr(self._key("next_thread")))
         updated = max([now, *(m.created_at for m in kept)])
@@ -164,25 +165,27 @@ class RedisStore(Searching):
         the new message is pushed, nothing else is read or rewritten."""
         message = replace(message, created_at=message.created_at or self._clock(), hidden=None,
                           id=None)
-        [new_id] = self._append(name, [message])
-        return replace(message, id=new_id)
+        [stored] = self._append(name, [message])
+        return stored
 
     def append_many(self, name: str, messages: list[Message]) -> list[Message]:
         """Add many messages in one step (an import, a copy: hidden ones stay hidden)."""
-        messages = [replace(m, created_at=m.created_at or self._clock()) for m in messages]
-        ids = self._append(name, messages)
-        return [replace(m, id=i) for m, i in zip(messages, ids, strict=True)]
+        return self._append(name, [replace(m, created_at=m.created_at or self._clock())
+                                   for m in messages])
 
-    def _append(self, name: str, messages: list[Message]) -> list[int]:
+    def _append(self, name: str, messages: list[Message]) -> list[Message]:
+        """The messages as stored: with their new ids, or as stored before (a uid sent twice)."""
         args: list[str] = []
         for m in messages:
             hidden_at = m.created_at if m.hidden else None
             args += [codec.body(m, hidden_at), repr(float(m.created_at)),
-                     "" if hidden_at is None else repr(float(hidden_at))]
+                     "" if hidden_at is None else repr(float(hidden_at)), m.uid]
         with self._guard():
-            ids = self._call(self._append_script, name,
-                             lambda t: [*self._thread_keys(t), self._key("next_message")], args)
-        return [int(i) for i in ids]
+            answers = self._call(self._append_script, name,
+                                 lambda t: [*self._thread_keys(t), self._key("next_message")],
+                                 args)
+        return [replace(m, id=int(a)) if isinstance(a, int) else codec.decode(a)[0]
+                for m, a in zip(messages, answers, strict=True)]
 
     def _read(self, name: str, start: int, stop: int) -> tuple[int, list[str]]:
         length, items = self._call(self._read_script, name,
@@ -228,7 +231,7 @@ class RedisStore(Searching):
             return
         now = self._clock()
         with self._guard():
-            thread, messages, hidden = self._thread_keys(self._tid(name, fresh=True))
+            thread, messages, hidden, _ = self._thread_keys(self._tid(name, fresh=True))
             for _ in range(scripts.ATTEMPTS):
                 found = self._locate(messages, set(ids))
                 if not found or self._rewrite_script(keys=[thread, messages, hidden],
