@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import itertools
 import json
 import os
 import random
@@ -21,6 +20,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from stores import two_processes_append
 
 from repl.errors import StoreBusyError, StoreError, ThreadError, UnsavedError
 from repl.store import jsonfiles
@@ -203,46 +203,10 @@ def test_file_names_stay_readable() -> None:
 
 # -- concurrency and crashes ----------------------------------------------------------------------
 
-_APPENDER = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
-    from repl.store.jsonfiles import JSONStore
-    from repl.thread import Message
-    folder, tag, go, n = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
-    s = JSONStore(folder)
-    deadline = time.time() + 20
-    while not go.exists() and time.time() < deadline:
-        time.sleep(0.001)
-    for i in range(n):
-        s.append("shared", Message("user", f"{tag}-{i}"))
-        time.sleep(0.001)  # give the other writer a chance, so the two really interleave
-    s.close()
-    print("ok")
-""")
-
-
 def test_two_processes_append_to_one_thread_and_lose_nothing(tmp_path: Path) -> None:
-    folder = tmp_path / "threads"
-    setup = JSONStore(folder)
-    setup.create("shared")
-    go = tmp_path / "go"
-    n = 200
-    procs = [_run(_APPENDER, str(folder), tag, str(go), str(n)) for tag in ("p1", "p2")]
-    time.sleep(0.3)  # both are importing/opening; release them together
-    go.touch()
-    for p in procs:
-        out, err = p.communicate(timeout=60)
-        assert p.returncode == 0, err
-        assert out.strip() == "ok"
-    messages = setup.messages("shared")
-    contents = [m.content for m in messages]
-    assert len(contents) == 2 * n
-    for tag in ("p1", "p2"):
-        assert [c for c in contents if c.startswith(tag + "-")] == [f"{tag}-{i}" for i in range(n)]
-    switches = sum(1 for x, y in itertools.pairwise(contents) if x[:2] != y[:2])
-    assert switches > 1, "the two writers never overlapped: the test did not test concurrency"
-    assert [m.id for m in messages] == list(range(1, 2 * n + 1))
-    assert _stray(folder) == []
+    messages = two_processes_append("json", tmp_path)
+    assert [m.id for m in messages] == list(range(1, 401))
+    assert _stray(tmp_path / "threads") == []
 
 
 _HANG_BEFORE_RENAME = textwrap.dedent("""

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from stores import redis_url
+from stores import redis_url, two_processes_append
 
 from repl.config import load as load_config
 from repl.errors import ConfigError, StoreError, UnsavedError
@@ -129,52 +128,8 @@ def _ids_increase(messages: list[Message]) -> bool:
 
 # -- several writers ------------------------------------------------------------------------------
 
-_WORKER = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
-    from repl.store.redis import RedisStore
-    from repl.thread import Message
-    url, namespace, tag, go, n = sys.argv[1:4] + [Path(sys.argv[4]), int(sys.argv[5])]
-    s = RedisStore(url, namespace=namespace)
-    deadline = time.time() + 20
-    while not go.exists() and time.time() < deadline:
-        time.sleep(0.001)
-    for i in range(n):
-        s.append("shared", Message("user", f"{tag}-{i}"))
-        time.sleep(0.0005)  # give the other writer a chance, so the two really interleave
-    s.close()
-    print("ok")
-""")
-
-
 def test_two_processes_append_to_one_thread_concurrently(tmp_path: Path) -> None:
-    namespace, n = f"test:{tmp_path}", 200
-    setup = RedisStore(redis_url(), namespace=namespace)
-    setup.create("shared")
-    go = tmp_path / "go"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH",
-                                                                                  "")])}
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, redis_url(), namespace, tag,
-                               str(go), str(n)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-             for tag in ("p1", "p2")]
-    time.sleep(0.3)  # both are importing and connecting; release them together
-    go.touch()
-    for p in procs:
-        out, err = p.communicate(timeout=60)
-        assert p.returncode == 0, err
-        assert out.strip() == "ok"
-    stored = setup.messages("shared")
-    contents = [m.content for m in stored]
-    assert len(contents) == 2 * n
-    for tag in ("p1", "p2"):
-        assert [c for c in contents if c.startswith(tag + "-")] == [f"{tag}-{i}" for i in range(n)]
-    assert _ids_increase(stored), "list order must be id order"
-    switches = sum(1 for x, y in itertools.pairwise(contents) if x[:2] != y[:2])
-    assert switches > 1, "the two writers never overlapped: the test did not test concurrency"
-    info = setup.get("shared")
-    assert info is not None and info.message_count == 2 * n
-    setup.close()
+    assert _ids_increase(two_processes_append("redis", tmp_path)), "list order must be id order"
 
 
 def test_hiding_while_another_client_appends_loses_nothing(

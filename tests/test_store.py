@@ -9,9 +9,6 @@ import itertools
 import os
 import sqlite3
 import stat
-import subprocess
-import sys
-import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,7 +31,7 @@ def _sqlite(base: Path) -> ThreadStore:
     return SQLiteStore(_sqlite_path(base))
 
 
-from stores import BACKENDS  # noqa: E402  name -> factory(base_dir) -> store
+from stores import BACKENDS, two_processes_append  # noqa: E402  name -> factory(base) -> store
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -516,51 +513,12 @@ def test_property_appended_messages_read_back_identically(store: ThreadStore,
 # == SQLite only ===================================================================================
 
 
-_WORKER = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
-    from repl.store.sqlite import SQLiteStore
-    from repl.thread import Message
-    path, tag, go, n = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
-    s = SQLiteStore(path)
-    deadline = time.time() + 20
-    while not go.exists() and time.time() < deadline:
-        time.sleep(0.001)
-    for i in range(n):
-        s.append("shared", Message("user", f"{tag}-{i}"))
-        time.sleep(0.001)  # give the other writer a chance, so the two really interleave
-    s.close()
-    print("ok")
-""")
-
-
 def test_sqlite_two_processes_append_concurrently(tmp_path: Path) -> None:
-    path = _sqlite_path(tmp_path)
-    setup = SQLiteStore(path)
-    setup.create("shared")
-    go = tmp_path / "go"
-    n = 200
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(path), tag, str(go), str(n)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for tag in ("p1", "p2")]
-    time.sleep(0.3)  # both are importing/opening; release them together
-    go.touch()
-    for p in procs:
-        out, err = p.communicate(timeout=60)
-        assert p.returncode == 0, err
-        assert out.strip() == "ok"
-    contents = [m.content for m in setup.messages("shared")]
-    setup.close()
-    assert len(contents) == 2 * n
-    for tag in ("p1", "p2"):
-        mine = [c for c in contents if c.startswith(tag + "-")]
-        assert mine == [f"{tag}-{i}" for i in range(n)]  # nothing lost, each in its own order
-    switches = sum(1 for x, y in itertools.pairwise(contents) if x[:2] != y[:2])
-    assert switches > 1, "the two writers never overlapped: the test did not test concurrency"
-    reopened = SQLiteStore(path)
+    two_processes_append("sqlite", tmp_path)
+    reopened = SQLiteStore(_sqlite_path(tmp_path))
     info = reopened.get("shared")
     reopened.close()
-    assert info is not None and info.message_count == 2 * n
+    assert info is not None and info.message_count == 400
 
 
 def _mode(p: Path) -> int:
