@@ -74,6 +74,33 @@ def redis(base: Path) -> ThreadStore:
     return RedisStore(redis_url(), namespace=f"test:{base}")
 
 
+def stored_bytes(backend: str, base: Path) -> bytes:
+    """Everything the ``backend`` store at ``base`` keeps, as raw bytes: its files (SQLite's
+    database, -wal and -shm; every file of the JSON directory), or for Redis every key's DUMP
+    and value."""
+    if backend == "redis":
+        import redis as redis_client
+
+        client = redis_client.Redis.from_url(redis_url())
+        try:
+            keys = list(client.scan_iter(match=f"test:{base}:*", count=1000))
+            assert keys, "no keys: the wrong namespace"
+            dumps = [key + (client.dump(key) or b"") for key in keys]
+            for key in keys:
+                kind = client.type(key)
+                value = {b"string": client.get, b"hash": client.hgetall,
+                         b"list": lambda k: client.lrange(k, 0, -1),
+                         b"zset": lambda k: client.zrange(k, 0, -1)}[kind](key)
+                dumps.append(repr(value).encode())
+        finally:
+            client.close()
+        return b"\n".join(dumps)
+    folder = base / ("x" if backend == "sqlite" else "threads")
+    found = [p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()]
+    assert found, "no files: the wrong directory"
+    return b"\n".join(found)
+
+
 BACKENDS: dict[str, Callable[[Path], ThreadStore]] = {
     "sqlite": sqlite,
     "json": jsonfiles,

@@ -31,7 +31,7 @@ def _sqlite(base: Path) -> ThreadStore:
     return SQLiteStore(_sqlite_path(base))
 
 
-from stores import BACKENDS, two_processes_append  # noqa: E402  name -> factory(base) -> store
+from stores import BACKENDS, stored_bytes, two_processes_append  # noqa: E402  name -> factory(base) -> store
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -382,6 +382,50 @@ def test_a_message_sent_twice_is_stored_once(store: ThreadStore) -> None:
     assert other.uid != question.uid
     store.append("t", other)
     assert len(store.messages("t")) == 3
+
+
+def test_erase_leaves_no_byte_of_the_messages(store: ThreadStore, backend: str,
+                                              tmp_path: Path) -> None:
+    secret = f"zq{os.urandom(6).hex()}xv"
+    store.create("t")
+    keep = store.append("t", Message("user", "an ordinary question"))
+    store.append("t", Message("assistant", "an ordinary answer"))
+    question = store.append("t", Message("user", f"my password is {secret}"))
+    first = store.append("t", Message("assistant", f"noted: {secret}"))
+    store.hide("t", [first.id or 0], "replaced")  # a hidden version goes too
+    second = store.append("t", Message("assistant", f"again {secret}"))
+    later = store.append("t", Message("user", "later"))
+    assert secret.encode() in stored_bytes(backend, tmp_path)
+
+    assert store.erase("t", [question.id or 0, first.id or 0, second.id or 0]) == 3
+    assert secret.encode() not in stored_bytes(backend, tmp_path)
+    assert [m.content for m in store.messages("t", hidden=True)] == [
+        "an ordinary question", "an ordinary answer", "later"]
+    assert store.search(secret) == [] and store.last_hidden("t", "replaced") == []
+    info = store.get("t")
+    assert info is not None and info.message_count == 3
+    assert store.append("t", later) == later  # what is left is still kept once
+    store.hide("t", [keep.id or 0], "undone")
+    assert [m.content for m in store.last_hidden("t", "undone")] == ["an ordinary question"]
+
+
+def test_purge_leaves_no_byte_of_a_thread_in_the_trash(store: ThreadStore, backend: str,
+                                                       tmp_path: Path) -> None:
+    secret = f"zq{os.urandom(6).hex()}xv"
+    store.create("kept")
+    store.append("kept", Message("user", "stays"))
+    for _ in range(2):  # two deleted threads of one name: both go
+        store.create("gone")
+        store.append("gone", Message("user", f"the secret is {secret}"))
+        store.delete("gone")
+    store.create("gone")  # a live thread of that name is not touched
+    assert store.purge("gone") == 2
+    assert secret.encode() not in stored_bytes(backend, tmp_path)
+    assert store.trash() == []
+    assert {t.name for t in store.list_threads()} == {"kept", "gone"}
+    assert [m.content for m in store.messages("kept")] == ["stays"]
+    with pytest.raises(ThreadError):
+        store.purge("gone")
 
 
 def test_search_ranks_and_locates(store: ThreadStore) -> None:

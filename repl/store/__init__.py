@@ -43,6 +43,11 @@ class ThreadStore(Protocol):
         """The deleted threads, most recently deleted first."""
         ...
 
+    def purge(self, name: str) -> int:
+        """Delete every thread called ``name`` in the trash for good, its bytes gone from the
+        store's files; how many there were (ThreadError when none)."""
+        ...
+
     def trashed_threads(self) -> list[tuple[ThreadInfo, list[Message]]]:
         """The deleted threads with their messages (hidden ones too), most recently deleted
         first: what --copy-store carries over."""
@@ -75,6 +80,11 @@ class ThreadStore(Protocol):
         ...
 
     def unhide(self, name: str, ids: list[int]) -> None: ...
+
+    def erase(self, name: str, ids: list[int]) -> int:
+        """Delete these messages for good, their bytes gone from the store's files (unlike
+        ``hide``: the deliberate way to lose something); how many were erased."""
+        ...
 
     def last_hidden(self, name: str, reason: str) -> list[Message]:
         """The group of messages hidden last for ``reason``."""

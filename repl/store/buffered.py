@@ -146,6 +146,13 @@ class BufferedStore:
         self.flush()
         self.inner.unhide(name, ids)
 
+    def erase(self, name: str, ids: list[int]) -> int:
+        self.flush()
+        return self.inner.erase(name, ids)
+
+    def purge(self, name: str) -> int:
+        return self.inner.purge(name)
+
     def last_hidden(self, name: str, reason: str) -> list[Message]:
         return self.inner.last_hidden(name, reason)
 

@@ -73,6 +73,7 @@ class SQLiteStore:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = FULL")
             db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA secure_delete = ON")  # what is erased is overwritten, not freed
             if suspect and not recover.is_intact(db):
                 raise _Damaged("it failed SQLite's integrity check")
             migrations.apply(db)
@@ -299,6 +300,36 @@ class SQLiteStore:
             tid = self._id(name)
             db.executemany("UPDATE messages SET hidden = NULL, hidden_at = NULL WHERE id = ? AND"
                            " thread_id = ?", [(i, tid) for i in ids])
+
+    def erase(self, name: str, ids: list[int]) -> int:
+        """Delete the messages (and their full-text index entries) for good."""
+        with self._write() as db:
+            tid = self._id(name)
+            erased = sum(db.execute("DELETE FROM messages WHERE id = ? AND thread_id = ?",
+                                    (i, tid)).rowcount for i in ids)
+        self._scrub()
+        return erased
+
+    def purge(self, name: str) -> int:
+        with self._write() as db:
+            tids = [r[0] for r in db.execute("SELECT id FROM threads WHERE deleted_name = ? AND"
+                                             " deleted_at IS NOT NULL", (name,))]
+            if not tids:
+                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+            for tid in tids:
+                db.execute("DELETE FROM messages WHERE thread_id = ?", (tid,))
+                db.execute("DELETE FROM threads WHERE id = ?", (tid,))
+        self._scrub()
+        return len(tids)
+
+    def _scrub(self) -> None:
+        """After a delete, leave no copy on disk: the full-text index merged into one segment
+        (which drops the deleted entries; secure_delete zeroes the freed pages), and the WAL
+        copied into the database and truncated."""
+        with self._write() as db:
+            db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
+        with self._read() as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def last_hidden(self, name: str, reason: str) -> list[Message]:
         """The messages most recently hidden for ``reason`` (or a ``reason:detail``), together

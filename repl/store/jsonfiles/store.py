@@ -196,6 +196,25 @@ class JSONStore(Disk):
             if found:
                 self._write(path, doc)
 
+    def erase(self, name: str, ids: list[int]) -> int:
+        """The thread's file written again without the messages (the old one replaced whole)."""
+        with self._thread_locked(name) as (path, doc):
+            kept = [m for m in doc["messages"] if m["id"] not in set(ids)]
+            erased = len(doc["messages"]) - len(kept)
+            if erased:
+                doc["messages"] = kept
+                self._write(path, doc)
+        return erased
+
+    def purge(self, name: str) -> int:
+        with self._names_locked():
+            found = [p for p, doc in self._trashed() if doc["name"] == name]
+            if not found:
+                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+            for path in found:
+                self._remove(path)
+        return len(found)
+
     def last_hidden(self, name: str, reason: str) -> list[Message]:
         """The messages most recently hidden for ``reason`` (or a ``reason:detail``), together
         (one /undo, say)."""

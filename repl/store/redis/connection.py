@@ -48,6 +48,8 @@ class Connection:
         self._read_script = self._r.register_script(scripts.READ)
         self._rewrite_script = self._r.register_script(scripts.REWRITE)
         self._hidden_script = self._r.register_script(scripts.HIDDEN)
+        self._erase_script = self._r.register_script(scripts.ERASE)
+        self._purge_script = self._r.register_script(scripts.PURGE)
         try:
             self._check_schema()  # connects: a server that cannot be reached fails here
         except TypeError as e:  # an option in the URL's query that redis-py does not know

@@ -140,6 +140,36 @@ if tonumber(ARGV[1]) ~= 0 then redis.call('HINCRBY', KEYS[1], 'count', ARGV[1]) 
 return 1
 """
 
+# KEYS: thread, list, hidden, uids; ARGV: the exact items to erase. The items are removed and
+# the position indexes built again (positions after them moved); how many were removed (fewer
+# when an item changed since it was read: the caller reads again).
+ERASE = """
+local erased, visible = 0, 0
+for i = 1, #ARGV do
+  if redis.call('LREM', KEYS[2], 1, ARGV[i]) == 1 then
+    erased = erased + 1
+    if not string.find(ARGV[i], '"hidden":', 1, true) then visible = visible + 1 end
+  end
+end
+redis.call('DEL', KEYS[3], KEYS[4])
+for position, raw in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  local m = cjson.decode(raw)
+  if m.hidden then redis.call('ZADD', KEYS[3], m.hidden_at or 0, position - 1) end
+  if m.uid then redis.call('HSET', KEYS[4], m.uid, position - 1) end
+end
+if visible > 0 then redis.call('HINCRBY', KEYS[1], 'count', -visible) end
+return erased
+"""
+
+# KEYS: trash, thread, list, hidden, uids; ARGV: tid. Every key of a thread in the trash
+# deleted; 0 when it was not in the trash.
+PURGE = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+"""
+
 # KEYS: names, list; ARGV: name, tid, start, stop. {length, items start..stop}, read together.
 READ = VERIFY + """
 return {redis.call('LLEN', KEYS[2]), redis.call('LRANGE', KEYS[2], ARGV[3], ARGV[4])}

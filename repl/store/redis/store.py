@@ -91,17 +91,18 @@ class RedisStore(Searching):
 
     def trash(self) -> list[ThreadInfo]:
         with self._guard():
-            tids = cast(list[str], self._r.zrevrange(self._key("trash"), 0, -1))
-            infos = self._infos(tids)
-        return [i for i in infos if i and i.deleted_at is not None]
+            return [info for _, info in self._trashed()]
+
+    def _trashed(self) -> list[tuple[str, ThreadInfo]]:
+        """The thread id and metadata of each thread in the trash, most recently deleted first."""
+        tids = cast(list[str], self._r.zrevrange(self._key("trash"), 0, -1))
+        return [(t, i) for t, i in zip(tids, self._infos(tids), strict=True)
+                if i and i.deleted_at is not None]
 
     def trashed_threads(self) -> list[tuple[ThreadInfo, list[Message]]]:
         with self._guard():
-            tids = cast(list[str], self._r.zrevrange(self._key("trash"), 0, -1))
-            found = [(i, t) for i, t in zip(self._infos(tids), tids, strict=True)
-                     if i and i.deleted_at is not None]
             return [(info, [codec.decode(raw)[0] for raw in cast(list[str], self._r.lrange(
-                self._key("messages", tid), 0, -1))]) for info, tid in found]
+                self._key("messages", tid), 0, -1))]) for tid, info in self._trashed()]
 
     def restore(self, name: str) -> str:
         """Bring back the most recently deleted thread called ``name``; returns its name now
@@ -254,6 +255,29 @@ class RedisStore(Searching):
                 break
             end, chunk = start, chunk * 2
         return found
+
+    def erase(self, name: str, ids: list[int]) -> int:
+        """Remove the messages' items from the list, and their index entries; an item changed
+        meanwhile (hidden, say) is read again."""
+        erased = 0
+        with self._guard():
+            keys = self._thread_keys(self._tid(name, fresh=True))
+            for _ in range(scripts.ATTEMPTS):
+                found = self._locate(keys[1], set(ids)) if ids else {}
+                if not found:
+                    return erased
+                erased += int(self._erase_script(keys=list(keys), args=list(found.values())))
+            raise redis.exceptions.WatchError()
+
+    def purge(self, name: str) -> int:
+        with self._guard():
+            tids = [tid for tid, info in self._trashed() if info.name == name]
+            if not tids:
+                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+            for tid in tids:
+                self._purge_script(keys=[self._key("trash"), *self._thread_keys(tid)],
+                                   args=[tid])
+        return len(tids)
 
     def last_hidden(self, name: str, reason: str) -> list[Message]:
         """The messages most recently hidden for ``reason`` (or a ``reason:detail``), together
