@@ -131,3 +131,30 @@ def last_group(hidden: list[tuple[Message, float | None]], reason: str) -> list[
         return []
     latest = max(at for _, at in group)
     return sorted((m for m, at in group if at == latest), key=lambda m: m.id or 0)
+
+
+_UNDONE_EDIT = f"{UNDONE}:edit"  # an /edit taken back by /undo: a version of the question before
+
+
+@dataclass(slots=True)
+class TurnCounter:
+    """The turn (from 1) each message belongs to, fed the thread's messages in id order, hidden
+    ones too. A question in the conversation starts a turn; a question taken out (edited,
+    undone) belongs, with what follows it, to the turn after (the one that replaced it, or
+    would have); answers taken out (retried) belong to their question's turn."""
+
+    turn: int = 0
+    ahead: bool = False  # after a question taken out, until the next question
+
+    def see(self, m: Message) -> int:
+        if m.role == "user" and m.hidden is None:
+            self.turn, self.ahead = self.turn + 1, False
+        elif m.role == "user" and m.hidden != _UNDONE_EDIT:
+            self.ahead = True
+        return max(1, self.turn + (1 if self.ahead and m.hidden is not None else 0))
+
+
+def turn_messages(messages: list[Message], turn: int) -> list[Message]:
+    """Of a thread's messages (hidden included, in id order), those of ``turn``."""
+    counter = TurnCounter()
+    return [m for m in messages if counter.see(m) == turn]
