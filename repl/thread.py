@@ -133,7 +133,7 @@ def last_group(hidden: list[tuple[Message, float | None]], reason: str) -> list[
     return sorted((m for m, at in group if at == latest), key=lambda m: m.id or 0)
 
 
-_UNDONE_EDIT = f"{UNDONE}:edit"  # an /edit taken back by /undo: a version of the question before
+UNDONE_EDIT = f"{UNDONE}:edit"  # an /edit taken back by /undo: a version of the question before
 
 
 @dataclass(slots=True)
@@ -147,11 +147,17 @@ class TurnCounter:
     ahead: bool = False  # after a question taken out, until the next question
 
     def see(self, m: Message) -> int:
-        if m.role == "user" and m.hidden is None:
+        return self.step(user=m.role == "user", hidden=m.hidden is not None,
+                         version=m.hidden == UNDONE_EDIT)
+
+    def step(self, *, user: bool, hidden: bool, version: bool = False) -> int:
+        """``see`` for a store that knows only whether the message is a question, is hidden, and
+        is an undone edit (a ``version`` of the question before it)."""
+        if user and not hidden:
             self.turn, self.ahead = self.turn + 1, False
-        elif m.role == "user" and m.hidden != _UNDONE_EDIT:
+        elif user and not version:
             self.ahead = True
-        return max(1, self.turn + (1 if self.ahead and m.hidden is not None else 0))
+        return max(1, self.turn + (1 if self.ahead and hidden else 0))
 
 
 def turn_messages(messages: list[Message], turn: int) -> list[Message]:

@@ -448,6 +448,39 @@ def test_search_ranks_and_locates(store: ThreadStore) -> None:
     assert store.search("apples") == []  # the trash is not searched
 
 
+def test_search_finds_word_prefixes_and_unspaced_scripts(store: ThreadStore) -> None:
+    store.create("t")
+    store.append("t", Message("user", "how many tokens is this?"))
+    store.append("t", Message("assistant", "今日はいい天気ですね"))
+    store.append("t", Message("user", "broken words"))
+    assert [h.snippet for h in store.search("tok")] == ["how many \ue000tokens\ue001 is this?"]
+    assert [h.role for h in store.search("TOK many")] == ["user"]
+    assert store.search("kens") == []  # a prefix, not any part of a word
+    assert [h.role for h in store.search("天気")] == ["assistant"]
+    assert [h.role for h in store.search("いい天気 今日")] == ["assistant"]
+    assert store.search("雨") == []
+
+
+def test_a_hit_taken_back_names_the_turn_it_belongs_to(store: ThreadStore) -> None:
+    store.create("t")
+    store.append("t", Message("user", "first"))
+    store.append("t", Message("assistant", "one"))
+    question = store.append("t", Message("user", "second, badly put"))
+    answer = store.append("t", Message("assistant", "a reply about zebras"))
+    store.hide("t", [question.id or 0, answer.id or 0], "edited")  # what /edit does
+    store.append("t", Message("user", "second, better"))
+    retried = store.append("t", Message("assistant", "giraffes, first try"))
+    store.hide("t", [retried.id or 0], "replaced")  # what /retry does
+    store.append("t", Message("assistant", "giraffes again"))
+    store.append("t", Message("user", "third"))
+    store.append("t", Message("assistant", "three"))
+    assert [(h.turn, h.hidden) for h in store.search("zebras")] == [(2, "edited")]
+    assert [(h.turn, h.hidden) for h in store.search("badly")] == [(2, "edited")]
+    assert sorted((h.turn, h.hidden or "") for h in store.search("giraffes")) == [
+        (2, ""), (2, "replaced")]
+    assert [h.turn for h in store.search("three")] == [3]
+
+
 @pytest.mark.parametrize("operation", [
     lambda s: s.messages("ghost"),
     lambda s: s.messages("ghost", last=2),

@@ -16,8 +16,8 @@ from typing import Any
 
 from repl import files
 from repl.errors import StoreBusyError, StoreError, ThreadError
-from repl.store import migrations, recover
-from repl.thread import HIGHLIGHT, Hit, Message, ThreadInfo, Usage, last_group, restored_name
+from repl.store import migrations, recover, sqlsearch
+from repl.thread import Hit, Message, ThreadInfo, Usage, last_group, restored_name
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -341,22 +341,9 @@ class SQLiteStore:
         return last_group([(_message(r), r[-1]) for r in rows], reason)
 
     def search(self, text: str, *, limit: int = 20) -> list[Hit]:
-        """Messages of live threads matching every word of ``text``, best first (FTS5, bm25)."""
-        words = [w.replace('"', '""') for w in text.split()]
-        if not words:
-            return []
-        query = " ".join(f'"{w}"' for w in words)
-        start, end = HIGHLIGHT
+        """Messages of live threads matching every word of ``text``, best first (sqlsearch)."""
         with self._read() as db:
-            rows = db.execute(
-                "SELECT t.name, m.id, m.role, snippet(messages_fts, 0, ?, ?, '…', 16),"
-                " (SELECT count(*) FROM messages u WHERE u.thread_id = m.thread_id AND"
-                "  u.role = 'user' AND u.hidden IS NULL AND u.id <= m.id), m.created_at, m.hidden"
-                " FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
-                " JOIN threads t ON t.id = m.thread_id"
-                " WHERE messages_fts MATCH ? AND t.deleted_at IS NULL"
-                " ORDER BY bm25(messages_fts) LIMIT ?", (start, end, query, limit)).fetchall()
-        return [Hit(r[0], r[1], r[2], r[3], max(int(r[4]), 1), r[5], r[6]) for r in rows]
+            return sqlsearch.search(db, text, limit)
 
     # -- small state (the thread used last) -----------------------------------------------------
 

@@ -1,5 +1,9 @@
 """Words as SQLite's FTS5 unicode61 tokenizer sees them, for the stores that search by scanning
-(JSON files, Redis): splitting, folding case and accents, matching, and highlighted snippets."""
+(JSON files, Redis): splitting, folding case and accents, matching, and highlighted snippets.
+
+A searched word matches the words it begins ("tok" finds "tokens"); one in a script written
+without spaces (Chinese, Japanese, Korean) matches anywhere inside a word, as such text is one
+long "word" between punctuation ("天気" finds "今日はいい天気ですね")."""
 
 from __future__ import annotations
 
@@ -56,16 +60,34 @@ def snippet(text: str, spans: list[tuple[int, int]], matched: list[int], size: i
     return "".join(out)
 
 
+_CJK = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF),
+        (0xF900, 0xFAFF), (0xFF66, 0xFF9F), (0x20000, 0x3134F))
+
+
+def unspaced(word: str) -> bool:
+    """Whether ``word`` has letters of a script written without spaces between words."""
+    return not word.isascii() and any(lo <= ord(c) <= hi for c in word for lo, hi in _CJK)
+
+
+def _hits(word: str, wanted: set[str]) -> set[str]:
+    return {q for q in wanted if word.startswith(q) or (q in word and unspaced(q))}
+
+
 def matches(content: str, words: set[str]) -> tuple[list[tuple[int, int]], list[int]] | None:
-    """The word spans of ``content`` and which of them match, when every one of ``words`` does."""
+    """The word spans of ``content`` and which of them match, when every one of ``words`` does
+    (as a prefix, or anywhere inside for unspaced scripts)."""
     if content.isascii():
         low = content.lower()
         if not all(w in low for w in words):  # cheap: rules out most messages
             return None
     found = spans(content)
-    folded = [fold(content[a:b]) for a, b in found]
-    matched = [i for i, w in enumerate(folded) if w in words]
-    if len({folded[i] for i in matched}) < len(words):
+    matched, seen = [], set()
+    for i, (a, b) in enumerate(found):
+        hit = _hits(fold(content[a:b]), words)
+        if hit:
+            matched.append(i)
+            seen |= hit
+    if len(seen) < len(words):
         return None
     return found, matched
 

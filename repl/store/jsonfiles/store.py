@@ -18,7 +18,15 @@ from repl.store import words
 from repl.store.jsonfiles import codec
 from repl.store.jsonfiles.disk import Disk, as_store_error
 from repl.store.jsonfiles.names import FORMAT, STATE, TRASH
-from repl.thread import Hit, Message, ThreadInfo, free_name, last_group, restored_name
+from repl.thread import (
+    Hit,
+    Message,
+    ThreadInfo,
+    TurnCounter,
+    free_name,
+    last_group,
+    restored_name,
+)
 
 
 class JSONStore(Disk):
@@ -230,11 +238,9 @@ class JSONStore(Disk):
             return []
         hits: list[tuple[int, Hit]] = []
         for _, doc in self._live():
-            turn = 0
+            turns = TurnCounter()
             for m in map(codec.decode, doc["messages"]):
-                if m.role == "user" and m.hidden is None:
-                    turn += 1
-                found = words.hit(doc["name"], m, wanted, turn)
+                found = words.hit(doc["name"], m, wanted, turns.see(m))
                 if found:
                     hits.append(found)
         return words.best(hits, limit)

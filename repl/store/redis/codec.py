@@ -9,7 +9,7 @@ import re
 from dataclasses import replace
 
 from repl.store import words
-from repl.thread import Message, ThreadInfo, Usage, new_uid
+from repl.thread import UNDONE_EDIT, Message, ThreadInfo, Usage, new_uid
 
 
 def body(m: Message, hidden_at: float | None) -> str:
@@ -57,10 +57,11 @@ def rewrites(found: dict[int, str], reason: str | None, now: float) -> list[str 
     return [change, *args]
 
 
-def visible_user(raw: str) -> bool:
-    """Whether the stored item is a user message in the conversation, without decoding it: JSON
-    escapes every quote inside a value, so '"role":"user"' and '"hidden":' can only be keys."""
-    return '"role":"user"' in raw and '"hidden":' not in raw
+def turn_signs(raw: str) -> dict[str, bool]:
+    """What TurnCounter.step needs of a stored item, without decoding it: JSON escapes every
+    quote inside a value, so '"role":"user"' and '"hidden":' can only be keys."""
+    return {"user": '"role":"user"' in raw, "hidden": '"hidden":' in raw,
+            "version": f'"hidden":"{UNDONE_EDIT}"' in raw}
 
 
 REASONS = [  # redis-py's wording of socket errors -> what went wrong

@@ -9,7 +9,7 @@ from typing import Any, cast
 from repl.store import words
 from repl.store.redis import codec, scripts
 from repl.store.redis.connection import Connection
-from repl.thread import Hit
+from repl.thread import Hit, TurnCounter
 
 
 class Searching(Connection):
@@ -21,12 +21,11 @@ class Searching(Connection):
         if not wanted:
             return []
         hits: list[tuple[int, Hit]] = []
-        turns: dict[str, int] = {}  # user messages so far, as a long thread comes in pieces
+        turns: dict[str, TurnCounter] = {}  # as a long thread comes in pieces
         with self._guard():
             names = cast(dict[str, str], self._r.hgetall(self._names))
             for name, items in self._lists(names):
-                found, turns[name] = _hits(name, items, wanted, turns.get(name, 0))
-                hits += found
+                hits += _hits(name, items, wanted, turns.setdefault(name, TurnCounter()))
         return words.best(hits, limit)
 
     def _lists(self, names: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
@@ -57,14 +56,13 @@ class Searching(Connection):
 
 
 def _hits(name: str, items: list[str], wanted: set[str],
-          turn: int) -> tuple[list[tuple[int, Hit]], int]:
-    """The hits among a piece of one thread's messages, and the turn it ends in."""
+          turns: TurnCounter) -> list[tuple[int, Hit]]:
+    """The hits among a piece of one thread's messages (``turns`` counts on through them)."""
     hits: list[tuple[int, Hit]] = []
     for raw in items:
-        if codec.visible_user(raw):
-            turn += 1
+        turn = turns.step(**codec.turn_signs(raw))
         if codec.may_match(raw, wanted):
             found = words.hit(name, codec.decode(raw)[0], wanted, turn)
             if found:
                 hits.append(found)
-    return hits, turn
+    return hits
