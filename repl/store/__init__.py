@@ -62,7 +62,9 @@ class ThreadStore(Protocol):
         ...
 
     def append(self, name: str, message: Message) -> Message:
-        """Add a message at the end of the thread; returns it with its id."""
+        """Add a message at the end of the thread; returns it with its id. A message whose uid
+        the thread already has (sent again after a lost reply) is not added: the stored one is
+        returned."""
         ...
 
     def append_many(self, name: str, messages: list[Message]) -> list[Message]:
