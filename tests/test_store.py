@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from repl import files
 from repl.errors import StoreError, ThreadError
 from repl.store import ThreadStore, migrations
 from repl.store.sqlite import SQLiteStore
@@ -776,3 +777,33 @@ def test_sqlite_list_order_with_controlled_clock(tmp_path: Path) -> None:
         assert infos[0].updated_at == now[0] and infos[0].created_at == 1001.0
     finally:
         s.close()
+
+
+# -- the file primitives (repl/files.py) ------------------------------------------------------
+
+
+def test_quarantine_never_overwrites_an_earlier_damaged_copy(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    stamps = {time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() + d)) for d in (0, 1)}
+    for stamp in stamps:  # earlier copies under the names this second (or the next) would get
+        (tmp_path / f"t.json.damaged-{stamp}").write_text("earlier")
+    path.write_text("damaged now")
+    aside = files.quarantine(path)
+    assert aside.read_text() == "damaged now" and not path.exists()
+    assert all((tmp_path / f"t.json.damaged-{s}").read_text() == "earlier" for s in stamps)
+
+
+def test_atomic_write_is_private_and_exclusive_when_asked(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        (tmp_path / "out").mkdir()
+        path = tmp_path / "out" / "rescue.json"
+        files.atomic_write(path, b"first", exclusive=True)
+        with pytest.raises(FileExistsError):
+            files.atomic_write(path, b"second", exclusive=True)
+        assert path.read_bytes() == b"first" and _mode(path) == 0o600
+        files.atomic_write(path, b"third")
+        assert path.read_bytes() == b"third" and _mode(path) == 0o600
+        assert [p.name for p in path.parent.iterdir()] == ["rescue.json"]  # no temporary left
+    finally:
+        os.umask(old)
