@@ -97,8 +97,8 @@ def _run(args: argparse.Namespace) -> int:
 
     config = config_mod.load(model=args.model, store=args.store)
     if args.copy_store:
-        return _copy_store(*args.copy_store)
-    store = open_store(config.store, config.data_dir)
+        return _copy_store(*args.copy_store, redis_password=config.redis_password)
+    store = open_store(config.store, config.data_dir, redis_password=config.redis_password)
     try:
         from rich.console import Console
 
@@ -109,7 +109,7 @@ def _run(args: argparse.Namespace) -> int:
                             timeout=config.timeout, retries=config.retries)
         ctx = Context(store=store, ui=ui, config=config, client=client, clock=time.time)
         if store.recovered:
-            ui.warn(store.recovered.describe(config.db_path))
+            ui.warn(store.recovered.describe())
         if args.list:
             ui.threads(store.list_threads(), current=store.get_state("last_thread"),
                        default_model=config.model)
@@ -143,11 +143,12 @@ def _close(store: BufferedStore) -> None:
     store.close()
 
 
-def _copy_store(source_url: str, target_url: str) -> int:
+def _copy_store(source_url: str, target_url: str, *, redis_password: str | None) -> int:
     from repl.store import open_backend
     from repl.store.copy import copy_store
 
-    source, target = open_backend(source_url), open_backend(target_url)
+    source = open_backend(source_url, redis_password=redis_password)
+    target = open_backend(target_url, redis_password=redis_password)
     try:
         report = copy_store(source, target)
     finally:

@@ -51,6 +51,7 @@ class Config:
     base_url: str | None = None
     store: str | None = None  # a store URL; None: SQLite in data_dir
     api_key: str | None = field(default=None, repr=False)
+    redis_password: str | None = field(default=None, repr=False)  # REDIS_PASSWORD; never stored
     timeout: float = 60.0
     retries: int = 2  # automatic retries of a request that failed before any answer arrived
     code_theme: str = "monokai"
@@ -141,6 +142,7 @@ def load(*, model: str | None = None, store: str | None = None,
         data_dir=data_dir,
         config_file=config_file,
         api_key=env.get("OPENAI_API_KEY") or None,
+        redis_password=env.get("REDIS_PASSWORD") or None,
         model_override=model or None,
         editor=env.get("VISUAL") or env.get("EDITOR") or "vi",
         term=env.get("TERM", ""),

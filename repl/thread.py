@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import unicodedata
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from repl.errors import ThreadError
@@ -22,6 +24,10 @@ EDITED = "edited"  # /edit sent a new version of the question
 SUMMARY = "summary"  # the role of a /compact summary, sent instead of the messages it covers
 
 
+def new_uid() -> str:
+    return uuid.uuid4().hex
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
     prompt_tokens: int | None = None
@@ -39,6 +45,9 @@ class Message:
     id: int | None = None
     hidden: str | None = None  # None while part of the conversation; else REPLACED, UNDONE...
     covers: int | None = None  # for a SUMMARY: the id of the last message it stands for
+    # made when the message is: a store given the same uid twice (a write whose reply was lost,
+    # sent again) keeps the first and adds nothing
+    uid: str = field(default_factory=new_uid)
 
     def for_api(self) -> dict[str, str]:
         if self.role == SUMMARY:
@@ -91,3 +100,67 @@ def validate_name(raw: str) -> str:
     if name.startswith((".", "-")):
         raise ThreadError("a thread name cannot start with '.' or '-'")
     return name
+
+
+def free_name(base: str, taken: Callable[[str], bool], *, limit: int = MAX_NAME) -> str:
+    """``base``, or the first of ``base-2``, ``base-3``… that is not ``taken`` (shortened to stay
+    within ``limit`` characters): the one rule for a name that must not collide."""
+    name, n = base[:limit], 1
+    while taken(name):
+        n += 1
+        suffix = f"-{n}"
+        name = base[: limit - len(suffix)] + suffix
+    return name
+
+
+def restored_name(name: str, taken: Callable[[str], bool]) -> str:
+    """The name a thread gets back from the trash: its own, else ``name-restored[-N]``."""
+    return name if not taken(name) else free_name(f"{name}-restored", taken)
+
+
+def hidden_for(hidden: str | None, reason: str) -> bool:
+    """Whether a message hidden as ``hidden`` was hidden for ``reason`` (or ``reason:detail``)."""
+    return hidden is not None and (hidden == reason or hidden.startswith(reason + ":"))
+
+
+def last_group(hidden: list[tuple[Message, float | None]], reason: str) -> list[Message]:
+    """Of (message, when it was hidden) pairs, the group hidden last for ``reason``, in id order:
+    what one /undo (or /retry, /edit) took out together."""
+    group = [(m, at or 0.0) for m, at in hidden if hidden_for(m.hidden, reason)]
+    if not group:
+        return []
+    latest = max(at for _, at in group)
+    return sorted((m for m, at in group if at == latest), key=lambda m: m.id or 0)
+
+
+UNDONE_EDIT = f"{UNDONE}:edit"  # an /edit taken back by /undo: a version of the question before
+
+
+@dataclass(slots=True)
+class TurnCounter:
+    """The turn (from 1) each message belongs to, fed the thread's messages in id order, hidden
+    ones too. A question in the conversation starts a turn; a question taken out (edited,
+    undone) belongs, with what follows it, to the turn after (the one that replaced it, or
+    would have); answers taken out (retried) belong to their question's turn."""
+
+    turn: int = 0
+    ahead: bool = False  # after a question taken out, until the next question
+
+    def see(self, m: Message) -> int:
+        return self.step(user=m.role == "user", hidden=m.hidden is not None,
+                         version=m.hidden == UNDONE_EDIT)
+
+    def step(self, *, user: bool, hidden: bool, version: bool = False) -> int:
+        """``see`` for a store that knows only whether the message is a question, is hidden, and
+        is an undone edit (a ``version`` of the question before it)."""
+        if user and not hidden:
+            self.turn, self.ahead = self.turn + 1, False
+        elif user and not version:
+            self.ahead = True
+        return max(1, self.turn + (1 if self.ahead and hidden else 0))
+
+
+def turn_messages(messages: list[Message], turn: int) -> list[Message]:
+    """Of a thread's messages (hidden included, in id order), those of ``turn``."""
+    counter = TurnCounter()
+    return [m for m in messages if counter.see(m) == turn]

@@ -1,4 +1,5 @@
-"""Factories for every store backend, for the contract suite: factory(base_dir) -> store.
+"""Factories for every store backend, for the contract suite: factory(base_dir) -> store; and
+the two-process append every backend's concurrency test runs.
 
 Calling a factory again with the same directory opens the same data, as a second process would.
 Redis runs for real: the server named by CHATREPL_TEST_REDIS (.ci/run starts one), else a
@@ -8,11 +9,14 @@ redis-server this module starts on a free loopback port for the session.
 from __future__ import annotations
 
 import atexit
+import itertools
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from repl.store import ThreadStore
+from repl.thread import Message
 
 _server: dict[str, str] = {}
 # read once, at import: the autouse fixture clears every CHATREPL_* variable inside tests
@@ -69,8 +74,89 @@ def redis(base: Path) -> ThreadStore:
     return RedisStore(redis_url(), namespace=f"test:{base}")
 
 
+def stored_bytes(backend: str, base: Path) -> bytes:
+    """Everything the ``backend`` store at ``base`` keeps, as raw bytes: its files (SQLite's
+    database, -wal and -shm; every file of the JSON directory), or for Redis every key's DUMP
+    and value."""
+    if backend == "redis":
+        import redis as redis_client
+
+        client = redis_client.Redis.from_url(redis_url())
+        try:
+            keys = list(client.scan_iter(match=f"test:{base}:*", count=1000))
+            assert keys, "no keys: the wrong namespace"
+            dumps = [key + (client.dump(key) or b"") for key in keys]
+            for key in keys:
+                kind = client.type(key)
+                value = {b"string": client.get, b"hash": client.hgetall,
+                         b"list": lambda k: client.lrange(k, 0, -1),
+                         b"zset": lambda k: client.zrange(k, 0, -1)}[kind](key)
+                dumps.append(repr(value).encode())
+        finally:
+            client.close()
+        return b"\n".join(dumps)
+    folder = base / ("x" if backend == "sqlite" else "threads")
+    found = [p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()]
+    assert found, "no files: the wrong directory"
+    return b"\n".join(found)
+
+
 BACKENDS: dict[str, Callable[[Path], ThreadStore]] = {
     "sqlite": sqlite,
     "json": jsonfiles,
     "redis": redis,
 }
+
+
+_APPENDER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[1])
+    import stores
+    from repl.thread import Message
+    backend, base, url, tag = sys.argv[2], Path(sys.argv[3]), sys.argv[4], sys.argv[5]
+    go, n = Path(sys.argv[6]), int(sys.argv[7])
+    if url:
+        stores._server["url"] = url  # the test's redis-server, not one of its own
+    s = stores.BACKENDS[backend](base)
+    deadline = time.time() + 20
+    while not go.exists() and time.time() < deadline:
+        time.sleep(0.001)
+    for i in range(n):
+        s.append("shared", Message("user", f"{tag}-{i}"))
+        time.sleep(0.001)  # give the other writer a chance, so the two really interleave
+    s.close()
+    print("ok")
+""")
+
+
+def two_processes_append(backend: str, base: Path, n: int = 200) -> list[Message]:
+    """Two processes, released together, append ``n`` messages each to the thread "shared" of
+    the ``backend`` store at ``base``. Checks that nothing was lost, that each writer's messages
+    kept their order and that the two really interleaved; returns the thread's messages."""
+    setup = BACKENDS[backend](base)
+    setup.create("shared")
+    url = redis_url() if backend == "redis" else ""
+    go = base / "go"
+    here = str(Path(__file__).parent)
+    procs = [subprocess.Popen([sys.executable, "-c", _APPENDER, here, backend, str(base), url,
+                               tag, str(go), str(n)], cwd=Path(here).parent, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for tag in ("p1", "p2")]
+    time.sleep(0.3)  # both are importing and opening; release them together
+    go.touch()
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        assert out.strip() == "ok"
+    messages = setup.messages("shared")
+    info = setup.get("shared")
+    setup.close()
+    contents = [m.content for m in messages]
+    assert len(contents) == 2 * n
+    for tag in ("p1", "p2"):
+        assert [c for c in contents if c.startswith(tag + "-")] == [f"{tag}-{i}" for i in range(n)]
+    switches = sum(1 for x, y in itertools.pairwise(contents) if x[:2] != y[:2])
+    assert switches > 1, "the two writers never overlapped: the test did not test concurrency"
+    assert info is not None and info.message_count == 2 * n
+    return messages

@@ -11,7 +11,8 @@ import pytest
 @pytest.mark.parametrize("module", ["repl.store.sqlite", "repl.client", "repl.export",
                                     "repl.thread", "repl.sanitize", "repl.config",
                                     "repl.importers", "repl.window", "repl.sse",
-                                    "repl.store.words", "repl.store.jsonfiles"])
+                                    "repl.store.words", "repl.store.jsonfiles",
+                                    "repl.files"])
 def test_pure_layers_do_not_import_the_ui(module: str) -> None:
     code = (f"import sys, {module}; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & "

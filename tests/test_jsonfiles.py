@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import itertools
 import json
 import os
 import random
@@ -21,11 +20,13 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from stores import two_processes_append
 
-from repl.errors import StoreBusyError, StoreError, ThreadError
+from repl.errors import StoreBusyError, StoreError, ThreadError, UnsavedError
 from repl.store import jsonfiles
+from repl.store.buffered import BufferedStore
 from repl.store.jsonfiles import JSONStore, file_name
-from repl.thread import Message, Usage
+from repl.thread import SUMMARY, Message, Usage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,15 +68,41 @@ def test_a_thread_is_one_readable_json_file(tmp_path: Path) -> None:
     assert doc["deleted_at"] is None and doc["system"] == "be brief"
     first, second = doc["messages"]
     # reads like an OpenAI messages array: role and content first, then only what is set
-    assert list(first) == ["role", "content", "created_at", "id"]
+    assert list(first) == ["role", "content", "created_at", "id", "uid"]
     assert first == {"role": "user", "content": "Café? ✓ 日本", "created_at": 1_700_000_000.5,
-                     "id": 1}
+                     "id": 1, "uid": first["uid"]}
+    assert len(first["uid"]) == 32 and first["uid"] != second["uid"]
     assert list(second)[:2] == ["role", "content"]
     assert second["usage"] == {"prompt_tokens": 9, "completion_tokens": 3}
     assert second["hidden"] == "replaced" and second["hidden_at"] >= second["created_at"]
     assert "status" not in second and "covers" not in second
     assert json.loads((tmp_path / "threads" / "state.json").read_text()) == {
         "last_thread": "work"}
+
+
+def test_a_file_written_before_uids_opens_with_nothing_lost(tmp_path: Path) -> None:
+    folder = tmp_path / "threads"
+    folder.mkdir()
+    old = {"name": "old", "model": None, "system": None, "created_at": 1.0, "updated_at": 2.0,
+           "deleted_at": None, "format": 1, "messages": [
+               {"role": "user", "content": "q", "created_at": 1.0, "id": 1},
+               {"role": "assistant", "content": "a", "created_at": 1.5, "id": 2,
+                "hidden": "replaced", "hidden_at": 1.6},
+               {"role": "summary", "content": "gist", "created_at": 1.7, "id": 3, "covers": 1}]}
+    (folder / "old.json").write_text(json.dumps(old))
+    s = JSONStore(folder)
+    kept = s.messages("old", hidden=True)
+    assert [(m.id, m.role, m.content, m.hidden, m.covers) for m in kept] == [
+        (1, "user", "q", None, None), (2, "assistant", "a", "replaced", None),
+        (3, "summary", "gist", None, 1)]
+    s.append("old", Message("user", "new"))  # the next write fills the uids in, for good
+    doc = json.loads((folder / "old.json").read_text())
+    assert all(isinstance(m["uid"], str) for m in doc["messages"])
+    now = s.messages("old", hidden=True)
+    assert [m.content for m in now] == ["q", "a", "gist", "new"]
+    assert s.messages("old", hidden=True) == now
+    s.append("old", now[0])  # and an old message sent again adds nothing
+    assert len(s.messages("old", hidden=True)) == 4
 
 
 def test_keys_added_by_hand_are_kept(tmp_path: Path) -> None:
@@ -176,46 +203,10 @@ def test_file_names_stay_readable() -> None:
 
 # -- concurrency and crashes ----------------------------------------------------------------------
 
-_APPENDER = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
-    from repl.store.jsonfiles import JSONStore
-    from repl.thread import Message
-    folder, tag, go, n = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
-    s = JSONStore(folder)
-    deadline = time.time() + 20
-    while not go.exists() and time.time() < deadline:
-        time.sleep(0.001)
-    for i in range(n):
-        s.append("shared", Message("user", f"{tag}-{i}"))
-        time.sleep(0.001)  # give the other writer a chance, so the two really interleave
-    s.close()
-    print("ok")
-""")
-
-
 def test_two_processes_append_to_one_thread_and_lose_nothing(tmp_path: Path) -> None:
-    folder = tmp_path / "threads"
-    setup = JSONStore(folder)
-    setup.create("shared")
-    go = tmp_path / "go"
-    n = 200
-    procs = [_run(_APPENDER, str(folder), tag, str(go), str(n)) for tag in ("p1", "p2")]
-    time.sleep(0.3)  # both are importing/opening; release them together
-    go.touch()
-    for p in procs:
-        out, err = p.communicate(timeout=60)
-        assert p.returncode == 0, err
-        assert out.strip() == "ok"
-    messages = setup.messages("shared")
-    contents = [m.content for m in messages]
-    assert len(contents) == 2 * n
-    for tag in ("p1", "p2"):
-        assert [c for c in contents if c.startswith(tag + "-")] == [f"{tag}-{i}" for i in range(n)]
-    switches = sum(1 for x, y in itertools.pairwise(contents) if x[:2] != y[:2])
-    assert switches > 1, "the two writers never overlapped: the test did not test concurrency"
-    assert [m.id for m in messages] == list(range(1, 2 * n + 1))
-    assert _stray(folder) == []
+    messages = two_processes_append("json", tmp_path)
+    assert [m.id for m in messages] == list(range(1, 401))
+    assert _stray(tmp_path / "threads") == []
 
 
 _HANG_BEFORE_RENAME = textwrap.dedent("""
@@ -300,7 +291,7 @@ def test_a_held_lock_makes_writers_wait_then_report_busy(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     s = _store(tmp_path)
     s.create("t")
-    monkeypatch.setattr(jsonfiles, "LOCK_TIMEOUT", 0.2)
+    monkeypatch.setattr(jsonfiles.names, "LOCK_TIMEOUT", 0.2)
     fd = os.open(tmp_path / "threads" / ".t.json.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # another process in the middle of a write
@@ -312,6 +303,25 @@ def test_a_held_lock_makes_writers_wait_then_report_busy(tmp_path: Path,
         os.close(fd)
     s.append("t", Message("user", "now"))
     assert [m.content for m in s.messages("t")] == ["now"]
+
+
+def test_a_message_kept_in_memory_keeps_what_it_covers(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    store = BufferedStore(_store(tmp_path))
+    store.create("t")
+    first = store.append("t", Message("user", "long ago"))
+    monkeypatch.setattr(jsonfiles.names, "LOCK_TIMEOUT", 0.1)
+    fd = os.open(tmp_path / "threads" / ".t.json.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the thread cannot be written: kept in memory
+        with pytest.raises(UnsavedError):
+            store.append("t", Message(SUMMARY, "the gist", covers=first.id))
+        assert [m.covers for m in store.messages("t")] == [None, first.id]
+    finally:
+        os.close(fd)
+    assert store.flush()
+    assert [(m.role, m.covers) for m in store.inner.messages("t")] == [
+        ("user", None), (SUMMARY, first.id)]
 
 
 # -- permissions and I/O errors -------------------------------------------------------------------

@@ -40,7 +40,7 @@ def test_garbage_file_is_kept_and_replaced(tmp_path: Path) -> None:
     assert store.list_threads() == []
     store.create("new")  # and the new store works
     store.close()
-    assert str(path) in store.recovered.describe(path)
+    assert str(path) in store.recovered.describe()
 
 
 def test_truncated_file_gives_back_what_survives(tmp_path: Path) -> None:
@@ -91,3 +91,17 @@ def test_chatrepl_says_what_happened_and_goes_on(api_env: dict[str, str], server
     assert "Traceback" not in done.stderr
     assert str(data_dir / "chatrepl.db") in done.stderr and ".damaged-" in done.stderr
     assert len(damaged_copies(data_dir / "chatrepl.db")) == 1
+
+
+def test_the_warning_names_the_database_that_was_opened(api_env: dict[str, str],
+                                                        data_dir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere" / "other.db"
+    other.parent.mkdir()
+    other.write_bytes(b"\x00garbage" * 1000)
+    done = subprocess.run([sys.executable, "-m", "repl", "--store", f"sqlite://{other}",
+                           "--list"], env={**api_env, "COLUMNS": "300"}, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stderr.split())
+    assert f"the thread store {other} was damaged" in said
+    assert str(data_dir / "chatrepl.db") not in said

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,13 +23,15 @@ import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from stores import redis_url
+from stores import redis_url, two_processes_append
 
-import repl.store.redis as redis_store
+from repl.config import load as load_config
 from repl.errors import ConfigError, StoreError, UnsavedError
 from repl.store import open_backend
 from repl.store.buffered import BufferedStore
 from repl.store.redis import RedisStore
+from repl.store.redis import codec as redis_codec
+from repl.store.redis import scripts as redis_scripts
 from repl.store.sqlite import SQLiteStore
 from repl.thread import HIGHLIGHT, Message
 
@@ -127,52 +128,8 @@ def _ids_increase(messages: list[Message]) -> bool:
 
 # -- several writers ------------------------------------------------------------------------------
 
-_WORKER = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
-    from repl.store.redis import RedisStore
-    from repl.thread import Message
-    url, namespace, tag, go, n = sys.argv[1:4] + [Path(sys.argv[4]), int(sys.argv[5])]
-    s = RedisStore(url, namespace=namespace)
-    deadline = time.time() + 20
-    while not go.exists() and time.time() < deadline:
-        time.sleep(0.001)
-    for i in range(n):
-        s.append("shared", Message("user", f"{tag}-{i}"))
-        time.sleep(0.0005)  # give the other writer a chance, so the two really interleave
-    s.close()
-    print("ok")
-""")
-
-
 def test_two_processes_append_to_one_thread_concurrently(tmp_path: Path) -> None:
-    namespace, n = f"test:{tmp_path}", 200
-    setup = RedisStore(redis_url(), namespace=namespace)
-    setup.create("shared")
-    go = tmp_path / "go"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH",
-                                                                                  "")])}
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, redis_url(), namespace, tag,
-                               str(go), str(n)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-             for tag in ("p1", "p2")]
-    time.sleep(0.3)  # both are importing and connecting; release them together
-    go.touch()
-    for p in procs:
-        out, err = p.communicate(timeout=60)
-        assert p.returncode == 0, err
-        assert out.strip() == "ok"
-    stored = setup.messages("shared")
-    contents = [m.content for m in stored]
-    assert len(contents) == 2 * n
-    for tag in ("p1", "p2"):
-        assert [c for c in contents if c.startswith(tag + "-")] == [f"{tag}-{i}" for i in range(n)]
-    assert _ids_increase(stored), "list order must be id order"
-    switches = sum(1 for x, y in itertools.pairwise(contents) if x[:2] != y[:2])
-    assert switches > 1, "the two writers never overlapped: the test did not test concurrency"
-    info = setup.get("shared")
-    assert info is not None and info.message_count == 2 * n
-    setup.close()
+    assert _ids_increase(two_processes_append("redis", tmp_path)), "list order must be id order"
 
 
 def test_hiding_while_another_client_appends_loses_nothing(
@@ -236,6 +193,62 @@ def test_lost_server_keeps_the_message_and_saves_it_when_back(
     store.close()
 
 
+class LossyProxy:
+    """A TCP proxy on 127.0.0.1 in front of a Redis server that, while ``drop`` is set, passes
+    every command on and throws the replies away: a write that ran but whose answer was lost."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.drop = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, replies: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if not (replies and self.drop.is_set()):
+                    sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                s.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_an_append_whose_reply_is_lost_is_saved_once(own_server: Callable[..., Server]) -> None:
+    proxy = LossyProxy(own_server().port)
+    store = BufferedStore(RedisStore(proxy.url, timeout=0.5))
+    store.create("t")
+    store.append("t", Message("user", "before"))
+    proxy.drop.set()
+    with pytest.raises(UnsavedError):  # it was written, but the answer never came
+        store.append("t", Message("assistant", "the reply to this append is lost"))
+    assert len(store.pending) == 1
+    proxy.drop.clear()
+    store.append("t", Message("user", "after"))  # the kept message is sent again first
+    assert store.pending == []
+    assert [m.content for m in store.inner.messages("t")] == [
+        "before", "the reply to this append is lost", "after"]
+    info = store.get("t")
+    assert info is not None and info.message_count == 3
+    store.close()
+    proxy.close()
+
+
 def test_a_server_that_stops_answering_is_an_error_not_a_hang(
         own_server: Callable[..., Server]) -> None:
     server = own_server()
@@ -272,7 +285,7 @@ def test_no_server_at_open_is_one_clear_line() -> None:
     ("line one\nline two", "line one line two"),
 ])
 def test_redis_errors_are_told_in_short(said: str, shown: str) -> None:
-    assert redis_store._reason(said) == shown
+    assert redis_codec.error_reason(said) == shown
 
 
 @pytest.mark.parametrize(("url", "said"), [
@@ -300,43 +313,70 @@ def _everything_stored(url: str, password: str) -> str:
     return "\n".join(dump)
 
 
-def test_password_from_the_url_or_redis_password(own_server: Callable[..., Server],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_password_from_the_url_or_the_config(own_server: Callable[..., Server],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     server = own_server("--requirepass", SECRET)
     with_password = f"redis://:{SECRET}@127.0.0.1:{server.port}/0"
-    monkeypatch.delenv("REDIS_PASSWORD", raising=False)
     s = RedisStore(with_password)
     s.create("from-url")
     assert SECRET not in repr(vars(s))
     s.close()
 
-    monkeypatch.setenv("REDIS_PASSWORD", SECRET)
-    s = RedisStore(server.url)
+    s = RedisStore(server.url, password=SECRET)  # Config.redis_password, from REDIS_PASSWORD
     assert s.get("from-url") is not None
     s.append("from-url", Message("user", "via REDIS_PASSWORD"))
     s.close()
 
-    monkeypatch.setenv("REDIS_PASSWORD", "not-this-one")
-    s = RedisStore(with_password)  # the URL's password wins
+    s = RedisStore(with_password, password="not-this-one")  # the URL's password wins
     assert [m.content for m in s.messages("from-url")] == ["via REDIS_PASSWORD"]
     s.close()
     assert SECRET not in _everything_stored(server.url, SECRET)
 
 
-@pytest.mark.parametrize("given", ["url", "env"])
+def test_the_store_never_reads_the_environment_itself(own_server: Callable[..., Server],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    server = own_server("--requirepass", SECRET)
+    monkeypatch.setenv("REDIS_PASSWORD", SECRET)
+    with pytest.raises(StoreError, match="needs a password"):
+        RedisStore(server.url)
+    config = load_config(env={"REDIS_PASSWORD": SECRET})
+    assert config.redis_password == SECRET and SECRET not in repr(config)
+    s = open_backend(server.url, redis_password=config.redis_password)
+    s.close()
+
+
+def test_redis_password_reaches_the_store_from_the_command_line(
+        own_server: Callable[..., Server], tmp_path: Path) -> None:
+    server = own_server("--requirepass", SECRET)
+    s = RedisStore(server.url, password=SECRET)
+    s.create("shared-thread")
+    s.close()
+    env = {**os.environ, "REDIS_PASSWORD": SECRET, "COLUMNS": "200"}
+    done = subprocess.run([sys.executable, "-m", "repl", "--store", server.url, "--list"],
+                          env=env, capture_output=True, text=True, cwd=ROOT,
+                          stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "shared-thread" in done.stdout
+    copied = subprocess.run([sys.executable, "-m", "repl", "--copy-store", server.url,
+                             f"json://{tmp_path / 'j'}"], env=env, capture_output=True,
+                            text=True, cwd=ROOT, timeout=60)
+    assert copied.returncode == 0, copied.stderr
+    assert "1 threads created" in copied.stderr
+
+
+@pytest.mark.parametrize("given", ["url", "config"])
 def test_a_wrong_password_is_one_clear_line_without_it(own_server: Callable[..., Server],
                                                        monkeypatch: pytest.MonkeyPatch,
                                                        given: str) -> None:
     server = own_server("--requirepass", SECRET)
     wrong = "wr0ng-Guess-42"
-    monkeypatch.delenv("REDIS_PASSWORD", raising=False)
-    url = server.url
+    url, password = server.url, None
     if given == "url":
         url = f"redis://:{wrong}@127.0.0.1:{server.port}/0"
     else:
-        monkeypatch.setenv("REDIS_PASSWORD", wrong)
+        password = wrong
     with pytest.raises(StoreError) as info:
-        RedisStore(url)
+        RedisStore(url, password=password)
     text = str(info.value)
     assert text == (f"the Redis store at 127.0.0.1:{server.port} refused the password: "
                     "invalid username-password pair or user is disabled")
@@ -346,7 +386,6 @@ def test_a_wrong_password_is_one_clear_line_without_it(own_server: Callable[...,
 def test_a_missing_password_says_where_to_give_it(own_server: Callable[..., Server],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     server = own_server("--requirepass", SECRET)
-    monkeypatch.delenv("REDIS_PASSWORD", raising=False)
     with pytest.raises(StoreError) as info:
         RedisStore(server.url)
     assert str(info.value) == (f"the Redis store at 127.0.0.1:{server.port} needs a password "
@@ -389,11 +428,42 @@ def test_keys_live_under_the_namespace(shared: Callable[[], RedisStore], tmp_pat
     client = redis.Redis.from_url(redis_url(), decode_responses=True)
     keys = {k for k in client.scan_iter(count=1000) if k.startswith(ns + ":")}
     assert keys == {f"{ns}:{k}" for k in ("schema", "threads", "thread:1", "messages:1",
-                                          "hidden:1", "next_thread", "next_message", "state")}
+                                          "hidden:1", "uids:1", "next_thread", "next_message",
+                                          "state")}
     assert client.hgetall(f"{ns}:threads") == {"a": "1"}
     assert client.hget(f"{ns}:thread:1", "count") == "1"
     items = [json.loads(raw) for raw in client.lrange(f"{ns}:messages:1", 0, -1)]
     assert [(i["content"], i.get("hidden")) for i in items] == [("hi", "undone"), ("hello", None)]
+    client.close()
+
+
+def test_keys_written_before_uids_open_with_nothing_lost(tmp_path: Path) -> None:
+    ns = f"test:{tmp_path}"
+    client = redis.Redis.from_url(redis_url(), decode_responses=True)
+    client.set(f"{ns}:schema", 1)  # the layout as released before uids
+    client.hset(f"{ns}:threads", "old", "1")
+    client.hset(f"{ns}:thread:1", mapping={"name": "old", "created_at": "1.0",
+                                           "updated_at": "2.0", "count": "2"})
+    client.rpush(f"{ns}:messages:1",
+                 '{"id":1,"role":"user","created_at":1.0,"content":"q"}',
+                 '{"id":2,"role":"assistant","created_at":1.5,"hidden":"replaced",'
+                 '"hidden_at":1.6,"content":"a"}',
+                 '{"id":3,"role":"summary","created_at":1.7,"covers":1,"content":"gist"}')
+    client.zadd(f"{ns}:hidden:1", {"1": 1.6})
+    client.set(f"{ns}:next_message", 3)
+    client.set(f"{ns}:next_thread", 1)
+    s = RedisStore(redis_url(), namespace=ns)
+    kept = s.messages("old", hidden=True)
+    assert [(m.id, m.role, m.content, m.hidden, m.covers) for m in kept] == [
+        (1, "user", "q", None, None), (2, "assistant", "a", "replaced", None),
+        (3, "summary", "gist", None, 1)]
+    assert [m.content for m in s.last_hidden("old", "replaced")] == ["a"]
+    new = s.append("old", Message("user", "new"))
+    assert s.append("old", new) == new
+    assert [m.id for m in s.messages("old")] == [1, 3, 4]
+    info = s.get("old")
+    assert info is not None and info.message_count == 3
+    s.close()
     client.close()
 
 
@@ -409,6 +479,27 @@ def test_redis_is_imported_only_for_a_redis_store() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+_WITHOUT_REDIS = ("import sys; sys.modules['redis'] = None; from repl.cli import main; "
+                  "sys.exit(main(sys.argv[1:]))")
+
+
+@pytest.mark.parametrize("args", [
+    ["--store", "redis://127.0.0.1:1/0"],  # the REPL
+    ["--store", "redis://127.0.0.1:1/0", "hello"],  # one-shot
+    ["--copy-store", "sqlite:///{tmp}/a.db", "redis://127.0.0.1:1/0"],
+    ["--copy-store", "redis://127.0.0.1:1/0", "json:///{tmp}/j"],
+])
+def test_without_the_redis_client_a_redis_store_is_one_line_naming_the_fix(
+        tmp_path: Path, args: list[str]) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    out = subprocess.run([sys.executable, "-c", _WITHOUT_REDIS, *args], capture_output=True,
+                         text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "chatrepl: the Redis store needs the redis client: pip install 'chatrepl[redis]'"]
 
 
 def _fill(store: SQLiteStore | RedisStore) -> None:
@@ -429,7 +520,7 @@ def _fill(store: SQLiteStore | RedisStore) -> None:
                                    "日本語", "日本", "apple", "filler 7", "nothing"])
 def test_search_finds_what_sqlite_finds(shared: Callable[[], RedisStore], tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch, query: str) -> None:
-    monkeypatch.setattr(redis_store, "SCAN_BATCH", 7)
+    monkeypatch.setattr(redis_scripts, "SCAN_BATCH", 7)
     r, s = shared(), SQLiteStore(tmp_path / "sqlite" / "chatrepl.db")
     _fill(r)
     _fill(s)

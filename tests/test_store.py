@@ -9,9 +9,6 @@ import itertools
 import os
 import sqlite3
 import stat
-import subprocess
-import sys
-import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from repl import files
 from repl.errors import StoreError, ThreadError
 from repl.store import ThreadStore, migrations
 from repl.store.sqlite import SQLiteStore
@@ -34,7 +32,7 @@ def _sqlite(base: Path) -> ThreadStore:
     return SQLiteStore(_sqlite_path(base))
 
 
-from stores import BACKENDS  # noqa: E402  name -> factory(base_dir) -> store
+from stores import BACKENDS, stored_bytes, two_processes_append  # noqa: E402  name -> factory(base) -> store
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -369,6 +367,68 @@ def test_append_many_and_summaries(store: ThreadStore) -> None:
     assert store.messages("t", last=1)[0].covers == messages[9].id == summary.covers
 
 
+def test_a_message_sent_twice_is_stored_once(store: ThreadStore) -> None:
+    store.create("t")
+    question = Message("user", "only once, please")
+    first = store.append("t", question)
+    again = store.append("t", question)  # its reply was lost: BufferedStore sends it again
+    assert again == first and again.uid == question.uid
+    answer = Message("assistant", "noted")
+    stored = store.append_many("t", [question, answer, answer])
+    assert stored[0] == first and stored[1] == stored[2]
+    assert [m.content for m in store.messages("t")] == ["only once, please", "noted"]
+    info = store.get("t")
+    assert info is not None and info.message_count == 2
+    other = Message("user", "only once, please")  # the same words, a new message
+    assert other.uid != question.uid
+    store.append("t", other)
+    assert len(store.messages("t")) == 3
+
+
+def test_erase_leaves_no_byte_of_the_messages(store: ThreadStore, backend: str,
+                                              tmp_path: Path) -> None:
+    secret = f"zq{os.urandom(6).hex()}xv"
+    store.create("t")
+    keep = store.append("t", Message("user", "an ordinary question"))
+    store.append("t", Message("assistant", "an ordinary answer"))
+    question = store.append("t", Message("user", f"my password is {secret}"))
+    first = store.append("t", Message("assistant", f"noted: {secret}"))
+    store.hide("t", [first.id or 0], "replaced")  # a hidden version goes too
+    second = store.append("t", Message("assistant", f"again {secret}"))
+    later = store.append("t", Message("user", "later"))
+    assert secret.encode() in stored_bytes(backend, tmp_path)
+
+    assert store.erase("t", [question.id or 0, first.id or 0, second.id or 0]) == 3
+    assert secret.encode() not in stored_bytes(backend, tmp_path)
+    assert [m.content for m in store.messages("t", hidden=True)] == [
+        "an ordinary question", "an ordinary answer", "later"]
+    assert store.search(secret) == [] and store.last_hidden("t", "replaced") == []
+    info = store.get("t")
+    assert info is not None and info.message_count == 3
+    assert store.append("t", later) == later  # what is left is still kept once
+    store.hide("t", [keep.id or 0], "undone")
+    assert [m.content for m in store.last_hidden("t", "undone")] == ["an ordinary question"]
+
+
+def test_purge_leaves_no_byte_of_a_thread_in_the_trash(store: ThreadStore, backend: str,
+                                                       tmp_path: Path) -> None:
+    secret = f"zq{os.urandom(6).hex()}xv"
+    store.create("kept")
+    store.append("kept", Message("user", "stays"))
+    for _ in range(2):  # two deleted threads of one name: both go
+        store.create("gone")
+        store.append("gone", Message("user", f"the secret is {secret}"))
+        store.delete("gone")
+    store.create("gone")  # a live thread of that name is not touched
+    assert store.purge("gone") == 2
+    assert secret.encode() not in stored_bytes(backend, tmp_path)
+    assert store.trash() == []
+    assert {t.name for t in store.list_threads()} == {"kept", "gone"}
+    assert [m.content for m in store.messages("kept")] == ["stays"]
+    with pytest.raises(ThreadError):
+        store.purge("gone")
+
+
 def test_search_ranks_and_locates(store: ThreadStore) -> None:
     store.create("fruit")
     store.append("fruit", Message("user", "tell me about apples"))
@@ -387,6 +447,39 @@ def test_search_ranks_and_locates(store: ThreadStore) -> None:
     assert store.search('"quoted" AND OR *') == []  # no query syntax leaks through
     store.delete("fruit")
     assert store.search("apples") == []  # the trash is not searched
+
+
+def test_search_finds_word_prefixes_and_unspaced_scripts(store: ThreadStore) -> None:
+    store.create("t")
+    store.append("t", Message("user", "how many tokens is this?"))
+    store.append("t", Message("assistant", "今日はいい天気ですね"))
+    store.append("t", Message("user", "broken words"))
+    assert [h.snippet for h in store.search("tok")] == ["how many \ue000tokens\ue001 is this?"]
+    assert [h.role for h in store.search("TOK many")] == ["user"]
+    assert store.search("kens") == []  # a prefix, not any part of a word
+    assert [h.role for h in store.search("天気")] == ["assistant"]
+    assert [h.role for h in store.search("いい天気 今日")] == ["assistant"]
+    assert store.search("雨") == []
+
+
+def test_a_hit_taken_back_names_the_turn_it_belongs_to(store: ThreadStore) -> None:
+    store.create("t")
+    store.append("t", Message("user", "first"))
+    store.append("t", Message("assistant", "one"))
+    question = store.append("t", Message("user", "second, badly put"))
+    answer = store.append("t", Message("assistant", "a reply about zebras"))
+    store.hide("t", [question.id or 0, answer.id or 0], "edited")  # what /edit does
+    store.append("t", Message("user", "second, better"))
+    retried = store.append("t", Message("assistant", "giraffes, first try"))
+    store.hide("t", [retried.id or 0], "replaced")  # what /retry does
+    store.append("t", Message("assistant", "giraffes again"))
+    store.append("t", Message("user", "third"))
+    store.append("t", Message("assistant", "three"))
+    assert [(h.turn, h.hidden) for h in store.search("zebras")] == [(2, "edited")]
+    assert [(h.turn, h.hidden) for h in store.search("badly")] == [(2, "edited")]
+    assert sorted((h.turn, h.hidden or "") for h in store.search("giraffes")) == [
+        (2, ""), (2, "replaced")]
+    assert [h.turn for h in store.search("three")] == [3]
 
 
 @pytest.mark.parametrize("operation", [
@@ -498,51 +591,12 @@ def test_property_appended_messages_read_back_identically(store: ThreadStore,
 # == SQLite only ===================================================================================
 
 
-_WORKER = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
-    from repl.store.sqlite import SQLiteStore
-    from repl.thread import Message
-    path, tag, go, n = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
-    s = SQLiteStore(path)
-    deadline = time.time() + 20
-    while not go.exists() and time.time() < deadline:
-        time.sleep(0.001)
-    for i in range(n):
-        s.append("shared", Message("user", f"{tag}-{i}"))
-        time.sleep(0.001)  # give the other writer a chance, so the two really interleave
-    s.close()
-    print("ok")
-""")
-
-
 def test_sqlite_two_processes_append_concurrently(tmp_path: Path) -> None:
-    path = _sqlite_path(tmp_path)
-    setup = SQLiteStore(path)
-    setup.create("shared")
-    go = tmp_path / "go"
-    n = 200
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(path), tag, str(go), str(n)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for tag in ("p1", "p2")]
-    time.sleep(0.3)  # both are importing/opening; release them together
-    go.touch()
-    for p in procs:
-        out, err = p.communicate(timeout=60)
-        assert p.returncode == 0, err
-        assert out.strip() == "ok"
-    contents = [m.content for m in setup.messages("shared")]
-    setup.close()
-    assert len(contents) == 2 * n
-    for tag in ("p1", "p2"):
-        mine = [c for c in contents if c.startswith(tag + "-")]
-        assert mine == [f"{tag}-{i}" for i in range(n)]  # nothing lost, each in its own order
-    switches = sum(1 for x, y in itertools.pairwise(contents) if x[:2] != y[:2])
-    assert switches > 1, "the two writers never overlapped: the test did not test concurrency"
-    reopened = SQLiteStore(path)
+    two_processes_append("sqlite", tmp_path)
+    reopened = SQLiteStore(_sqlite_path(tmp_path))
     info = reopened.get("shared")
     reopened.close()
-    assert info is not None and info.message_count == 2 * n
+    assert info is not None and info.message_count == 400
 
 
 def _mode(p: Path) -> int:
@@ -604,7 +658,7 @@ def test_sqlite_garbage_file_is_quarantined_never_overwritten(tmp_path: Path,
     try:
         assert s.recovered is not None
         assert s.recovered.damaged.read_bytes() == garbage  # kept exactly as found
-        assert str(path) in s.recovered.describe(path)
+        assert str(path) in s.recovered.describe()
         s.create("x")
         assert [t.name for t in s.list_threads()] == ["x"]
     finally:
@@ -656,6 +710,35 @@ def test_sqlite_migrations_recorded_and_not_reapplied(tmp_path: Path,
     assert _migration_rows(path) == first
 
 
+def test_sqlite_a_store_of_the_schema_before_uids_opens_with_nothing_lost(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _sqlite_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:2])  # as released before
+        migrations.apply(db)
+    db.execute("INSERT INTO threads (name, created_at, updated_at) VALUES ('old', 1, 2)")
+    db.executemany("INSERT INTO messages (thread_id, role, content, created_at, hidden, covers)"
+                   " VALUES (1, ?, ?, ?, ?, ?)",
+                   [("user", "q", 1.0, None, None), ("assistant", "a1", 1.5, "replaced", None),
+                    ("assistant", "a2", 1.6, None, None), ("summary", "gist", 1.7, None, 3)])
+    db.close()
+
+    s = SQLiteStore(path)
+    kept = s.messages("old", hidden=True)
+    assert [(m.role, m.content, m.hidden, m.covers) for m in kept] == [
+        ("user", "q", None, None), ("assistant", "a1", "replaced", None),
+        ("assistant", "a2", None, None), ("summary", "gist", None, 3)]
+    assert len({m.uid for m in kept}) == 4 and all(len(m.uid) == 32 for m in kept)
+    assert s.search("gist")[0].thread == "old"
+    s.append("old", kept[2])  # an old message sent again adds nothing
+    s.close()
+    s = SQLiteStore(path)
+    assert s.messages("old", hidden=True) == kept  # uids kept, not made again at each open
+    s.close()
+
+
 def test_sqlite_fresh_db_records_exactly_the_known_migrations(tmp_path: Path) -> None:
     path = _sqlite_path(tmp_path)
     SQLiteStore(path).close()
@@ -694,3 +777,33 @@ def test_sqlite_list_order_with_controlled_clock(tmp_path: Path) -> None:
         assert infos[0].updated_at == now[0] and infos[0].created_at == 1001.0
     finally:
         s.close()
+
+
+# -- the file primitives (repl/files.py) ------------------------------------------------------
+
+
+def test_quarantine_never_overwrites_an_earlier_damaged_copy(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    stamps = {time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() + d)) for d in (0, 1)}
+    for stamp in stamps:  # earlier copies under the names this second (or the next) would get
+        (tmp_path / f"t.json.damaged-{stamp}").write_text("earlier")
+    path.write_text("damaged now")
+    aside = files.quarantine(path)
+    assert aside.read_text() == "damaged now" and not path.exists()
+    assert all((tmp_path / f"t.json.damaged-{s}").read_text() == "earlier" for s in stamps)
+
+
+def test_atomic_write_is_private_and_exclusive_when_asked(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        (tmp_path / "out").mkdir()
+        path = tmp_path / "out" / "rescue.json"
+        files.atomic_write(path, b"first", exclusive=True)
+        with pytest.raises(FileExistsError):
+            files.atomic_write(path, b"second", exclusive=True)
+        assert path.read_bytes() == b"first" and _mode(path) == 0o600
+        files.atomic_write(path, b"third")
+        assert path.read_bytes() == b"third" and _mode(path) == 0o600
+        assert [p.name for p in path.parent.iterdir()] == ["rescue.json"]  # no temporary left
+    finally:
+        os.umask(old)

@@ -4,7 +4,8 @@ from repl.commands import threads  # noqa: I001  (registration order is the /hel
 from repl.commands import turns
 from repl.commands import session
 from repl.commands import imports
+from repl.commands import erase
 from repl.commands.registry import COMMANDS, CommandError, dispatch, parse, resolve
 
-__all__ = ["COMMANDS", "CommandError", "dispatch", "imports", "parse", "resolve", "session",
-           "threads", "turns"]
+__all__ = ["COMMANDS", "CommandError", "dispatch", "erase", "imports", "parse", "resolve",
+           "session", "threads", "turns"]

@@ -132,6 +132,10 @@ def trashed_names(ctx: Context) -> list[str]:
 @command("trash")
 async def trash(ctx: Context, arg: str) -> None:
     """List the deleted threads."""
+    if arg.split()[:1] == ["empty"]:
+        from repl.commands.erase import empty_trash
+
+        return await empty_trash(ctx, arg[5:].strip())
     threads = ctx.store.trash()
     if not threads:
         ctx.ui.info("the trash is empty")

@@ -13,6 +13,7 @@ from repl.thread import Hit, Message, ThreadInfo
 
 if TYPE_CHECKING:
     from repl.store.buffered import BufferedStore
+    from repl.store.redis import RedisStore
 
 
 class ThreadStore(Protocol):
@@ -42,6 +43,16 @@ class ThreadStore(Protocol):
         """The deleted threads, most recently deleted first."""
         ...
 
+    def purge(self, name: str) -> int:
+        """Delete every thread called ``name`` in the trash for good, its bytes gone from the
+        store's files; how many there were (ThreadError when none)."""
+        ...
+
+    def trashed_threads(self) -> list[tuple[ThreadInfo, list[Message]]]:
+        """The deleted threads with their messages (hidden ones too), most recently deleted
+        first: what --copy-store carries over."""
+        ...
+
     def restore(self, name: str) -> str:
         """Bring a deleted thread back; returns its name (suffixed if ``name`` is taken)."""
         ...
@@ -51,11 +62,13 @@ class ThreadStore(Protocol):
         ...
 
     def append(self, name: str, message: Message) -> Message:
-        """Add a message at the end of the thread; returns it with its id."""
+        """Add a message at the end of the thread; returns it with its id. A message whose uid
+        the thread already has (sent again after a lost reply) is not added: the stored one is
+        returned."""
         ...
 
-    def append_many(self, name: str, messages: list[Message]) -> None:
-        """Add many messages at once (an import)."""
+    def append_many(self, name: str, messages: list[Message]) -> list[Message]:
+        """Add many messages at once (an import, a copy); returns them with their ids."""
         ...
 
     def messages(self, name: str, *, last: int | None = None,
@@ -69,6 +82,11 @@ class ThreadStore(Protocol):
         ...
 
     def unhide(self, name: str, ids: list[int]) -> None: ...
+
+    def erase(self, name: str, ids: list[int]) -> int:
+        """Delete these messages for good, their bytes gone from the store's files (unlike
+        ``hide``: the deliberate way to lose something); how many were erased."""
+        ...
 
     def last_hidden(self, name: str, reason: str) -> list[Message]:
         """The group of messages hidden last for ``reason``."""
@@ -88,8 +106,8 @@ class ThreadStore(Protocol):
 STORE_HELP = "sqlite:///path/to/file.db, json:///path/to/dir or redis://host:port/db"
 
 
-def open_backend(url: str) -> ThreadStore:
-    """The backend a store URL names."""
+def open_backend(url: str, *, redis_password: str | None = None) -> ThreadStore:
+    """The backend a store URL names (``redis_password`` for a Redis URL without one)."""
     from repl.errors import ConfigError
 
     scheme, sep, rest = url.partition("://")
@@ -104,15 +122,29 @@ def open_backend(url: str) -> ThreadStore:
 
         return JSONStore(Path(rest).expanduser())
     if scheme in ("redis", "rediss"):
-        from repl.store.redis import RedisStore
-
-        return RedisStore(url)
+        return _redis()(url, password=redis_password)
     raise ConfigError(f"unknown store {scheme!r} in {url!r} (use {STORE_HELP})")
 
 
-def open_store(url: str | None, data_dir: Path) -> BufferedStore:
+def _redis() -> type[RedisStore]:
+    """The Redis store class, or ConfigError naming the fix when the redis client is missing."""
+    try:
+        from repl.store.redis import RedisStore
+    except ImportError as e:
+        if (e.name or "").partition(".")[0] != "redis":
+            raise
+        from repl.errors import ConfigError
+
+        raise ConfigError("the Redis store needs the redis client: "
+                          "pip install 'chatrepl[redis]'") from None
+    return RedisStore
+
+
+def open_store(url: str | None, data_dir: Path, *,
+               redis_password: str | None = None) -> BufferedStore:
     """The store chatrepl uses (SQLite in ``data_dir`` unless a URL says otherwise), behind
     the never-lose-a-message buffer."""
     from repl.store.buffered import BufferedStore
 
-    return BufferedStore(open_backend(url or f"sqlite://{data_dir / 'chatrepl.db'}"))
+    default = f"sqlite://{data_dir / 'chatrepl.db'}"
+    return BufferedStore(open_backend(url or default, redis_password=redis_password))

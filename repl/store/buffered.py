@@ -12,9 +12,10 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
+from repl import files
 from repl.errors import StoreError, UnsavedError
 from repl.store import ThreadStore
 from repl.store.recover import Recovery
@@ -58,8 +59,7 @@ class BufferedStore:
 
     def _keep(self, name: str, message: Message) -> None:
         if not message.created_at:
-            message = Message(message.role, message.content, time.time(), message.model,
-                              message.status, message.usage)
+            message = replace(message, created_at=time.time())
         self.pending.append((name, message))
 
     def messages(self, name: str, *, last: int | None = None,
@@ -82,13 +82,16 @@ class BufferedStore:
             return None
         data = [{"thread": name, **asdict(message)} for name, message in self.pending]
         text = json.dumps(data, ensure_ascii=False, indent=2)
+        if not text.isascii():  # readable, unless a lone surrogate needs a \u escape
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                text = json.dumps(data, indent=2)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for folder in (Path.home(), Path(tempfile.gettempdir())):
             path = folder / f"chatrepl-unsaved-{stamp}-{os.getpid()}.json"
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(text)
+                files.atomic_write(path, text.encode("utf-8"), exclusive=True)
                 return path
             except OSError:
                 continue
@@ -121,6 +124,9 @@ class BufferedStore:
     def trash(self) -> list[ThreadInfo]:
         return self.inner.trash()
 
+    def trashed_threads(self) -> list[tuple[ThreadInfo, list[Message]]]:
+        return self.inner.trashed_threads()
+
     def restore(self, name: str) -> str:
         return self.inner.restore(name)
 
@@ -128,9 +134,9 @@ class BufferedStore:
         self.flush()
         return self.inner.fork(source, target, upto=upto)
 
-    def append_many(self, name: str, messages: list[Message]) -> None:
+    def append_many(self, name: str, messages: list[Message]) -> list[Message]:
         self.flush()
-        self.inner.append_many(name, messages)
+        return self.inner.append_many(name, messages)
 
     def hide(self, name: str, ids: list[int], reason: str) -> None:
         self.flush()
@@ -139,6 +145,13 @@ class BufferedStore:
     def unhide(self, name: str, ids: list[int]) -> None:
         self.flush()
         self.inner.unhide(name, ids)
+
+    def erase(self, name: str, ids: list[int]) -> int:
+        self.flush()
+        return self.inner.erase(name, ids)
+
+    def purge(self, name: str) -> int:
+        return self.inner.purge(name)
 
     def last_hidden(self, name: str, reason: str) -> list[Message]:
         return self.inner.last_hidden(name, reason)

@@ -1,4 +1,5 @@
-"""Copy every thread from one store to another (say, local SQLite to a shared Redis).
+"""Copy every thread from one store to another (say, local SQLite to a shared Redis), the trash
+included (still in the trash).
 
 Idempotent: a thread the target already has is only extended with the messages it lacks, if it
 holds the start of the same conversation; one that differs is left alone and reported.
@@ -6,10 +7,10 @@ holds the start of the same conversation; one that differs is left alone and rep
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from repl.store import ThreadStore
-from repl.thread import Message
+from repl.thread import Message, ThreadInfo, free_name
 
 
 @dataclass
@@ -36,30 +37,65 @@ def _key(m: Message) -> tuple[str, str, float]:
 def copy_store(source: ThreadStore, target: ThreadStore) -> CopyReport:
     report = CopyReport()
     for info in reversed(source.list_threads()):  # oldest first: the target's order follows
-        messages = source.messages(info.name, hidden=True)
-        existing = target.get(info.name)
-        if existing is None:
-            target.create(info.name, model=info.model, system=info.system)
-            have: list[Message] = []
-            report.created.append(info.name)
-        else:
-            have = target.messages(info.name, hidden=True)
-            if [_key(m) for m in have] != [_key(m) for m in messages[: len(have)]]:
-                report.conflicts.append(info.name)
-                continue
-            if len(have) == len(messages):
-                report.unchanged.append(info.name)
-                continue
-            report.extended.append(info.name)
-        missing = messages[len(have):]
-        target.append_many(info.name, [_without_id(m) for m in missing])
-        report.messages += len(missing)
+        _copy_thread(source, target, info, report)
+    _copy_trash(source, target, report)
     last = source.get_state("last_thread")
     if last and target.get_state("last_thread") is None:
         target.set_state("last_thread", last)
     return report
 
 
-def _without_id(m: Message) -> Message:
-    return Message(m.role, m.content, m.created_at, m.model, m.status, m.usage, None, m.hidden,
-                   None)  # `covers` names source ids: meaningless in the target
+def _copy_thread(source: ThreadStore, target: ThreadStore, info: ThreadInfo,
+                 report: CopyReport) -> None:
+    messages = source.messages(info.name, hidden=True)
+    if target.get(info.name) is None:
+        target.create(info.name, model=info.model, system=info.system)
+        have: list[Message] = []
+        report.created.append(info.name)
+    else:
+        have = target.messages(info.name, hidden=True)
+        if [_key(m) for m in have] != [_key(m) for m in messages[: len(have)]]:
+            report.conflicts.append(info.name)
+            return
+        if len(have) == len(messages):
+            report.unchanged.append(info.name)
+            return
+        report.extended.append(info.name)
+    report.messages += _append(target, info.name, messages, have)
+
+
+def _copy_trash(source: ThreadStore, target: ThreadStore, report: CopyReport) -> None:
+    """Each deleted thread the target's trash lacks is created there, filled, and deleted (under
+    a suffixed name if a live thread of the target has its name)."""
+    there = {_trash_key(info, messages) for info, messages in target.trashed_threads()}
+    for info, messages in reversed(source.trashed_threads()):  # oldest deleted first
+        if _trash_key(info, messages) in there:
+            report.unchanged.append(info.name)
+            continue
+        name = free_name(info.name, lambda n: target.get(n) is not None)
+        target.create(name, model=info.model, system=info.system)
+        report.messages += _append(target, name, messages, [])
+        target.delete(name)
+        report.created.append(info.name)
+
+
+def _trash_key(info: ThreadInfo, messages: list[Message]) -> tuple[object, ...]:
+    return info.name, *(_key(m) for m in messages)
+
+
+def _append(target: ThreadStore, name: str, messages: list[Message], have: list[Message]) -> int:
+    """Append what ``have`` lacks of ``messages``; how many. A summary's ``covers`` names the id
+    the covered message got in the target, so what it covers is written before it."""
+    ids = {m.id: h.id for m, h in zip(messages, have, strict=False)}
+    missing = messages[len(have):]
+    start = 0
+    for i in range(len(missing) + 1):
+        covers = missing[i].covers if i < len(missing) else None
+        if i < len(missing) and (covers is None or covers in ids or i == start):
+            continue
+        chunk = missing[start:i]
+        stored = target.append_many(name, [replace(m, id=None, covers=ids.get(m.covers))
+                                           for m in chunk])
+        ids.update(zip((m.id for m in chunk), (s.id for s in stored), strict=True))
+        start = i
+    return len(missing)

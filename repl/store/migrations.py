@@ -53,9 +53,26 @@ def m002_trash_hidden_search(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
 
 
+def m003_message_uids(db: sqlite3.Connection) -> None:
+    """Every message gets the client-made id that makes a second append of it a no-op (existing
+    ones a random one), unique within its thread."""
+    db.execute("ALTER TABLE messages ADD COLUMN uid TEXT")
+    db.execute("UPDATE messages SET uid = lower(hex(randomblob(16)))")
+    db.execute("CREATE UNIQUE INDEX messages_by_uid ON messages(thread_id, uid)")
+
+
+def m004_questions_index(db: sqlite3.Connection) -> None:
+    """The questions of the conversation, by thread: a search hit's turn is counted from the
+    index alone, not by reading every message before it."""
+    db.execute("CREATE INDEX messages_questions ON messages(thread_id, id)"
+               " WHERE role = 'user' AND hidden IS NULL")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("001_initial", m001_initial),
     ("002_trash_hidden_search", m002_trash_hidden_search),
+    ("003_message_uids", m003_message_uids),
+    ("004_questions_index", m004_questions_index),
 ]
 
 

@@ -7,7 +7,6 @@ still be read from it, row by row where whole tables cannot be.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import tempfile
@@ -15,19 +14,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from repl import files
+
 SIDE_FILES = ("-wal", "-shm")
 HEADER = b"SQLite format 3\x00"
 
 
 @dataclass(frozen=True)
 class Recovery:
+    path: Path  # the store that was opened
     damaged: Path  # where the damaged database now is
     reason: str
     threads: int = 0
     messages: int = 0
 
-    def describe(self, path: Path) -> str:
-        return (f"the thread store {path} was damaged ({self.reason}); it was moved to "
+    def describe(self) -> str:
+        return (f"the thread store {self.path} was damaged ({self.reason}); it was moved to "
                 f"{self.damaged} and kept, and {self.threads} threads with {self.messages} "
                 "messages were recovered from it into a new store. Carry on as usual.")
 
@@ -67,17 +69,7 @@ def is_intact(db: sqlite3.Connection) -> bool:
 
 
 def quarantine(path: Path) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    damaged = path.with_name(f"{path.name}.damaged-{stamp}")
-    n = 1
-    while damaged.exists():
-        n += 1
-        damaged = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
-    os.replace(path, damaged)
-    for suffix in SIDE_FILES:
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            os.replace(side, damaged.with_name(damaged.name + suffix))
+    damaged = files.quarantine(path, companions=SIDE_FILES)
     marker(path).unlink(missing_ok=True)
     return damaged
 
@@ -114,7 +106,7 @@ def _rows(db: sqlite3.Connection, table: str,
 THREAD_COLUMNS = ("id", "name", "model", "system", "created_at", "updated_at", "deleted_at",
                   "deleted_name")
 MESSAGE_COLUMNS = ("id", "thread_id", "role", "content", "created_at", "model", "status",
-                   "prompt_tokens", "completion_tokens", "hidden", "hidden_at", "covers")
+                   "prompt_tokens", "completion_tokens", "hidden", "hidden_at", "covers", "uid")
 
 
 def salvage(damaged: Path, target: sqlite3.Connection) -> tuple[int, int]:
@@ -181,6 +173,7 @@ def _copy_rows(damaged: Path, target: sqlite3.Connection) -> tuple[int, int]:
     kept = {row[0] for row in target.execute("SELECT id FROM threads")}
     messages = [row for row in messages if row[1] in kept]
     target.executemany(_insert("messages", message_columns), messages)
+    target.execute("UPDATE messages SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL")
     target.executemany("INSERT OR REPLACE INTO state VALUES (?, ?)", state)
     target.execute("COMMIT")
     return len(kept), len(messages)

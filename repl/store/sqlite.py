@@ -6,7 +6,6 @@ instead of failing, and readers always see whole, committed turns.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -15,9 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from repl import files
 from repl.errors import StoreBusyError, StoreError, ThreadError
-from repl.store import migrations, recover
-from repl.thread import HIGHLIGHT, Hit, Message, ThreadInfo, Usage
+from repl.store import migrations, recover, sqlsearch
+from repl.thread import Hit, Message, ThreadInfo, Usage, last_group, restored_name
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -36,18 +36,11 @@ _INFO = """
     FROM threads t"""
 
 _MESSAGE = ("role, content, created_at, model, status, prompt_tokens, completion_tokens, id,"
-            " hidden, covers")
+            " hidden, covers, uid")
 
 
 def _message(r: tuple[Any, ...]) -> Message:
-    return Message(r[0], r[1], r[2], r[3], r[4], Usage(r[5], r[6]), r[7], r[8], r[9])
-
-
-def _private_file(path: Path) -> None:
-    """Create ``path`` readable by its owner only, or tighten it if it exists."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
+    return Message(r[0], r[1], r[2], r[3], r[4], Usage(r[5], r[6]), r[7], r[8], r[9], r[10])
 
 
 class SQLiteStore:
@@ -56,9 +49,8 @@ class SQLiteStore:
         self._clock = clock
         self.recovered: recover.Recovery | None = None  # set when a damaged file was replaced
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(path.parent, 0o700)
-            _private_file(path)
+            files.private_dir(path.parent)
+            files.private_file(path)
             try:
                 self._db = self._connect()
             except sqlite3.DatabaseError as e:
@@ -68,9 +60,7 @@ class SQLiteStore:
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open the thread store {path}: {e}") from None
         for suffix in recover.SIDE_FILES:
-            side = path.with_name(path.name + suffix)
-            if side.exists():
-                os.chmod(side, 0o600)
+            files.tighten(path.with_name(path.name + suffix))
 
     def _connect(self) -> sqlite3.Connection:
         # Look at the file before connecting: closing any other descriptor on it once SQLite has
@@ -83,6 +73,7 @@ class SQLiteStore:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = FULL")
             db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA secure_delete = ON")  # what is erased is overwritten, not freed
             if suspect and not recover.is_intact(db):
                 raise _Damaged("it failed SQLite's integrity check")
             migrations.apply(db)
@@ -95,10 +86,10 @@ class SQLiteStore:
     def _recover(self, reason: str) -> sqlite3.Connection:
         """Move the damaged file aside (kept), start a new one, copy in what can be read."""
         damaged = recover.quarantine(self.path)
-        _private_file(self.path)
+        files.private_file(self.path)
         db = self._connect()
         threads, messages = recover.salvage(damaged, db)
-        self.recovered = recover.Recovery(damaged, reason, threads, messages)
+        self.recovered = recover.Recovery(self.path, damaged, reason, threads, messages)
         return db
 
     # -- transactions -------------------------------------------------------------------------
@@ -199,11 +190,20 @@ class SQLiteStore:
                        (self._clock(), tid))
 
     def trash(self) -> list[ThreadInfo]:
+        return [info for info, _ in self._trash()]
+
+    def _trash(self) -> list[tuple[ThreadInfo, int]]:
         with self._read() as db:
-            rows = db.execute(_INFO.replace("t.name,", "t.deleted_name,", 1) +
+            rows = db.execute(_INFO.replace("t.name,", "t.id, t.deleted_name,", 1) +
                               " WHERE t.deleted_at IS NOT NULL ORDER BY t.deleted_at DESC"
                               ).fetchall()
-        return [ThreadInfo(*row) for row in rows]
+        return [(ThreadInfo(*row[1:]), int(row[0])) for row in rows]
+
+    def trashed_threads(self) -> list[tuple[ThreadInfo, list[Message]]]:
+        with self._read() as db:
+            return [(info, [_message(r) for r in db.execute(
+                f"SELECT {_MESSAGE} FROM messages WHERE thread_id = ? ORDER BY id", (tid,))])
+                    for info, tid in self._trash()]
 
     def restore(self, name: str) -> str:
         """Bring the most recently deleted thread called ``name`` back; returns its name now
@@ -213,10 +213,8 @@ class SQLiteStore:
                              " NULL ORDER BY deleted_at DESC LIMIT 1", (name,)).fetchone()
             if row is None:
                 raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
-            target, n = name, 1
-            while db.execute("SELECT 1 FROM threads WHERE name = ?", (target,)).fetchone():
-                target = f"{name}-restored" + (f"-{n}" if n > 1 else "")
-                n += 1
+            target = restored_name(name, lambda n: db.execute(
+                "SELECT 1 FROM threads WHERE name = ?", (n,)).fetchone() is not None)
             db.execute("UPDATE threads SET name = ?, deleted_at = NULL, deleted_name = NULL"
                        " WHERE id = ?", (target, row[0]))
         return target
@@ -236,38 +234,42 @@ class SQLiteStore:
             for row in rows:
                 m = _message(row)
                 covers = ids.get(m.covers) if m.covers is not None else None
-                ids[m.id or 0] = self._insert(db, dst, replace(m, covers=covers))
+                ids[m.id or 0] = self._insert(db, dst, replace(m, covers=covers)).id or 0
         info = self.get(target)
         assert info is not None
         return info
 
     # -- messages -----------------------------------------------------------------------------
 
-    def _insert(self, db: sqlite3.Connection, tid: int, m: Message) -> int:
+    def _insert(self, db: sqlite3.Connection, tid: int, m: Message) -> Message:
+        """Store ``m``; the message already stored when the thread has its uid (a resend)."""
+        row = db.execute(f"SELECT {_MESSAGE} FROM messages WHERE thread_id = ? AND uid = ?",
+                         (tid, m.uid)).fetchone()
+        if row:
+            return _message(row)
         created = m.created_at or self._clock()
         cur = db.execute(
             "INSERT INTO messages (thread_id, role, content, created_at, model, status,"
-            " prompt_tokens, completion_tokens, covers, hidden, hidden_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " prompt_tokens, completion_tokens, covers, hidden, hidden_at, uid)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (tid, m.role, m.content, created, m.model, m.status, m.usage.prompt_tokens,
-             m.usage.completion_tokens, m.covers, m.hidden, created if m.hidden else None))
+             m.usage.completion_tokens, m.covers, m.hidden, created if m.hidden else None,
+             m.uid))
         db.execute("UPDATE threads SET updated_at = max(updated_at, ?) WHERE id = ?",
                    (created, tid))
-        return int(cur.lastrowid or 0)
+        return replace(m, id=int(cur.lastrowid or 0), created_at=created)
 
     def append(self, name: str, message: Message) -> Message:
         created = message.created_at or self._clock()
         message = replace(message, created_at=created, hidden=None)
         with self._write() as db:
-            new_id = self._insert(db, self._id(name), message)
-        return replace(message, id=new_id)
+            return self._insert(db, self._id(name), message)
 
-    def append_many(self, name: str, messages: list[Message]) -> None:
+    def append_many(self, name: str, messages: list[Message]) -> list[Message]:
         """Add many messages in one transaction (an import, a copy: hidden ones stay hidden)."""
         with self._write() as db:
             tid = self._id(name)
-            for message in messages:
-                self._insert(db, tid, message)
+            return [self._insert(db, tid, message) for message in messages]
 
     def messages(self, name: str, *, last: int | None = None,
                  hidden: bool = False) -> list[Message]:
@@ -299,35 +301,49 @@ class SQLiteStore:
             db.executemany("UPDATE messages SET hidden = NULL, hidden_at = NULL WHERE id = ? AND"
                            " thread_id = ?", [(i, tid) for i in ids])
 
+    def erase(self, name: str, ids: list[int]) -> int:
+        """Delete the messages (and their full-text index entries) for good."""
+        with self._write() as db:
+            tid = self._id(name)
+            erased = sum(db.execute("DELETE FROM messages WHERE id = ? AND thread_id = ?",
+                                    (i, tid)).rowcount for i in ids)
+        self._scrub()
+        return erased
+
+    def purge(self, name: str) -> int:
+        with self._write() as db:
+            tids = [r[0] for r in db.execute("SELECT id FROM threads WHERE deleted_name = ? AND"
+                                             " deleted_at IS NOT NULL", (name,))]
+            if not tids:
+                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+            for tid in tids:
+                db.execute("DELETE FROM messages WHERE thread_id = ?", (tid,))
+                db.execute("DELETE FROM threads WHERE id = ?", (tid,))
+        self._scrub()
+        return len(tids)
+
+    def _scrub(self) -> None:
+        """After a delete, leave no copy on disk: the full-text index merged into one segment
+        (which drops the deleted entries; secure_delete zeroes the freed pages), and the WAL
+        copied into the database and truncated."""
+        with self._write() as db:
+            db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
+        with self._read() as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def last_hidden(self, name: str, reason: str) -> list[Message]:
         """The messages most recently hidden for ``reason`` (or a ``reason:detail``), together
         (one /undo, say)."""
         tid = self._id(name)
-        match = "thread_id = ? AND (hidden = ? OR hidden LIKE ? || ':%')"
         with self._read() as db:
-            rows = db.execute(
-                f"SELECT {_MESSAGE} FROM messages WHERE {match} AND hidden_at = (SELECT"
-                f" max(hidden_at) FROM messages WHERE {match}) ORDER BY id",
-                (tid, reason, reason, tid, reason, reason)).fetchall()
-        return [_message(r) for r in rows]
+            rows = db.execute(f"SELECT {_MESSAGE}, hidden_at FROM messages WHERE thread_id = ?"
+                              " AND hidden IS NOT NULL", (tid,)).fetchall()
+        return last_group([(_message(r), r[-1]) for r in rows], reason)
 
     def search(self, text: str, *, limit: int = 20) -> list[Hit]:
-        """Messages of live threads matching every word of ``text``, best first (FTS5, bm25)."""
-        words = [w.replace('"', '""') for w in text.split()]
-        if not words:
-            return []
-        query = " ".join(f'"{w}"' for w in words)
-        start, end = HIGHLIGHT
+        """Messages of live threads matching every word of ``text``, best first (sqlsearch)."""
         with self._read() as db:
-            rows = db.execute(
-                "SELECT t.name, m.id, m.role, snippet(messages_fts, 0, ?, ?, '…', 16),"
-                " (SELECT count(*) FROM messages u WHERE u.thread_id = m.thread_id AND"
-                "  u.role = 'user' AND u.hidden IS NULL AND u.id <= m.id), m.created_at, m.hidden"
-                " FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
-                " JOIN threads t ON t.id = m.thread_id"
-                " WHERE messages_fts MATCH ? AND t.deleted_at IS NULL"
-                " ORDER BY bm25(messages_fts) LIMIT ?", (start, end, query, limit)).fetchall()
-        return [Hit(r[0], r[1], r[2], r[3], max(int(r[4]), 1), r[5], r[6]) for r in rows]
+            return sqlsearch.search(db, text, limit)
 
     # -- small state (the thread used last) -----------------------------------------------------
 

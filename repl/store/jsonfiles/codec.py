@@ -1,0 +1,76 @@
+"""The JSON-files store's encoding: a thread as a JSON document, its messages as objects that
+start like an OpenAI messages array, and the check that a file read is a thread."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from repl.thread import Message, ThreadInfo, Usage, new_uid
+
+
+def encode(m: Message, hidden_at: float | None) -> dict[str, Any]:
+    """role and content first, as in an OpenAI messages array; then only what is set."""
+    d: dict[str, Any] = {"role": m.role, "content": m.content, "created_at": m.created_at}
+    if m.model is not None:
+        d["model"] = m.model
+    if m.status is not None:
+        d["status"] = m.status
+    usage = {"prompt_tokens": m.usage.prompt_tokens,
+             "completion_tokens": m.usage.completion_tokens}
+    if any(v is not None for v in usage.values()):
+        d["usage"] = {k: v for k, v in usage.items() if v is not None}
+    d["id"] = m.id
+    if m.hidden is not None:
+        d["hidden"] = m.hidden
+        d["hidden_at"] = hidden_at
+    if m.covers is not None:
+        d["covers"] = m.covers
+    d["uid"] = m.uid
+    return d
+
+
+KNOWN = {"role", "content", "created_at", "model", "status", "usage", "id", "hidden",
+         "hidden_at", "covers", "uid"}
+
+
+def decode(d: dict[str, Any]) -> Message:
+    usage = d.get("usage") or {}
+    return Message(d["role"], d["content"], d.get("created_at", 0.0), d.get("model"),
+                   d.get("status"), Usage(usage.get("prompt_tokens"),
+                                          usage.get("completion_tokens")),
+                   d["id"], d.get("hidden"), d.get("covers"), d["uid"])
+
+
+def check(doc: Any) -> dict[str, Any]:
+    """``doc``, if it is a thread this store can read (unknown keys are kept); else ValueError."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
+        raise ValueError("not a thread: no name")
+    if not isinstance(doc.get("messages"), list):
+        raise ValueError("not a thread: no messages array")
+    for key in ("model", "system"):
+        if not isinstance(doc.get(key), str | None):
+            raise ValueError(f"{key} is not a string")
+    for i, m in enumerate(doc["messages"]):
+        if not (isinstance(m, dict) and isinstance(m.get("role"), str)
+                and isinstance(m.get("content"), str) and type(m.get("id")) is int
+                and isinstance(m.get("usage", {}), dict)):
+            raise ValueError(f"message {i + 1} needs a string role and content and an integer id")
+        if not isinstance(m.get("uid"), str):
+            m["uid"] = new_uid()  # written before this field existed: kept at the next write
+    return doc
+
+
+def info(doc: dict[str, Any], *, deleted: bool = False) -> ThreadInfo:
+    count = sum(1 for m in doc["messages"] if m.get("hidden") is None)
+    return ThreadInfo(doc["name"], doc.get("model"), doc.get("system"),
+                      doc.get("created_at", 0.0), doc.get("updated_at", 0.0), count,
+                      doc.get("deleted_at") if deleted else None)
+
+
+def dumps(doc: dict[str, Any]) -> bytes:
+    text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (from a \ud800 escape): \u escapes keep it
+        return (json.dumps(doc, indent=2) + "\n").encode("ascii")

@@ -1,0 +1,226 @@
+"""The JSON-files store's disk: file locks, whole-file reads and atomic writes (repl.files), the
+quarantine of a file that is not a thread, and the tidying of what a crash left behind."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from repl import files
+from repl.errors import StoreBusyError, StoreError, ThreadError
+from repl.store.jsonfiles import codec, names
+from repl.store.jsonfiles.names import FORMAT, LOCK, STATE, TRASH, file_name, lock_file
+
+
+@contextmanager
+def as_store_error(path: Path, doing: str) -> Iterator[None]:
+    """OSError (a full disk, a read-only or forbidden directory) as StoreError naming the file."""
+    try:
+        yield
+    except OSError as e:
+        raise StoreError(f"cannot {doing} {path}: {e.strerror or e}") from None
+
+
+class Disk:
+    def __init__(self, directory: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.dir = directory
+        self._clock = clock
+        self._store_lock = directory / LOCK
+        try:
+            files.private_dir(directory)
+        except OSError as e:
+            raise StoreError(f"cannot open the thread store {directory}: "
+                             f"{e.strerror or e}") from None
+        self._tidy()
+
+    def _path(self, name: str) -> Path:
+        return self.dir / file_name(name)
+
+    # -- locks ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _lock(self, path: Path, how: int, *, timeout: float | None = None) -> Iterator[None]:
+        """Hold the flock ``how`` on ``path`` (a fresh descriptor each time, so two stores or two
+        threads of one process exclude each other too); StoreBusyError after ``timeout``."""
+        with as_store_error(path, "lock"):
+            fd = files.open_private(path)
+        try:
+            with as_store_error(path, "lock"):
+                self._acquire(fd, how, names.LOCK_TIMEOUT if timeout is None else timeout, path)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _acquire(self, fd: int, how: int, timeout: float, path: Path) -> None:
+        deadline, pause = time.monotonic() + timeout, 0.0002
+        while True:
+            try:
+                fcntl.flock(fd, how | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(
+                        f"the thread store {self.dir} is busy: another chatrepl has held "
+                        f"{path.name} for {timeout:g} s") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.005)
+
+    @contextmanager
+    def _names_locked(self) -> Iterator[None]:
+        """For what changes names, the trash or the state: nobody else writes meanwhile."""
+        with self._lock(self._store_lock, fcntl.LOCK_EX):
+            yield
+
+    @contextmanager
+    def _thread_locked(self, name: str) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """The thread's file and its document as it is now, read under the thread's lock."""
+        path = self._path(name)
+        with self._lock(self._store_lock, fcntl.LOCK_SH), \
+                self._lock(lock_file(path), fcntl.LOCK_EX):
+            yield path, self._load(path, name)
+
+    # -- stray files ------------------------------------------------------------------------------
+
+    def _tidy(self) -> None:
+        """With nobody writing: remove the temporary files a crash left behind and the locks of
+        threads that are gone, and make every file private. Skipped while others write."""
+        try:
+            with self._lock(self._store_lock, fcntl.LOCK_EX, timeout=names.TIDY_WAIT):
+                for folder in (self.dir, self.dir / TRASH):
+                    if folder.is_dir():
+                        self._tidy_folder(folder)
+        except (OSError, StoreError):
+            pass  # the next open tidies; nothing here is needed to read or write
+
+    def _tidy_folder(self, folder: Path) -> None:
+        files.private_dir(folder)
+        with os.scandir(folder) as entries:
+            stray = list(entries)
+        for entry in stray:
+            if entry.name.startswith(files.TMP_PREFIX) and entry.name.endswith(files.TMP_SUFFIX):
+                os.unlink(entry.path)
+            elif (entry.name != LOCK and entry.name.startswith(".")
+                    and entry.name.endswith(".json.lock")
+                    and not (folder / entry.name[1:-5]).exists()):
+                os.unlink(entry.path)  # safe: thread locks are only held under the store lock
+            elif entry.is_file(follow_symlinks=False):
+                files.tighten(Path(entry.path))
+        files.fsync_dir(folder)
+
+    # -- whole files ------------------------------------------------------------------------------
+
+    def _read(self, path: Path) -> dict[str, Any] | None:
+        """The thread in ``path``, None if there is no file. A file that is not a thread is moved
+        aside (kept) and StoreError names both paths: it is never replaced."""
+        raw = self._bytes(path)
+        if raw is None:
+            return None
+        try:
+            doc = json.loads(raw.removeprefix(b"\xef\xbb\xbf"))
+        except ValueError as e:
+            raise self._quarantine(path, str(e)) from None
+        if isinstance(doc, dict) and isinstance(doc.get("format"), int) and \
+                doc["format"] > FORMAT:  # not damaged: left alone for the newer chatrepl
+            raise StoreError(f"{path} was written by a newer chatrepl (format {doc['format']});"
+                             " upgrade chatrepl to use it")
+        try:
+            return codec.check(doc)
+        except ValueError as e:
+            raise self._quarantine(path, str(e)) from None
+
+    @staticmethod
+    def _bytes(path: Path) -> bytes | None:
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise StoreError(f"cannot read {path}: {e.strerror or e}") from None
+
+    def _quarantine(self, path: Path, reason: str) -> StoreError:
+        try:
+            aside = files.quarantine(path)
+        except FileNotFoundError:
+            return StoreError(f"{path} is damaged ({reason}); another chatrepl moved it aside")
+        except OSError as e:
+            return StoreError(f"{path} is damaged ({reason}) and could not be moved aside "
+                              f"({e.strerror or e}); it was left as it is")
+        return StoreError(f"{path} is damaged ({reason}); it was moved to {aside} and kept "
+                          "(nothing was deleted)")
+
+    def _load(self, path: Path, name: str) -> dict[str, Any]:
+        doc = self._read(path)
+        if doc is None or doc["name"] != name:
+            raise ThreadError(f"no thread named {name!r}")
+        return doc
+
+    def _write(self, path: Path, doc: dict[str, Any]) -> None:
+        """Replace ``path`` with ``doc`` atomically: a reader or a crash sees the old file or the
+        new one, whole."""
+        with as_store_error(path, "write"):
+            files.atomic_write(path, codec.dumps(doc))
+
+    def _remove(self, path: Path) -> None:
+        with as_store_error(path, "remove"):
+            files.remove(path)
+
+    # -- which files are threads ------------------------------------------------------------------
+
+    def _taken(self, name: str) -> bool:
+        path = self._path(name)
+        if not os.path.lexists(path):
+            return False
+        doc = self._read(path)  # a damaged file is moved aside and reported, never taken over
+        if doc is not None and doc["name"] != name:
+            raise ThreadError(f"cannot use the name {name!r}: its file {path} holds the "
+                              f"thread {doc['name']!r}")
+        return doc is not None
+
+    def _live(self) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """Every live thread's file and document (not copies whose name leads elsewhere)."""
+        with as_store_error(self.dir, "read"), os.scandir(self.dir) as found:
+            paths = [Path(e.path) for e in found if e.name.endswith(".json")
+                     and not e.name.startswith(".") and e.name != STATE and e.is_file()]
+        for path in paths:
+            doc = self._read(path)
+            if doc is not None and self._owns(path, doc["name"]):
+                yield path, doc
+
+    def _owns(self, path: Path, name: str) -> bool:
+        own = self._path(name)
+        if own == path:
+            return True
+        try:  # the same file under another spelling (macOS stores names decomposed)
+            return os.path.samefile(own, path)
+        except OSError:
+            return False
+
+    def _trashed(self) -> list[tuple[Path, dict[str, Any]]]:
+        folder = self.dir / TRASH
+        if not folder.is_dir():
+            return []
+        with as_store_error(folder, "read"), os.scandir(folder) as entries:
+            paths = [Path(e.path) for e in entries
+                     if e.name.endswith(".json") and not e.name.startswith(".")]
+        found = [(p, doc) for p in paths if (doc := self._read(p)) is not None]
+        found.sort(key=lambda p: p[1].get("deleted_at") or 0.0, reverse=True)
+        return found
+
+    def _state(self) -> dict[str, Any]:
+        path = self.dir / STATE
+        raw = self._bytes(path)
+        if raw is None:
+            return {}
+        try:
+            state = json.loads(raw.removeprefix(b"\xef\xbb\xbf"))
+            if not isinstance(state, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as e:
+            raise self._quarantine(path, str(e)) from None
+        return state

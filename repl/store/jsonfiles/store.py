@@ -1,0 +1,259 @@
+"""The JSON-files store: one pretty-printed JSON file per thread, to read, grep, back up and sync.
+
+Every write replaces a whole file atomically under file locks (disk.py), so two processes on one
+thread lose nothing and a crash never leaves half a file. A damaged file is moved aside and kept,
+never replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+from typing import Any
+
+from repl import files
+from repl.errors import ThreadError
+from repl.store import words
+from repl.store.jsonfiles import codec
+from repl.store.jsonfiles.disk import Disk, as_store_error
+from repl.store.jsonfiles.names import FORMAT, STATE, TRASH
+from repl.thread import (
+    Hit,
+    Message,
+    ThreadInfo,
+    TurnCounter,
+    free_name,
+    last_group,
+    restored_name,
+)
+
+
+class JSONStore(Disk):
+    def _new(self, name: str, model: str | None, system: str | None, now: float,
+             messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return {"name": name, "model": model, "system": system, "created_at": now,
+                "updated_at": now, "deleted_at": None, "format": FORMAT,
+                "messages": messages or []}
+
+    # -- threads ----------------------------------------------------------------------------------
+
+    def list_threads(self) -> list[ThreadInfo]:
+        """Every live thread, most recently active first. Reads every thread file whole."""
+        infos = [codec.info(doc) for _, doc in self._live()]
+        infos.sort(key=lambda i: (i.updated_at, i.created_at), reverse=True)
+        return infos
+
+    def get(self, name: str) -> ThreadInfo | None:
+        doc = self._read(self._path(name))
+        return codec.info(doc) if doc is not None and doc["name"] == name else None
+
+    def create(self, name: str, *, model: str | None = None,
+               system: str | None = None) -> ThreadInfo:
+        now = self._clock()
+        with self._names_locked():
+            if self._taken(name):
+                raise ThreadError(f"a thread named {name!r} already exists")
+            self._write(self._path(name), self._new(name, model, system, now))
+        return ThreadInfo(name, model, system, now, now, 0)
+
+    def update(self, name: str, *, model: str | None = None, system: str | None = None,
+               clear_system: bool = False) -> None:
+        with self._thread_locked(name) as (path, doc):
+            if model is not None:
+                doc["model"] = model
+            if system is not None or clear_system:
+                doc["system"] = system
+            self._write(path, doc)
+
+    def rename(self, old: str, new: str) -> None:
+        """Write the thread under its new file name, then remove the old file: a crash between
+        the two leaves the thread twice, never nowhere."""
+        with self._names_locked():
+            src = self._path(old)
+            doc = self._load(src, old)
+            if old == new:
+                return
+            if self._taken(new):
+                raise ThreadError(f"a thread named {new!r} already exists")
+            doc["name"] = new
+            self._write(self._path(new), doc)
+            self._remove(src)
+            state = self._state()
+            if state.get("last_thread") == old:
+                state["last_thread"] = new
+                self._write(self.dir / STATE, state)
+
+    def delete(self, name: str) -> None:
+        """Move the thread's file to trash/ with deleted_at set (its name is free again)."""
+        with self._names_locked():
+            src = self._path(name)
+            doc = self._load(src, name)
+            doc["deleted_at"] = self._clock()
+            folder = self.dir / TRASH
+            with as_store_error(folder, "create"):
+                files.private_dir(folder)
+            stem = src.name.removesuffix(".json") + ".deleted-" + time.strftime("%Y%m%d-%H%M%S")
+            stem = free_name(stem, lambda s: os.path.lexists(folder / f"{s}.json"), limit=240)
+            dst = folder / f"{stem}.json"
+            self._write(dst, doc)
+            self._remove(src)
+
+    def trash(self) -> list[ThreadInfo]:
+        """The deleted threads, most recently deleted first."""
+        return [codec.info(doc, deleted=True) for _, doc in self._trashed()]
+
+    def trashed_threads(self) -> list[tuple[ThreadInfo, list[Message]]]:
+        return [(codec.info(doc, deleted=True), [codec.decode(m) for m in doc["messages"]])
+                for _, doc in self._trashed()]
+
+    def restore(self, name: str) -> str:
+        """Bring back the most recently deleted thread called ``name``; returns its name now
+        (``name``, or ``name-restored[-N]`` when a live thread has taken it)."""
+        with self._names_locked():
+            found = next(((p, d) for p, d in self._trashed() if d["name"] == name), None)
+            if found is None:
+                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+            path, doc = found
+            target = restored_name(name, self._taken)
+            doc["name"], doc["deleted_at"] = target, None
+            self._write(self._path(target), doc)
+            self._remove(path)
+        return target
+
+    def fork(self, source: str, target: str, *, upto: int | None = None) -> ThreadInfo:
+        """A new thread ``target`` with the conversation of ``source`` (up to message ``upto``),
+        its messages numbered from 1 again."""
+        now = self._clock()
+        with self._names_locked():
+            doc = self._load(self._path(source), source)
+            if self._taken(target):
+                raise ThreadError(f"a thread named {target!r} already exists")
+            kept = [m for m in map(codec.decode, doc["messages"])
+                    if m.hidden is None and not (upto and (m.id or 0) > upto)]
+            ids = {m.id: i for i, m in enumerate(kept, 1)}
+            copied = [codec.encode(replace(m, id=ids[m.id], covers=ids.get(m.covers)), None)
+                      for m in kept]
+            new = self._new(target, doc.get("model"), doc.get("system"), now, copied)
+            new["updated_at"] = max([now, *(m.created_at for m in kept)])
+            self._write(self._path(target), new)
+        return codec.info(new)
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    def _add(self, doc: dict[str, Any], messages: list[Message]) -> list[Message]:
+        """Append to the thread's document; the messages as stored, with the ids given (each
+        one more than the highest)."""
+        next_id = max((m["id"] for m in doc["messages"]), default=0) + 1
+        added = []
+        stored = {m["uid"]: m for m in doc["messages"]}
+        for m in messages:
+            if m.uid in stored:  # sent before, its reply lost: kept once
+                added.append(codec.decode(stored[m.uid]))
+                continue
+            m = replace(m, id=next_id, created_at=m.created_at or self._clock())
+            doc["messages"].append(codec.encode(m, m.created_at if m.hidden else None))
+            stored[m.uid] = doc["messages"][-1]
+            doc["updated_at"] = max(doc.get("updated_at", 0.0), m.created_at)
+            added.append(m)
+            next_id += 1
+        return added
+
+    def append(self, name: str, message: Message) -> Message:
+        """Re-reads the thread, adds the message and rewrites the whole file, under its lock: the
+        cost grows with the thread."""
+        message = replace(message, created_at=message.created_at or self._clock(), hidden=None)
+        with self._thread_locked(name) as (path, doc):
+            [added] = self._add(doc, [message])
+            self._write(path, doc)
+        return added
+
+    def append_many(self, name: str, messages: list[Message]) -> list[Message]:
+        """Add many messages in one write (an import, a copy: hidden ones stay hidden)."""
+        with self._thread_locked(name) as (path, doc):
+            added = self._add(doc, messages)
+            if added:
+                self._write(path, doc)
+        return added
+
+    def messages(self, name: str, *, last: int | None = None,
+                 hidden: bool = False) -> list[Message]:
+        """The conversation in order. Reads the whole file even for the ``last`` few: JSON has
+        no partial read."""
+        doc = self._load(self._path(name), name)
+        found = [m for m in doc["messages"] if hidden or m.get("hidden") is None]
+        if last is not None:
+            found = found[max(len(found) - last, 0):] if last > 0 else []
+        return [codec.decode(m) for m in found]
+
+    def hide(self, name: str, ids: list[int], reason: str) -> None:
+        """Take messages out of the conversation (kept, searchable); ``reason`` says why."""
+        self._mark(name, set(ids), reason)
+
+    def unhide(self, name: str, ids: list[int]) -> None:
+        self._mark(name, set(ids), None)
+
+    def _mark(self, name: str, ids: set[int], reason: str | None) -> None:
+        now = self._clock()
+        with self._thread_locked(name) as (path, doc):
+            found = [(i, m) for i, m in enumerate(doc["messages"]) if m["id"] in ids]
+            for i, m in found:
+                message = replace(codec.decode(m), hidden=reason)
+                doc["messages"][i] = {**codec.encode(message, now if reason else None),
+                                      **{k: v for k, v in m.items() if k not in codec.KNOWN}}
+            if found:
+                self._write(path, doc)
+
+    def erase(self, name: str, ids: list[int]) -> int:
+        """The thread's file written again without the messages (the old one replaced whole)."""
+        with self._thread_locked(name) as (path, doc):
+            kept = [m for m in doc["messages"] if m["id"] not in set(ids)]
+            erased = len(doc["messages"]) - len(kept)
+            if erased:
+                doc["messages"] = kept
+                self._write(path, doc)
+        return erased
+
+    def purge(self, name: str) -> int:
+        with self._names_locked():
+            found = [p for p, doc in self._trashed() if doc["name"] == name]
+            if not found:
+                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+            for path in found:
+                self._remove(path)
+        return len(found)
+
+    def last_hidden(self, name: str, reason: str) -> list[Message]:
+        """The messages most recently hidden for ``reason`` (or a ``reason:detail``), together
+        (one /undo, say)."""
+        doc = self._load(self._path(name), name)
+        return last_group([(codec.decode(m), m.get("hidden_at")) for m in doc["messages"]
+                           if m.get("hidden") is not None], reason)
+
+    def search(self, text: str, *, limit: int = 20) -> list[Hit]:
+        """Messages of live threads containing every word of ``text`` (whole words, case and
+        accents folded), most matches first, then newest. Reads every live thread file."""
+        wanted = words.query(text)
+        if not wanted:
+            return []
+        hits: list[tuple[int, Hit]] = []
+        for _, doc in self._live():
+            turns = TurnCounter()
+            for m in map(codec.decode, doc["messages"]):
+                found = words.hit(doc["name"], m, wanted, turns.see(m))
+                if found:
+                    hits.append(found)
+        return words.best(hits, limit)
+
+    def get_state(self, key: str) -> str | None:
+        value = self._state().get(key)
+        return value if isinstance(value, str) else None
+
+    def set_state(self, key: str, value: str) -> None:
+        with self._names_locked():
+            state = self._state()
+            state[key] = value
+            self._write(self.dir / STATE, state)
+
+    def close(self) -> None:
+        """Nothing to release: no file or lock is held between calls."""
