@@ -26,7 +26,7 @@ from repl.importers import (
     parse,
 )
 from repl.store.buffered import BufferedStore
-from repl.thread import MAX_NAME, SUMMARY, Message, validate_name
+from repl.thread import MAX_NAME, SUMMARY, Message, free_name, validate_name
 
 
 @dataclass
@@ -107,12 +107,15 @@ def _name_from(thread: ImportedThread, file: Path) -> str:
 
 def _names(store: BufferedStore, wanted: str) -> list[str]:
     """``wanted`` and its ``-2``, ``-3``… as far as they are taken, then the first free one."""
-    names, n = [wanted], 1
-    while store.get(names[-1]):
-        n += 1
-        suffix = f"-{n}"
-        names.append(wanted[: MAX_NAME - len(suffix)] + suffix)
-    return names
+    taken: list[str] = []
+
+    def is_taken(name: str) -> bool:
+        if store.get(name) is None:
+            return False
+        taken.append(name)
+        return True
+
+    return [*taken, free_name(wanted, is_taken)]
 
 
 def _free(store: BufferedStore, wanted: str) -> str:

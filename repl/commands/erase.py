@@ -34,7 +34,6 @@ async def erase(ctx: Context, arg: str) -> None:
         ctx.ui.info("nothing erased")
         return
     erased = ctx.store.erase(name, [m.id for m in doomed if m.id is not None])
-    ctx.thread = ctx.store.get(name) or ctx.thread
     versions = f", {hidden} of them taken back earlier" if hidden else ""
     ctx.ui.info(f"erased turn {turn} for good: {erased} messages{versions}")
 

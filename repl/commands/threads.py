@@ -7,7 +7,7 @@ import time
 
 from repl.commands.registry import CommandError, command
 from repl.context import DEFAULT_THREAD, Context
-from repl.thread import Message, validate_name
+from repl.thread import Message, free_name, validate_name
 
 
 def thread_names(ctx: Context) -> list[str]:
@@ -49,11 +49,8 @@ async def new(ctx: Context, arg: str) -> None:
         if ctx.store.get(name):
             raise CommandError(f"a thread named {name!r} already exists; /switch {name} opens it")
     else:
-        name = base = time.strftime("%Y-%m-%d-%H%M", time.localtime(ctx.clock()))
-        n = 1
-        while ctx.store.get(name):
-            n += 1
-            name = f"{base}-{n}"
+        base = time.strftime("%Y-%m-%d-%H%M", time.localtime(ctx.clock()))
+        name = free_name(base, lambda n: ctx.store.get(n) is not None)
     show_opened(ctx, ctx.open(name))
 
 
@@ -131,7 +128,7 @@ def trashed_names(ctx: Context) -> list[str]:
 
 @command("trash")
 async def trash(ctx: Context, arg: str) -> None:
-    """List the deleted threads."""
+    """List the deleted threads; /trash empty [NAME] deletes them for good (asks first)."""
     if arg.split()[:1] == ["empty"]:
         from repl.commands.erase import empty_trash
 
@@ -180,11 +177,7 @@ TURN = re.compile(r"[+-]?\d+")  # the last word of /fork's argument, when it is 
 
 
 def _free_name(ctx: Context, base: str) -> str:
-    name, n = base, 1
-    while ctx.store.get(name):
-        n += 1
-        name = f"{base}-{n}"
-    return name
+    return free_name(base, lambda n: ctx.store.get(n) is not None)
 
 
 @command("search", usage="TEXT")

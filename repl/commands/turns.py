@@ -13,10 +13,9 @@ from repl import chat, window
 from repl.commands.registry import CommandError, command
 from repl.context import Context
 from repl.export import system_head
-from repl.thread import EDITED, REPLACED, SUMMARY, UNDONE, Message
+from repl.thread import EDITED, REPLACED, SUMMARY, UNDONE, UNDONE_EDIT, Message
 
 UNDONE_RETRY = f"{UNDONE}:retry"  # /undo of a /retry (redo re-applies it)
-UNDONE_EDIT = f"{UNDONE}:edit"  # /undo of an /edit
 
 SUMMARISE = ("Summarise our conversation so far for your own later use: the facts, decisions, "
              "open questions and anything I asked you to remember, concisely. Reply with the "
