@@ -115,7 +115,8 @@ def _names(store: BufferedStore, wanted: str) -> list[str]:
         taken.append(name)
         return True
 
-    return [*taken, free_name(wanted, is_taken)]
+    free = free_name(wanted, is_taken)  # fills ``taken`` on the way
+    return [*taken, free]
 
 
 def _free(store: BufferedStore, wanted: str) -> str:

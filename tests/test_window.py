@@ -129,7 +129,7 @@ def test_a_tokenizer_unlike_four_characters_a_token_is_calibrated_on_what_was_se
 def test_a_failed_question_stays_stored_but_is_not_sent_again(
         api_env: dict[str, str], server: FakeOpenAI) -> None:
     async def go() -> None:
-        s = await Session().start("t")
+        s = await Session(retries=0).start("t")
         await s.line("q1")
         server.queue(Failure(429, {"error": {"message": "slow down"}}))
         out = await s.line("q2")
@@ -157,7 +157,8 @@ def test_failed_one_shots_are_not_sent_again(api_env: dict[str, str], server: Fa
         return subprocess.run([sys.executable, "-m", "repl", "-t", "t", "hello"], env=api_env,
                               capture_output=True, text=True, timeout=60)
 
-    server.queue(*[Failure(429, {"error": {"message": "slow down"}})] * 3)
+    # 402: a failure no retry helps, so each one-shot sends one request
+    server.queue(*[Failure(402, {"error": {"message": "no credits"}})] * 3)
     assert [one_shot().returncode for _ in range(3)] == [1, 1, 1]
     done = one_shot()
     assert done.returncode == 0 and "echo: hello" in done.stdout
@@ -187,7 +188,7 @@ def test_a_question_stopped_before_the_first_token_is_not_sent_again(
 def test_compact_after_a_failed_question_asks_for_the_summary_in_turn(
         api_env: dict[str, str], server: FakeOpenAI) -> None:
     async def go() -> None:
-        s = await Session().start("t")
+        s = await Session(retries=0).start("t")
         await s.line("q0")
         server.queue(Failure(503))
         await s.line("q1")
@@ -273,10 +274,11 @@ def test_the_scale_applies_to_the_plan() -> None:
 
 @pytest.mark.parametrize("style", sorted(CONTEXT_ERRORS))
 def test_overflow_reads_each_servers_numbers(style: str) -> None:
-    from repl.client import _status_error
+    from repl.apierrors import status_error
+    from repl.errors import ContextTooLongError
 
-    error = _status_error(400, CONTEXT_ERRORS[style](4096, 4476), {}, "m", "here")
-    assert error.kind == "context"
+    error = status_error(400, CONTEXT_ERRORS[style](4096, 4476), {}, "m", "here")
+    assert isinstance(error, ContextTooLongError)
     assert window.overflow(str(error)) == window.Overflow(4096, 4476)
 
 
