@@ -21,7 +21,7 @@ from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.output import Output
 
-from repl import chat
+from repl import chat, files
 from repl.commands import dispatch, parse
 from repl.commands.threads import show_opened
 from repl.completion import CommandCompleter
@@ -156,14 +156,12 @@ def log_bug(path: Path, secret: str | None) -> None:
     text = traceback.format_exc()
     if secret:
         text = text.replace(secret, "***")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = files.open_private(path, os.O_WRONLY | os.O_APPEND)
     with os.fdopen(fd, "a", encoding="utf-8") as f:
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} unexpected error\n{text}\n")
 
 
 def file_history(path: str) -> History:
     """Input history kept across runs, readable by the owner only."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
+    files.private_file(Path(path))
     return FileHistory(path)

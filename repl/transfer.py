@@ -6,15 +6,14 @@ Used by /import, /export and the command line; it returns what happened and neve
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import time
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from repl import files
 from repl.errors import ExportError, ExportExistsError, ThreadError
 from repl.export import FORMATS, format_for, to_json, to_markdown
 from repl.importers import (
@@ -182,32 +181,11 @@ def export_thread(store: BufferedStore, name: str, path: str, fmt: str | None = 
 
 
 def write_private(target: Path, text: str, *, overwrite: bool = True) -> None:
-    """Write atomically (temporary file, fsync, rename) with owner-only permissions; without
-    ``overwrite``, a file that appeared meanwhile is kept (ExportExistsError)."""
+    """Write atomically with owner-only permissions (repl.files); without ``overwrite``, a file
+    that appeared meanwhile is kept (ExportExistsError)."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.",
-                                   suffix=".tmp")
+        files.atomic_write(target, text.encode("utf-8"), exclusive=not overwrite)
+    except FileExistsError:
+        raise ExportExistsError(f"{target} already exists") from None
     except OSError as e:
         raise ExportError(f"cannot write {target}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        _move(tmp, target, overwrite=overwrite)
-    except OSError as e:
-        raise ExportError(f"cannot write {target}: {e.strerror}") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _move(tmp: str, target: Path, *, overwrite: bool) -> None:
-    if not overwrite:
-        try:
-            os.link(tmp, target)  # fails if the target exists: no window for a race
-            return
-        except FileExistsError:
-            raise ExportExistsError(f"{target} already exists") from None
-        except OSError:
-            pass  # a file system without hard links
-    os.replace(tmp, target)
