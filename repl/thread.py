@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from repl.errors import ThreadError
 
@@ -34,10 +35,13 @@ class Usage:
     completion_tokens: int | None = None
 
 
+Part = Mapping[str, Any]  # one part of a list content, as the API has it: {"type": "text", ...}
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
-    role: str  # "user" | "assistant" | "system"
-    content: str
+    role: str  # "user" | "assistant" | "system" | "tool" (or any role a messages array holds)
+    content: str  # the text: the string content, or the text of ``parts`` (shown, searched)
     created_at: float = 0.0
     model: str | None = None
     status: str | None = None  # None when complete; else INTERRUPTED, ERROR or TRUNCATED
@@ -48,12 +52,20 @@ class Message:
     # made when the message is: a store given the same uid twice (a write whose reply was lost,
     # sent again) keeps the first and adds nothing
     uid: str = field(default_factory=new_uid)
+    # the content as a list of parts (text, image_url, input_audio, file, and types chatrepl
+    # does not know), kept exactly; None when the content is the string ``content``
+    parts: tuple[Part, ...] | None = None
+    # every other key of the API's message, kept and sent back verbatim: tool_calls, refusal,
+    # tool_call_id, name, unknown keys (never role or content)
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    reasoning: str | None = None  # the answer's reasoning text: stored and shown, never sent
 
-    def for_api(self) -> dict[str, str]:
+    def for_api(self) -> dict[str, Any]:
         if self.role == SUMMARY:
             return {"role": "system",
                     "content": f"Summary of the earlier conversation:\n\n{self.content}"}
-        return {"role": self.role, "content": self.content}
+        content: object = [dict(p) for p in self.parts] if self.parts is not None else self.content
+        return {**self.fields, "role": self.role, "content": content}
 
 
 @dataclass(frozen=True, slots=True)
