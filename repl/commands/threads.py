@@ -7,6 +7,7 @@ import time
 
 from repl.commands.registry import CommandError, command
 from repl.context import DEFAULT_THREAD, Context
+from repl.importers import counted
 from repl.thread import Message, free_name, validate_name
 
 
@@ -114,7 +115,7 @@ async def history(ctx: Context, arg: str) -> None:
         return
     tail = last_turns(messages, turns)
     first = len(starts) - sum(1 for m in tail if m.role == "user") + 1
-    ctx.ui.info(f"{min(turns, len(starts))} of {len(starts)} turns shown")
+    ctx.ui.info(f"{min(turns, len(starts))} of {counted(len(starts), 'turn')} shown")
     for message in tail:
         if message.role == "user":
             ctx.ui.info(f"turn {first}")

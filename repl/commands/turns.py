@@ -13,6 +13,7 @@ from repl import chat, window
 from repl.commands.registry import CommandError, command
 from repl.context import Context
 from repl.export import system_head
+from repl.importers import counted
 from repl.thread import EDITED, REPLACED, SUMMARY, UNDONE, UNDONE_EDIT, Message
 
 UNDONE_RETRY = f"{UNDONE}:retry"  # /undo of a /retry (redo re-applies it)
@@ -82,8 +83,9 @@ def _undo_exchanges(ctx: Context, count: int) -> None:
     messages = ctx.store.messages(ctx.thread.name)
     users = [i for i, m in enumerate(messages) if m.role == "user"]
     if len(users) < count:
-        raise CommandError(f"this thread has {len(users)} exchanges; /undo {len(users)} takes "
-                           "them all back" if users else "nothing to take back: no messages yet")
+        raise CommandError(f"this thread has {counted(len(users), 'exchange')}; /undo "
+                           f"{len(users)} takes {'it' if len(users) == 1 else 'them all'} back"
+                           if users else "nothing to take back: no messages yet")
     taken = messages[users[-count]:]
     ctx.store.hide(ctx.thread.name, _ids(taken), UNDONE)
     ctx.ui.info(f"took back {count} exchanges ({len(taken)} messages, from "
