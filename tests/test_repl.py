@@ -767,7 +767,7 @@ def test_undo_n_takes_back_n_exchanges_and_redo_returns_them(
         assert "took back 3 exchanges" in out
         assert [c for _, c, _ in stored(s, "t")] == ["q0", "echo: q0"]
         out = await s.line("/undo 5")
-        assert out.count("error:") == 1 and "has 1 exchanges" in out
+        assert out.count("error:") == 1 and "has 1 exchange;" in out
         out = await s.line("/undo x")
         assert out.count("error:") == 1 and "usage: /undo [N]" in out
         await s.line("/redo")
