@@ -68,7 +68,15 @@ async def _collect(client: ChatClient, model: str,
 def collect(client: ChatClient, model: str = "fake-model",
             messages: list[dict[str, str]] | None = None) -> tuple[list[Event], ApiError | None]:
     """Every event the client yields, and the ApiError that ended the stream (if one did)."""
-    return asyncio.run(_collect(client, model, messages or HELLO))
+    async def run() -> tuple[list[Event], ApiError | None]:
+        try:
+            return await _collect(client, model, messages or HELLO)
+        finally:
+            # closed in this loop: a client left to the garbage collector would close its
+            # connections in a later test's loop, whose prompt would then wait for Enter
+            await client.aclose()
+
+    return asyncio.run(run())
 
 
 def events_ok(client: ChatClient, model: str = "fake-model") -> list[Event]:
