@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import base64
 import codecs
+import contextlib
 import html
 import os
 import re
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from repl.config import AttachLimits
 from repl.errors import ChatreplError
@@ -105,19 +106,30 @@ def _limit(kind: str, limits: AttachLimits) -> tuple[int, str]:
     return round(limits.image_mb * 1_000_000), "image_mb"
 
 
-def _open(path: Path) -> int:
+def _open(path: Path) -> BinaryIO:
+    """``path`` opened for reading: a regular file (a named pipe would block, a device never
+    end), else AttachError."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # not blocked by a pipe with no writer
     except FileNotFoundError:
         raise AttachError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise AttachError(f"{path} is a directory, not a file") from None
     except OSError as e:
         raise AttachError(f"cannot read {path}: {e.strerror or e}") from None
-    if stat.S_ISDIR(os.fstat(fd).st_mode):
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
         os.close(fd)
-        raise AttachError(f"{path} is a directory, not a file")
-    return fd
+        what = "a directory, not a file" if stat.S_ISDIR(mode) else "not a regular file"
+        raise AttachError(f"{path} is {what}")
+    return os.fdopen(fd, "rb")
+
+
+@contextlib.contextmanager
+def _reading(path: Path, limits: AttachLimits) -> Iterator[tuple[BinaryIO, bytes, int, str]]:
+    """The open file, its first bytes, its size and its kind (AttachError if not sent)."""
+    with _open(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(SNIFF)
+        yield f, head, size, _judge(path, head, size, limits)
 
 
 def _judge(path: Path, head: bytes, size: int, limits: AttachLimits) -> str:
@@ -139,11 +151,7 @@ def _judge(path: Path, head: bytes, size: int, limits: AttachLimits) -> str:
 def examine(path: Path, limits: AttachLimits) -> Shown:
     """What ``path`` would be sent as (text is read whole, to check it; images and PDFs are not).
     Raises AttachError saying why it cannot be attached."""
-    fd = _open(path)
-    with os.fdopen(fd, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        head = f.read(SNIFF)
-        kind = _judge(path, head, size, limits)
+    with _reading(path, limits) as (f, head, size, kind):
         if kind == TEXT and size > len(head) and not _is_text(head + f.read(), whole=True):
             raise AttachError(f"{path} is not {KINDS}")
     return Shown(path.name, kind, size)
@@ -151,15 +159,11 @@ def examine(path: Path, limits: AttachLimits) -> Shown:
 
 def load(path: Path, limits: AttachLimits) -> Attachment:
     """Read ``path`` as it is now and make its part. Raises AttachError."""
-    fd = _open(path)
-    with os.fdopen(fd, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        head = f.read(SNIFF)
-        kind = _judge(path, head, size, limits)
+    with _reading(path, limits) as (f, head, _, kind):
         limit, _ = _limit(kind, limits)
-        data = head + f.read(limit + 1 - len(head))  # a file that grew since is not read whole
+        data = head + f.read(max(0, limit + 1 - len(head)))  # one that grew is not read whole
     if len(data) > limit:
-        kind = _judge(path, head, len(data), limits)  # raises: over the limit
+        _judge(path, head, len(data), limits)  # raises: over the limit
     if kind == TEXT and not _is_text(data, whole=True):
         raise AttachError(f"{path} is not {KINDS}")
     return Attachment(Shown(path.name, kind, len(data)), make_part(path.name, kind, data))

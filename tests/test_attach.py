@@ -170,6 +170,7 @@ def test_attach_lists_detach_drops_and_paths_are_quoted_or_under_home(
 REFUSALS = {  # what the staged file becomes before the message is sent, and what is said
     "missing": (lambda p: p.unlink(), "no such file"),
     "directory": (lambda p: (p.unlink(), p.mkdir()), "is a directory"),
+    "named pipe": (lambda p: (p.unlink(), os.mkfifo(p)), "is not a regular file"),  # no hang
     "other kind": (lambda p: p.write_bytes(BINARY), "is not an image (PNG, JPEG, GIF, WebP)"),
     "not UTF-8": (lambda p: p.write_bytes(b"caf\xe9\n"), "a PDF or UTF-8 text"),
     "text too big": (lambda p: p.write_text("x" * 3000), "3 KB, over the 2 KB limit for text"),
