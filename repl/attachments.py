@@ -206,7 +206,8 @@ def describe(part: object) -> Shown | None:
         if match is None:
             return None
         return Shown(html.unescape(match.group(1)), TEXT, len(match.group(2).encode()))
-    inner = _map(part.get(kind) if isinstance(kind, str) else None)
+    inner = part.get(kind) if isinstance(kind, str) else None
+    inner = {"url": inner} if isinstance(inner, str) else _map(inner)  # "image_url": "https:…"
     if kind == "image_url":
         return _data_shown("image", _str(inner.get("url")), "image")
     if kind == "file":

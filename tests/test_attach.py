@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from fakeserver import Failure, FakeOpenAI, Reply
 from harness import Session
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 160  # 40,968 bytes: "41 KB"
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF" + bytes(200)
@@ -386,3 +388,22 @@ def test_in_a_pty_the_bar_counts_tab_completes_and_each_attachment_is_a_line(
     finally:
         next(start, None)  # closes what still runs
     assert [p["type"] for p in server.sent_content()] == ["text", "image_url", "text"]
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=10), inner, max_size=3), max_leaves=10)
+PARTS = JSON | st.fixed_dictionaries(
+    {"type": st.sampled_from(["text", "image_url", "file", "input_audio", "x\x1b"]) | JSON},
+    optional={"text": JSON, "image_url": JSON, "file": JSON, "input_audio": JSON})
+
+
+@given(st.lists(PARTS, max_size=5))
+@settings(max_examples=300, deadline=None)
+def test_any_part_from_anywhere_is_shown_without_error_or_escape(parts: list[Any]) -> None:
+    from repl import attachments
+    from repl.sanitize import clean_line
+
+    for shown in attachments.shown_parts(parts):
+        line = clean_line(shown.line())
+        assert line.startswith("📎 ") and "\n" not in line and "\x1b" not in line
