@@ -128,8 +128,10 @@ class App:
         info = self.ctx.thread
         unsaved = len(self.ctx.store.pending)
         warning = f" {unsaved} UNSAVED ·" if unsaved else ""  # first: a narrow bar cuts the end
+        staged = len(self.ctx.staged)  # before the name too: sent with the next Enter
+        attached = f" {staged} attached ·" if staged else ""
         model = self.ctx.model_for(info)
-        return f"{warning} {info.name} · {model} · {info.message_count} messages "
+        return f"{warning}{attached} {info.name} · {model} · {info.message_count} messages "
 
     def _interrupt(self) -> None:
         if self._task is not None:

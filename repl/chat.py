@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
-from repl import window
+from repl import attachments, window
 from repl.client import Delta, Done, Retrying
 from repl.context import Context
 from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, UnsavedError
@@ -29,12 +30,20 @@ FINISH_NOTES = {
 
 
 async def send(ctx: Context, text: str) -> None:
-    """Send ``text`` on the current thread and stream the answer. Raises ApiError after saving
-    whatever arrived; a cancellation (Ctrl-C) saves the partial answer and re-raises."""
+    """Send ``text``, with the staged files, on the current thread and stream the answer. Raises
+    NotSentError, having saved and sent nothing, if a staged file cannot be attached; ApiError
+    after saving whatever arrived; a cancellation (Ctrl-C) saves the partial answer and
+    re-raises. Once the question is stored, nothing is staged any more."""
     name = ctx.thread.name
     model = ctx.model
+    attached = attachments.load_all(ctx.staged, ctx.config.attach)  # read now, as they are now
+    parts = attachments.user_parts(text, attached) if attached else None
     history = ctx.store.messages(name)
-    question = _save(ctx, name, Message("user", text, model=model))
+    message = Message("user", text, model=model, parts=parts)
+    question = replace(_save(ctx, name, message), parts=parts)  # sent as built, whatever is kept
+    ctx.staged.clear()
+    if attached:
+        ctx.ui.attached([a.shown for a in attached])
     if ctx.thread.model != model:
         ctx.store.update(name, model=model)
     await answer(ctx, [*history, question])

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from repl import __version__
@@ -26,6 +27,7 @@ examples:
   chatrepl -t work                  open (or create) the thread "work"
   chatrepl -t work -m gpt-4o "summarise our plan"      one question, answer on stdout
   git diff | chatrepl -t review "review this diff"     stdin is added to the prompt
+  chatrepl -a cat.png "what is this?"                   a file attached (-a again for more)
   chatrepl --list                   the threads
   chatrepl --search "error budget"  every message that says so, one hit a line
   chatrepl --import conversations.json   ChatGPT's export: one thread per conversation
@@ -46,6 +48,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--model", metavar="MODEL", help="model for this run (remembered by "
                    "the thread)")
     p.add_argument("-s", "--system", metavar="TEXT", help="set the thread's system prompt")
+    p.add_argument("-a", "--attach", metavar="PATH", action="append", default=[],
+                   help="attach a file (image, PDF, text) to the prompt; repeatable")
     p.add_argument("--store", metavar="URL", help="where threads live: sqlite:///file.db, "
                    "json:///dir or redis://host:port/db (default: SQLite in the data dir)")
     p.add_argument("--copy-store", nargs=2, metavar=("FROM", "TO"), help="copy every thread "
@@ -212,11 +216,17 @@ def _one_shot_prompt(words: list[str]) -> str | None:
     return text if text.strip() else None
 
 
+def _attached(paths: list[str]) -> list[Path]:
+    """-a's paths, staged as /attach stages them (read and checked when the message is sent)."""
+    return list(dict.fromkeys(Path(path).expanduser().absolute() for path in paths))
+
+
 async def _one_shot(ctx: Context, args: argparse.Namespace, prompt: str) -> int:
     from repl import chat
     from repl.signals import STOP_SIGNALS, handling
 
     ctx.open(ctx.initial_thread(args.thread), system=args.system)
+    ctx.staged.extend(_attached(args.attach))
     task = asyncio.current_task()
     assert task is not None
     try:
@@ -239,6 +249,7 @@ async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
     ctx = replace(ctx, ask=YesNo(input=input, output=output),
                   edit=LineEditor(input=input, output=output),
                   external_edit=ExternalEditor(config.editor), interactive=True)
+    ctx.staged.extend(_attached(args.attach))  # for the first message
     app = App(ctx, input=input, output=output, history=file_history(str(config.history_path)))
     await app.run(args.thread, system=args.system)
     return 0

@@ -1,9 +1,11 @@
 """Tab completion: command names from the registry, then each command's own argument completer
-(which may be async: /model asks the endpoint for its models)."""
+(which may be async: /model asks the endpoint for its models), and file paths for /attach."""
 
 from __future__ import annotations
 
 import inspect
+import os
+import re
 from collections.abc import AsyncGenerator, Iterable
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -48,6 +50,8 @@ class CommandCompleter(Completer):
         word, cmd, arg = split
         if cmd is None:
             yield from self._names(word) if not arg else ()
+        elif cmd.name in PATH_ARGUMENTS:
+            yield from paths(arg)
         elif cmd.complete is not None:
             values = cmd.complete(self.ctx)
             if not inspect.isawaitable(values):
@@ -65,3 +69,49 @@ class CommandCompleter(Completer):
                 return
         for completion in self.get_completions(document, complete_event):
             yield completion
+
+
+PATH_ARGUMENTS = {"attach"}  # commands whose arguments are file paths, completed as in a shell
+LISTED = 200  # entries of one directory offered at most
+
+
+def last_word(arg: str) -> str:
+    """The word being typed at the end of ``arg``: after its last space outside quotes."""
+    start, quote = 0, ""
+    for i, c in enumerate(arg):
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in ("'", '"'):
+            quote = c
+        elif c.isspace():
+            start = i + 1
+    return arg[start:]
+
+
+def paths(arg: str) -> Iterable[Completion]:
+    """The files and directories the last word of ``arg`` may be (``~`` expanded), quoted when
+    they need it, the quote left open after a directory so that Tab can go on into it."""
+    raw = last_word(arg)
+    quote = raw[:1] if raw[:1] in ("'", '"') else ""
+    typed = raw.replace('"', "").replace("'", "")
+    folder, slash, prefix = typed.rpartition("/")
+    try:
+        entries = sorted(os.scandir(os.path.expanduser(folder + slash or ".")),
+                         key=lambda e: e.name)
+    except OSError:
+        return
+    hidden = prefix.startswith(".")
+    matching = (e for e in entries if e.name.startswith(prefix)
+                and (hidden or not e.name.startswith(".")))
+    for _, entry in zip(range(LISTED), matching, strict=False):
+        is_dir = entry.is_dir()
+        yield Completion(_quoted(folder + slash + entry.name, quote, is_dir), -len(raw),
+                         display=entry.name + ("/" if is_dir else ""))
+
+
+def _quoted(path: str, quote: str, is_dir: bool) -> str:
+    """``path`` as a shell word: in quotes if it was begun with one or needs them."""
+    if not quote and not re.search(r"[\s\"'\\]", path):
+        return path + ("/" if is_dir else "")
+    quote = quote or ('"' if '"' not in path else "'")
+    return f"{quote}{path}/" if is_dir else f"{quote}{path}{quote}"

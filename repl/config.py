@@ -27,6 +27,10 @@ CONFIG_TEMPLATE = """\
 # "my-local-model" = 32768
 # [prices]                       # US$ per million tokens [input, output], for /tokens
 # "my-model" = [0.5, 1.5]
+# [attach]                       # largest files /attach and -a send, in MB (1,000,000 bytes)
+# image_mb = 20                  # PNG, JPEG, GIF, WebP
+# pdf_mb = 32
+# text_mb = 1                    # UTF-8 text files
 """
 
 _KEYS: dict[str, type] = {
@@ -39,7 +43,17 @@ _KEYS: dict[str, type] = {
     "show_turns": int,
     "context_sizes": dict,
     "prices": dict,
+    "attach": dict,
 }
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttachLimits:
+    """The largest file of each kind that is attached, in MB (1,000,000 bytes)."""
+
+    image_mb: float = 20.0
+    pdf_mb: float = 32.0
+    text_mb: float = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +72,7 @@ class Config:
     show_turns: int = 3
     context_sizes: dict[str, int] = field(default_factory=dict)  # model prefix -> tokens
     prices: dict[str, list[float]] = field(default_factory=dict)  # model -> [in, out] $/1M
+    attach: AttachLimits = field(default_factory=AttachLimits)  # [attach] in the file
     editor: str = "vi"  # for /edit -e: VISUAL, else EDITOR, else vi
     term: str = ""  # TERM: "" or "dumb" means the terminal's abilities are unknown
 
@@ -105,8 +120,22 @@ def _read_file(path: Path) -> dict[str, object]:
     return values
 
 
+def _attach_limits(path: Path, table: dict[str, object]) -> AttachLimits:
+    known = AttachLimits.__dataclass_fields__
+    limits: dict[str, float] = {}
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(f"{path}: unknown setting attach.{key} (known: {', '.join(known)})")
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{path}: attach.{key} must be a positive number of MB")
+        limits[key] = float(value)
+    return AttachLimits(**limits)
+
+
 def _check_table(path: Path, key: str, table: object) -> object:
     assert isinstance(table, dict)
+    if key == "attach":
+        return _attach_limits(path, table)
     for name, value in table.items():
         numbers = value if key == "prices" else [value]
         ok = isinstance(numbers, list) and len(numbers) == (2 if key == "prices" else 1) and all(

@@ -1,12 +1,13 @@
 """The session: the outside world it was given (store, UI, config, client, prompts, clock) and the
-one piece of state it owns, which thread is current. ``ctx.thread`` is read through the store on
-every use, so it can never be stale; nothing needs refreshing after a write."""
+state it owns: which thread is current, and the files staged for the next message. ``ctx.thread``
+is read through the store on every use, so it can never be stale; nothing needs refreshing."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from repl.client import ChatClient
 from repl.config import Config
@@ -50,6 +51,8 @@ class Context:
     hits: list[Hit] = field(default_factory=list)  # the last /search results, for /goto
     models: list[str] | None = None  # the endpoint's models, once asked (for completion)
     model_override: str | None = None  # -m for this run, until /model chooses another
+    # /attach (or -a): files read and sent with the next message, which empties it
+    staged: list[Path] = field(default_factory=list)
     _current: str | None = field(default=None, init=False, repr=False)
     _last_read: ThreadInfo | None = field(default=None, init=False, repr=False)
 

@@ -10,6 +10,9 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
  +-- ExportError                   an export could not be written
  |    +-- ExportExistsError        its file exists and overwriting it was not asked for
  +-- ImportFormatError             a file to import is not a format chatrepl reads (importers.py)
+ +-- AttachError                   a file cannot be attached: missing, not a file, of a kind not
+ |    |                            sent, over its limit (attachments.py)
+ |    +-- NotSentError             ...found when the message was sent: nothing was sent
  +-- ApiError                      the endpoint refused or failed a request (``partial``: some of
       |                            the answer had arrived first)
       +-- NoKeyError               no API key and no base URL: nothing to send to

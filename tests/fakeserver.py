@@ -159,6 +159,11 @@ class FakeOpenAI:
     def sent_messages(self, index: int = -1) -> list[dict[str, str]]:
         return list(self.requests[index]["messages"])
 
+    def sent_content(self, index: int = -1) -> Any:
+        """The content of the last message of request ``index``: a string, or a list of parts
+        exactly as it arrived."""
+        return self.requests[index]["messages"][-1]["content"]
+
     def tokens(self, messages: list[dict[str, str]]) -> int:
         return sum(len(m["content"]) // self.chars_per_token + 4 for m in messages)
 

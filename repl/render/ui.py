@@ -15,6 +15,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
+from repl.attachments import Shown, shown_parts
 from repl.sanitize import clean, clean_line
 from repl.thread import HIGHLIGHT, Hit, Message, ThreadInfo
 
@@ -133,9 +134,17 @@ class UI:
         markdown = Markdown(clean(text), code_theme=self.code_theme)
         self.console.print(SegmentLines(lines(self.console, markdown), new_lines=True), end="")
 
+    def attached(self, items: Sequence[Shown], *, console: Console | None = None) -> None:
+        """One dim line per attachment, under the question (with the notes unless told)."""
+        for item in items:
+            (console or self.notes).print(Text(f"  {clean_line(item.line())}", style="dim"),
+                                          soft_wrap=True)
+
     def message(self, message: Message) -> None:
         if message.role == "user":  # as it was typed: the answer follows right under it
             self.console.print(Text.assemble(("❯ ", "bold cyan"), clean(message.content)))
+            if message.parts is not None:
+                self.attached(shown_parts(message.parts), console=self.console)
             return
         if message.role == "assistant":
             self.markdown(message.content)

@@ -1,0 +1,248 @@
+"""Files attached to a message: what a file is (by its bytes, never its name), the API part it
+becomes, and what a part is shown as (name, kind, size). Pure: no terminal, no store.
+
+Images (PNG, JPEG, GIF, WebP) become ``image_url`` parts holding a data URL, PDFs ``file`` parts,
+UTF-8 text a text part that names the file (``TEXT_FILE``); anything else is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import contextlib
+import html
+import os
+import re
+import stat
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from repl.config import AttachLimits
+from repl.errors import ChatreplError
+from repl.thread import Part
+
+PDF = "application/pdf"
+TEXT = "text"
+SIGNATURES = (  # the first bytes of each kind sent as it is
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"%PDF-", PDF),
+)
+KINDS = "an image (PNG, JPEG, GIF, WebP), a PDF or UTF-8 text"
+SNIFF = 64 * 1024  # a larger file is judged text or not by this much of its start
+# a text file as a part: the model sees the name; chatrepl recognises the part to show it as
+# an attachment, not as the question's text
+TEXT_FILE = re.compile(r'<file name="([^"\n]*)">\n(.*)\n</file>', re.DOTALL)
+
+
+class AttachError(ChatreplError):
+    """A file that cannot be attached: missing, a directory, unreadable, of a kind that is not
+    sent, or over its size limit."""
+
+
+class NotSentError(AttachError):
+    """A staged file could not be attached when the message was sent: nothing was sent."""
+
+    def hint(self, *, repl: bool) -> str:
+        return "nothing was sent; /attach lists the staged files, /detach drops them" if repl \
+            else "nothing was sent"
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What one attachment is shown as: ``📎 name · kind · size``."""
+
+    name: str
+    kind: str  # a MIME type, "text", or what a part from elsewhere says it is
+    size: int | None  # bytes; None when unknown (a linked image)
+
+    def line(self) -> str:
+        size = f" · {human_size(self.size)}" if self.size is not None else ""
+        return f"📎 {self.name} · {self.kind}{size}"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file read for sending, and the part it becomes."""
+
+    shown: Shown
+    part: Part
+
+
+def human_size(size: int) -> str:
+    """Decimal units, as the limits are: 999 B, 41 KB, 1.2 MB."""
+    if size < 1000:
+        return f"{size} B"
+    if size < 1_000_000:
+        return f"{round(size / 1000)} KB"
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def sniff(head: bytes) -> str | None:
+    """The MIME type of an image or a PDF by its first bytes; None for anything else."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in SIGNATURES if head.startswith(magic)), None)
+
+
+def _is_text(data: bytes, *, whole: bool) -> bool:
+    """UTF-8 without NUL (``whole``: all of it; else a start, which may end mid-character)."""
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(data, final=whole)
+    except UnicodeDecodeError:
+        return False
+    return "\0" not in text
+
+
+def _limit(kind: str, limits: AttachLimits) -> tuple[int, str]:
+    if kind == PDF:
+        return round(limits.pdf_mb * 1_000_000), "pdf_mb"
+    if kind == TEXT:
+        return round(limits.text_mb * 1_000_000), "text_mb"
+    return round(limits.image_mb * 1_000_000), "image_mb"
+
+
+def _open(path: Path) -> BinaryIO:
+    """``path`` opened for reading: a regular file (a named pipe would block, a device never
+    end), else AttachError."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # not blocked by a pipe with no writer
+    except FileNotFoundError:
+        raise AttachError(f"{path}: no such file") from None
+    except OSError as e:
+        raise AttachError(f"cannot read {path}: {e.strerror or e}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        what = "a directory, not a file" if stat.S_ISDIR(mode) else "not a regular file"
+        raise AttachError(f"{path} is {what}")
+    return os.fdopen(fd, "rb")
+
+
+@contextlib.contextmanager
+def _reading(path: Path, limits: AttachLimits) -> Iterator[tuple[BinaryIO, bytes, int, str]]:
+    """The open file, its first bytes, its size and its kind (AttachError if not sent)."""
+    with _open(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(SNIFF)
+        yield f, head, size, _judge(path, head, size, limits)
+
+
+def _judge(path: Path, head: bytes, size: int, limits: AttachLimits) -> str:
+    """The kind of the file whose start is ``head``; AttachError if it is not sent or too big."""
+    kind = sniff(head) or (TEXT if _is_text(head, whole=size <= len(head)) else None)
+    if kind is None:
+        raise AttachError(f"{path} is not {KINDS}")
+    limit, key = _limit(kind, limits)
+    if size > limit:
+        what = "text files" if kind == TEXT else "PDFs" if kind == PDF else "images"
+        over, cap = human_size(size), human_size(limit)
+        if over == cap:  # 2,001 bytes over 2,000: both "2 KB"
+            over, cap = f"{size:,} B", f"{limit:,} B"
+        raise AttachError(f"{path} is {over}, over the {cap} limit for {what} ([attach] {key} "
+                          "in config.toml)")
+    return kind
+
+
+def examine(path: Path, limits: AttachLimits) -> Shown:
+    """What ``path`` would be sent as (text is read whole, to check it; images and PDFs are not).
+    Raises AttachError saying why it cannot be attached."""
+    with _reading(path, limits) as (f, head, size, kind):
+        if kind == TEXT and size > len(head) and not _is_text(head + f.read(), whole=True):
+            raise AttachError(f"{path} is not {KINDS}")
+    return Shown(path.name, kind, size)
+
+
+def load(path: Path, limits: AttachLimits) -> Attachment:
+    """Read ``path`` as it is now and make its part. Raises AttachError."""
+    with _reading(path, limits) as (f, head, _, kind):
+        limit, _ = _limit(kind, limits)
+        data = head + f.read(max(0, limit + 1 - len(head)))  # one that grew is not read whole
+    if len(data) > limit:
+        _judge(path, head, len(data), limits)  # raises: over the limit
+    if kind == TEXT and not _is_text(data, whole=True):
+        raise AttachError(f"{path} is not {KINDS}")
+    return Attachment(Shown(path.name, kind, len(data)), make_part(path.name, kind, data))
+
+
+def load_all(paths: Iterable[Path], limits: AttachLimits) -> list[Attachment]:
+    """Every staged file, read now; NotSentError at the first that cannot be attached."""
+    try:
+        return [load(path, limits) for path in paths]
+    except AttachError as e:
+        raise NotSentError(str(e)) from None
+
+
+def make_part(name: str, kind: str, data: bytes) -> Part:
+    if kind == TEXT:
+        text = data.decode("utf-8-sig")
+        quoted = html.escape(name).replace("\n", "&#10;")
+        return {"type": "text", "text": f'<file name="{quoted}">\n{text}\n</file>'}
+    url = f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
+    if kind == PDF:
+        return {"type": "file", "file": {"filename": name, "file_data": url}}
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def user_parts(text: str, attached: Iterable[Attachment]) -> tuple[Part, ...]:
+    """The parts of a question: what was typed, then one part per attachment, in order."""
+    return ({"type": "text", "text": text}, *(a.part for a in attached))
+
+
+# -- showing parts that were stored or imported (any shape: they are untrusted) ---------------
+
+
+def describe(part: object) -> Shown | None:
+    """What a part is shown as; None for a plain text part (it is the message's text)."""
+    if not isinstance(part, Mapping):
+        return Shown("?", "not a part", None)
+    kind = part.get("type")
+    if kind == "text":
+        match = TEXT_FILE.fullmatch(_str(part.get("text")))
+        if match is None:
+            return None
+        return Shown(html.unescape(match.group(1)), TEXT, len(match.group(2).encode()))
+    inner = part.get(kind) if isinstance(kind, str) else None
+    inner = {"url": inner} if isinstance(inner, str) else _map(inner)  # "image_url": "https:…"
+    if kind == "image_url":
+        return _data_shown("image", _str(inner.get("url")), "image")
+    if kind == "file":
+        name = _str(inner.get("filename")) or _str(inner.get("file_id")) or "file"
+        return _data_shown(name, _str(inner.get("file_data")), "file")
+    if kind == "input_audio":
+        audio = _str(inner.get("format")) or "?"
+        return Shown("audio", f"audio/{audio}", _decoded_size(_str(inner.get("data"))))
+    return Shown(_str(kind) or "?", "part", None)
+
+
+def _data_shown(name: str, url: str, fallback: str) -> Shown:
+    """Shown for a data URL (its MIME type, its decoded size) or a link (its address)."""
+    header, comma, payload = url.partition(",")
+    if url.startswith("data:") and comma:
+        mime = header[5:].split(";")[0] or fallback
+        size = _decoded_size(payload) if header.endswith(";base64") else len(payload)
+        return Shown(name, mime, size)
+    if url:
+        return Shown(url if len(url) <= 80 else url[:79] + "…", fallback, None)
+    return Shown(name, fallback, None)
+
+
+def _decoded_size(b64: str) -> int:
+    return len(b64.rstrip("=")) * 3 // 4
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _map(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def shown_parts(parts: Iterable[object]) -> list[Shown]:
+    """One Shown per part that is not plain text, in order."""
+    return [shown for shown in map(describe, parts) if shown is not None]
