@@ -68,6 +68,14 @@ class Message:
         return {**self.fields, "role": self.role, "content": content}
 
 
+def parts_text(parts: list[Any] | tuple[Any, ...]) -> str:
+    """The text of a list content: its text parts, joined by blank lines (what is shown,
+    searched and estimated; the parts themselves are kept as they are)."""
+    return "\n\n".join(p["text"] for p in parts
+                        if isinstance(p, Mapping) and p.get("type") == "text"
+                        and isinstance(p.get("text"), str))
+
+
 @dataclass(frozen=True, slots=True)
 class ThreadInfo:
     name: str

@@ -68,11 +68,20 @@ def m004_questions_index(db: sqlite3.Connection) -> None:
                " WHERE role = 'user' AND hidden IS NULL")
 
 
+def m005_whole_messages(db: sqlite3.Connection) -> None:
+    """The whole API message: a list content's parts, its other keys (tool calls, tool call id,
+    name, unknown keys) as JSON, and the answer's reasoning. NULL in the messages before."""
+    db.execute("ALTER TABLE messages ADD COLUMN parts TEXT")
+    db.execute("ALTER TABLE messages ADD COLUMN fields TEXT")
+    db.execute("ALTER TABLE messages ADD COLUMN reasoning TEXT")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("001_initial", m001_initial),
     ("002_trash_hidden_search", m002_trash_hidden_search),
     ("003_message_uids", m003_message_uids),
     ("004_questions_index", m004_questions_index),
+    ("005_whole_messages", m005_whole_messages),
 ]
 
 

@@ -106,7 +106,8 @@ def _rows(db: sqlite3.Connection, table: str,
 THREAD_COLUMNS = ("id", "name", "model", "system", "created_at", "updated_at", "deleted_at",
                   "deleted_name")
 MESSAGE_COLUMNS = ("id", "thread_id", "role", "content", "created_at", "model", "status",
-                   "prompt_tokens", "completion_tokens", "hidden", "hidden_at", "covers", "uid")
+                   "prompt_tokens", "completion_tokens", "hidden", "hidden_at", "covers", "uid",
+                   "parts", "fields", "reasoning")
 
 
 def salvage(damaged: Path, target: sqlite3.Connection) -> tuple[int, int]:

@@ -6,6 +6,7 @@ instead of failing, and readers always see whole, committed turns.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -36,11 +37,19 @@ _INFO = """
     FROM threads t"""
 
 _MESSAGE = ("role, content, created_at, model, status, prompt_tokens, completion_tokens, id,"
-            " hidden, covers, uid")
+            " hidden, covers, uid, parts, fields, reasoning")
 
 
 def _message(r: tuple[Any, ...]) -> Message:
-    return Message(r[0], r[1], r[2], r[3], r[4], Usage(r[5], r[6]), r[7], r[8], r[9], r[10])
+    parts = tuple(json.loads(r[11])) if r[11] is not None else None
+    return Message(r[0], r[1], r[2], r[3], r[4], Usage(r[5], r[6]), r[7], r[8], r[9], r[10],
+                   parts, json.loads(r[12]) if r[12] else {}, r[13])
+
+
+def _whole(m: Message) -> tuple[str | None, str | None, str | None]:
+    """The parts, fields and reasoning columns of ``m``."""
+    parts = json.dumps([dict(p) for p in m.parts]) if m.parts is not None else None
+    return parts, json.dumps(dict(m.fields)) if m.fields else None, m.reasoning
 
 
 class SQLiteStore:
@@ -250,11 +259,11 @@ class SQLiteStore:
         created = m.created_at or self._clock()
         cur = db.execute(
             "INSERT INTO messages (thread_id, role, content, created_at, model, status,"
-            " prompt_tokens, completion_tokens, covers, hidden, hidden_at, uid)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " prompt_tokens, completion_tokens, covers, hidden, hidden_at, uid, parts, fields,"
+            " reasoning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (tid, m.role, m.content, created, m.model, m.status, m.usage.prompt_tokens,
              m.usage.completion_tokens, m.covers, m.hidden, created if m.hidden else None,
-             m.uid))
+             m.uid, *_whole(m)))
         db.execute("UPDATE threads SET updated_at = max(updated_at, ?) WHERE id = ?",
                    (created, tid))
         return replace(m, id=int(cur.lastrowid or 0), created_at=created)

@@ -9,9 +9,11 @@ from pathlib import Path
 # The directory (0700; every file in it 0600):
 #
 #   work.json            a live thread: {"name", "model", "system", "created_at", "updated_at",
-#                        "deleted_at", "format", "messages": [{"role", "content", then only the
-#                        fields that are set: "created_at", "model", "status", "usage", "id",
-#                        "hidden", "hidden_at", "covers", "uid"}]}; ids count up from 1 in each
+#                        "deleted_at", "format", "messages": [{"role", "content" (a string, or
+#                        the list of parts with their "text" beside), then only the fields that
+#                        are set: "fields" (the API message's other keys), "reasoning",
+#                        "created_at", "model", "status", "usage", "id", "hidden", "hidden_at",
+#                        "covers", "uid"}]}; ids count up from 1 in each
 #                        thread; a uid is unique in its thread (a message sent twice is kept once)
 #   state.json           {"last_thread": ...}: get_state / set_state
 #   trash/               deleted threads, "<file stem>.deleted-<time>.json", with deleted_at set
@@ -24,7 +26,9 @@ from pathlib import Path
 # File names: see file_name(). The thread's name is the "name" inside its file; a file whose
 # name does not lead back to it (a copy, a sync tool's conflicted copy) is left alone, unlisted.
 
-FORMAT = 1  # the "format" of the files this code writes; a newer one is refused, never rewritten
+# the "format" of the files this code writes; a newer one is refused, never rewritten.
+# 2: messages may hold parts, fields and reasoning (a file of format 1 reads as it is)
+FORMAT = 2
 STATE = "state.json"
 TRASH = "trash"
 LOCK = ".lock"

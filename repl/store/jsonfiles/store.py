@@ -145,6 +145,7 @@ class JSONStore(Disk):
         """Append to the thread's document; the messages as stored, with the ids given (each
         one more than the highest)."""
         next_id = max((m["id"] for m in doc["messages"]), default=0) + 1
+        doc["format"] = FORMAT  # an older chatrepl leaves it alone rather than misread it
         added = []
         stored = {m["uid"]: m for m in doc["messages"]}
         for m in messages:
