@@ -103,7 +103,8 @@ async def _stream(ctx: Context, payload: list[dict[str, str]], model: str) -> Do
     view.start()
     painter = asyncio.create_task(_paint(view))
     try:
-        async for event in ctx.client.stream(payload, model):
+        # attachments are stored once per SHA-256: their bytes go back in only now
+        async for event in ctx.client.stream(ctx.store.expand(payload), model):
             if isinstance(event, Delta):
                 parts.append(event.text)
                 view.feed(event.text, event.reasoning)

@@ -160,7 +160,8 @@ class FakeOpenAI:
         return list(self.requests[index]["messages"])
 
     def tokens(self, messages: list[dict[str, str]]) -> int:
-        return sum(len(m["content"]) // self.chars_per_token + 4 for m in messages)
+        return sum(len(c if isinstance(c := m.get("content"), str) else json.dumps(c))
+                   // self.chars_per_token + 4 for m in messages)
 
     # -- answering ------------------------------------------------------------------------------
 

@@ -4,13 +4,19 @@ never-lose buffer keep it all."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
+import random
 import sqlite3
+import struct
 from pathlib import Path
 
 import pytest
 import redis
-from stores import BACKENDS, WHOLE, redis_url
+from fakeserver import FakeOpenAI
+from harness import Session
+from stores import BACKENDS, WHOLE, redis_url, stored_bytes
 
 from repl.errors import StoreError
 from repl.store import migrations
@@ -152,3 +158,118 @@ def test_the_buffer_keeps_whole_messages_until_they_are_saved(tmp_path: Path) ->
     assert [(m.for_api(), m.reasoning) for m in back] == [(m.for_api(), m.reasoning)
                                                          for m in WHOLE]
     s.close()
+
+
+# -- attachment bytes once per content hash ---------------------------------------------------
+
+
+def png(size: int, seed: int = 0, width: int = 1024, height: int = 768) -> bytes:
+    """A PNG's signature and header, then ``size`` bytes in all of incompressible noise."""
+    head = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + struct.pack(">II", width, height)
+    return head + random.Random(seed).randbytes(size - len(head))
+
+
+def image_message(raw: bytes, text: str = "what is this?") -> Message:
+    url = "data:image/png;base64," + base64.b64encode(raw).decode()
+    return Message("user", text, parts=({"type": "text", "text": text},
+                                        {"type": "image_url", "image_url": {"url": url}}))
+
+
+def _size(backend: str, base: Path) -> int:
+    """The bytes the store at ``base`` takes (closed first, so SQLite's WAL is folded in)."""
+    if backend == "redis":
+        client = redis.Redis.from_url(redis_url())
+        try:
+            return sum(int(client.memory_usage(k) or 0)
+                       for k in client.scan_iter(match=f"test:{base}:*", count=1000))
+        finally:
+            client.close()
+    folder = base / ("x" if backend == "sqlite" else "threads")
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_the_same_image_in_ten_messages_is_stored_once(backend: str, tmp_path: Path) -> None:
+    s = BACKENDS[backend](tmp_path)
+    s.create("t")
+    s.close()
+    before = _size(backend, tmp_path)
+    raw = png(1 << 20)
+    s = BACKENDS[backend](tmp_path)
+    for i in range(10):
+        s.append("t", image_message(raw, f"look {i}"))
+        s.append("t", Message("assistant", f"a cat {i}"))
+    stored = s.messages("t")
+    sent = s.expand([m.for_api() for m in stored])
+    s.close()
+    grown = _size(backend, tmp_path) - before
+    assert (1 << 20) <= grown < 1.3 * (1 << 20), grown  # ten inline copies: 14 MB
+    ref = stored[0].parts[1]["image_url"]["url"] if stored[0].parts else ""
+    assert ref.startswith("chatrepl-blob:") and ":1024x768:" in ref and len(ref) < 200
+    assert sent == [m.for_api() for m in [image_message(raw, f"look {i // 2}") if i % 2 == 0
+                                          else Message("assistant", f"a cat {i // 2}")
+                                          for i in range(20)]]
+
+
+def test_reading_a_thread_never_reads_attachment_bytes(backend: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    s = BACKENDS[backend](tmp_path)
+    s.create("t")
+    s.append_many("t", [image_message(png(200_000, i)) for i in range(3)])
+    read: list[str] = []
+    real = s._blob  # type: ignore[attr-defined]
+    monkeypatch.setattr(s, "_blob", lambda sha: read.append(sha) or real(sha))
+    assert len(s.messages("t", last=2)) == 2 and len(s.messages("t", hidden=True)) == 3
+    assert s.search("what")
+    s.fork("t", "t2")
+    s.hide("t2", [s.messages("t2")[0].id or 0], "undone")
+    assert read == []
+    sent = s.expand([m.for_api() for m in s.messages("t2")])
+    assert len(read) == 2 and sent == [image_message(png(200_000, i)).for_api() for i in (1, 2)]
+    s.close()
+
+
+def test_erase_deletes_the_bytes_no_other_message_uses(backend: str, tmp_path: Path) -> None:
+    raw, other = png(50_000, 1), png(50_000, 2)
+    s = BACKENDS[backend](tmp_path)
+    s.create("a")
+    s.create("b")
+    [first] = s.append_many("a", [image_message(raw)])
+    [second, kept] = s.append_many("b", [image_message(raw), image_message(other)])
+    s.erase("a", [first.id or 0])
+    assert s.expand([second.for_api()]) == [image_message(raw).for_api()]  # b still uses it
+    s.erase("b", [second.id or 0])
+    with pytest.raises(StoreError, match="lacks an attachment"):
+        s.expand([second.for_api()])
+    assert s.expand([kept.for_api()]) == [image_message(other).for_api()]
+    s.delete("b")
+    s.purge("b")
+    s.close()
+    everything = stored_bytes(backend, tmp_path)
+    for gone in (raw, other):
+        assert gone[100:400] not in everything
+        assert base64.b64encode(gone)[100:400] not in everything
+
+
+def test_the_request_carries_the_attachment_bytes_back(api_env: dict[str, str],
+                                                       server: FakeOpenAI) -> None:
+    raw = png(300_000, 7)
+
+    async def go() -> None:
+        s = await Session().start("pics")
+        s.store.append("pics", image_message(raw))  # as /attach will store it
+        s.store.append("pics", Message("assistant", "a cat"))
+        await s.line("and its colour?")
+        first = server.sent_messages()[0]
+        url = first["content"][1]["image_url"]["url"]
+        assert url.startswith("data:image/png;base64,")
+        assert base64.b64decode(url.removeprefix("data:image/png;base64,")) == raw
+        assert first == image_message(raw).for_api()
+        assert [m["content"] for m in server.sent_messages()[1:]] == ["a cat", "and its colour?"]
+        await s.quit()
+
+    asyncio.run(go())

@@ -76,12 +76,23 @@ def m005_whole_messages(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN reasoning TEXT")
 
 
+def m006_blobs(db: sqlite3.Connection) -> None:
+    """Attachment bytes once per SHA-256, and which message uses which (a blob no message uses
+    any more is deleted with the last one)."""
+    db.execute("CREATE TABLE blobs (sha TEXT PRIMARY KEY, data BLOB NOT NULL)")
+    db.execute("CREATE TABLE message_blobs (message_id INTEGER NOT NULL REFERENCES messages(id)"
+               " ON DELETE CASCADE, sha TEXT NOT NULL)")
+    db.execute("CREATE INDEX message_blobs_by_message ON message_blobs(message_id)")
+    db.execute("CREATE INDEX message_blobs_by_sha ON message_blobs(sha)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("001_initial", m001_initial),
     ("002_trash_hidden_search", m002_trash_hidden_search),
     ("003_message_uids", m003_message_uids),
     ("004_questions_index", m004_questions_index),
     ("005_whole_messages", m005_whole_messages),
+    ("006_blobs", m006_blobs),
 ]
 
 

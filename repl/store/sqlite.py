@@ -17,7 +17,7 @@ from typing import Any
 
 from repl import files
 from repl.errors import StoreBusyError, StoreError, ThreadError
-from repl.store import migrations, recover, sqlsearch
+from repl.store import blobs, migrations, recover, sqlsearch
 from repl.thread import Hit, Message, ThreadInfo, Usage, last_group, restored_name
 
 BUSY_TIMEOUT_MS = 10_000
@@ -257,6 +257,11 @@ class SQLiteStore:
         if row:
             return _message(row)
         created = m.created_at or self._clock()
+        found: dict[str, bytes] = {}
+        if m.parts:
+            parts, found = blobs.take_out(m.parts)
+            m = replace(m, parts=parts)
+        db.executemany("INSERT OR IGNORE INTO blobs (sha, data) VALUES (?, ?)", found.items())
         cur = db.execute(
             "INSERT INTO messages (thread_id, role, content, created_at, model, status,"
             " prompt_tokens, completion_tokens, covers, hidden, hidden_at, uid, parts, fields,"
@@ -266,6 +271,8 @@ class SQLiteStore:
              m.uid, *_whole(m)))
         db.execute("UPDATE threads SET updated_at = max(updated_at, ?) WHERE id = ?",
                    (created, tid))
+        db.executemany("INSERT INTO message_blobs (message_id, sha) VALUES (?, ?)",
+                       [(cur.lastrowid, sha) for sha in found])
         return replace(m, id=int(cur.lastrowid or 0), created_at=created)
 
     def append(self, name: str, message: Message) -> Message:
@@ -332,10 +339,11 @@ class SQLiteStore:
         return len(tids)
 
     def _scrub(self) -> None:
-        """After a delete, leave no copy on disk: the full-text index merged into one segment
-        (which drops the deleted entries; secure_delete zeroes the freed pages), and the WAL
-        copied into the database and truncated."""
+        """After a delete, leave no copy on disk: the blobs no message uses deleted, the
+        full-text index merged into one segment (which drops the deleted entries; secure_delete
+        zeroes the freed pages), and the WAL copied into the database and truncated."""
         with self._write() as db:
+            db.execute("DELETE FROM blobs WHERE sha NOT IN (SELECT sha FROM message_blobs)")
             db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
         with self._read() as db:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -348,6 +356,17 @@ class SQLiteStore:
             rows = db.execute(f"SELECT {_MESSAGE}, hidden_at FROM messages WHERE thread_id = ?"
                               " AND hidden IS NOT NULL", (tid,)).fetchall()
         return last_group([(_message(r), r[-1]) for r in rows], reason)
+
+    def expand(self, payload: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The request's messages with their attachments' bytes put back (blobs.py)."""
+        return blobs.expand(payload, self._blob)
+
+    def _blob(self, sha: str) -> bytes:
+        with self._read() as db:
+            row = db.execute("SELECT data FROM blobs WHERE sha = ?", (sha,)).fetchone()
+        if row is None:
+            raise StoreError(f"the thread store {self.path} lacks an attachment ({sha[:12]})")
+        return bytes(row[0])
 
     def search(self, text: str, *, limit: int = 20) -> list[Hit]:
         """Messages of live threads matching every word of ``text``, best first (sqlsearch)."""

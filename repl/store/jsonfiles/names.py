@@ -16,6 +16,7 @@ from pathlib import Path
 #                        "covers", "uid"}]}; ids count up from 1 in each
 #                        thread; a uid is unique in its thread (a message sent twice is kept once)
 #   state.json           {"last_thread": ...}: get_state / set_state
+#   blobs/<sha256>       an attachment's bytes, once, whatever the number of messages using it
 #   trash/               deleted threads, "<file stem>.deleted-<time>.json", with deleted_at set
 #   .lock                the store lock: shared while a thread is written, exclusive while names,
 #                        the trash or the state change, and while stray files are tidied at open
@@ -31,6 +32,7 @@ from pathlib import Path
 FORMAT = 2
 STATE = "state.json"
 TRASH = "trash"
+BLOBS = "blobs"
 LOCK = ".lock"
 MAX_STEM = 150  # bytes of a name kept readable in its file name (file names stop at 255)
 HASH_LENGTH = 12
