@@ -19,7 +19,7 @@ from harness import Session
 from stores import BACKENDS, WHOLE, redis_url, stored_bytes
 
 from repl.errors import StoreError
-from repl.store import migrations
+from repl.store import migrations, recover
 from repl.store.buffered import BufferedStore
 from repl.store.copy import copy_store
 from repl.store.jsonfiles import JSONStore
@@ -273,3 +273,25 @@ def test_the_request_carries_the_attachment_bytes_back(api_env: dict[str, str],
         await s.quit()
 
     asyncio.run(go())
+
+
+def test_a_damaged_sqlite_store_recovers_whole_messages_and_their_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "chatrepl.db"
+    raw = png(100_000, 3)
+    s = SQLiteStore(path)
+    s.create("t")
+    s.append_many("t", [*WHOLE, image_message(raw)])
+    s.append_many("t", [Message("user", f"filler {i:04} " + "x" * 200) for i in range(400)])
+    s.close()
+    data = bytearray(path.read_bytes())
+    page = data.index(b"filler 0300 ") // 4096 * 4096
+    data[page:page + 4096] = bytes(4096)  # a page of messages zeroed
+    path.write_bytes(bytes(data))
+    recover.marker(path).touch()  # as a read that met the damage leaves it
+    s = SQLiteStore(path)
+    assert s.recovered is not None
+    back = s.messages("t")
+    assert [m.for_api() for m in back[:4]] == [m.for_api() for m in WHOLE]
+    assert [m.reasoning for m in back[:4]] == [m.reasoning for m in WHOLE]
+    assert s.expand([back[4].for_api()]) == [image_message(raw).for_api()]
+    s.close()
