@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from repl.thread import SUMMARY, Message, ThreadInfo
 
@@ -37,17 +38,23 @@ def covered(summary: Message, messages: Sequence[Message]) -> int:
                if m.role != SUMMARY and m.id is not None and m.id <= summary.covers)
 
 
-def to_json(info: ThreadInfo, messages: Sequence[Message]) -> str:
-    """The messages array. A /compact summary is a system message marked
+Expand = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+def to_json(info: ThreadInfo, messages: Sequence[Message], *,
+            expand: Expand | None = None) -> str:
+    """The messages array, each message whole (``expand``, the store's, puts the attachments'
+    bytes back). A /compact summary is a system message marked
     ``"chatrepl": {"summary": true, "covers": N}`` (it stands for the first N other messages),
     so that an import sends what was sent before; other readers see a system message."""
-    entries: list[dict[str, object]] = [{**m} for m in system_head(info)]
+    entries: list[dict[str, Any]] = [{**m} for m in system_head(info)]
     for message in messages:
-        entry: dict[str, object] = {**message.for_api()}
+        entry: dict[str, Any] = {**message.for_api()}
         if message.role == SUMMARY:
             entry["chatrepl"] = {"summary": True, "covers": covered(message, messages)}
         entries.append(entry)
-    return json.dumps(entries, ensure_ascii=False, indent=2) + "\n"
+    return json.dumps(expand(entries) if expand else entries, ensure_ascii=False,
+                      indent=2) + "\n"
 
 
 def _iso(timestamp: float, timespec: str = "seconds") -> str:

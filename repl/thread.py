@@ -56,7 +56,8 @@ class Message:
     # does not know), kept exactly; None when the content is the string ``content``
     parts: tuple[Part, ...] | None = None
     # every other key of the API's message, kept and sent back verbatim: tool_calls, refusal,
-    # tool_call_id, name, unknown keys (never role or content)
+    # tool_call_id, name, unknown keys (never role; "content" only when the API's content was
+    # neither a string nor a list of parts, such as null: then it is sent as it was)
     fields: Mapping[str, Any] = field(default_factory=dict)
     reasoning: str | None = None  # the answer's reasoning text: stored and shown, never sent
 
@@ -65,15 +66,19 @@ class Message:
             return {"role": "system",
                     "content": f"Summary of the earlier conversation:\n\n{self.content}"}
         content: object = [dict(p) for p in self.parts] if self.parts is not None else self.content
-        return {**self.fields, "role": self.role, "content": content}
+        # a content that was neither text nor parts (null, say) is kept in fields, verbatim
+        return {"role": self.role, "content": content, **self.fields}
 
 
 def parts_text(parts: list[Any] | tuple[Any, ...]) -> str:
     """The text of a list content: its text parts, joined by blank lines (what is shown,
     searched and estimated; the parts themselves are kept as they are)."""
     return "\n\n".join(p["text"] for p in parts
-                        if isinstance(p, Mapping) and p.get("type") == "text"
-                        and isinstance(p.get("text"), str))
+                        if isinstance(p, Mapping) and p.get("type") in TEXT_PARTS
+                        and isinstance(p.get("text"), str) and p["text"])
+
+
+TEXT_PARTS = ("text", "input_text", "output_text")  # the part types that hold the text
 
 
 @dataclass(frozen=True, slots=True)

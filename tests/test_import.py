@@ -60,15 +60,19 @@ def test_messages_array_fixture() -> None:
         ("assistant", "Iterating over a dict yields its keys, so `sorted(d)` sorts the keys. Use "
                       "`sorted(d.values())` for the values, or `sorted(d.items())` for pairs."),
         ("user", "And what is wrong in this screenshot?\n\nIt raises TypeError on the last line."),
+        ("assistant", ""),
+        ("tool", "TypeError: '<' not supported between instances of 'str' and 'int'"),
         ("assistant", "The keys mix `int` and `str`, and Python 3 will not order those against "
                       "each other.\n\n```python\nsorted(d, key=str)\n```\n"),
-    ]  # the image part, the tool call (content null) and the tool result are left out:
-    assert describe_left_out(thread.left_out) == "1 tool call, 1 tool result, 1 image part"
+    ]  # the image part, the tool call (content null) and the tool result are kept whole:
+    array = json.loads((FIXTURES / "chat_history.json").read_text())
+    assert [m.for_api() for m in thread.messages] == array[1:]
+    assert describe_left_out(thread.left_out) == ""
     assert all(m.status is None and m.created_at == 0.0 for m in thread.messages)
 
 
-def test_messages_array_leading_system_messages_join_and_later_ones_are_skipped() -> None:
-    [thread] = parse(json.dumps([
+def test_messages_array_keeps_every_system_message_but_a_plain_first_one() -> None:
+    array = [
         {"role": "system", "content": "One."},
         {"role": "developer", "content": [{"type": "text", "text": "Two."}]},
         {"role": "user", "content": "hi"},
@@ -76,9 +80,11 @@ def test_messages_array_leading_system_messages_join_and_later_ones_are_skipped(
         {"role": "function", "name": "f", "content": "{}"},
         {"role": "assistant", "content": ""},
         {"role": "assistant", "content": "hello"},
-    ]))
-    assert thread.system == "One.\n\nTwo."
-    assert turns(thread) == [("user", "hi"), ("assistant", "hello")]
+    ]
+    [thread] = parse(json.dumps(array))
+    assert thread.system == "One."
+    assert [m.for_api() for m in thread.messages] == array[1:]
+    assert thread.messages[0].content == "Two."
 
 
 def test_messages_array_without_system_or_messages() -> None:
@@ -436,25 +442,23 @@ def sent_now(s: Session, thread: str) -> list[dict[str, str]]:
     return window.plan(system_head(info), s.store.messages(thread), limit=None).messages
 
 
-def test_import_says_what_it_left_out_and_keeps_text_parts(api_env: dict[str, str],
-                                                           server: FakeOpenAI) -> None:
+def test_import_keeps_everything_and_says_nothing_was_left_out(api_env: dict[str, str],
+                                                                server: FakeOpenAI) -> None:
     async def go() -> None:
         s = await Session().start("t")
         out = await s.line(f"/import {FIXTURES / 'chat_history.json'}")
-        assert "left out: 1 tool call, 1 tool result, 1 image part" in out
-        assert out.count("left out") == 1
-        [asked] = [m.content for m in s.store.messages("chat_history") if "screen" in m.content]
-        assert asked == ("And what is wrong in this screenshot?\n\n"
-                         "It raises TypeError on the last line.")
-        out = await s.line(f"/import {FIXTURES / 'conversations.json'}")
-        assert "left out: 1 tool call, 1 tool result, 1 image part" in out
+        assert "left out" not in out
+        [asked] = [m for m in s.store.messages("chat_history") if "screen" in m.content]
+        assert asked.content == ("And what is wrong in this screenshot?\n\n"
+                                 "It raises TypeError on the last line.")
+        assert asked.parts and asked.parts[1]["type"] == "image_url"
         await s.quit()
 
     run(go())
 
 
-def test_left_out_counts_every_kind() -> None:
-    [thread] = parse(json.dumps([
+def test_every_kind_of_message_is_kept() -> None:
+    array = [
         {"role": "user", "content": [{"type": "text", "text": "look"},
                                      {"type": "image_url", "image_url": {"url": "x"}},
                                      {"type": "input_image", "image_url": "y"},
@@ -469,11 +473,12 @@ def test_left_out_counts_every_kind() -> None:
         {"role": "wizard", "content": "abracadabra"},
         {"role": "assistant", "content": "", "refusal": "no"},
         {"role": "assistant", "content": None, "audio": {"id": "audio_1"}},
-    ]))
-    assert turns(thread) == [("user", "look"), ("assistant", "done")]
-    assert describe_left_out(thread.left_out) == (
-        "3 tool calls, 3 tool results, 2 image parts, 2 audio parts, 1 file part, 1 refusal, "
-        "1 system message after the conversation began, 1 message with an unknown role")
+        {"role": "user", "content": ["a bare string part", {"type": "text", "text": "t"}]},
+    ]
+    [thread] = parse(json.dumps(array))
+    assert [m.for_api() for m in thread.messages] == array
+    assert describe_left_out(thread.left_out) == ""
+    assert thread.messages[-1].content == "a bare string part"
 
 
 def test_messages_wrapper_object_is_accepted() -> None:
@@ -486,16 +491,14 @@ def test_messages_wrapper_object_is_accepted() -> None:
     assert_import_error('{"messages": [{"role": "user", "content": "hi"}, 3]}', "item 2")
 
 
-@pytest.mark.parametrize("content", ['[{"role": "wizard", "content": "hi"}]',
-                                     '[{"role": "user"}]',
-                                     '{"messages": [{"role": "tool", "content": "x"}]}'])
-def test_nothing_importable_is_one_error_and_no_thread(api_env: dict[str, str], tmp_path: Path,
-                                                       content: str) -> None:
-    path = tmp_path / "odd.json"
-    path.write_text(content)
+def test_nothing_importable_is_one_error_and_no_thread(api_env: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    path = tmp_path / "odd.md"  # a messages array always holds something to keep, now
+    path.write_text('<!-- chatrepl:message role="wizard" chars="2" -->\n## wizard\n\nhi\n\n'
+                    '<!-- chatrepl:end -->\n')
     done = chatrepl(api_env, "--import", str(path))
     assert done.returncode == 1
-    assert done.stderr.startswith("chatrepl: odd.json has nothing chatrepl can import")
+    assert done.stderr.startswith("chatrepl: odd.md has nothing chatrepl can import")
     assert len(done.stderr.splitlines()) == 1
     assert chatrepl(api_env, "--list").stdout.count("odd") == 0
 
@@ -521,7 +524,7 @@ def test_changed_thread_of_the_same_name_is_imported_with_a_suffix(
         await s.line("/switch history")
         await s.line("one more")
         out = await s.line(f"/import {FIXTURES / 'chat_history.json'} history")
-        assert "imported 1 thread (4 messages): 'history-2'" in out
+        assert "imported 1 thread (6 messages): 'history-2'" in out
         await s.quit()
 
     run(go())

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import random
 import sqlite3
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from fakeserver import FakeOpenAI
 from harness import Session
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from stores import BACKENDS, WHOLE, redis_url, stored_bytes
 
 from repl.errors import StoreError
@@ -26,6 +30,7 @@ from repl.store.jsonfiles import JSONStore
 from repl.store.redis import RedisStore
 from repl.store.sqlite import SQLiteStore
 from repl.thread import Message
+from repl.transfer import export_text, import_file
 
 OLD = [("user", "q", None), ("assistant", "a", "replaced"), ("assistant", "a2", None)]
 
@@ -295,3 +300,46 @@ def test_a_damaged_sqlite_store_recovers_whole_messages_and_their_bytes(tmp_path
     assert [m.reasoning for m in back[:4]] == [m.reasoning for m in WHOLE]
     assert s.expand([back[4].for_api()]) == [image_message(raw).for_api()]
     s.close()
+
+
+# -- import then export is the identity -------------------------------------------------------
+
+_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+_json = st.recursive(st.none() | st.booleans() | st.integers(-2**53, 2**53) | _text,
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(_text, inner, max_size=3), max_leaves=6)
+_data_url = st.binary(min_size=1, max_size=300).map(
+    lambda b: "data:image/png;base64," + base64.b64encode(b).decode())
+_part = st.one_of(
+    st.builds(lambda t: {"type": "text", "text": t}, _text),
+    st.builds(lambda u, d: {"type": "image_url", "image_url": {"url": u, "detail": d}},
+              _data_url | st.just("https://example.com/a.png"), st.sampled_from(["low", "auto"])),
+    st.builds(lambda d, n: {"type": "file", "file": {"file_data": d, "filename": n}},
+              _data_url.map(lambda u: u.replace("image/png", "application/pdf")), _text),
+    st.builds(lambda b: {"type": "input_audio", "input_audio": {
+        "data": base64.b64encode(b).decode(), "format": "wav"}}, st.binary(max_size=100)),
+    st.dictionaries(_text, _json, max_size=2).map(lambda d: {**d, "type": "x-unknown"}),
+)
+_keys = _text.filter(lambda k: k not in ("role", "content", "chatrepl"))
+_api_message = st.builds(
+    lambda role, content, extra: {"role": role, "content": content, **extra},
+    st.sampled_from(["user", "assistant", "tool", "developer", "system", "function"]),
+    _text | st.lists(_part, max_size=4) | st.none(),
+    st.dictionaries(_keys, _json, max_size=3),
+)
+_counter = itertools.count()
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(array=st.lists(_api_message, min_size=1, max_size=6))
+def test_property_import_then_export_is_the_identity(backend: str, tmp_path: Path,
+                                                     array: list[dict[str, Any]]) -> None:
+    n = next(_counter)
+    store = BufferedStore(BACKENDS[backend](tmp_path / f"s{n}"))
+    path = tmp_path / f"a{n}.json"
+    path.write_text(json.dumps(array))
+    import_file(store, str(path), name="t")
+    text, _ = export_text(store, "t", "json")
+    store.close()
+    assert json.loads(text) == array
