@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from repl.thread import SUMMARY, Message, ThreadInfo
+from repl.thread import SUMMARY, Message, ThreadInfo, attachment
 
 FORMATS = ("md", "json")
 
@@ -82,7 +83,7 @@ MARKER = "<!-- chatrepl:"
 END_MARKER = "<!-- chatrepl:end -->"
 
 _TITLES = {"user": "User", "assistant": "Assistant", "system": "System",
-           "summary": "Summary"}
+           "summary": "Summary", "tool": "Tool result"}
 
 
 def _quote(value: str) -> str:
@@ -119,7 +120,22 @@ def _message_section(message: Message, messages: Sequence[Message]) -> str:
     covers = str(covered(message, messages)) if message.role == SUMMARY else None
     attrs = {"role": message.role, "covers": covers, "model": message.model,
              "status": message.status, "created": created}
-    return _section("message", attrs, _one_line(title), message.content, message.status)
+    section = _section("message", attrs, _one_line(title), message.content, message.status)
+    extra = _extra(message)
+    return section + (_section("extra", {}, "Details", extra) if extra else "")
+
+
+def _extra(message: Message) -> str:
+    """What a message holds beside its text, for a reader: one line per attachment (name, kind,
+    size) and its other keys (tool calls, the tool call a result answers) as fenced JSON. The
+    importer steps over it: markdown keeps a thread's text, the JSON export everything."""
+    found = [a for a in map(attachment, message.parts or ()) if a is not None]
+    lines = [f"- {_one_line(a.line())}" for a in found]
+    if message.fields:
+        blob = json.dumps(dict(message.fields), ensure_ascii=False, indent=2)
+        fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", blob)), default=0))
+        lines += ["", f"{fence}json", blob, fence]
+    return "\n".join(lines).strip("\n")
 
 
 def to_markdown(info: ThreadInfo, messages: Sequence[Message], *, now: float) -> str:

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from stores import BACKENDS, WHOLE, redis_url, stored_bytes
 
 from repl.errors import StoreError
+from repl.importers import parse
 from repl.store import migrations, recover
 from repl.store.buffered import BufferedStore
 from repl.store.copy import copy_store
@@ -343,3 +344,29 @@ def test_property_import_then_export_is_the_identity(backend: str, tmp_path: Pat
     text, _ = export_text(store, "t", "json")
     store.close()
     assert json.loads(text) == array
+
+
+def test_markdown_lists_attachments_and_shows_tool_calls_as_json(tmp_path: Path) -> None:
+    raw = png(2_000, 5)
+    store = BufferedStore(BACKENDS["sqlite"](tmp_path))
+    store.create("t")
+    call = {"id": "call_9", "type": "function",
+            "function": {"name": "lookup", "arguments": '{"q": "cats"}'}}
+    pdf = "data:application/pdf;base64," + base64.b64encode(b"%PDF-1.7 tiny").decode()
+    store.append_many("t", [
+        Message("user", "see", parts=(
+            {"type": "text", "text": "see"}, image_message(raw).parts[1],  # type: ignore[index]
+            {"type": "file", "file": {"filename": "report.pdf", "file_data": pdf}})),
+        Message("assistant", "", fields={"tool_calls": [call]}),
+        Message("tool", "3 cats", fields={"tool_call_id": "call_9"}),
+        Message("assistant", "There are 3 cats."),
+    ])
+    text, _ = export_text(store, "t", "md")
+    assert "- image (image/png, 2,000 bytes)\n- report.pdf (application/pdf, 13 bytes)\n" in text
+    assert '```json\n{\n  "tool_calls": [\n    {\n      "id": "call_9",' in text
+    assert '```json\n{\n  "tool_call_id": "call_9"\n}\n```' in text
+    assert raw[:50] not in text.encode() and "base64," not in text  # names, never bytes
+    [back] = parse(text)
+    assert [(m.role, m.content) for m in back.messages] == [
+        ("user", "see"), ("assistant", ""), ("assistant", "There are 3 cats.")]
+    store.close()

@@ -15,39 +15,13 @@ import binascii
 import hashlib
 import struct
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from repl.thread import Part
+from repl.thread import PREFIX, Part, Ref, parse_ref
 
-PREFIX = "chatrepl-blob:"
 # (part type, key of the part holding the object, key of the object holding the base64 data)
 SLOTS = (("image_url", "image_url", "url"), ("file", "file", "file_data"),
          ("input_audio", "input_audio", "data"))
-
-
-@dataclass(frozen=True, slots=True)
-class Ref:
-    sha: str
-    size: int  # bytes, decoded
-    header: str  # what came before the base64
-    width: int = 0  # an image's pixels, when its header says; else 0
-    height: int = 0
-
-    def __str__(self) -> str:
-        return f"{PREFIX}{self.sha}:{self.size}:{self.width}x{self.height}:{self.header}"
-
-
-def parse(text: object) -> Ref | None:
-    """The reference ``text`` is, or None."""
-    if not isinstance(text, str) or not text.startswith(PREFIX):
-        return None
-    try:
-        sha, size, dims, header = text[len(PREFIX):].split(":", 3)
-        width, _, height = dims.partition("x")
-        return Ref(sha, int(size), header, int(width), int(height))
-    except ValueError:
-        return None
 
 
 def _slot(part: Part) -> tuple[str, str, str] | None:
@@ -98,7 +72,7 @@ def take_out(parts: Iterable[Part]) -> tuple[tuple[Part, ...], dict[str, bytes]]
 
 def refs(parts: Iterable[Part] | None) -> list[Ref]:
     """The references in ``parts``."""
-    found = (parse(slot[2]) for slot in map(_slot, parts or ()) if slot)
+    found = (parse_ref(slot[2]) for slot in map(_slot, parts or ()) if slot)
     return [r for r in found if r is not None]
 
 
@@ -119,7 +93,7 @@ def _expand_message(m: dict[str, Any], read: Callable[[str], bytes]) -> dict[str
 
 def _expand_part(part: Part, read: Callable[[str], bytes]) -> Part:
     slot = _slot(part)
-    ref = parse(slot[2]) if slot else None
+    ref = parse_ref(slot[2]) if slot else None
     if slot is None or ref is None:
         return part
     key, field, _ = slot
@@ -166,3 +140,6 @@ def _jpeg(raw: bytes) -> tuple[int, int]:
             return w, h
         i += 2 + length
     return 0, 0
+
+
+__all__ = ["PREFIX", "Ref", "expand", "image_size", "refs", "take_out"]
