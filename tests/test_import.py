@@ -139,20 +139,29 @@ def test_chatgpt_follows_the_current_branch() -> None:
     assert thread.system is None  # the hidden, empty system node of the real exports
 
 
-def test_chatgpt_keeps_text_and_skips_tools_images_and_hidden_context() -> None:
+def test_chatgpt_keeps_text_code_and_tools_notes_images_and_skips_hidden_context() -> None:
     thread = load("conversations.json")[1]
     assert thread.system == "You are a travel assistant. Keep lists short."
+    note = "[image not in the export: file-9XyZ, 1024x768]"
     assert turns(thread) == [
-        ("user", "What should I pack for Zürich in March? This is my suitcase."),
+        ("user", f"{note}\n\nWhat should I pack for Zürich in March? This is my suitcase."),
+        ("assistant", ""),
+        ("tool", "avg 7°C, rain 10 days"),
         ("assistant", "Zürich in March averages about 7 °C with frequent rain:\n\n"
                       "1. Waterproof jacket\n2. Warm layers\n3. Comfortable boots\n"),
         ("user", "And for hiking?"),
         ("assistant", "For hiking, add trekking poles and"),
     ]
-    assert [m.status for m in thread.messages] == [None, None, None, INTERRUPTED]
+    assert thread.messages[0].parts == (
+        {"type": "text", "text": note},
+        {"type": "text", "text": "What should I pack for Zürich in March? This is my suitcase."})
+    [call] = thread.messages[1].fields["tool_calls"]
+    assert call["function"] == {"name": "python",
+                                "arguments": json.dumps({"code": "weather('Zürich', month=3)"})}
+    assert thread.messages[2].fields == {"tool_call_id": call["id"]}  # a valid request
+    assert [m.status for m in thread.messages] == [None] * 5 + [INTERRUPTED]
     assert thread.model == "gpt-4o"  # the last answer's model, not the conversation's "auto"
-    # the code-interpreter call, its output and the photo; not the hidden custom instructions
-    assert describe_left_out(thread.left_out) == "1 tool call, 1 tool result, 1 image part"
+    assert describe_left_out(thread.left_out) == ""  # the hidden custom instructions: skipped
 
 
 def _node(key: str, parent: str | None, children: list[str], role: str | None = None,
@@ -221,8 +230,10 @@ def test_chatgpt_counts_tool_use_and_reasoning_it_leaves_out() -> None:
         shown("o", "c", "a", "tool", "tether_browsing_display"),
         _node("a", "o", [], "assistant", "sunny"), current="a")
     [thread] = parse(json.dumps([conversation]))
-    assert turns(thread) == [("user", "weather?"), ("assistant", "sunny")]
-    assert describe_left_out(thread.left_out) == "1 tool call, 1 tool result, 1 reasoning message"
+    assert turns(thread) == [("user", "weather?"), ("assistant", ""), ("tool", ""),
+                             ("assistant", "sunny")]
+    assert thread.messages[1].fields["tool_calls"][0]["function"]["name"] == "browser"
+    assert describe_left_out(thread.left_out) == "1 reasoning message"
 
 
 def test_chatgpt_loop_in_parents_is_an_error() -> None:
