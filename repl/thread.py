@@ -149,6 +149,18 @@ def _size_and_media(value: object) -> tuple[int | None, str | None]:
     return None, media
 
 
+def attachment_names(m: Message) -> str:
+    """The names of the message's attachments, one a line: searched with its text."""
+    found = (attachment(p) for p in m.parts or ())
+    return "\n".join(a.name for a in found if a is not None)
+
+
+def searchable(m: Message) -> str:
+    """What a search looks in: the text, then the attachments' names."""
+    names = attachment_names(m)
+    return f"{m.content}\n{names}" if names else m.content
+
+
 def parts_text(parts: list[Any] | tuple[Any, ...]) -> str:
     """The text of a list content: its text parts, joined by blank lines (what is shown,
     searched and estimated; the parts themselves are kept as they are)."""

@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 import redis
-from fakeserver import FakeOpenAI
+from fakeserver import FakeOpenAI, Reply
 from harness import Session
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stores import BACKENDS, WHOLE, redis_url, stored_bytes
 
+from repl import window
 from repl.errors import StoreError
 from repl.importers import parse
 from repl.store import migrations, recover
@@ -370,3 +371,100 @@ def test_markdown_lists_attachments_and_shows_tool_calls_as_json(tmp_path: Path)
     assert [(m.role, m.content) for m in back.messages] == [
         ("user", "see"), ("assistant", ""), ("assistant", "There are 3 cats.")]
     store.close()
+
+
+# -- streamed tool calls and reasoning --------------------------------------------------------
+
+
+def test_a_streamed_tool_call_is_stored_answered_and_the_thread_goes_on(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    calls = [("call_a", "get_weather", '{"city": "Zürich", "month": 3}'),
+             ("call_b", "get_time", '{"tz": "Europe/Zurich"}')]
+
+    async def go() -> None:
+        s = await Session().start("tools")
+        server.queue(Reply("", tool_calls=calls, finish="tool_calls"))
+        await s.line("weather and time?")
+        stored = s.store.messages("tools")
+        assert [m.role for m in stored] == ["user", "assistant", "tool", "tool"]
+        assert stored[1].fields["tool_calls"] == [
+            {"id": i, "type": "function", "function": {"name": n, "arguments": a}}
+            for i, n, a in calls]
+        assert stored[1].status is None
+        await s.line("never mind")
+        sent = server.sent_messages()
+        assert sent[1] == {"role": "assistant", "content": "",
+                           "tool_calls": stored[1].fields["tool_calls"]}
+        assert [(m["role"], m.get("tool_call_id")) for m in sent[2:4]] == [
+            ("tool", "call_a"), ("tool", "call_b")]
+        assert "not run" in sent[2]["content"]
+        assert sent[4] == {"role": "user", "content": "never mind"}
+        await s.quit()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("key", ["reasoning_content", "reasoning", "think"])
+def test_reasoning_is_stored_shown_collapsed_and_never_sent(api_env: dict[str, str],
+                                                           server: FakeOpenAI, key: str) -> None:
+    thinking = "The user asks 2+2. That is 4."
+
+    async def go() -> None:
+        s = await Session().start("r")
+        if key == "think":
+            server.queue(Reply(f"<think>{thinking}</think>\n\nIt is 4."))
+        else:
+            server.queue(Reply("It is 4.", reasoning=thinking, reasoning_key=key))
+        await s.line("2+2?")
+        [_, answer] = s.store.messages("r")
+        assert (answer.content, answer.reasoning) == ("It is 4.", thinking)
+        await s.line("thanks")
+        assert server.sent_messages()[1] == {"role": "assistant", "content": "It is 4."}
+        assert "reasoning" not in json.dumps(server.requests[-1])
+        out = await s.line("/history")
+        assert f"▸ reasoning ({len(thinking)} characters)" in out
+        assert thinking not in out
+        await s.quit()
+        s = await Session().start("r")  # the turns shown on open
+        assert f"▸ reasoning ({len(thinking)} characters)" in s.text
+        await s.quit()
+
+    asyncio.run(go())
+
+
+# -- the context estimate and search ----------------------------------------------------------
+
+
+def test_the_estimate_counts_images_by_their_tiles_and_files_by_their_size(
+        tmp_path: Path) -> None:
+    tall = image_message(png(3_000, 1, width=2048, height=4096))
+    # 2048x4096 -> 1024x2048 -> 768x1536: 2 x 3 tiles of 512
+    assert window.estimate(tall.for_api()) == 6 * 170 + 85 + len("what is this?") // 4 + 4
+    s = BACKENDS["sqlite"](tmp_path)
+    s.create("t")
+    [stored] = s.append_many("t", [tall])
+    assert window.estimate(stored.for_api()) == window.estimate(tall.for_api())  # no bytes read
+    s.close()
+    remote = {"type": "image_url", "image_url": {"url": "https://example.com/x.png"}}
+    low = {"type": "image_url", "image_url": {"url": "https://example.com/x.png",
+                                              "detail": "low"}}
+    pdf = {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;"
+                                    "base64," + base64.b64encode(bytes(80_000)).decode()}}
+    assert window.estimate({"role": "user", "content": [remote]}) == 765 + 4
+    assert window.estimate({"role": "user", "content": [low]}) == 85 + 4
+    assert window.estimate({"role": "user", "content": [pdf]}) == 10_000 + 4
+    calls = {"role": "assistant", "content": None, "tool_calls": [{"id": "c", "function": {
+        "name": "f", "arguments": "x" * 400}}]}
+    assert window.estimate(calls) > 100  # tool calls count too
+
+
+def test_search_finds_text_parts_and_attachment_names(backend: str, tmp_path: Path) -> None:
+    s = BACKENDS[backend](tmp_path)
+    s.create("t")
+    pdf = "data:application/pdf;base64," + base64.b64encode(b"%PDF").decode()
+    s.append_many("t", [Message("user", "look at this", parts=(
+        {"type": "text", "text": "look at this"},
+        {"type": "file", "file": {"filename": "quarterly-report.pdf", "file_data": pdf}}))])
+    assert [h.thread for h in s.search("look")] == ["t"]
+    assert [h.thread for h in s.search("quarterly")] == ["t"]
+    s.close()

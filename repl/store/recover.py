@@ -107,7 +107,7 @@ THREAD_COLUMNS = ("id", "name", "model", "system", "created_at", "updated_at", "
                   "deleted_name")
 MESSAGE_COLUMNS = ("id", "thread_id", "role", "content", "created_at", "model", "status",
                    "prompt_tokens", "completion_tokens", "hidden", "hidden_at", "covers", "uid",
-                   "parts", "fields", "reasoning")
+                   "parts", "fields", "reasoning", "names")
 
 
 BLOB_TABLES = (("blobs", ("sha", "data")), ("message_blobs", ("message_id", "sha")))

@@ -18,7 +18,15 @@ from typing import Any
 from repl import files
 from repl.errors import StoreBusyError, StoreError, ThreadError
 from repl.store import blobs, migrations, recover, sqlsearch
-from repl.thread import Hit, Message, ThreadInfo, Usage, last_group, restored_name
+from repl.thread import (
+    Hit,
+    Message,
+    ThreadInfo,
+    Usage,
+    attachment_names,
+    last_group,
+    restored_name,
+)
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -265,10 +273,10 @@ class SQLiteStore:
         cur = db.execute(
             "INSERT INTO messages (thread_id, role, content, created_at, model, status,"
             " prompt_tokens, completion_tokens, covers, hidden, hidden_at, uid, parts, fields,"
-            " reasoning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " reasoning, names) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (tid, m.role, m.content, created, m.model, m.status, m.usage.prompt_tokens,
              m.usage.completion_tokens, m.covers, m.hidden, created if m.hidden else None,
-             m.uid, *_whole(m)))
+             m.uid, *_whole(m), attachment_names(m) or None))
         db.execute("UPDATE threads SET updated_at = max(updated_at, ?) WHERE id = ?",
                    (created, tid))
         db.executemany("INSERT INTO message_blobs (message_id, sha) VALUES (?, ?)",

@@ -9,7 +9,7 @@ import re
 from dataclasses import replace
 
 from repl.store import words
-from repl.thread import UNDONE_EDIT, Message, ThreadInfo, Usage, new_uid
+from repl.thread import UNDONE_EDIT, Message, ThreadInfo, Usage, new_uid, searchable
 
 
 def body(m: Message, hidden_at: float | None) -> str:
@@ -99,6 +99,6 @@ def info(h: dict[str, str]) -> ThreadInfo:
 def may_match(raw: str, wanted: set[str]) -> bool:
     """A cheap test on the stored JSON that rules out most messages before decoding them."""
     if "\\u" in raw:  # non-ASCII content: fold the real text
-        return all(w in words.fold(json.loads(raw)["content"]) for w in wanted)
+        return all(w in words.fold(searchable(decode(raw)[0])) for w in wanted)
     low = raw.lower()
     return all(w in low for w in wanted)
