@@ -468,3 +468,19 @@ def test_search_finds_text_parts_and_attachment_names(backend: str, tmp_path: Pa
     assert [h.thread for h in s.search("look")] == ["t"]
     assert [h.thread for h in s.search("quarterly")] == ["t"]
     s.close()
+
+
+def test_compact_sends_the_attachment_bytes_too(api_env: dict[str, str],
+                                                server: FakeOpenAI) -> None:
+    raw = png(10_000, 11)
+
+    async def go() -> None:
+        s = await Session().start("c")
+        s.store.append_many("c", [image_message(raw), Message("assistant", "a cat"),
+                                  Message("user", "q2"), Message("assistant", "a2")])
+        server.queue(Reply("We looked at a cat."))
+        await s.line("/compact 1")
+        assert server.sent_messages()[0] == image_message(raw).for_api()
+        await s.quit()
+
+    asyncio.run(go())
