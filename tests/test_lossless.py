@@ -484,3 +484,15 @@ def test_compact_sends_the_attachment_bytes_too(api_env: dict[str, str],
         await s.quit()
 
     asyncio.run(go())
+
+
+def test_a_fork_keeps_the_bytes_its_source_erased(backend: str, tmp_path: Path) -> None:
+    raw = png(20_000, 13)
+    s = BACKENDS[backend](tmp_path)
+    s.create("a")
+    [first] = s.append_many("a", [image_message(raw)])
+    s.fork("a", "b")
+    s.erase("a", [first.id or 0])
+    [copy] = s.messages("b")
+    assert s.expand([copy.for_api()]) == [image_message(raw).for_api()]
+    s.close()

@@ -279,8 +279,9 @@ class SQLiteStore:
              m.uid, *_whole(m), attachment_names(m) or None))
         db.execute("UPDATE threads SET updated_at = max(updated_at, ?) WHERE id = ?",
                    (created, tid))
+        used = {r.sha for r in blobs.refs(m.parts)}  # a fork's references count too
         db.executemany("INSERT INTO message_blobs (message_id, sha) VALUES (?, ?)",
-                       [(cur.lastrowid, sha) for sha in found])
+                       [(cur.lastrowid, sha) for sha in sorted(used)])
         return replace(m, id=int(cur.lastrowid or 0), created_at=created)
 
     def append(self, name: str, message: Message) -> Message:
