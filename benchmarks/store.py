@@ -1,4 +1,5 @@
-"""Store costs, per backend: a save as threads grow, opening a long thread, listing, searching.
+"""Store costs, per backend: a save as threads grow, opening a long thread, listing, searching,
+attachments (a thread holding 100 MB of images; one image in ten turns).
 
 Run: python benchmarks/store.py [sqlite] [json] [redis]   (default: every backend available;
 redis needs CHATREPL_TEST_REDIS or a redis-server on PATH). Medians of repeated runs on this
@@ -7,14 +8,18 @@ machine, in milliseconds; each backend gets fresh data in a temporary directory.
 
 from __future__ import annotations
 
+import base64
 import io
 import os
+import random
 import statistics
+import struct
 import sys
 import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -99,6 +104,67 @@ def measure(name: str, make: Callable[[Path], ThreadStore]) -> list[tuple[str, s
     return rows
 
 
+def image(seed: int, size: int = 1 << 20) -> Message:
+    """A user turn with a ``size``-byte PNG (incompressible noise after its header)."""
+    raw = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + struct.pack(">II", 1024, 768)
+    raw += random.Random(seed).randbytes(size - len(raw))
+    url = "data:image/png;base64," + base64.b64encode(raw).decode()
+    return Message("user", f"look {seed}", parts=({"type": "text", "text": f"look {seed}"},
+                                                  {"type": "image_url", "image_url": {"url": url}}))
+
+
+def footprint(name: str, base: Path) -> int:
+    """Bytes the (closed) store at ``base`` takes: its files, or for Redis its keys' memory."""
+    if name == "redis":
+        import redis
+        from stores import redis_url
+
+        client = redis.Redis.from_url(redis_url())
+        try:
+            return sum(int(client.memory_usage(k) or 0)
+                       for k in client.scan_iter(match=f"test:{base}:*", count=1000))
+        finally:
+            client.close()
+    return sum(p.stat().st_size for p in base.rglob("*") if p.is_file())
+
+
+def attachments(name: str, make: Callable[[Path], ThreadStore]) -> list[tuple[str, str]]:
+    """100 MB of images in a thread's history: opening it and showing its tail (and how many
+    attachment bytes that read); the same 1 MB image in ten turns: how much the store grows."""
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = make(Path(tmp))
+        store.create("pics")
+        for i in range(100):
+            store.append_many("pics", [image(i), Message("assistant", text(i))])
+        read: list[str] = []
+        real = store._blob  # type: ignore[attr-defined]
+
+        def counted(sha: str) -> bytes:
+            read.append(sha)
+            return bytes(real(sha))
+
+        store._blob = counted  # type: ignore[attr-defined]
+        ctx = context(store)
+        took = median_ms(lambda: show_opened(ctx, ctx.open("pics")), 10)
+        rows.append(("open a thread holding 100 MB of images, show its tail",
+                     f"{took:.1f} ms ({len(read)} attachments read)"))
+        store.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = make(Path(tmp))
+        store.create("same")
+        store.close()
+        before = footprint(name, Path(tmp))
+        store = make(Path(tmp))
+        one = image(7)
+        for i in range(10):
+            store.append("same", replace(one, uid=f"u{i}"))
+        store.close()
+        grown = (footprint(name, Path(tmp)) - before) / (1 << 20)
+        rows.append(("the same 1 MB image in ten turns: the store grows by", f"{grown:.2f} MB"))
+    return rows
+
+
 def startup_memory(make: Callable[[Path], ThreadStore], threads: int) -> float:
     """Peak KiB to open the store and a thread and show its tail, with ``threads`` stored."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,7 +195,7 @@ def main() -> None:
     for name in chosen:
         startup_memory(BACKENDS[name], 1)  # warm up: imports and caches are not the store's
         print(f"\n{name}")
-        for label, value in measure(name, BACKENDS[name]):
+        for label, value in [*measure(name, BACKENDS[name]), *attachments(name, BACKENDS[name])]:
             print(f"  {label:<46} {value}")
         small, large = (startup_memory(BACKENDS[name], n) for n in (10, 1_000))
         print(f"  {'peak memory to open, 10 vs 1,000 threads':<46} {small:,.0f} KiB vs "

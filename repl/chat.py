@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from repl import attachments, window
 from repl.client import Delta, Done, Retrying
@@ -107,14 +108,17 @@ def _say_dropped(ctx: Context, plan: window.Plan) -> None:
 async def _stream(ctx: Context, payload: list[dict[str, str]], model: str) -> Done | None:
     view = ctx.ui.stream()
     parts: list[str] = []
+    thought: list[str] = []
     done: Done | None = None
     status: str | None = INTERRUPTED
     view.start()
     painter = asyncio.create_task(_paint(view))
     try:
-        async for event in ctx.client.stream(payload, model):
+        # attachments are stored once per SHA-256: their bytes go back in only now
+        async for event in ctx.client.stream(ctx.store.expand(payload), model):
             if isinstance(event, Delta):
                 parts.append(event.text)
+                thought.append(event.reasoning)
                 view.feed(event.text, event.reasoning)
             elif isinstance(event, Retrying):
                 ctx.ui.info(str(event))
@@ -136,19 +140,50 @@ async def _stream(ctx: Context, payload: list[dict[str, str]], model: str) -> Do
             note = "(interrupted)" if parts else f"(interrupted before the answer began{resend})"
         try:
             # saved before anything is drawn: the terminal may be gone (SIGHUP, a closed pipe)
-            _save_answer(ctx, "".join(parts), model, status, done)
+            _save_answer(ctx, Answer("".join(parts), "".join(thought), model, status, done))
         finally:
             view.finish(note)
     return done
 
 
-def _save_answer(ctx: Context, answer: str, model: str, status: str | None,
-                 done: Done | None) -> None:
-    if not answer and status is not None:
+NOT_RUN = "chatrepl runs no tools: this call was not run"  # the result of every tool call
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    text: str
+    reasoning: str  # from reasoning_content / reasoning deltas
+    model: str
+    status: str | None
+    done: Done | None
+
+    def message(self) -> Message:
+        """The answer as stored: its reasoning (a leading <think> block of the text too) beside
+        its text, never in it; its tool calls in its fields."""
+        reasoning, text = self.reasoning, self.text
+        found = THINK.match(text)
+        if found:
+            reasoning, text = (reasoning + "\n\n" + found.group(1)).strip("\n"), text[found.end():]
+        calls = self.done.tool_calls if self.done and self.status is None else ()
+        return Message("assistant", text, model=self.model, status=self.status,
+                       usage=self.done.usage if self.done else Usage(),
+                       fields={"tool_calls": [dict(c) for c in calls]} if calls else {},
+                       reasoning=reasoning or None)
+
+
+THINK = re.compile(r"\s*<think>(.*?)</think>\s*", re.S)
+
+
+def _save_answer(ctx: Context, answer: Answer) -> None:
+    """Save the answer; after tool calls, one tool message for each, saying it was not run, so
+    every request that follows stays valid (each call followed by its result)."""
+    message = answer.message()
+    if not (message.content or message.fields or message.reasoning) and answer.status is not None:
         return  # nothing arrived: the user's message stays, unanswered
-    usage = done.usage if done else Usage()
-    _save(ctx, ctx.thread.name, Message("assistant", answer, model=model, status=status,
-                                        usage=usage))
+    _save(ctx, ctx.thread.name, message)
+    for call in message.fields.get("tool_calls", []):
+        _save(ctx, ctx.thread.name, Message("tool", NOT_RUN,
+                                            fields={"tool_call_id": call["id"]}))
 
 
 def _save(ctx: Context, name: str, message: Message) -> Message:

@@ -48,6 +48,8 @@ class Done:
     finish_reason: str | None  # None: the stream ended without saying why (cut short)
     usage: Usage
     model: str | None
+    # the answer's tool calls, assembled from their fragments, as the API's messages hold them
+    tool_calls: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +231,7 @@ class ChatClient:
         model: str | None = None
         received = 0
         said_done = False
+        calls = ToolCalls()
         async for name, data in sse.events(response.iter_lines()):
             deadline.reschedule(loop.time() + self.timeout)
             if data.strip() == "[DONE]":
@@ -247,10 +250,11 @@ class ChatClient:
             delta = _delta(choice)
             if delta:
                 yield delta
+            calls.feed(choice.get("delta"))
             finish = choice.get("finish_reason") or finish
         if received == 0:
             raise _empty(said_done)
-        yield Done(finish, usage, model)
+        yield Done(finish, usage, model, calls.done())
 
 
 # What the first request would import: the SDK, its chat resources, anyio's asyncio backend.
@@ -311,6 +315,43 @@ def _delta(choice: dict[str, Any]) -> Delta | None:
     text = text if isinstance(text, str) else ""
     reasoning = reasoning if isinstance(reasoning, str) else ""
     return Delta(text, reasoning) if text or reasoning else None
+
+
+class ToolCalls:
+    """Streamed tool calls put together (SERVERS.md, "Tool calls"): a call's first fragment has
+    its ``index``, ``id``, ``type`` and ``function.name``, later ones pieces of
+    ``function.arguments`` under the same index."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, Any]] = {}
+
+    def feed(self, delta: object) -> None:
+        fragments = delta.get("tool_calls") if isinstance(delta, dict) else None
+        for position, fragment in enumerate(fragments if isinstance(fragments, list) else []):
+            if isinstance(fragment, dict):
+                index = fragment.get("index")
+                self._merge(index if isinstance(index, int) else position, fragment)
+
+    def _merge(self, index: int, fragment: dict[str, Any]) -> None:
+        call = self._calls.setdefault(index, {"id": "", "type": "function",
+                                              "function": {"name": "", "arguments": ""}})
+        for key in ("id", "type"):
+            if isinstance(fragment.get(key), str) and fragment[key]:
+                call[key] = fragment[key]
+        function = fragment.get("function")
+        if isinstance(function, dict):
+            if isinstance(function.get("name"), str) and not call["function"]["name"]:
+                call["function"]["name"] = function["name"]
+            if isinstance(function.get("arguments"), str):
+                call["function"]["arguments"] += function["arguments"]
+
+    def done(self) -> tuple[dict[str, Any], ...]:
+        """The calls in index order; one the server gave no id gets one, so its result can
+        name it."""
+        calls = [self._calls[i] for i in sorted(self._calls)]
+        for n, call in enumerate(calls):
+            call["id"] = call["id"] or f"call_{n}"
+        return tuple(calls)
 
 
 def _usage(raw: object) -> Usage | None:

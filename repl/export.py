@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from repl.thread import SUMMARY, Message, ThreadInfo
+from repl.thread import SUMMARY, Message, ThreadInfo, attachment
 
 FORMATS = ("md", "json")
 
@@ -37,17 +39,23 @@ def covered(summary: Message, messages: Sequence[Message]) -> int:
                if m.role != SUMMARY and m.id is not None and m.id <= summary.covers)
 
 
-def to_json(info: ThreadInfo, messages: Sequence[Message]) -> str:
-    """The messages array. A /compact summary is a system message marked
+Expand = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+def to_json(info: ThreadInfo, messages: Sequence[Message], *,
+            expand: Expand | None = None) -> str:
+    """The messages array, each message whole (``expand``, the store's, puts the attachments'
+    bytes back). A /compact summary is a system message marked
     ``"chatrepl": {"summary": true, "covers": N}`` (it stands for the first N other messages),
     so that an import sends what was sent before; other readers see a system message."""
-    entries: list[dict[str, object]] = [{**m} for m in system_head(info)]
+    entries: list[dict[str, Any]] = [{**m} for m in system_head(info)]
     for message in messages:
-        entry: dict[str, object] = {**message.for_api()}
+        entry: dict[str, Any] = {**message.for_api()}
         if message.role == SUMMARY:
             entry["chatrepl"] = {"summary": True, "covers": covered(message, messages)}
         entries.append(entry)
-    return json.dumps(entries, ensure_ascii=False, indent=2) + "\n"
+    return json.dumps(expand(entries) if expand else entries, ensure_ascii=False,
+                      indent=2) + "\n"
 
 
 def _iso(timestamp: float, timespec: str = "seconds") -> str:
@@ -75,7 +83,7 @@ MARKER = "<!-- chatrepl:"
 END_MARKER = "<!-- chatrepl:end -->"
 
 _TITLES = {"user": "User", "assistant": "Assistant", "system": "System",
-           "summary": "Summary"}
+           "summary": "Summary", "tool": "Tool result"}
 
 
 def _quote(value: str) -> str:
@@ -112,7 +120,22 @@ def _message_section(message: Message, messages: Sequence[Message]) -> str:
     covers = str(covered(message, messages)) if message.role == SUMMARY else None
     attrs = {"role": message.role, "covers": covers, "model": message.model,
              "status": message.status, "created": created}
-    return _section("message", attrs, _one_line(title), message.content, message.status)
+    section = _section("message", attrs, _one_line(title), message.content, message.status)
+    extra = _extra(message)
+    return section + (_section("extra", {}, "Details", extra) if extra else "")
+
+
+def _extra(message: Message) -> str:
+    """What a message holds beside its text, for a reader: one line per attachment (name, kind,
+    size) and its other keys (tool calls, the tool call a result answers) as fenced JSON. The
+    importer steps over it: markdown keeps a thread's text, the JSON export everything."""
+    found = [a for a in map(attachment, message.parts or ()) if a is not None]
+    lines = [f"- {_one_line(a.line())}" for a in found]
+    if message.fields:
+        blob = json.dumps(dict(message.fields), ensure_ascii=False, indent=2)
+        fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", blob)), default=0))
+        lines += ["", f"{fence}json", blob, fence]
+    return "\n".join(lines).strip("\n")
 
 
 def to_markdown(info: ThreadInfo, messages: Sequence[Message], *, now: float) -> str:

@@ -56,7 +56,8 @@ class Message:
     # does not know), kept exactly; None when the content is the string ``content``
     parts: tuple[Part, ...] | None = None
     # every other key of the API's message, kept and sent back verbatim: tool_calls, refusal,
-    # tool_call_id, name, unknown keys (never role or content)
+    # tool_call_id, name, unknown keys (never role; "content" only when the API's content was
+    # neither a string nor a list of parts, such as null: then it is sent as it was)
     fields: Mapping[str, Any] = field(default_factory=dict)
     reasoning: str | None = None  # the answer's reasoning text: stored and shown, never sent
 
@@ -65,7 +66,110 @@ class Message:
             return {"role": "system",
                     "content": f"Summary of the earlier conversation:\n\n{self.content}"}
         content: object = [dict(p) for p in self.parts] if self.parts is not None else self.content
-        return {**self.fields, "role": self.role, "content": content}
+        # a content that was neither text nor parts (null, say) is kept in fields, verbatim
+        return {"role": self.role, "content": content, **self.fields}
+
+
+PREFIX = "chatrepl-blob:"  # a part's attachment, its bytes kept by the store (Ref)
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """Where a part's attachment bytes went: the store keeps them once per SHA-256 (written
+    ``chatrepl-blob:<sha256>:<bytes>:<width>x<height>:<header>``, see repl/store/blobs.py)."""
+
+    sha: str
+    size: int  # bytes, decoded
+    header: str  # what came before the base64 (data:image/png;base64,)
+    width: int = 0  # an image's pixels, when its header says; else 0
+    height: int = 0
+
+    def __str__(self) -> str:
+        return f"{PREFIX}{self.sha}:{self.size}:{self.width}x{self.height}:{self.header}"
+
+
+def parse_ref(text: object) -> Ref | None:
+    """The reference ``text`` is, or None."""
+    if not isinstance(text, str) or not text.startswith(PREFIX):
+        return None
+    try:
+        sha, size, dims, header = text[len(PREFIX):].split(":", 3)
+        width, _, height = dims.partition("x")
+        return Ref(sha, int(size), header, int(width), int(height))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """What a part that is not text holds, for a person: a name, a kind, a size when known."""
+
+    name: str
+    kind: str  # image, file, audio, or the part's own type
+    size: int | None = None
+    media: str | None = None  # the data URL's media type (image/png), when there is one
+
+    def line(self) -> str:
+        size = f", {self.size:,} bytes" if self.size is not None else ""
+        return f"{self.name} ({self.media or self.kind}{size})"
+
+
+_ATTACHED = {"image_url": ("image_url", "url", "image"), "file": ("file", "file_data", "file"),
+             "input_audio": ("input_audio", "data", "audio")}
+
+
+def attachment(part: Part) -> Attachment | None:
+    """The attachment ``part`` holds; None for a text part."""
+    kind = part.get("type")
+    if kind in TEXT_PARTS:
+        return None
+    key, field_, label = _ATTACHED.get(str(kind), ("", "", str(kind)))
+    inner = part.get(key)
+    value = inner.get(field_) if isinstance(inner, Mapping) else None
+    name = label
+    if isinstance(inner, Mapping) and isinstance(inner.get("filename"), str):
+        name = inner["filename"]
+    elif kind == "input_audio" and isinstance(inner, Mapping):
+        name = f"audio.{inner.get('format') or 'bin'}"
+    elif isinstance(value, str) and value.startswith(("http://", "https://")):
+        name = value.rsplit("/", 1)[-1].split("?", 1)[0] or value
+    return Attachment(name, label, *_size_and_media(value))
+
+
+def _size_and_media(value: object) -> tuple[int | None, str | None]:
+    ref = parse_ref(value)
+    header = ref.header if ref else value.partition(",")[0] + "," if isinstance(value, str) \
+        and value.startswith("data:") else ""
+    media = header[5:].split(";", 1)[0] or None if header.startswith("data:") else None
+    if ref:
+        return ref.size, media
+    if isinstance(value, str) and header:
+        data = value[len(header):]
+        return len(data) * 3 // 4 - data[-2:].count("="), media
+    return None, media
+
+
+def attachment_names(m: Message) -> str:
+    """The names of the message's attachments, one a line: searched with its text."""
+    found = (attachment(p) for p in m.parts or ())
+    return "\n".join(a.name for a in found if a is not None)
+
+
+def searchable(m: Message) -> str:
+    """What a search looks in: the text, then the attachments' names."""
+    names = attachment_names(m)
+    return f"{m.content}\n{names}" if names else m.content
+
+
+def parts_text(parts: list[Any] | tuple[Any, ...]) -> str:
+    """The text of a list content: its text parts, joined by blank lines (what is shown,
+    searched and estimated; the parts themselves are kept as they are)."""
+    return "\n\n".join(p["text"] for p in parts
+                        if isinstance(p, Mapping) and p.get("type") in TEXT_PARTS
+                        and isinstance(p.get("text"), str) and p["text"])
+
+
+TEXT_PARTS = ("text", "input_text", "output_text")  # the part types that hold the text
 
 
 @dataclass(frozen=True, slots=True)

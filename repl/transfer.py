@@ -124,13 +124,14 @@ def _free(store: BufferedStore, wanted: str) -> str:
 
 def _already_there(store: BufferedStore, wanted: str, thread: ImportedThread) -> str | None:
     """The thread under ``wanted`` (or a suffix of it) that holds the same conversation: the
-    same system prompt, the same roles and contents."""
-    mine = [(m.role, m.content) for m in thread.messages]
+    same system prompt, the same messages (attachments compared by their bytes)."""
+    mine = [m.for_api() for m in thread.messages]
     for candidate in _names(store, wanted)[:-1]:
         info = store.get(candidate)
         if info is None or (info.system or None) != (thread.system or None):
             continue
-        if [(m.role, m.content) for m in store.messages(candidate)] == mine:
+        have = store.messages(candidate)
+        if len(have) == len(mine) and store.expand([m.for_api() for m in have]) == mine:
             return candidate
     return None
 
@@ -162,7 +163,7 @@ def export_text(store: BufferedStore, name: str, fmt: str) -> tuple[str, int]:
         raise ExportError(f"unknown export format {fmt!r} (use md or json)")
     messages = store.messages(name)
     if fmt == "json":
-        return to_json(info, messages), len(messages)
+        return to_json(info, messages, expand=store.expand), len(messages)
     return to_markdown(info, messages, now=time.time()), len(messages)
 
 

@@ -9,16 +9,18 @@ so the next request fits the first time, in any thread and after a restart.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from itertools import pairwise
-from typing import Protocol
+from typing import Any, Protocol
 
 from repl.errors import StoreError
-from repl.thread import SUMMARY, Message
+from repl.store.blobs import image_size
+from repl.thread import SUMMARY, TEXT_PARTS, Message, attachment, parse_ref
 
 # Context sizes of common models (tokens), by name prefix; config's [context_sizes] adds more.
 CONTEXT_SIZES: dict[str, int] = {
@@ -45,9 +47,65 @@ def context_size(model: str, overrides: dict[str, int] | None = None) -> int | N
     return None
 
 
-def estimate(message: dict[str, str]) -> int:
-    """Our guess of a message's tokens, before calibration."""
-    return len(message["content"]) // 4 + MESSAGE_OVERHEAD
+def estimate(message: Mapping[str, Any]) -> int:
+    """Our guess of a message's tokens, before calibration: its text and other keys (tool
+    calls) at four characters a token, and what its attachments cost."""
+    content = message.get("content")
+    chars = len(content) if isinstance(content, str) else 0
+    tokens = 0
+    for part in content if isinstance(content, list) else []:
+        if not isinstance(part, Mapping):
+            continue
+        if part.get("type") in TEXT_PARTS:
+            chars += len(part.get("text") or "")
+        else:
+            tokens += part_tokens(part)
+    extra = {k: v for k, v in message.items() if k not in ("role", "content")}
+    chars += len(json.dumps(extra, default=str)) if extra else 0
+    return chars // 4 + tokens + MESSAGE_OVERHEAD
+
+
+FLAT_IMAGE = 765  # an image of unknown size: what OpenAI counts for 1024x1024 at high detail
+LOW_DETAIL = 85
+
+
+def part_tokens(part: Mapping[str, Any]) -> int:
+    """What a part that is not text costs: an image by OpenAI's tile formula when its size is
+    known (from its reference, or the header of its bytes), else FLAT_IMAGE; a file or audio
+    by its size."""
+    found = attachment(part)
+    inner = part.get(str(part.get("type")))
+    if part.get("type") == "image_url" and isinstance(inner, Mapping):
+        if inner.get("detail") == "low":
+            return LOW_DETAIL
+        return image_tokens(*_dimensions(inner.get("url")))
+    size = found.size if found and found.size is not None else 4_000
+    return size // (3_200 if part.get("type") == "input_audio" else 8)  # ~10 tokens a second
+
+
+def image_tokens(width: int, height: int) -> int:
+    """OpenAI's high-detail count: fit in 2048x2048, shortest side down to 768, then 170 a
+    512-pixel tile plus 85."""
+    if width <= 0 or height <= 0:
+        return FLAT_IMAGE
+    scale = min(1.0, 2048 / max(width, height))
+    w, h = width * scale, height * scale
+    scale = min(1.0, 768 / min(w, h))
+    w, h = w * scale, h * scale
+    return 170 * math.ceil(w / 512) * math.ceil(h / 512) + LOW_DETAIL
+
+
+def _dimensions(url: object) -> tuple[int, int]:
+    ref = parse_ref(url)
+    if ref:
+        return ref.width, ref.height
+    if isinstance(url, str) and url.startswith("data:"):
+        head = url.partition(",")[2][:65_536]
+        try:
+            return image_size(base64.b64decode(head[:len(head) // 4 * 4]))
+        except ValueError:
+            return 0, 0
+    return 0, 0
 
 
 def answer_room(limit: int | None) -> int:

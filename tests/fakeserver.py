@@ -32,6 +32,10 @@ class Reply:
     reasoning: str = ""
     done: bool = True  # send [DONE]
     stall: float = 0.0  # sleep this long (sending nothing) before the first delta
+    reasoning_key: str = "reasoning_content"  # or "reasoning" (vLLM, Ollama, OpenRouter)
+    # (id, name, arguments) of tool calls, streamed as OpenAI does: the first fragment of each
+    # with its index, id, type and name, then its arguments in pieces; content null throughout
+    tool_calls: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -165,7 +169,8 @@ class FakeOpenAI:
         return self.requests[index]["messages"][-1]["content"]
 
     def tokens(self, messages: list[dict[str, str]]) -> int:
-        return sum(len(m["content"]) // self.chars_per_token + 4 for m in messages)
+        return sum(len(c if isinstance(c := m.get("content"), str) else json.dumps(c))
+                   // self.chars_per_token + 4 for m in messages)
 
     # -- answering ------------------------------------------------------------------------------
 
@@ -241,11 +246,19 @@ class FakeOpenAI:
         if r.stall:
             time.sleep(r.stall)
         if r.reasoning:
-            w.write(chunk({"reasoning_content": r.reasoning}).encode())
+            w.write(chunk({r.reasoning_key: r.reasoning}).encode())
         for piece in split(r.text, r.pieces) if r.text else []:
             if r.delay:
                 time.sleep(r.delay)
             w.write(chunk({"content": piece}).encode())
+            w.flush()
+        for index, (call_id, name, arguments) in enumerate(r.tool_calls):
+            w.write(chunk({"content": None, "tool_calls": [{
+                "index": index, "id": call_id, "type": "function",
+                "function": {"name": name, "arguments": ""}}]}).encode())
+            for piece in split(arguments, 3) if arguments else []:
+                w.write(chunk({"content": None, "tool_calls": [{
+                    "index": index, "function": {"arguments": piece}}]}).encode())
             w.flush()
         if r.finish:
             w.write(chunk({}, finish=r.finish).encode())

@@ -101,6 +101,22 @@ def stored_bytes(backend: str, base: Path) -> bytes:
     return b"\n".join(found)
 
 
+WHOLE = [  # the whole API message: parts (unknown types too), tool calls, names, unknown keys
+    Message("user", "look\n\nand this", parts=(
+        {"type": "text", "text": "look"}, {"type": "image_url", "image_url": {
+            "url": "https://example.com/cat.png", "detail": "low"}},
+        {"type": "text", "text": "and this"}, {"type": "x-new", "data": [1, {"k": None}]}),
+        fields={"name": "ann", "x_unknown": {"nested": ["v", 1.5, True]}}),
+    Message("assistant", "", fields={"tool_calls": [{"id": "call_1", "type": "function",
+                                                     "function": {"name": "f",
+                                                                  "arguments": '{"a": 1}'}}],
+                                     "refusal": None},
+            reasoning="first I think"),
+    Message("tool", "42", fields={"tool_call_id": "call_1", "hidden": "not ours", "id": 7}),
+    Message("user", "", parts=()),
+]
+
+
 BACKENDS: dict[str, Callable[[Path], ThreadStore]] = {
     "sqlite": sqlite,
     "json": jsonfiles,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import re
@@ -39,6 +40,14 @@ from repl.errors import (
     TimedOutError,
 )
 from repl.thread import Usage
+
+
+@pytest.fixture(autouse=True)
+def _collect_earlier_loops_garbage() -> None:
+    """Collect what earlier tests' event loops left (an HTTP stream, an async generator) before
+    this test's loop runs: finalized inside it, such garbage raises "Event loop is closed",
+    and prompt_toolkit stops the App at "Press ENTER to continue" until the test times out."""
+    gc.collect()
 
 KEY = "sk-test-secret-key-123"
 

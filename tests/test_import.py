@@ -60,15 +60,19 @@ def test_messages_array_fixture() -> None:
         ("assistant", "Iterating over a dict yields its keys, so `sorted(d)` sorts the keys. Use "
                       "`sorted(d.values())` for the values, or `sorted(d.items())` for pairs."),
         ("user", "And what is wrong in this screenshot?\n\nIt raises TypeError on the last line."),
+        ("assistant", ""),
+        ("tool", "TypeError: '<' not supported between instances of 'str' and 'int'"),
         ("assistant", "The keys mix `int` and `str`, and Python 3 will not order those against "
                       "each other.\n\n```python\nsorted(d, key=str)\n```\n"),
-    ]  # the image part, the tool call (content null) and the tool result are left out:
-    assert describe_left_out(thread.left_out) == "1 tool call, 1 tool result, 1 image part"
+    ]  # the image part, the tool call (content null) and the tool result are kept whole:
+    array = json.loads((FIXTURES / "chat_history.json").read_text())
+    assert [m.for_api() for m in thread.messages] == array[1:]
+    assert describe_left_out(thread.left_out) == ""
     assert all(m.status is None and m.created_at == 0.0 for m in thread.messages)
 
 
-def test_messages_array_leading_system_messages_join_and_later_ones_are_skipped() -> None:
-    [thread] = parse(json.dumps([
+def test_messages_array_keeps_every_system_message_but_a_plain_first_one() -> None:
+    array = [
         {"role": "system", "content": "One."},
         {"role": "developer", "content": [{"type": "text", "text": "Two."}]},
         {"role": "user", "content": "hi"},
@@ -76,9 +80,11 @@ def test_messages_array_leading_system_messages_join_and_later_ones_are_skipped(
         {"role": "function", "name": "f", "content": "{}"},
         {"role": "assistant", "content": ""},
         {"role": "assistant", "content": "hello"},
-    ]))
-    assert thread.system == "One.\n\nTwo."
-    assert turns(thread) == [("user", "hi"), ("assistant", "hello")]
+    ]
+    [thread] = parse(json.dumps(array))
+    assert thread.system == "One."
+    assert [m.for_api() for m in thread.messages] == array[1:]
+    assert thread.messages[0].content == "Two."
 
 
 def test_messages_array_without_system_or_messages() -> None:
@@ -133,20 +139,29 @@ def test_chatgpt_follows_the_current_branch() -> None:
     assert thread.system is None  # the hidden, empty system node of the real exports
 
 
-def test_chatgpt_keeps_text_and_skips_tools_images_and_hidden_context() -> None:
+def test_chatgpt_keeps_text_code_and_tools_notes_images_and_skips_hidden_context() -> None:
     thread = load("conversations.json")[1]
     assert thread.system == "You are a travel assistant. Keep lists short."
+    note = "[image not in the export: file-9XyZ, 1024x768]"
     assert turns(thread) == [
-        ("user", "What should I pack for Zürich in March? This is my suitcase."),
+        ("user", f"{note}\n\nWhat should I pack for Zürich in March? This is my suitcase."),
+        ("assistant", ""),
+        ("tool", "avg 7°C, rain 10 days"),
         ("assistant", "Zürich in March averages about 7 °C with frequent rain:\n\n"
                       "1. Waterproof jacket\n2. Warm layers\n3. Comfortable boots\n"),
         ("user", "And for hiking?"),
         ("assistant", "For hiking, add trekking poles and"),
     ]
-    assert [m.status for m in thread.messages] == [None, None, None, INTERRUPTED]
+    assert thread.messages[0].parts == (
+        {"type": "text", "text": note},
+        {"type": "text", "text": "What should I pack for Zürich in March? This is my suitcase."})
+    [call] = thread.messages[1].fields["tool_calls"]
+    assert call["function"] == {"name": "python",
+                                "arguments": json.dumps({"code": "weather('Zürich', month=3)"})}
+    assert thread.messages[2].fields == {"tool_call_id": call["id"]}  # a valid request
+    assert [m.status for m in thread.messages] == [None] * 5 + [INTERRUPTED]
     assert thread.model == "gpt-4o"  # the last answer's model, not the conversation's "auto"
-    # the code-interpreter call, its output and the photo; not the hidden custom instructions
-    assert describe_left_out(thread.left_out) == "1 tool call, 1 tool result, 1 image part"
+    assert describe_left_out(thread.left_out) == ""  # the hidden custom instructions: skipped
 
 
 def _node(key: str, parent: str | None, children: list[str], role: str | None = None,
@@ -215,8 +230,10 @@ def test_chatgpt_counts_tool_use_and_reasoning_it_leaves_out() -> None:
         shown("o", "c", "a", "tool", "tether_browsing_display"),
         _node("a", "o", [], "assistant", "sunny"), current="a")
     [thread] = parse(json.dumps([conversation]))
-    assert turns(thread) == [("user", "weather?"), ("assistant", "sunny")]
-    assert describe_left_out(thread.left_out) == "1 tool call, 1 tool result, 1 reasoning message"
+    assert turns(thread) == [("user", "weather?"), ("assistant", ""), ("tool", ""),
+                             ("assistant", "sunny")]
+    assert thread.messages[1].fields["tool_calls"][0]["function"]["name"] == "browser"
+    assert describe_left_out(thread.left_out) == "1 reasoning message"
 
 
 def test_chatgpt_loop_in_parents_is_an_error() -> None:
@@ -436,25 +453,23 @@ def sent_now(s: Session, thread: str) -> list[dict[str, str]]:
     return window.plan(system_head(info), s.store.messages(thread), limit=None).messages
 
 
-def test_import_says_what_it_left_out_and_keeps_text_parts(api_env: dict[str, str],
-                                                           server: FakeOpenAI) -> None:
+def test_import_keeps_everything_and_says_nothing_was_left_out(api_env: dict[str, str],
+                                                                server: FakeOpenAI) -> None:
     async def go() -> None:
         s = await Session().start("t")
         out = await s.line(f"/import {FIXTURES / 'chat_history.json'}")
-        assert "left out: 1 tool call, 1 tool result, 1 image part" in out
-        assert out.count("left out") == 1
-        [asked] = [m.content for m in s.store.messages("chat_history") if "screen" in m.content]
-        assert asked == ("And what is wrong in this screenshot?\n\n"
-                         "It raises TypeError on the last line.")
-        out = await s.line(f"/import {FIXTURES / 'conversations.json'}")
-        assert "left out: 1 tool call, 1 tool result, 1 image part" in out
+        assert "left out" not in out
+        [asked] = [m for m in s.store.messages("chat_history") if "screen" in m.content]
+        assert asked.content == ("And what is wrong in this screenshot?\n\n"
+                                 "It raises TypeError on the last line.")
+        assert asked.parts and asked.parts[1]["type"] == "image_url"
         await s.quit()
 
     run(go())
 
 
-def test_left_out_counts_every_kind() -> None:
-    [thread] = parse(json.dumps([
+def test_every_kind_of_message_is_kept() -> None:
+    array = [
         {"role": "user", "content": [{"type": "text", "text": "look"},
                                      {"type": "image_url", "image_url": {"url": "x"}},
                                      {"type": "input_image", "image_url": "y"},
@@ -469,11 +484,12 @@ def test_left_out_counts_every_kind() -> None:
         {"role": "wizard", "content": "abracadabra"},
         {"role": "assistant", "content": "", "refusal": "no"},
         {"role": "assistant", "content": None, "audio": {"id": "audio_1"}},
-    ]))
-    assert turns(thread) == [("user", "look"), ("assistant", "done")]
-    assert describe_left_out(thread.left_out) == (
-        "3 tool calls, 3 tool results, 2 image parts, 2 audio parts, 1 file part, 1 refusal, "
-        "1 system message after the conversation began, 1 message with an unknown role")
+        {"role": "user", "content": ["a bare string part", {"type": "text", "text": "t"}]},
+    ]
+    [thread] = parse(json.dumps(array))
+    assert [m.for_api() for m in thread.messages] == array
+    assert describe_left_out(thread.left_out) == ""
+    assert thread.messages[-1].content == "a bare string part"
 
 
 def test_messages_wrapper_object_is_accepted() -> None:
@@ -486,16 +502,14 @@ def test_messages_wrapper_object_is_accepted() -> None:
     assert_import_error('{"messages": [{"role": "user", "content": "hi"}, 3]}', "item 2")
 
 
-@pytest.mark.parametrize("content", ['[{"role": "wizard", "content": "hi"}]',
-                                     '[{"role": "user"}]',
-                                     '{"messages": [{"role": "tool", "content": "x"}]}'])
-def test_nothing_importable_is_one_error_and_no_thread(api_env: dict[str, str], tmp_path: Path,
-                                                       content: str) -> None:
-    path = tmp_path / "odd.json"
-    path.write_text(content)
+def test_nothing_importable_is_one_error_and_no_thread(api_env: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    path = tmp_path / "odd.md"  # a messages array always holds something to keep, now
+    path.write_text('<!-- chatrepl:message role="wizard" chars="2" -->\n## wizard\n\nhi\n\n'
+                    '<!-- chatrepl:end -->\n')
     done = chatrepl(api_env, "--import", str(path))
     assert done.returncode == 1
-    assert done.stderr.startswith("chatrepl: odd.json has nothing chatrepl can import")
+    assert done.stderr.startswith("chatrepl: odd.md has nothing chatrepl can import")
     assert len(done.stderr.splitlines()) == 1
     assert chatrepl(api_env, "--list").stdout.count("odd") == 0
 
@@ -521,7 +535,7 @@ def test_changed_thread_of_the_same_name_is_imported_with_a_suffix(
         await s.line("/switch history")
         await s.line("one more")
         out = await s.line(f"/import {FIXTURES / 'chat_history.json'} history")
-        assert "imported 1 thread (4 messages): 'history-2'" in out
+        assert "imported 1 thread (6 messages): 'history-2'" in out
         await s.quit()
 
     run(go())

@@ -32,7 +32,7 @@ def _sqlite(base: Path) -> ThreadStore:
     return SQLiteStore(_sqlite_path(base))
 
 
-from stores import BACKENDS, stored_bytes, two_processes_append  # noqa: E402  name -> factory(base) -> store
+from stores import BACKENDS, WHOLE, stored_bytes, two_processes_append  # noqa: E402  name -> factory(base) -> store
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -69,8 +69,24 @@ def tick() -> None:
 
 
 def same(a: Message, b: Message) -> None:
-    assert (a.role, a.content, a.model, a.status, a.usage) == \
-        (b.role, b.content, b.model, b.status, b.usage)
+    assert (a.role, a.content, a.model, a.status, a.usage, a.parts, a.fields, a.reasoning) == \
+        (b.role, b.content, b.model, b.status, b.usage, b.parts, b.fields, b.reasoning)
+
+
+def test_whole_messages_read_back_forked_and_hidden(store: ThreadStore) -> None:
+    store.create("w")
+    stored = [store.append("w", m) for m in WHOLE]
+    for back, m in zip(store.messages("w"), WHOLE, strict=True):
+        same(back, m)
+    assert [m.for_api() for m in store.messages("w")] == [m.for_api() for m in WHOLE]
+    store.fork("w", "w2")
+    for back, m in zip(store.messages("w2"), WHOLE, strict=True):
+        same(back, m)
+    store.hide("w", [stored[2].id or 0], "undone")
+    store.unhide("w", [stored[2].id or 0])
+    for back, m in zip(store.messages("w", hidden=True), WHOLE, strict=True):
+        same(back, m)
+    assert store.messages("w")[2].hidden is None  # a "hidden" key of the API's is not ours
 
 
 # -- threads ----------------------------------------------------------------------------------
@@ -560,13 +576,22 @@ def test_two_instances_interleaved_appends_lose_nothing(
 # -- property: what goes in comes out -------------------------------------------------------------
 
 _text = st.text(alphabet=st.characters(codec="utf-8"), max_size=200)
+_json = st.recursive(st.none() | st.booleans() | st.integers(-2**53, 2**53) | _text,
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(_text, inner, max_size=3), max_leaves=8)
+_part = st.fixed_dictionaries({"type": st.sampled_from(["text", "image_url", "x-new"]),
+                               "text": _text}, optional={"extra": _json})
 _message = st.builds(
     Message,
-    role=st.sampled_from(["user", "assistant", "system"]),
+    role=st.sampled_from(["user", "assistant", "system", "tool"]),
     content=_text,
     model=st.none() | st.text(max_size=30),
     status=st.sampled_from([None, "interrupted", "error", "truncated"]),
     usage=st.builds(Usage, st.none() | st.integers(0, 2**31), st.none() | st.integers(0, 2**31)),
+    parts=st.none() | st.lists(_part, max_size=3).map(tuple),
+    fields=st.dictionaries(_text.filter(lambda k: k not in ("role", "content")), _json,
+                           max_size=3),
+    reasoning=st.none() | _text,
 )
 _names = itertools.count()
 

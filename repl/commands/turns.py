@@ -147,7 +147,7 @@ async def compact(ctx: Context, arg: str) -> None:
         raise CommandError(f"nothing to compact: the thread has {len(users)} turns")
     cut = users[-keep] if keep else len(messages)
     older = messages[:cut]
-    request = window.conversation([*older, Message("user", SUMMARISE)])
+    request = ctx.store.expand(window.conversation([*older, Message("user", SUMMARISE)]))
     ctx.ui.info(f"summarising {len(older)} messages…")
     try:
         summary = await ctx.client.complete(request, ctx.model)

@@ -1,14 +1,16 @@
 """ChatGPT's ``conversations.json`` -> one thread per conversation, following its current branch
-(the answers that were on screen). Tool use and images are counted as left out."""
+(the answers that were on screen). Code and tool use become the API's tool calls and tool
+results; an image, audio or file the export does not hold becomes a note naming it."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from repl.importers.common import ImportedThread, error
-from repl.thread import INTERRUPTED, TRUNCATED, Message
+from repl.thread import INTERRUPTED, TRUNCATED, Message, new_uid, parts_text
 
 _ROLES = ("user", "assistant")
 _FINISH = {"interrupted": INTERRUPTED, "max_tokens": TRUNCATED}
@@ -29,6 +31,8 @@ def from_chatgpt(conversation: object, number: int, filename: str) -> ImportedTh
     left_out: Counter[str] = Counter()
     for node in _current_branch(conversation, label, filename):
         message = _chatgpt_message(node.get("message"), left_out)
+        if message is not None and message.role == "tool":
+            message = _answering(message, messages, left_out)
         if message is None:
             continue
         if message.role == "system":
@@ -45,6 +49,17 @@ def from_chatgpt(conversation: object, number: int, filename: str) -> ImportedTh
                           system=system, model=model, messages=messages,
                           created_at=_number(conversation.get("create_time")),
                           left_out=left_out)
+
+
+def _answering(result: Message, messages: list[Message],
+               left_out: Counter[str]) -> Message | None:
+    """A tool's output, as the API's answer to the call just before it; None (counted) when
+    no call of this thread waits for it."""
+    calls = messages[-1].fields.get("tool_calls") if messages else None
+    if not calls:
+        left_out["tool_result"] += 1
+        return None
+    return replace(result, fields={"tool_call_id": calls[0]["id"]})
 
 
 def _current_branch(conversation: dict[str, Any], label: str,
@@ -80,8 +95,9 @@ def _newest_leaf(nodes: dict[str, dict[str, Any]]) -> str | None:
 
 
 def _chatgpt_message(raw: object, left_out: Counter[str]) -> Message | None:
-    """A message worth keeping: user, assistant or system text that is shown; else None, having
-    counted in ``left_out`` what was shown but cannot be kept (tool use, images, reasoning)."""
+    """A message worth keeping: user, assistant or system text that is shown, a code or tool
+    call (as the API's tool call), a tool's output; else None, having counted in ``left_out``
+    what was shown but cannot be kept (reasoning, browsing displays)."""
     if not isinstance(raw, dict):
         return None
     role = _dict(raw, "author").get("role")
@@ -89,27 +105,58 @@ def _chatgpt_message(raw: object, left_out: Counter[str]) -> Message | None:
     if meta.get("is_visually_hidden_from_conversation"):
         return None  # the hidden system node, custom instructions, memory
     kind = _left_out_kind(raw, role, content.get("content_type"))
-    if kind is not None:
+    if kind not in (None, "tool_call", "tool_result"):
         if kind:
             left_out[kind] += 1
         return None
     parts = content.get("parts")
     parts = parts if isinstance(parts, list) else []
-    for part in parts:
-        if not isinstance(part, str):
-            left_out[_PARTS.get(str(_part_type(part)), "part")] += 1
+    if not parts and isinstance(content.get("text"), str):
+        parts = [content["text"]]
     text = "\n\n".join(p for p in parts if isinstance(p, str) and p)
+    created = _number(raw.get("create_time"))
+    if kind == "tool_call":
+        return _call(raw, content, text, created)
+    if kind == "tool_result":
+        return Message("tool", text, created_at=created)
+    assets = any(not isinstance(p, str) for p in parts)
+    notes = tuple(_part(p, left_out) for p in parts) if assets else None
+    text = parts_text(notes) if notes else text
     if not text.strip():
         return None
     model = meta.get("model_slug") if role == "assistant" else None
-    return Message(str(role), text, created_at=_number(raw.get("create_time")),
+    return Message(str(role), text, created_at=created,
                    model=model if isinstance(model, str) else None,
-                   status=_FINISH.get(str(_dict(meta, "finish_details").get("type"))))
+                   status=_FINISH.get(str(_dict(meta, "finish_details").get("type"))),
+                   parts=notes)
+
+
+def _part(part: object, left_out: Counter[str]) -> dict[str, Any]:
+    """A text part; an image, audio or file the export does not include becomes a note that
+    names it."""
+    if isinstance(part, str):
+        return {"type": "text", "text": part}
+    kind = _PARTS.get(str(_part_type(part)), "part")
+    info = part if isinstance(part, dict) else {}
+    name = str(info.get("asset_pointer") or info.get("name") or "unnamed").rpartition("//")[2]
+    size = f", {info['width']}x{info['height']}" if "width" in info and "height" in info else ""
+    if kind == "part":
+        left_out["part"] += 1
+    return {"type": "text", "text": f"[{kind} not in the export: {name}{size}]"}
+
+
+def _call(raw: dict[str, Any], content: dict[str, Any], text: str, created: float) -> Message:
+    """ChatGPT's code or tool use, as the API's assistant message with one tool call."""
+    name = raw.get("recipient") if raw.get("recipient") not in (None, "all") else "python"
+    arguments = json.dumps({"code": text}) if content.get("content_type") == "code" else text
+    call = {"id": f"call_{raw.get('id') or new_uid()}", "type": "function",
+            "function": {"name": str(name), "arguments": arguments}}
+    return Message("assistant", "", created_at=created, fields={"tool_calls": [call]})
 
 
 def _left_out_kind(raw: dict[str, Any], role: object, content_type: object) -> str | None:
-    """Which LEFT_OUT kind a shown message is if a thread cannot keep it ('' to skip it without
-    a word); None if it can be kept."""
+    """Which LEFT_OUT kind a shown message is if it is not plain text ('' to skip it without
+    a word; "tool_call" and "tool_result" are kept as the API's); None for text."""
     if role == "tool":
         return "tool_result"
     if role not in (*_ROLES, "system"):

@@ -1,7 +1,7 @@
 """The OpenAI messages array (bare, or in a ``{"messages": [...]}`` object) -> one thread.
 
-What a thread cannot hold yet (tool calls and results, images, audio, files) is counted, never
-dropped without a word. A chatrepl summary is a system message marked with a ``chatrepl`` key.
+Every message is kept whole, so nothing is left out. A chatrepl summary is a system message
+marked with a ``chatrepl`` key.
 """
 
 from __future__ import annotations
@@ -10,15 +10,8 @@ from collections import Counter
 from typing import Any
 
 from repl.importers.common import ImportedThread, error
-from repl.thread import SUMMARY, Message
+from repl.thread import SUMMARY, Message, parts_text
 
-_ROLES = ("user", "assistant")
-_SYSTEM_ROLES = ("system", "developer")  # "developer" is the newer API's name for it
-_TOOL_ROLES = ("tool", "function")
-_TEXT_PARTS = ("text", "input_text", "output_text")
-_PART_KINDS = {"image_url": "image", "input_image": "image", "image": "image",
-               "input_audio": "audio", "audio": "audio", "file": "file", "input_file": "file",
-               "refusal": "refusal"}
 SUMMARY_PREFIX = Message(SUMMARY, "").for_api()["content"]  # what the API sees before a summary
 
 
@@ -38,56 +31,41 @@ def _string(value: object) -> str | None:
 
 
 def from_messages(data: list[Any], filename: str) -> ImportedThread:
-    """The messages array: leading system messages are the system prompt."""
-    system: list[str] = []
+    """The messages array, every message kept whole (parts, tool calls, tool results, names,
+    unknown keys and roles): exporting the thread gives the array back. A first system message
+    that is plain text is the thread's system prompt."""
     messages: list[Message] = []
-    left_out: Counter[str] = Counter()
     for number, item in enumerate(data, 1):
         if not isinstance(item, dict) or not isinstance(item.get("role"), str):
             raise error(filename, f"has an item {number} that is not a message with a role")
-        message = _message(item, number, filename, left_out)
-        if message is None:
-            continue
-        if message.role != "system":
-            messages.append(message)
-        elif messages:
-            left_out["system"] += 1
-        else:
-            system.append(message.content)
-    return ImportedThread(name=None, system="\n\n".join(system) or None, model=None,
-                          messages=messages, left_out=left_out)
+        messages.append(_message(item, number, filename))
+    system = None
+    if messages and messages[0].role == "system" and messages[0].parts is None \
+            and not messages[0].fields and messages[0].content:
+        system, messages = messages[0].content, messages[1:]
+    return ImportedThread(name=None, system=system, model=None, messages=messages,
+                          left_out=Counter())
 
 
-def _message(item: dict[str, Any], number: int, filename: str,
-             left_out: Counter[str]) -> Message | None:
-    """The message ``item`` stands for (role "system" for a system prompt), or None, having
-    counted in ``left_out`` what it held that a thread cannot."""
-    role = item["role"]
-    calls = item.get("tool_calls")
-    left_out["tool_call"] += (len(calls) if isinstance(calls, list) else 0) + \
-        isinstance(item.get("function_call"), dict)
-    left_out["refusal"] += isinstance(item.get("refusal"), str) and bool(item["refusal"])
-    left_out["audio"] += isinstance(item.get("audio"), dict)  # a spoken answer
-    if role in _TOOL_ROLES:
-        left_out["tool_result"] += 1
-        return None
-    if role not in (*_ROLES, *_SYSTEM_ROLES):
-        left_out["role"] += 1
-        return None
-    text = _text(item.get("content"), left_out)
-    if text is None:
+def _message(item: dict[str, Any], number: int, filename: str) -> Message:
+    """The message ``item`` is, whole. A content that is neither text nor a list of part
+    objects (null, say) is kept verbatim in ``fields``, which for_api sends in its place."""
+    content = item.get("content")
+    fields = {k: v for k, v in item.items() if k not in ("role", "content")}
+    covers = _summary_covers(item)
+    if covers is not None and isinstance(content, str):
+        return Message(SUMMARY, content.removeprefix(SUMMARY_PREFIX), covers=covers)
+    if isinstance(content, str):
+        return Message(item["role"], content, fields=fields)
+    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
+        parts = tuple(content)
+        return Message(item["role"], parts_text(parts), parts=parts, fields=fields)
+    if content is not None and not isinstance(content, list):
         raise error(filename, f"has a message {number} whose content is neither text nor a "
                               "list of parts")
-    covers = _summary_covers(item)
-    if covers is not None:
-        return Message(SUMMARY, text.removeprefix(SUMMARY_PREFIX), covers=covers)
-    if not text:
-        empty = role in _ROLES and not calls and "function_call" not in item and \
-            not item.get("refusal") and "audio" not in item and \
-            not isinstance(item.get("content"), list)
-        left_out["empty"] += empty
-        return None
-    return Message("system" if role in _SYSTEM_ROLES else role, text)
+    text = "\n\n".join(p for p in content or [] if isinstance(p, str))
+    return Message(item["role"], text, fields={**fields, "content": content}
+                   if "content" in item else fields)
 
 
 def _summary_covers(item: dict[str, Any]) -> int | None:
@@ -98,22 +76,3 @@ def _summary_covers(item: dict[str, Any]) -> int | None:
     covers = mark.get("covers")
     return covers if isinstance(covers, int) and not isinstance(covers, bool) and covers > 0 \
         else 0
-
-
-def _text(content: object, left_out: Counter[str]) -> str | None:
-    """The text of a message's content (a string, null, or a list of parts); None if neither.
-    Text parts are joined; the others are counted in ``left_out``."""
-    if content is None or isinstance(content, str):
-        return content or ""
-    if not isinstance(content, list):
-        return None
-    texts: list[str] = []
-    for part in content:
-        if isinstance(part, str):
-            texts.append(part)
-        elif isinstance(part, dict) and part.get("type") in _TEXT_PARTS:
-            texts.append(part["text"] if isinstance(part.get("text"), str) else "")
-        else:
-            kind = part.get("type") if isinstance(part, dict) else None
-            left_out[_PART_KINDS.get(kind, "part") if isinstance(kind, str) else "part"] += 1
-    return "\n\n".join(t for t in texts if t)

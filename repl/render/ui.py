@@ -147,6 +147,9 @@ class UI:
                 self.attached(shown_parts(message.parts), console=self.console)
             return
         if message.role == "assistant":
+            if message.reasoning:  # collapsed: stored and shown, never sent
+                self.console.print(Text(f"▸ reasoning ({len(message.reasoning):,} characters)",
+                                        style="dim"))
             self.markdown(message.content)
             if message.status:
                 self.info(STATUS_NOTES.get(message.status, f"({message.status})"))

@@ -7,7 +7,7 @@ ThreadError, and never prints. Every method commits before it returns.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from repl.thread import Hit, Message, ThreadInfo
 
@@ -94,6 +94,11 @@ class ThreadStore(Protocol):
 
     def search(self, text: str, *, limit: int = 20) -> list[Hit]:
         """Messages of every live thread containing all words of ``text``, best first."""
+        ...
+
+    def expand(self, payload: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The request's messages (Message.for_api) with the attachments' bytes the store keeps
+        once per SHA-256 put back in place of their references: called right before sending."""
         ...
 
     def get_state(self, key: str) -> str | None: ...

@@ -14,6 +14,7 @@ import tempfile
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 from repl import files
 from repl.errors import StoreError, UnsavedError
@@ -158,6 +159,10 @@ class BufferedStore:
 
     def search(self, text: str, *, limit: int = 20) -> list[Hit]:
         return self.inner.search(text, limit=limit)
+
+    def expand(self, payload: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Messages still pending hold their data inline: only stored ones have references."""
+        return self.inner.expand(payload)
 
     def get_state(self, key: str) -> str | None:
         return self.inner.get_state(key)

@@ -68,11 +68,49 @@ def m004_questions_index(db: sqlite3.Connection) -> None:
                " WHERE role = 'user' AND hidden IS NULL")
 
 
+def m005_whole_messages(db: sqlite3.Connection) -> None:
+    """The whole API message: a list content's parts, its other keys (tool calls, tool call id,
+    name, unknown keys) as JSON, and the answer's reasoning. NULL in the messages before."""
+    db.execute("ALTER TABLE messages ADD COLUMN parts TEXT")
+    db.execute("ALTER TABLE messages ADD COLUMN fields TEXT")
+    db.execute("ALTER TABLE messages ADD COLUMN reasoning TEXT")
+
+
+def m006_blobs(db: sqlite3.Connection) -> None:
+    """Attachment bytes once per SHA-256, and which message uses which (a blob no message uses
+    any more is deleted with the last one)."""
+    db.execute("CREATE TABLE blobs (sha TEXT PRIMARY KEY, data BLOB NOT NULL)")
+    db.execute("CREATE TABLE message_blobs (message_id INTEGER NOT NULL REFERENCES messages(id)"
+               " ON DELETE CASCADE, sha TEXT NOT NULL)")
+    db.execute("CREATE INDEX message_blobs_by_message ON message_blobs(message_id)")
+    db.execute("CREATE INDEX message_blobs_by_sha ON message_blobs(sha)")
+
+
+_INDEXED = ("CASE WHEN {0}.names IS NULL THEN {0}.content"
+            " ELSE {0}.content || char(10) || {0}.names END")
+
+
+def m007_search_attachment_names(db: sqlite3.Connection) -> None:
+    """The names of a message's attachments are searched with its text. A message without
+    any is indexed as before, so the index of older messages stays as it is."""
+    db.execute("ALTER TABLE messages ADD COLUMN names TEXT")
+    db.execute("DROP TRIGGER messages_fts_insert")
+    db.execute("DROP TRIGGER messages_fts_delete")
+    db.execute(f"""CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, {_INDEXED.format("new")}); END""")
+    db.execute(f"""CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content)
+        VALUES ('delete', old.id, {_INDEXED.format("old")}); END""")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("001_initial", m001_initial),
     ("002_trash_hidden_search", m002_trash_hidden_search),
     ("003_message_uids", m003_message_uids),
     ("004_questions_index", m004_questions_index),
+    ("005_whole_messages", m005_whole_messages),
+    ("006_blobs", m006_blobs),
+    ("007_search_attachment_names", m007_search_attachment_names),
 ]
 
 

@@ -106,7 +106,35 @@ def _rows(db: sqlite3.Connection, table: str,
 THREAD_COLUMNS = ("id", "name", "model", "system", "created_at", "updated_at", "deleted_at",
                   "deleted_name")
 MESSAGE_COLUMNS = ("id", "thread_id", "role", "content", "created_at", "model", "status",
-                   "prompt_tokens", "completion_tokens", "hidden", "hidden_at", "covers", "uid")
+                   "prompt_tokens", "completion_tokens", "hidden", "hidden_at", "covers", "uid",
+                   "parts", "fields", "reasoning", "names")
+
+
+BLOB_TABLES = (("blobs", ("sha", "data")), ("message_blobs", ("message_id", "sha")))
+
+
+def _by_rowid(db: sqlite3.Connection, table: str,
+              columns: tuple[str, ...]) -> list[tuple[object, ...]]:
+    """Every readable row of ``table`` (none if the file predates it): at once, else one rowid
+    at a time."""
+    select = f"SELECT {', '.join(columns)} FROM {table}"
+    try:
+        return db.execute(select).fetchall()
+    except sqlite3.DatabaseError:
+        pass
+    try:
+        top = int(db.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0)
+    except (sqlite3.DatabaseError, TypeError, ValueError):
+        return []
+    rows = []
+    for rowid in range(1, top + 1):
+        try:
+            row = db.execute(select + " WHERE rowid = ?", (rowid,)).fetchone()
+        except sqlite3.DatabaseError:
+            continue
+        if row:
+            rows.append(row)
+    return rows
 
 
 def salvage(damaged: Path, target: sqlite3.Connection) -> tuple[int, int]:
@@ -158,6 +186,7 @@ def _copy_rows(damaged: Path, target: sqlite3.Connection) -> tuple[int, int]:
             state = source.execute("SELECT key, value FROM state").fetchall()
         except sqlite3.DatabaseError:
             pass
+        found = {table: _by_rowid(source, table, columns) for table, columns in BLOB_TABLES}
     except sqlite3.DatabaseError:
         return 0, 0
     finally:
@@ -175,5 +204,9 @@ def _copy_rows(damaged: Path, target: sqlite3.Connection) -> tuple[int, int]:
     target.executemany(_insert("messages", message_columns), messages)
     target.execute("UPDATE messages SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL")
     target.executemany("INSERT OR REPLACE INTO state VALUES (?, ?)", state)
+    ids = {row[0] for row in messages}
+    target.executemany(_insert("blobs", BLOB_TABLES[0][1]), found["blobs"])
+    target.executemany(_insert("message_blobs", BLOB_TABLES[1][1]),
+                       [row for row in found["message_blobs"] if row[0] in ids])
     target.execute("COMMIT")
     return len(kept), len(messages)

@@ -6,6 +6,7 @@ instead of failing, and readers always see whole, committed turns.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -16,8 +17,16 @@ from typing import Any
 
 from repl import files
 from repl.errors import StoreBusyError, StoreError, ThreadError
-from repl.store import migrations, recover, sqlsearch
-from repl.thread import Hit, Message, ThreadInfo, Usage, last_group, restored_name
+from repl.store import blobs, migrations, recover, sqlsearch
+from repl.thread import (
+    Hit,
+    Message,
+    ThreadInfo,
+    Usage,
+    attachment_names,
+    last_group,
+    restored_name,
+)
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -36,11 +45,19 @@ _INFO = """
     FROM threads t"""
 
 _MESSAGE = ("role, content, created_at, model, status, prompt_tokens, completion_tokens, id,"
-            " hidden, covers, uid")
+            " hidden, covers, uid, parts, fields, reasoning")
 
 
 def _message(r: tuple[Any, ...]) -> Message:
-    return Message(r[0], r[1], r[2], r[3], r[4], Usage(r[5], r[6]), r[7], r[8], r[9], r[10])
+    parts = tuple(json.loads(r[11])) if r[11] is not None else None
+    return Message(r[0], r[1], r[2], r[3], r[4], Usage(r[5], r[6]), r[7], r[8], r[9], r[10],
+                   parts, json.loads(r[12]) if r[12] else {}, r[13])
+
+
+def _whole(m: Message) -> tuple[str | None, str | None, str | None]:
+    """The parts, fields and reasoning columns of ``m``."""
+    parts = json.dumps([dict(p) for p in m.parts]) if m.parts is not None else None
+    return parts, json.dumps(dict(m.fields)) if m.fields else None, m.reasoning
 
 
 class SQLiteStore:
@@ -248,15 +265,23 @@ class SQLiteStore:
         if row:
             return _message(row)
         created = m.created_at or self._clock()
+        found: dict[str, bytes] = {}
+        if m.parts:
+            parts, found = blobs.take_out(m.parts)
+            m = replace(m, parts=parts)
+        db.executemany("INSERT OR IGNORE INTO blobs (sha, data) VALUES (?, ?)", found.items())
         cur = db.execute(
             "INSERT INTO messages (thread_id, role, content, created_at, model, status,"
-            " prompt_tokens, completion_tokens, covers, hidden, hidden_at, uid)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " prompt_tokens, completion_tokens, covers, hidden, hidden_at, uid, parts, fields,"
+            " reasoning, names) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (tid, m.role, m.content, created, m.model, m.status, m.usage.prompt_tokens,
              m.usage.completion_tokens, m.covers, m.hidden, created if m.hidden else None,
-             m.uid))
+             m.uid, *_whole(m), attachment_names(m) or None))
         db.execute("UPDATE threads SET updated_at = max(updated_at, ?) WHERE id = ?",
                    (created, tid))
+        used = {r.sha for r in blobs.refs(m.parts)}  # a fork's references count too
+        db.executemany("INSERT INTO message_blobs (message_id, sha) VALUES (?, ?)",
+                       [(cur.lastrowid, sha) for sha in sorted(used)])
         return replace(m, id=int(cur.lastrowid or 0), created_at=created)
 
     def append(self, name: str, message: Message) -> Message:
@@ -323,10 +348,11 @@ class SQLiteStore:
         return len(tids)
 
     def _scrub(self) -> None:
-        """After a delete, leave no copy on disk: the full-text index merged into one segment
-        (which drops the deleted entries; secure_delete zeroes the freed pages), and the WAL
-        copied into the database and truncated."""
+        """After a delete, leave no copy on disk: the blobs no message uses deleted, the
+        full-text index merged into one segment (which drops the deleted entries; secure_delete
+        zeroes the freed pages), and the WAL copied into the database and truncated."""
         with self._write() as db:
+            db.execute("DELETE FROM blobs WHERE sha NOT IN (SELECT sha FROM message_blobs)")
             db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
         with self._read() as db:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -339,6 +365,17 @@ class SQLiteStore:
             rows = db.execute(f"SELECT {_MESSAGE}, hidden_at FROM messages WHERE thread_id = ?"
                               " AND hidden IS NOT NULL", (tid,)).fetchall()
         return last_group([(_message(r), r[-1]) for r in rows], reason)
+
+    def expand(self, payload: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The request's messages with their attachments' bytes put back (blobs.py)."""
+        return blobs.expand(payload, self._blob)
+
+    def _blob(self, sha: str) -> bytes:
+        with self._read() as db:
+            row = db.execute("SELECT data FROM blobs WHERE sha = ?", (sha,)).fetchone()
+        if row is None:
+            raise StoreError(f"the thread store {self.path} lacks an attachment ({sha[:12]})")
+        return bytes(row[0])
 
     def search(self, text: str, *, limit: int = 20) -> list[Hit]:
         """Messages of live threads matching every word of ``text``, best first (sqlsearch)."""

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from repl.thread import HIGHLIGHT, Hit, Message
+from repl.thread import HIGHLIGHT, Hit, Message, searchable
 
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
 
@@ -99,11 +99,12 @@ def query(text: str) -> set[str]:
 
 def hit(thread: str, m: Message, wanted: set[str], turn: int) -> tuple[int, Hit] | None:
     """Message ``m`` as a search hit (with its rank: how many words matched), or None."""
-    found = matches(m.content, wanted)
+    text = searchable(m)
+    found = matches(text, wanted)
     if not found:
         return None
     spans, matched = found
-    return len(matched), Hit(thread, m.id or 0, m.role, snippet(m.content, spans, matched),
+    return len(matched), Hit(thread, m.id or 0, m.role, snippet(text, spans, matched),
                              max(turn, 1), m.created_at, m.hidden)
 
 

@@ -6,12 +6,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from repl.thread import Message, ThreadInfo, Usage, new_uid
+from repl.thread import Message, ThreadInfo, Usage, new_uid, parts_text
 
 
 def encode(m: Message, hidden_at: float | None) -> dict[str, Any]:
-    """role and content first, as in an OpenAI messages array; then only what is set."""
-    d: dict[str, Any] = {"role": m.role, "content": m.content, "created_at": m.created_at}
+    """role and content first, as in an OpenAI messages array (a list content as its parts,
+    with its text kept beside them); then only what is set. The message's other API keys go
+    under "fields", where no key of chatrepl's can meet them."""
+    d: dict[str, Any] = {"role": m.role}
+    if m.parts is not None:
+        d["content"] = [dict(p) for p in m.parts]
+        d["text"] = m.content
+    else:
+        d["content"] = m.content
+    if m.fields:
+        d["fields"] = dict(m.fields)
+    if m.reasoning is not None:
+        d["reasoning"] = m.reasoning
+    d["created_at"] = m.created_at
     if m.model is not None:
         d["model"] = m.model
     if m.status is not None:
@@ -30,16 +42,20 @@ def encode(m: Message, hidden_at: float | None) -> dict[str, Any]:
     return d
 
 
-KNOWN = {"role", "content", "created_at", "model", "status", "usage", "id", "hidden",
-         "hidden_at", "covers", "uid"}
+KNOWN = {"role", "content", "text", "fields", "reasoning", "created_at", "model", "status",
+         "usage", "id", "hidden", "hidden_at", "covers", "uid"}
 
 
 def decode(d: dict[str, Any]) -> Message:
     usage = d.get("usage") or {}
-    return Message(d["role"], d["content"], d.get("created_at", 0.0), d.get("model"),
+    content = d["content"]
+    parts = tuple(content) if isinstance(content, list) else None
+    text = content if parts is None else d.get("text", parts_text(parts))
+    return Message(d["role"], text, d.get("created_at", 0.0), d.get("model"),
                    d.get("status"), Usage(usage.get("prompt_tokens"),
                                           usage.get("completion_tokens")),
-                   d["id"], d.get("hidden"), d.get("covers"), d["uid"])
+                   d["id"], d.get("hidden"), d.get("covers"), d["uid"], parts,
+                   d.get("fields") or {}, d.get("reasoning"))
 
 
 def check(doc: Any) -> dict[str, Any]:
@@ -53,9 +69,12 @@ def check(doc: Any) -> dict[str, Any]:
             raise ValueError(f"{key} is not a string")
     for i, m in enumerate(doc["messages"]):
         if not (isinstance(m, dict) and isinstance(m.get("role"), str)
-                and isinstance(m.get("content"), str) and type(m.get("id")) is int
-                and isinstance(m.get("usage", {}), dict)):
-            raise ValueError(f"message {i + 1} needs a string role and content and an integer id")
+                and isinstance(m.get("content"), str | list) and type(m.get("id")) is int
+                and isinstance(m.get("usage", {}), dict) and isinstance(m.get("fields", {}), dict)
+                and isinstance(m.get("text", ""), str)
+                and isinstance(m.get("reasoning", ""), str | None)):
+            raise ValueError(f"message {i + 1} needs a string role, a string or list content"
+                             " and an integer id")
         if not isinstance(m.get("uid"), str):
             m["uid"] = new_uid()  # written before this field existed: kept at the next write
     return doc

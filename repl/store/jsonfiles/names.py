@@ -9,11 +9,14 @@ from pathlib import Path
 # The directory (0700; every file in it 0600):
 #
 #   work.json            a live thread: {"name", "model", "system", "created_at", "updated_at",
-#                        "deleted_at", "format", "messages": [{"role", "content", then only the
-#                        fields that are set: "created_at", "model", "status", "usage", "id",
-#                        "hidden", "hidden_at", "covers", "uid"}]}; ids count up from 1 in each
+#                        "deleted_at", "format", "messages": [{"role", "content" (a string, or
+#                        the list of parts with their "text" beside), then only the fields that
+#                        are set: "fields" (the API message's other keys), "reasoning",
+#                        "created_at", "model", "status", "usage", "id", "hidden", "hidden_at",
+#                        "covers", "uid"}]}; ids count up from 1 in each
 #                        thread; a uid is unique in its thread (a message sent twice is kept once)
 #   state.json           {"last_thread": ...}: get_state / set_state
+#   blobs/<sha256>       an attachment's bytes, once, whatever the number of messages using it
 #   trash/               deleted threads, "<file stem>.deleted-<time>.json", with deleted_at set
 #   .lock                the store lock: shared while a thread is written, exclusive while names,
 #                        the trash or the state change, and while stray files are tidied at open
@@ -24,9 +27,12 @@ from pathlib import Path
 # File names: see file_name(). The thread's name is the "name" inside its file; a file whose
 # name does not lead back to it (a copy, a sync tool's conflicted copy) is left alone, unlisted.
 
-FORMAT = 1  # the "format" of the files this code writes; a newer one is refused, never rewritten
+# the "format" of the files this code writes; a newer one is refused, never rewritten.
+# 2: messages may hold parts, fields and reasoning (a file of format 1 reads as it is)
+FORMAT = 2
 STATE = "state.json"
 TRASH = "trash"
+BLOBS = "blobs"
 LOCK = ".lock"
 MAX_STEM = 150  # bytes of a name kept readable in its file name (file names stop at 255)
 HASH_LENGTH = 12

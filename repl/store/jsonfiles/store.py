@@ -7,20 +7,22 @@ never replaced.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import replace
 from typing import Any
 
 from repl import files
-from repl.errors import ThreadError
-from repl.store import words
+from repl.errors import StoreError, ThreadError
+from repl.store import blobs, words
 from repl.store.jsonfiles import codec
 from repl.store.jsonfiles.disk import Disk, as_store_error
-from repl.store.jsonfiles.names import FORMAT, STATE, TRASH
+from repl.store.jsonfiles.names import BLOBS, FORMAT, STATE, TRASH
 from repl.thread import (
     Hit,
     Message,
+    Part,
     ThreadInfo,
     TurnCounter,
     free_name,
@@ -145,6 +147,7 @@ class JSONStore(Disk):
         """Append to the thread's document; the messages as stored, with the ids given (each
         one more than the highest)."""
         next_id = max((m["id"] for m in doc["messages"]), default=0) + 1
+        doc["format"] = FORMAT  # an older chatrepl leaves it alone rather than misread it
         added = []
         stored = {m["uid"]: m for m in doc["messages"]}
         for m in messages:
@@ -152,6 +155,8 @@ class JSONStore(Disk):
                 added.append(codec.decode(stored[m.uid]))
                 continue
             m = replace(m, id=next_id, created_at=m.created_at or self._clock())
+            if m.parts:
+                m = replace(m, parts=self._put_blobs(m.parts))
             doc["messages"].append(codec.encode(m, m.created_at if m.hidden else None))
             stored[m.uid] = doc["messages"][-1]
             doc["updated_at"] = max(doc.get("updated_at", 0.0), m.created_at)
@@ -205,23 +210,61 @@ class JSONStore(Disk):
                 self._write(path, doc)
 
     def erase(self, name: str, ids: list[int]) -> int:
-        """The thread's file written again without the messages (the old one replaced whole)."""
+        """The thread's file written again without the messages (the old one replaced whole),
+        and the blobs no other message uses deleted."""
         with self._thread_locked(name) as (path, doc):
             kept = [m for m in doc["messages"] if m["id"] not in set(ids)]
-            erased = len(doc["messages"]) - len(kept)
-            if erased:
+            gone = [m for m in doc["messages"] if m["id"] in set(ids)]
+            if gone:
                 doc["messages"] = kept
                 self._write(path, doc)
-        return erased
+        self._drop_blobs(gone)
+        return len(gone)
 
     def purge(self, name: str) -> int:
         with self._names_locked():
-            found = [p for p, doc in self._trashed() if doc["name"] == name]
+            found = [(p, doc) for p, doc in self._trashed() if doc["name"] == name]
             if not found:
                 raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
-            for path in found:
+            for path, _ in found:
                 self._remove(path)
+        self._drop_blobs([m for _, doc in found for m in doc["messages"]])
         return len(found)
+
+    # -- attachment bytes, once per SHA-256 -------------------------------------------------------
+
+    def _put_blobs(self, parts: tuple[Part, ...]) -> tuple[Part, ...]:
+        parts, found = blobs.take_out(parts)
+        folder = self.dir / BLOBS
+        for sha, raw in found.items():
+            with as_store_error(folder, "write"):
+                files.private_dir(folder)
+                with contextlib.suppress(FileExistsError):
+                    files.atomic_write(folder / sha, raw, exclusive=True)
+        return parts
+
+    def _drop_blobs(self, gone: list[dict[str, Any]]) -> None:
+        """Delete the blobs of the ``gone`` messages that no message left (any thread, the
+        trash included) refers to."""
+        shas = {r.sha for m in gone for r in blobs.refs(codec.decode(m).parts)}
+        if not shas:
+            return
+        with self._names_locked():
+            for _, doc in [*self._live(), *self._trashed()]:
+                text = codec.dumps(doc)
+                shas = {sha for sha in shas if f"{blobs.PREFIX}{sha}:".encode() not in text}
+            for sha in shas:
+                self._remove(self.dir / BLOBS / sha)
+
+    def expand(self, payload: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The request's messages with their attachments' bytes put back (blobs.py)."""
+        return blobs.expand(payload, self._blob)
+
+    def _blob(self, sha: str) -> bytes:
+        raw = self._bytes(self.dir / BLOBS / sha)
+        if raw is None:
+            raise StoreError(f"the thread store {self.dir} lacks an attachment ({sha[:12]})")
+        return raw
 
     def last_hidden(self, name: str, reason: str) -> list[Message]:
         """The messages most recently hidden for ``reason`` (or a ``reason:detail``), together

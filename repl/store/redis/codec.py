@@ -9,16 +9,20 @@ import re
 from dataclasses import replace
 
 from repl.store import words
-from repl.thread import UNDONE_EDIT, Message, ThreadInfo, Usage, new_uid
+from repl.thread import UNDONE_EDIT, Message, ThreadInfo, Usage, new_uid, searchable
 
 
 def body(m: Message, hidden_at: float | None) -> str:
     """The message as JSON without its opening ``{"id":N,`` (the id is given when it is stored).
-    ASCII only, so any str survives; content last, after the short fields."""
+    ASCII only, so any str survives; content last, after the short fields. Parts and fields are
+    JSON strings inside it, so no key of theirs looks like one of the item's (turn_signs)."""
     fields = {"role": m.role, "created_at": m.created_at, "model": m.model, "status": m.status,
               "prompt_tokens": m.usage.prompt_tokens,
               "completion_tokens": m.usage.completion_tokens, "covers": m.covers,
-              "hidden": m.hidden, "hidden_at": hidden_at, "uid": m.uid, "content": m.content}
+              "hidden": m.hidden, "hidden_at": hidden_at, "uid": m.uid,
+              "parts": None if m.parts is None else json.dumps([dict(p) for p in m.parts]),
+              "fields": json.dumps(dict(m.fields)) if m.fields else None,
+              "reasoning": m.reasoning, "content": m.content}
     return json.dumps({k: v for k, v in fields.items() if v is not None},
                       separators=(",", ":"))[1:]
 
@@ -31,9 +35,12 @@ def decode(raw: str) -> tuple[Message, float | None]:
     """The message and when it was hidden."""
     d = json.loads(raw)
     usage = Usage(d.get("prompt_tokens"), d.get("completion_tokens"))
+    parts = d.get("parts")
     return Message(d["role"], d["content"], d["created_at"], d.get("model"), d.get("status"),
-                   usage, d["id"], d.get("hidden"), d.get("covers"),
-                   d.get("uid") or new_uid()), d.get("hidden_at")
+                   usage, d["id"], d.get("hidden"), d.get("covers"), d.get("uid") or new_uid(),
+                   None if parts is None else tuple(json.loads(parts)),
+                   json.loads(d["fields"]) if d.get("fields") else {},
+                   d.get("reasoning")), d.get("hidden_at")
 
 
 def message_id(raw: str) -> int:
@@ -92,6 +99,6 @@ def info(h: dict[str, str]) -> ThreadInfo:
 def may_match(raw: str, wanted: set[str]) -> bool:
     """A cheap test on the stored JSON that rules out most messages before decoding them."""
     if "\\u" in raw:  # non-ASCII content: fold the real text
-        return all(w in words.fold(json.loads(raw)["content"]) for w in wanted)
+        return all(w in words.fold(searchable(decode(raw)[0])) for w in wanted)
     low = raw.lower()
     return all(w in low for w in wanted)

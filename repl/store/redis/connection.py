@@ -74,6 +74,9 @@ class Connection:
             pipe.setnx(self._key("schema"), scripts.SCHEMA)
             pipe.get(self._key("schema"))
             version = int(pipe.execute()[1])
+        if version < scripts.SCHEMA:  # the items of layout 1 read as they are: marked newer,
+            with self._guard():       # so an older chatrepl never rewrites them without parts
+                self._r.set(self._key("schema"), scripts.SCHEMA)
         if version > scripts.SCHEMA:
             raise StoreError(f"the Redis store at {self.where} (namespace {self._ns!r}) was "
                              f"written by a newer chatrepl (layout {version}); upgrade chatrepl")

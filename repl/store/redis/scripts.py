@@ -23,7 +23,7 @@ from __future__ import annotations
 # For one Redis server (or primary), not Cluster: an operation touches the names hash and a
 # thread's keys, which Cluster would put in different slots.
 
-SCHEMA = 1
+SCHEMA = 2  # 2: items may hold parts, fields and reasoning
 TIMEOUT = 5.0  # seconds to connect or to wait for an answer: a lost server is an error, no hang
 ATTEMPTS = 20  # optimistic transactions retried this often before the store is called busy
 SCAN_BATCH = 5_000  # messages fetched per round trip when searching

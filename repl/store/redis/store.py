@@ -13,11 +13,11 @@ import redis
 
 from repl.errors import ThreadError
 from repl.store.redis import codec, scripts
-from repl.store.redis.search import Searching
+from repl.store.redis.attachments import Attachments
 from repl.thread import Message, ThreadInfo, last_group, restored_name
 
 
-class RedisStore(Searching):
+class RedisStore(Attachments):
     def list_threads(self) -> list[ThreadInfo]:
         """Every live thread, most recently active first: two round trips whatever the count."""
         with self._guard():
@@ -176,6 +176,7 @@ class RedisStore(Searching):
 
     def _append(self, name: str, messages: list[Message]) -> list[Message]:
         """The messages as stored: with their new ids, or as stored before (a uid sent twice)."""
+        messages = self._put_blobs(messages)
         args: list[str] = []
         for m in messages:
             hidden_at = m.created_at if m.hidden else None
@@ -259,13 +260,15 @@ class RedisStore(Searching):
     def erase(self, name: str, ids: list[int]) -> int:
         """Remove the messages' items from the list, and their index entries; an item changed
         meanwhile (hidden, say) is read again."""
-        erased = 0
+        erased, gone = 0, list[Message]()
         with self._guard():
             keys = self._thread_keys(self._tid(name, fresh=True))
             for _ in range(scripts.ATTEMPTS):
                 found = self._locate(keys[1], set(ids)) if ids else {}
                 if not found:
+                    self._drop_blobs(gone)
                     return erased
+                gone += [codec.decode(raw)[0] for raw in found.values()]
                 erased += int(self._erase_script(keys=list(keys), args=list(found.values())))
             raise redis.exceptions.WatchError()
 
@@ -274,9 +277,12 @@ class RedisStore(Searching):
             tids = [tid for tid, info in self._trashed() if info.name == name]
             if not tids:
                 raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+            gone = [codec.decode(raw)[0] for tid in tids
+                    for raw in cast(list[str], self._r.lrange(self._key("messages", tid), 0, -1))]
             for tid in tids:
                 self._purge_script(keys=[self._key("trash"), *self._thread_keys(tid)],
                                    args=[tid])
+        self._drop_blobs(gone)
         return len(tids)
 
     def last_hidden(self, name: str, reason: str) -> list[Message]:

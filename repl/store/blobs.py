@@ -1,0 +1,145 @@
+"""Attachment bytes kept once per content hash: the base64 data of a message's parts (an image's
+data: URL, a file's file_data, input audio) taken out into blobs named by their SHA-256, a
+reference left in their place, and put back when a request needs them. Pure: no I/O here; each
+store keeps the bytes (SQLite table, JSON store directory, Redis key).
+
+A reference is ``chatrepl-blob:<sha256>:<bytes>:<width>x<height>:<header>``, the header being
+what preceded the base64 (``data:image/png;base64,``, or nothing for input audio), so that
+the part is given back exactly: only base64 that encodes back to itself is taken out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import struct
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from repl.thread import PREFIX, Part, Ref, parse_ref
+
+# (part type, key of the part holding the object, key of the object holding the base64 data)
+SLOTS = (("image_url", "image_url", "url"), ("file", "file", "file_data"),
+         ("input_audio", "input_audio", "data"))
+
+
+def _slot(part: Part) -> tuple[str, str, str] | None:
+    """(key, field, value) of the part's base64 data, if it has any."""
+    for kind, key, field in SLOTS:
+        inner = part.get(key) if part.get("type") == kind else None
+        if isinstance(inner, Mapping) and isinstance(inner.get(field), str):
+            return key, field, inner[field]
+    return None
+
+
+def _decode(value: str, key: str) -> tuple[str, bytes] | None:
+    """(header, bytes) of a data: URL (or of input audio's bare base64), if it can be given
+    back exactly."""
+    header, data = "", value
+    if value.startswith("data:"):
+        head, sep, data = value.partition(",")
+        if not sep or not head.endswith(";base64"):
+            return None
+        header = head + ","
+    elif key != "input_audio":
+        return None
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return (header, raw) if raw and base64.b64encode(raw).decode() == data else None
+
+
+def take_out(parts: Iterable[Part]) -> tuple[tuple[Part, ...], dict[str, bytes]]:
+    """The parts with references in place of their data, and the bytes by SHA-256."""
+    found: dict[str, bytes] = {}
+    kept: list[Part] = []
+    for part in parts:
+        slot = _slot(part)
+        decoded = _decode(slot[2], slot[0]) if slot else None
+        if slot is None or decoded is None:
+            kept.append(part)
+            continue
+        key, field, _ = slot
+        header, raw = decoded
+        sha = hashlib.sha256(raw).hexdigest()
+        found[sha] = raw
+        ref = Ref(sha, len(raw), header, *image_size(raw))
+        kept.append({**part, key: {**part[key], field: str(ref)}})
+    return tuple(kept), found
+
+
+def refs(parts: Iterable[Part] | None) -> list[Ref]:
+    """The references in ``parts``."""
+    found = (parse_ref(slot[2]) for slot in map(_slot, parts or ()) if slot)
+    return [r for r in found if r is not None]
+
+
+def expand(payload: list[dict[str, Any]], read: Callable[[str], bytes]) -> list[dict[str, Any]]:
+    """The request's messages with every reference replaced by its data (``read`` gives the
+    bytes of a SHA-256); messages without one are passed on as they are."""
+    return [_expand_message(m, read) for m in payload]
+
+
+def _expand_message(m: dict[str, Any], read: Callable[[str], bytes]) -> dict[str, Any]:
+    content = m.get("content")
+    if not isinstance(content, list) or not any(refs(p for p in content
+                                                     if isinstance(p, Mapping))):
+        return m
+    return {**m, "content": [_expand_part(p, read) if isinstance(p, Mapping) else p
+                             for p in content]}
+
+
+def _expand_part(part: Part, read: Callable[[str], bytes]) -> Part:
+    slot = _slot(part)
+    ref = parse_ref(slot[2]) if slot else None
+    if slot is None or ref is None:
+        return part
+    key, field, _ = slot
+    data = ref.header + base64.b64encode(read(ref.sha)).decode()
+    return {**part, key: {**part[key], field: data}}
+
+
+def image_size(raw: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG, GIF, JPEG or WebP header; (0, 0) when unknown."""
+    try:
+        if raw[:8] == b"\x89PNG\r\n\x1a\n":
+            return struct.unpack(">II", raw[16:24])
+        if raw[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", raw[6:10])
+        if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
+            return _webp(raw)
+        if raw[:2] == b"\xff\xd8":
+            return _jpeg(raw)
+    except struct.error:
+        pass
+    return 0, 0
+
+
+def _webp(raw: bytes) -> tuple[int, int]:
+    chunk = raw[12:16]
+    if chunk == b"VP8X":
+        w, h = int.from_bytes(raw[24:27], "little"), int.from_bytes(raw[27:30], "little")
+        return w + 1, h + 1
+    if chunk == b"VP8L":
+        bits = int.from_bytes(raw[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 ":
+        w, h = struct.unpack("<HH", raw[26:30])
+        return w & 0x3FFF, h & 0x3FFF
+    return 0, 0
+
+
+def _jpeg(raw: bytes) -> tuple[int, int]:
+    i = 2
+    while i + 9 < len(raw) and raw[i] == 0xFF:
+        marker, length = raw[i + 1], int.from_bytes(raw[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h, w = struct.unpack(">HH", raw[i + 5:i + 9])
+            return w, h
+        i += 2 + length
+    return 0, 0
+
+
+__all__ = ["PREFIX", "Ref", "expand", "image_size", "refs", "take_out"]
