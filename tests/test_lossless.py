@@ -496,3 +496,24 @@ def test_a_fork_keeps_the_bytes_its_source_erased(backend: str, tmp_path: Path) 
     [copy] = s.messages("b")
     assert s.expand([copy.for_api()]) == [image_message(raw).for_api()]
     s.close()
+
+
+def test_tool_calls_and_results_are_shown_collapsed_and_clean() -> None:
+    import io
+
+    from rich.console import Console
+
+    from repl.render import UI
+
+    out = io.StringIO()
+    ui = UI(Console(file=out, width=60, color_system=None))
+    arguments = '{"a": 2, "b": "' + "x" * 100 + '\x1b[31m"}'
+    ui.message(Message("assistant", "", fields={"tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "calc.add", "arguments": arguments}}]}))
+    ui.message(Message("tool", "not run\nline 2\nline 3\nline 4\nline 5",
+                       fields={"tool_call_id": "c1"}))
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith('⚙ calc.add {"a": 2') and len(lines[0]) <= 60
+    assert "summary" not in out.getvalue() and "\x1b" not in out.getvalue()
+    assert "tool: not run" in out.getvalue() and "line 3 … (2 more lines)" in out.getvalue()
+    assert "line 4" not in out.getvalue()

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from repl.attachments import Shown, shown_parts
 from repl.sanitize import clean, clean_line
-from repl.thread import HIGHLIGHT, Hit, Message, ThreadInfo
+from repl.thread import HIGHLIGHT, SUMMARY, Hit, Message, ThreadInfo
 
 
 class Streamer(Protocol):
@@ -150,13 +150,33 @@ class UI:
             if message.reasoning:  # collapsed: stored and shown, never sent
                 self.console.print(Text(f"▸ reasoning ({len(message.reasoning):,} characters)",
                                         style="dim"))
-            self.markdown(message.content)
+            if message.content:
+                self.markdown(message.content)
+            self._tool_calls(message.fields.get("tool_calls"))
             if message.status:
                 self.info(STATUS_NOTES.get(message.status, f"({message.status})"))
-        else:  # a /compact summary
+        elif message.role == SUMMARY:
             self.info("(summary sent in place of the earlier messages, which stay stored)")
             self.markdown(message.content)
+        else:  # a tool result, or a system/developer message from an import: dimmed, first lines
+            self._dim_lines(f"{message.role}: ", message.content)
         self.console.print()
+
+    def _tool_calls(self, calls: object) -> None:
+        """Each tool call as one collapsed line: its name and arguments, cut to the width."""
+        for call in calls if isinstance(calls, list) else []:
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict):
+                continue
+            line = f"⚙ {function.get('name', '?')} {function.get('arguments', '')}"
+            self.console.print(Text(clean_line(" ".join(line.split())), style="dim"),
+                               overflow="ellipsis", no_wrap=True)
+
+    def _dim_lines(self, label: str, text: str, lines: int = 3) -> None:
+        shown = text.strip().splitlines()
+        more = f" … ({len(shown) - lines} more lines)" if len(shown) > lines else ""
+        body = "\n".join(clean_line(line) for line in shown[:lines]) + more
+        self.console.print(Text(label + body, style="dim"), overflow="ellipsis")
 
     def messages(self, messages: Iterable[Message]) -> None:
         for message in messages:
