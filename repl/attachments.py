@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 from repl.config import AttachLimits
 from repl.errors import ChatreplError
-from repl.thread import Part
+from repl.thread import Part, parse_ref
 
 PDF = "application/pdf"
 TEXT = "text"
@@ -220,7 +220,11 @@ def describe(part: object) -> Shown | None:
 
 
 def _data_shown(name: str, url: str, fallback: str) -> Shown:
-    """Shown for a data URL (its MIME type, its decoded size) or a link (its address)."""
+    """Shown for a data URL (its MIME type, its decoded size), the store's reference to its bytes,
+    or a link (its address)."""
+    ref = parse_ref(url)
+    if ref is not None:
+        return Shown(name, ref.header[5:].split(";")[0] or fallback, ref.size)
     header, comma, payload = url.partition(",")
     if url.startswith("data:") and comma:
         mime = header[5:].split(";")[0] or fallback

@@ -20,7 +20,7 @@ from repl.context import Context
 from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, UnsavedError
 from repl.export import system_head
 from repl.render.ui import Streamer
-from repl.thread import ERROR, INTERRUPTED, TRUNCATED, Message, Usage
+from repl.thread import ERROR, INTERRUPTED, TRUNCATED, Message, Part, Usage
 
 RESEND = "; /retry sends it again"  # said when a question got no answer at all
 FINISH_NOTES = {
@@ -30,15 +30,16 @@ FINISH_NOTES = {
 }
 
 
-async def send(ctx: Context, text: str) -> None:
+async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = ()) -> None:
     """Send ``text``, with the staged files, on the current thread and stream the answer. Raises
     NotSentError, having saved and sent nothing, if a staged file cannot be attached; ApiError
     after saving whatever arrived; a cancellation (Ctrl-C) saves the partial answer and
-    re-raises. Once the question is stored, nothing is staged any more."""
+    re-raises. Once the question is stored, nothing is staged any more. ``carried``: parts of
+    an earlier version of the question (/edit) that go with the new text."""
     name = ctx.thread.name
     model = ctx.model
     attached = attachments.load_all(ctx.staged, ctx.config.attach)  # read now, as they are now
-    parts = attachments.user_parts(text, attached) if attached else None
+    parts = (*attachments.user_parts(text, attached), *carried) if attached or carried else None
     history = ctx.store.messages(name)
     message = Message("user", text, model=model, parts=parts)
     question = replace(_save(ctx, name, message), parts=parts)  # sent as built, whatever is kept

@@ -323,7 +323,6 @@ def test_attachments_module_is_pure() -> None:
     assert out.stdout.strip() == "[]"
 
 
-@XFAIL_PERSIST
 def test_attachments_are_shown_in_history_and_resent_next_turn(
         api_env: dict[str, str], server: FakeOpenAI, work: Path) -> None:
     async def go() -> None:
@@ -342,6 +341,29 @@ def test_attachments_are_shown_in_history_and_resent_next_turn(
     run(go())
     question = server.sent_messages()[0]
     assert data_url(question["content"][1]["file"]["file_data"], "application/pdf") == PDF
+    resent = server.requests[-1]["messages"][0]  # the next turn sends the stored bytes back
+    assert data_url(resent["content"][1]["file"]["file_data"], "application/pdf") == PDF
+
+
+def test_an_edited_question_keeps_its_attachments(
+        api_env: dict[str, str], server: FakeOpenAI, work: Path) -> None:
+    async def go() -> None:
+        s = await Session().start()
+        await s.line("/attach cat.png")
+        server.queue(Reply("a cat"))
+        await s.line("what is this?")
+        server.queue(Reply("still a cat"))
+        s.pipe.send_text("/edit\r")
+        await s.wait_prompt()
+        s.pipe.send_text("\x7f" + " animal?\r")
+        await s.wait_prompt()
+        await s.quit()
+
+    run(go())
+    edited = server.requests[-1]["messages"][-1]
+    assert edited["content"][0] == {"type": "text", "text": "what is this animal?"}
+    assert edited["content"][1]["type"] == "image_url"
+    assert data_url(edited["content"][1]["image_url"]["url"], "image/png") == PNG
 
 
 def test_attach_then_switch_keeps_the_stage_for_the_next_message(

@@ -508,8 +508,9 @@ def test_tool_calls_and_results_are_shown_collapsed_and_clean() -> None:
     out = io.StringIO()
     ui = UI(Console(file=out, width=60, color_system=None))
     arguments = '{"a": 2, "b": "' + "x" * 100 + '\x1b[31m"}'
-    ui.message(Message("assistant", "", fields={"tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "calc.add", "arguments": arguments}}]}))
+    call = {"id": "c1", "type": "function",
+            "function": {"name": "calc.add", "arguments": arguments}}
+    ui.message(Message("assistant", "", fields={"tool_calls": [call]}))
     ui.message(Message("tool", "not run\nline 2\nline 3\nline 4\nline 5",
                        fields={"tool_call_id": "c1"}))
     lines = out.getvalue().splitlines()

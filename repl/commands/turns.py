@@ -14,7 +14,7 @@ from repl.commands.registry import CommandError, command
 from repl.context import Context
 from repl.export import system_head
 from repl.importers import counted
-from repl.thread import EDITED, REPLACED, SUMMARY, UNDONE, UNDONE_EDIT, Message
+from repl.thread import EDITED, REPLACED, SUMMARY, UNDONE, UNDONE_EDIT, Message, Part
 
 UNDONE_RETRY = f"{UNDONE}:retry"  # /undo of a /retry (redo re-applies it)
 
@@ -134,7 +134,13 @@ async def edit(ctx: Context, arg: str) -> None:
         ctx.ui.info("not edited")
         return
     ctx.store.hide(ctx.thread.name, _ids(exchange), EDITED)
-    await chat.send(ctx, text)
+    await chat.send(ctx, text, carried=_attached(exchange[0]))
+
+
+def _attached(question: Message) -> tuple[Part, ...]:
+    """What a question carried besides what was typed: its attachments go with an edit."""
+    typed = {"type": "text", "text": question.content}
+    return tuple(p for p in question.parts or () if dict(p) != typed)
 
 
 @command("compact", usage="[N]")
