@@ -92,15 +92,7 @@ def _rows(db: sqlite3.Connection, table: str,
         top = int(db.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0)
     except (sqlite3.DatabaseError, TypeError, ValueError):
         top = 100_000
-    rows = []
-    for rowid in range(1, top + 1):
-        try:
-            row = db.execute(select + " WHERE id = ?", (rowid,)).fetchone()
-        except sqlite3.DatabaseError:
-            continue
-        if row:
-            rows.append(row)
-    return columns, rows
+    return columns, _one_by_one(db, select + " WHERE id = ?", top)
 
 
 THREAD_COLUMNS = ("id", "name", "model", "system", "created_at", "updated_at", "deleted_at",
@@ -126,10 +118,16 @@ def _by_rowid(db: sqlite3.Connection, table: str,
         top = int(db.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0)
     except (sqlite3.DatabaseError, TypeError, ValueError):
         return []
+    return _one_by_one(db, select + " WHERE rowid = ?", top)
+
+
+def _one_by_one(db: sqlite3.Connection, select: str, top: int) -> list[tuple[object, ...]]:
+    """The rows ``select`` (with one ``?`` for the key) reads for keys 1..top, skipping those
+    a damaged page hides."""
     rows = []
-    for rowid in range(1, top + 1):
+    for key in range(1, top + 1):
         try:
-            row = db.execute(select + " WHERE rowid = ?", (rowid,)).fetchone()
+            row = db.execute(select, (key,)).fetchone()
         except sqlite3.DatabaseError:
             continue
         if row:

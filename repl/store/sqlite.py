@@ -145,11 +145,16 @@ class SQLiteStore:
         return StoreError(f"cannot write to the thread store {self.path}: {text}")
 
     def _id(self, name: str) -> int:
+        return int(self._one("SELECT id FROM threads WHERE name = ?", name,
+                             ThreadError(f"no thread named {name!r}")))
+
+    def _one(self, sql: str, key: str, missing: Exception) -> Any:
+        """The one value ``sql`` reads for ``key``; ``missing`` is raised when there is none."""
         with self._read() as db:
-            row = db.execute("SELECT id FROM threads WHERE name = ?", (name,)).fetchone()
+            row = db.execute(sql, (key,)).fetchone()
         if row is None:
-            raise ThreadError(f"no thread named {name!r}")
-        return int(row[0])
+            raise missing
+        return row[0]
 
     # -- threads ------------------------------------------------------------------------------
 
@@ -371,11 +376,8 @@ class SQLiteStore:
         return blobs.expand(payload, self._blob)
 
     def _blob(self, sha: str) -> bytes:
-        with self._read() as db:
-            row = db.execute("SELECT data FROM blobs WHERE sha = ?", (sha,)).fetchone()
-        if row is None:
-            raise StoreError(f"the thread store {self.path} lacks an attachment ({sha[:12]})")
-        return bytes(row[0])
+        lacking = StoreError(f"the thread store {self.path} lacks an attachment ({sha[:12]})")
+        return bytes(self._one("SELECT data FROM blobs WHERE sha = ?", sha, lacking))
 
     def search(self, text: str, *, limit: int = 20) -> list[Hit]:
         """Messages of live threads matching every word of ``text``, best first (sqlsearch)."""
