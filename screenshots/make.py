@@ -1,4 +1,4 @@
-"""Screenshots of real chatrepl sessions: session.svg and threads.svg (and PNG copies).
+"""Screenshots of real chatrepl sessions: session.svg, threads.svg, attach.svg (and PNG copies).
 
 The installed ``chatrepl`` runs inside tmux (a real terminal emulator; 100 columns, 42 and 32
 rows) against the fake OpenAI server from tests/fakeserver.py, which streams scripted answers. The
@@ -35,7 +35,8 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from fakeserver import FakeOpenAI, Reply  # noqa: E402
 
 COLS = 100
-ROWS = {"session": 42, "threads": 32}  # the session shot is as tall as its conversation
+# the session shot is as tall as its conversation
+ROWS = {"session": 42, "threads": 32, "attach": 16}
 CHATREPL = Path(sys.executable).with_name("chatrepl")
 TOOLBAR = re.compile(r" · (\d+) messages\s*$")
 
@@ -85,6 +86,10 @@ LASAGNA = """\
 - lasagne sheets, passata, onion, garlic
 - spinach, ricotta, mushrooms
 - mozzarella, parmesan, basil"""
+
+CHART = """\
+The chart shows **revenue per quarter**: Q3 is the peak, and Q4 falls back to about Q2's level. \
+Your notes say the Q4 dip comes from the delayed launch, which matches the shape."""
 
 REGEX = "`^\\d{4}-\\d{2}-\\d{2}$` matches an ISO date such as `2024-05-17`."
 
@@ -204,6 +209,7 @@ def main() -> None:
         try:
             shoot(Pane(socket, env, "session"), Pane(socket, env, "threads"), root / "work",
                   server)
+            shoot_attach(Pane(socket, env, "attach"), root / "work", server)
         finally:
             subprocess.run(["tmux", "-S", str(socket), "kill-server"], env=env,
                            capture_output=True)
@@ -238,6 +244,29 @@ def shoot(first: Pane, second: Pane, cwd: Path, server: FakeOpenAI) -> None:
     second.say("/list", 2)
     save(second.capture(), HERE / "threads.svg", second.rows)
     second.quit()
+
+
+def shoot_attach(pane: Pane, cwd: Path, server: FakeOpenAI) -> None:
+    """attach.svg: two files attached to a question, one line each, and the answer."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\0" + bytes([40, 90, 160]) * 320 for _ in range(200))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 320, 200, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    (cwd / "revenue-chart.png").write_bytes(png)
+    (cwd / "notes.txt").write_text("Q4: launch slipped to January.\n" * 40)
+    server.queue(Reply(CHART, pieces=20, delay=0.01))
+    pane.start(cwd, "-t", "quarterly")
+    pane.wait_prompt(0)
+    pane.say("/attach revenue-chart.png notes.txt", 0)
+    pane.say("What does this chart show, given my notes?", 2)
+    save(pane.capture(), HERE / "attach.svg", pane.rows)
+    pane.quit()
 
 
 if __name__ == "__main__":
