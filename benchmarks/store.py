@@ -113,24 +113,11 @@ def image(seed: int, size: int = 1 << 20) -> Message:
                                                   {"type": "image_url", "image_url": {"url": url}}))
 
 
-def footprint(name: str, base: Path) -> int:
-    """Bytes the (closed) store at ``base`` takes: its files, or for Redis its keys' memory."""
-    if name == "redis":
-        import redis
-        from stores import redis_url
-
-        client = redis.Redis.from_url(redis_url())
-        try:
-            return sum(int(client.memory_usage(k) or 0)
-                       for k in client.scan_iter(match=f"test:{base}:*", count=1000))
-        finally:
-            client.close()
-    return sum(p.stat().st_size for p in base.rglob("*") if p.is_file())
-
-
 def attachments(name: str, make: Callable[[Path], ThreadStore]) -> list[tuple[str, str]]:
     """100 MB of images in a thread's history: opening it and showing its tail (and how many
     attachment bytes that read); the same 1 MB image in ten turns: how much the store grows."""
+    from stores import store_size
+
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         store = make(Path(tmp))
@@ -154,13 +141,13 @@ def attachments(name: str, make: Callable[[Path], ThreadStore]) -> list[tuple[st
         store = make(Path(tmp))
         store.create("same")
         store.close()
-        before = footprint(name, Path(tmp))
+        before = store_size(name, Path(tmp))
         store = make(Path(tmp))
         one = image(7)
         for i in range(10):
             store.append("same", replace(one, uid=f"u{i}"))
         store.close()
-        grown = (footprint(name, Path(tmp)) - before) / (1 << 20)
+        grown = (store_size(name, Path(tmp)) - before) / (1 << 20)
         rows.append(("the same 1 MB image in ten turns: the store grows by", f"{grown:.2f} MB"))
     return rows
 

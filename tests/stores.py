@@ -74,6 +74,26 @@ def redis(base: Path) -> ThreadStore:
     return RedisStore(redis_url(), namespace=f"test:{base}")
 
 
+def _folder(backend: str, base: Path) -> Path:
+    """The directory the file-based ``backend`` store made by its factory keeps under ``base``."""
+    return base / ("x" if backend == "sqlite" else "threads")
+
+
+def store_size(backend: str, base: Path) -> int:
+    """The bytes the (closed) ``backend`` store at ``base`` takes: its files, or for Redis its
+    keys' memory."""
+    if backend == "redis":
+        import redis as redis_client
+
+        client = redis_client.Redis.from_url(redis_url())
+        try:
+            return sum(int(client.memory_usage(k) or 0)
+                       for k in client.scan_iter(match=f"test:{base}:*", count=1000))
+        finally:
+            client.close()
+    return sum(p.stat().st_size for p in _folder(backend, base).rglob("*") if p.is_file())
+
+
 def stored_bytes(backend: str, base: Path) -> bytes:
     """Everything the ``backend`` store at ``base`` keeps, as raw bytes: its files (SQLite's
     database, -wal and -shm; every file of the JSON directory), or for Redis every key's DUMP
@@ -95,8 +115,7 @@ def stored_bytes(backend: str, base: Path) -> bytes:
         finally:
             client.close()
         return b"\n".join(dumps)
-    folder = base / ("x" if backend == "sqlite" else "threads")
-    found = [p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()]
+    found = [p.read_bytes() for p in sorted(_folder(backend, base).rglob("*")) if p.is_file()]
     assert found, "no files: the wrong directory"
     return b"\n".join(found)
 

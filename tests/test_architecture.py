@@ -12,7 +12,8 @@ import pytest
                                     "repl.thread", "repl.sanitize", "repl.config",
                                     "repl.importers", "repl.window", "repl.sse",
                                     "repl.store.words", "repl.store.jsonfiles",
-                                    "repl.files"])
+                                    "repl.files", "repl.transfer", "repl.attachments",
+                                    "repl.apierrors", "repl.store.redis", "repl.store.blobs"])
 def test_pure_layers_do_not_import_the_ui(module: str) -> None:
     code = (f"import sys, {module}; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & "

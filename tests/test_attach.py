@@ -316,13 +316,6 @@ def test_a_message_with_parts_shows_one_safe_line_per_attachment() -> None:
         "  📎 ? · not a part"]
 
 
-def test_attachments_module_is_pure() -> None:
-    code = ("import sys, repl.attachments; print(sorted({m.split('.')[0] for m in sys.modules} "
-            "& {'prompt_toolkit', 'rich', 'openai'}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
 def test_attachments_are_shown_in_history_and_resent_next_turn(
         api_env: dict[str, str], server: FakeOpenAI, work: Path) -> None:
     async def go() -> None:

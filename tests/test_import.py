@@ -427,14 +427,6 @@ def test_markdown_round_trip_through_a_file_keeps_carriage_returns(tmp_path: Pat
     assert turns(parse(decode(path.read_bytes()))[0]) == [("user", "windows\r\nline\r")]
 
 
-def test_importers_import_neither_the_ui_nor_the_sdk() -> None:
-    code = ("import sys, repl.importers; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'prompt_toolkit', 'rich', 'openai'}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
 # == whole threads through the App and the installed command ======================================
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
@@ -658,11 +650,3 @@ def test_cli_search_without_a_hit_exits_1_and_prints_nothing(api_env: dict[str, 
     done = chatrepl(api_env, "--search", "giraffe")
     assert (done.returncode, done.stdout) == (1, "")
     assert chatrepl(api_env, "--search", "zebra").returncode == 0
-
-
-def test_transfer_imports_neither_the_ui_nor_the_sdk() -> None:
-    code = ("import sys, repl.transfer; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'prompt_toolkit', 'rich', 'openai'}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"

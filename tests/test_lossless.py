@@ -20,7 +20,7 @@ from fakeserver import FakeOpenAI, Reply
 from harness import Session
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from stores import BACKENDS, WHOLE, redis_url, stored_bytes
+from stores import BACKENDS, WHOLE, redis_url, store_size, stored_bytes
 
 from repl import window
 from repl.errors import StoreError
@@ -182,19 +182,6 @@ def image_message(raw: bytes, text: str = "what is this?") -> Message:
                                         {"type": "image_url", "image_url": {"url": url}}))
 
 
-def _size(backend: str, base: Path) -> int:
-    """The bytes the store at ``base`` takes (closed first, so SQLite's WAL is folded in)."""
-    if backend == "redis":
-        client = redis.Redis.from_url(redis_url())
-        try:
-            return sum(int(client.memory_usage(k) or 0)
-                       for k in client.scan_iter(match=f"test:{base}:*", count=1000))
-        finally:
-            client.close()
-    folder = base / ("x" if backend == "sqlite" else "threads")
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
 @pytest.fixture(params=sorted(BACKENDS))
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -204,7 +191,7 @@ def test_the_same_image_in_ten_messages_is_stored_once(backend: str, tmp_path: P
     s = BACKENDS[backend](tmp_path)
     s.create("t")
     s.close()
-    before = _size(backend, tmp_path)
+    before = store_size(backend, tmp_path)
     raw = png(1 << 20)
     s = BACKENDS[backend](tmp_path)
     for i in range(10):
@@ -213,7 +200,7 @@ def test_the_same_image_in_ten_messages_is_stored_once(backend: str, tmp_path: P
     stored = s.messages("t")
     sent = s.expand([m.for_api() for m in stored])
     s.close()
-    grown = _size(backend, tmp_path) - before
+    grown = store_size(backend, tmp_path) - before
     assert (1 << 20) <= grown < 1.3 * (1 << 20), grown  # ten inline copies: 14 MB
     ref = stored[0].parts[1]["image_url"]["url"] if stored[0].parts else ""
     assert ref.startswith("chatrepl-blob:") and ":1024x768:" in ref and len(ref) < 200
