@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from repl import attachments, window
@@ -36,8 +34,8 @@ async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = ()) -> No
     after saving whatever arrived; a cancellation (Ctrl-C) saves the partial answer and
     re-raises. Once the question is stored, nothing is staged any more. ``carried``: parts of
     an earlier version of the question (/edit) that go with the new text."""
-    name = ctx.thread.name
-    model = ctx.model
+    info = ctx.thread  # one read: each is a store read
+    name, model = info.name, ctx.model_for(info)
     attached = attachments.load_all(ctx.staged, ctx.config.attach)  # read now, as they are now
     parts = (*attachments.user_parts(text, attached), *carried) if attached or carried else None
     history = ctx.store.messages(name)
@@ -46,39 +44,33 @@ async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = ()) -> No
     ctx.staged.clear()
     if attached:
         ctx.ui.attached([a.shown for a in attached])
-    if ctx.thread.model != model:
+    if info.model != model:
         ctx.store.update(name, model=model)
     await answer(ctx, [*history, question])
 
 
-def _says_how_to_resend(
-        fn: Callable[[Context, list[Message]], Awaitable[None]],
-) -> Callable[[Context, list[Message]], Awaitable[None]]:
-    """A question left without any answer: its error says how to send it again."""
-    @functools.wraps(fn)
-    async def wrapper(ctx: Context, history: list[Message]) -> None:
-        try:
-            await fn(ctx, history)
-        except ApiError as e:
-            if not e.partial and ctx.interactive:
-                e.args = (f"{e}{RESEND}", *e.args[1:])  # whatever the error's class
-            raise
-
-    return wrapper
-
-
-@_says_how_to_resend
 async def answer(ctx: Context, history: list[Message]) -> None:
     """Stream the model's answer to ``history`` (fitted into its context window) and save it.
-    If the server still finds it too long, leave out more of the oldest messages, once. What the
-    server counts and states is remembered for the model (window.Fit), so the next one fits."""
-    model = ctx.model
-    head = system_head(ctx.thread)
+    A question left without any answer: its error says how to send it again."""
+    try:
+        await _answer(ctx, history)
+    except ApiError as e:
+        if not e.partial and ctx.interactive:
+            e.args = (f"{e}{RESEND}", *e.args[1:])  # whatever the error's class
+        raise
+
+
+async def _answer(ctx: Context, history: list[Message]) -> None:
+    """If the server still finds it too long, leave out more of the oldest messages, once. What
+    the server counts and states is remembered for the model (window.Fit), so the next fits."""
+    info = ctx.thread
+    model = ctx.model_for(info)
+    head = system_head(info)
     configured = window.context_size(model, ctx.config.context_sizes)
     key = window.state_key(model, ctx.config.base_url)
     fit = window.load(ctx.store, key)
     plan = window.plan(head, history, limit=fit.window(configured), scale=fit.scale)
-    _say_dropped(ctx, plan)
+    _say_dropped(ctx, plan, model)
     try:
         done = await _stream(ctx, plan.messages, model)
     except (ContextTooLongError, EmptyAnswerError) as e:
@@ -100,10 +92,10 @@ async def answer(ctx: Context, history: list[Message]) -> None:
         window.save(ctx.store, key, fit.measured(plan.messages, done.usage.prompt_tokens))
 
 
-def _say_dropped(ctx: Context, plan: window.Plan) -> None:
+def _say_dropped(ctx: Context, plan: window.Plan, model: str) -> None:
     if plan.dropped:
         ctx.ui.info(f"{plan.dropped} earlier messages not sent ({plan.dropped_tokens} tokens) to "
-                    f"fit {ctx.model}'s context; they stay in the thread (/compact summarises)")
+                    f"fit {model}'s context; they stay in the thread (/compact summarises)")
 
 
 async def _stream(ctx: Context, payload: list[dict[str, str]], model: str) -> Done | None:
@@ -181,9 +173,10 @@ def _save_answer(ctx: Context, answer: Answer) -> None:
     message = answer.message()
     if not (message.content or message.fields or message.reasoning) and answer.status is not None:
         return  # nothing arrived: the user's message stays, unanswered
-    _save(ctx, ctx.thread.name, message)
+    name = ctx.thread.name
+    _save(ctx, name, message)
     for call in message.fields.get("tool_calls", []):
-        _save(ctx, ctx.thread.name, Message("tool", NOT_RUN,
+        _save(ctx, name, Message("tool", NOT_RUN,
                                             fields={"tool_call_id": call["id"]}))
 
 

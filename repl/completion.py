@@ -62,11 +62,11 @@ class CommandCompleter(Completer):
                                     ) -> AsyncGenerator[Completion, None]:
         split = self._split(document)
         if split is not None and split[1] is not None and split[1].complete is not None:
-            values = split[1].complete(self.ctx)
-            if inspect.isawaitable(values):
-                for completion in self._values(await values, split[2]):
-                    yield completion
-                return
+            values = split[1].complete(self.ctx)  # asked once, awaited if it must be
+            found = await values if inspect.isawaitable(values) else values
+            for completion in self._values(found, split[2]):
+                yield completion
+            return
         for completion in self.get_completions(document, complete_event):
             yield completion
 
