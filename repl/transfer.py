@@ -56,8 +56,8 @@ class ImportReport:
                          f"{names}" + (" …" if len(self.skipped) > 5 else ""))
         if self.empty:
             lines.append(f"skipped {counted(self.empty, 'conversation')} with nothing to import")
-        if describe_left_out(self.left_out):
-            lines.append(f"left out: {describe_left_out(self.left_out)}")
+        if left := describe_left_out(self.left_out):
+            lines.append(f"left out: {left}")
         return lines
 
 
@@ -81,11 +81,11 @@ def import_file(store: BufferedStore, path: str, name: str | None = None) -> Imp
     report.empty = len(threads) - len(kept)
     for thread in kept:
         wanted = validate_name(name) if name else _name_from(thread, file)
-        same = _already_there(store, wanted, thread)
+        *taken, target = _names(store, wanted)  # one look-up of the names, for both uses
+        same = _already_there(store, taken, thread)
         if same:
             report.skipped.append(same)
             continue
-        target = _free(store, wanted)
         store.create(target, model=thread.model, system=thread.system)
         _append(store, target, thread.messages)
         report.created.append((target, len(thread.messages)))
@@ -118,15 +118,12 @@ def _names(store: BufferedStore, wanted: str) -> list[str]:
     return [*taken, free]
 
 
-def _free(store: BufferedStore, wanted: str) -> str:
-    return _names(store, wanted)[-1]
-
-
-def _already_there(store: BufferedStore, wanted: str, thread: ImportedThread) -> str | None:
-    """The thread under ``wanted`` (or a suffix of it) that holds the same conversation: the
-    same system prompt, the same messages (attachments compared by their bytes)."""
+def _already_there(store: BufferedStore, taken: list[str],
+                   thread: ImportedThread) -> str | None:
+    """The thread among ``taken`` (the wanted name and its suffixes) that holds the same
+    conversation: the same system prompt, the same messages (attachments compared by bytes)."""
     mine = [m.for_api() for m in thread.messages]
-    for candidate in _names(store, wanted)[:-1]:
+    for candidate in taken:
         info = store.get(candidate)
         if info is None or (info.system or None) != (thread.system or None):
             continue

@@ -51,7 +51,7 @@ async def new(ctx: Context, arg: str) -> None:
             raise CommandError(f"a thread named {name!r} already exists; /switch {name} opens it")
     else:
         base = time.strftime("%Y-%m-%d-%H%M", time.localtime(ctx.clock()))
-        name = free_name(base, lambda n: ctx.store.get(n) is not None)
+        name = _free_name(ctx, base)
     show_opened(ctx, ctx.open(name))
 
 
