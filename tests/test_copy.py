@@ -66,3 +66,19 @@ def test_the_trash_is_copied_still_in_the_trash(pair: tuple[ThreadStore, ThreadS
     again = copy_store(source, target)
     assert again.messages == 0 and not again.created
     assert [t.name for t in target.trash()] == ["gone"]
+
+
+def test_attachments_travel_with_their_bytes(pair: tuple[ThreadStore, ThreadStore]) -> None:
+    import base64
+
+    source, target = pair
+    raw = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+    url = "data:image/png;base64," + base64.b64encode(raw).decode()
+    parts = ({"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": url}})
+    source.create("pics")
+    source.append("pics", Message("user", "look", parts=parts))
+    copy_store(source, target)
+    copy_store(source, target)  # again: nothing more
+    [sent] = target.expand([m.for_api() for m in target.messages("pics")])
+    assert sent["content"] == [dict(p) for p in parts]
+    assert len(target.messages("pics")) == 1

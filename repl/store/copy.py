@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from repl.store import ThreadStore
-from repl.thread import Message, ThreadInfo, free_name
+from repl.thread import Message, Part, ThreadInfo, free_name
 
 
 @dataclass
@@ -61,7 +61,7 @@ def _copy_thread(source: ThreadStore, target: ThreadStore, info: ThreadInfo,
             report.unchanged.append(info.name)
             return
         report.extended.append(info.name)
-    report.messages += _append(target, info.name, messages, have)
+    report.messages += _append(source, target, info.name, messages, have)
 
 
 def _copy_trash(source: ThreadStore, target: ThreadStore, report: CopyReport) -> None:
@@ -74,7 +74,7 @@ def _copy_trash(source: ThreadStore, target: ThreadStore, report: CopyReport) ->
             continue
         name = free_name(info.name, lambda n: target.get(n) is not None)
         target.create(name, model=info.model, system=info.system)
-        report.messages += _append(target, name, messages, [])
+        report.messages += _append(source, target, name, messages, [])
         target.delete(name)
         report.created.append(info.name)
 
@@ -83,9 +83,11 @@ def _trash_key(info: ThreadInfo, messages: list[Message]) -> tuple[object, ...]:
     return info.name, *(_key(m) for m in messages)
 
 
-def _append(target: ThreadStore, name: str, messages: list[Message], have: list[Message]) -> int:
+def _append(source: ThreadStore, target: ThreadStore, name: str, messages: list[Message],
+            have: list[Message]) -> int:
     """Append what ``have`` lacks of ``messages``; how many. A summary's ``covers`` names the id
-    the covered message got in the target, so what it covers is written before it."""
+    the covered message got in the target, so what it covers is written before it; attachments
+    go with their bytes (the source's references mean nothing to the target)."""
     ids = {m.id: h.id for m, h in zip(messages, have, strict=False)}
     missing = messages[len(have):]
     start = 0
@@ -94,8 +96,17 @@ def _append(target: ThreadStore, name: str, messages: list[Message], have: list[
         if i < len(missing) and (covers is None or covers in ids or i == start):
             continue
         chunk = missing[start:i]
-        stored = target.append_many(name, [replace(m, id=None, covers=ids.get(m.covers))
+        stored = target.append_many(name, [replace(m, id=None, covers=ids.get(m.covers),
+                                                   parts=_with_bytes(source, m))
                                            for m in chunk])
         ids.update(zip((m.id for m in chunk), (s.id for s in stored), strict=True))
         start = i
     return len(missing)
+
+
+def _with_bytes(source: ThreadStore, message: Message) -> tuple[Part, ...] | None:
+    """``message``'s parts with the attachment bytes ``source`` keeps put back in."""
+    if message.parts is None:
+        return None
+    [expanded] = source.expand([{"role": message.role, "content": list(message.parts)}])
+    return tuple(expanded["content"])
