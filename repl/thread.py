@@ -114,7 +114,7 @@ class Attachment:
         return f"{self.name} ({self.media or self.kind}{size})"
 
 
-_ATTACHED = {"image_url": ("image_url", "url", "image"), "file": ("file", "file_data", "file"),
+ATTACHED = {"image_url": ("image_url", "url", "image"), "file": ("file", "file_data", "file"),
              "input_audio": ("input_audio", "data", "audio")}
 
 
@@ -123,7 +123,7 @@ def attachment(part: Part) -> Attachment | None:
     kind = part.get("type")
     if kind in TEXT_PARTS:
         return None
-    key, field_, label = _ATTACHED.get(str(kind), ("", "", str(kind)))
+    key, field_, label = ATTACHED.get(str(kind), ("", "", str(kind)))
     inner = part.get(key)
     value = inner.get(field_) if isinstance(inner, Mapping) else None
     name = label

@@ -17,11 +17,11 @@ import struct
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from repl.thread import PREFIX, Part, Ref, parse_ref
+from repl.thread import ATTACHED, PREFIX, Part, Ref, parse_ref
 
-# (part type, key of the part holding the object, key of the object holding the base64 data)
-SLOTS = (("image_url", "image_url", "url"), ("file", "file", "file_data"),
-         ("input_audio", "input_audio", "data"))
+# (part type, key of the part holding the object, key of the object holding the base64 data):
+# the one table of attached parts, thread.ATTACHED, read here
+SLOTS = tuple((kind, key, field) for kind, (key, field, _) in ATTACHED.items())
 
 
 def _slot(part: Part) -> tuple[str, str, str] | None:

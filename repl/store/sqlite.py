@@ -290,8 +290,7 @@ class SQLiteStore:
         return replace(m, id=int(cur.lastrowid or 0), created_at=created)
 
     def append(self, name: str, message: Message) -> Message:
-        created = message.created_at or self._clock()
-        message = replace(message, created_at=created, hidden=None)
+        message = replace(message, hidden=None)  # _insert gives it its time
         with self._write() as db:
             return self._insert(db, self._id(name), message)
 
