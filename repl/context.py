@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from repl.client import ChatClient
 from repl.config import Config
@@ -85,6 +86,17 @@ class Context:
     def model_for(self, info: ThreadInfo) -> str:
         """The model a turn on ``info`` uses: -m (until /model), the thread's, the default."""
         return self.model_override or info.model or self.config.model
+
+    def setting(self, key: str) -> Any:
+        """The current thread's own value of the setting ``key`` (None: not set there)."""
+        return self.thread.settings.get(key)
+
+    def save_setting(self, key: str, value: Any) -> None:
+        """Set the current thread's ``key`` to ``value`` (a JSON value; None unsets it)."""
+        settings = {k: v for k, v in self.thread.settings.items() if k != key}
+        if value is not None:
+            settings[key] = value
+        self.store.update(self.thread.name, settings=settings)
 
     def initial_thread(self, requested: str | None) -> str:
         """The thread to open: ``requested`` (-t; an empty name is an error), else the last one."""

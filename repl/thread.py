@@ -31,8 +31,10 @@ def new_uid() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
+    prompt_tokens: int | None = None  # input tokens, cached ones included
+    completion_tokens: int | None = None  # output tokens, reasoning ones included
+    cached_tokens: int | None = None  # of the input, read from the provider's prompt cache
+    reasoning_tokens: int | None = None  # of the output, spent reasoning
 
 
 Part = Mapping[str, Any]  # one part of a list content, as the API has it: {"type": "text", ...}
@@ -60,6 +62,9 @@ class Message:
     # neither a string nor a list of parts, such as null: then it is sent as it was)
     fields: Mapping[str, Any] = field(default_factory=dict)
     reasoning: str | None = None  # the answer's reasoning text: stored and shown, never sent
+    # chatrepl's own record of the exchange, never part of a chat completions message: the
+    # Responses API's output items and response id, and the like (JSON values only)
+    meta: Mapping[str, Any] = field(default_factory=dict)
 
     def for_api(self) -> dict[str, Any]:
         if self.role == SUMMARY:
@@ -181,6 +186,8 @@ class ThreadInfo:
     updated_at: float = 0.0
     message_count: int = 0
     deleted_at: float | None = None  # set while the thread is in the trash
+    # the thread's own settings (temperature, effort, endpoint, tools...): JSON values by key
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

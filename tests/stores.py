@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from repl.store import ThreadStore
-from repl.thread import Message
+from repl.thread import Message, Usage
 
 _server: dict[str, str] = {}
 # read once, at import: the autouse fixture clears every CHATREPL_* variable inside tests
@@ -130,7 +130,9 @@ WHOLE = [  # the whole API message: parts (unknown types too), tool calls, names
                                                      "function": {"name": "f",
                                                                   "arguments": '{"a": 1}'}}],
                                      "refusal": None},
-            reasoning="first I think"),
+            reasoning="first I think", usage=Usage(120, 40, 100, 30),
+            meta={"response_id": "resp_1", "output": [
+                {"type": "reasoning", "id": "rs_1", "encrypted_content": "gAAA", "summary": []}]}),
     Message("tool", "42", fields={"tool_call_id": "call_1", "hidden": "not ours", "id": 7}),
     Message("user", "", parts=()),
 ]

@@ -69,8 +69,9 @@ def tick() -> None:
 
 
 def same(a: Message, b: Message) -> None:
-    assert (a.role, a.content, a.model, a.status, a.usage, a.parts, a.fields, a.reasoning) == \
-        (b.role, b.content, b.model, b.status, b.usage, b.parts, b.fields, b.reasoning)
+    assert (a.role, a.content, a.model, a.status, a.usage, a.parts, a.fields, a.reasoning,
+            a.meta) == \
+        (b.role, b.content, b.model, b.status, b.usage, b.parts, b.fields, b.reasoning, b.meta)
 
 
 def test_whole_messages_read_back_forked_and_hidden(store: ThreadStore) -> None:
@@ -250,6 +251,23 @@ def test_update_model_system_and_clear_system(store: ThreadStore) -> None:
     store.update("t", model="m3", system="s3")
     got = store.get("t")
     assert got is not None and (got.model, got.system) == ("m3", "s3")
+
+
+def test_thread_settings_are_kept_forked_renamed_and_cleared(store: ThreadStore) -> None:
+    store.create("t", model="m1")
+    assert store.get("t").settings == {}  # type: ignore[union-attr]
+    wanted = {"temperature": 0.2, "effort": "high", "tools": {"calc.*": True}}
+    store.update("t", settings=wanted)
+    store.update("t", model="m2")  # settings not given: left as they are
+    assert store.get("t").settings == wanted  # type: ignore[union-attr]
+    assert [i.settings for i in store.list_threads()] == [wanted]
+    store.fork("t", "t2")
+    store.rename("t", "t3")
+    assert store.get("t2").settings == store.get("t3").settings == wanted  # type: ignore[union-attr]
+    store.update("t3", settings={})
+    assert store.get("t3").settings == {}  # type: ignore[union-attr]
+    store.delete("t2")
+    assert [i.settings for i in store.trash()] == [wanted]
 
 
 def test_rename_keeps_messages(store: ThreadStore) -> None:

@@ -6,6 +6,7 @@ ThreadError, and never prints. Every method commits before it returns.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,8 +30,9 @@ class ThreadStore(Protocol):
         ...
 
     def update(self, name: str, *, model: str | None = None, system: str | None = None,
-               clear_system: bool = False) -> None:
-        """Set the thread's model and/or system prompt (None leaves a field as it is)."""
+               clear_system: bool = False, settings: Mapping[str, Any] | None = None) -> None:
+        """Set the thread's model, system prompt and/or settings (a whole new dict); None
+        leaves a field as it is."""
         ...
 
     def rename(self, old: str, new: str) -> None: ...

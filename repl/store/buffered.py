@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -112,9 +113,10 @@ class BufferedStore:
         return self.inner.create(name, model=model, system=system)
 
     def update(self, name: str, *, model: str | None = None, system: str | None = None,
-               clear_system: bool = False) -> None:
+               clear_system: bool = False, settings: Mapping[str, Any] | None = None) -> None:
         self.flush()
-        self.inner.update(name, model=model, system=system, clear_system=clear_system)
+        self.inner.update(name, model=model, system=system, clear_system=clear_system,
+                          settings=settings)
 
     def delete(self, name: str) -> None:
         if not self.flush() and any(n == name for n, _ in self.pending):

@@ -103,6 +103,15 @@ def m007_search_attachment_names(db: sqlite3.Connection) -> None:
         VALUES ('delete', old.id, {_INDEXED.format("old")}); END""")
 
 
+def m008_settings_and_meta(db: sqlite3.Connection) -> None:
+    """A thread's own settings, an answer's record of the exchange (Responses output items,
+    response id) as JSON, and the cached and reasoning token counts. NULL before."""
+    db.execute("ALTER TABLE threads ADD COLUMN settings TEXT")
+    db.execute("ALTER TABLE messages ADD COLUMN meta TEXT")
+    db.execute("ALTER TABLE messages ADD COLUMN cached_tokens INTEGER")
+    db.execute("ALTER TABLE messages ADD COLUMN reasoning_tokens INTEGER")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("001_initial", m001_initial),
     ("002_trash_hidden_search", m002_trash_hidden_search),
@@ -111,6 +120,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("005_whole_messages", m005_whole_messages),
     ("006_blobs", m006_blobs),
     ("007_search_attachment_names", m007_search_attachment_names),
+    ("008_settings_and_meta", m008_settings_and_meta),
 ]
 
 

@@ -6,10 +6,9 @@ instead of failing, and readers always see whole, committed turns.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -17,16 +16,9 @@ from typing import Any
 
 from repl import files
 from repl.errors import StoreBusyError, StoreError, ThreadError
-from repl.store import blobs, migrations, recover, sqlsearch
-from repl.thread import (
-    Hit,
-    Message,
-    ThreadInfo,
-    Usage,
-    attachment_names,
-    last_group,
-    restored_name,
-)
+from repl.store import blobs, migrations, recover, sqlrows, sqlsearch
+from repl.store.sqlrows import INFO, MESSAGE
+from repl.thread import Hit, Message, ThreadInfo, attachment_names, last_group, restored_name
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -36,28 +28,6 @@ class _Damaged(sqlite3.DatabaseError):
 
 def _is_damage(e: sqlite3.Error) -> bool:
     return getattr(e, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
-
-
-_INFO = """
-    SELECT t.name, t.model, t.system, t.created_at, t.updated_at,
-           (SELECT count(*) FROM messages m WHERE m.thread_id = t.id AND m.hidden IS NULL),
-           t.deleted_at
-    FROM threads t"""
-
-_MESSAGE = ("role, content, created_at, model, status, prompt_tokens, completion_tokens, id,"
-            " hidden, covers, uid, parts, fields, reasoning")
-
-
-def _message(r: tuple[Any, ...]) -> Message:
-    parts = tuple(json.loads(r[11])) if r[11] is not None else None
-    return Message(r[0], r[1], r[2], r[3], r[4], Usage(r[5], r[6]), r[7], r[8], r[9], r[10],
-                   parts, json.loads(r[12]) if r[12] else {}, r[13])
-
-
-def _whole(m: Message) -> tuple[str | None, str | None, str | None]:
-    """The parts, fields and reasoning columns of ``m``."""
-    parts = json.dumps([dict(p) for p in m.parts]) if m.parts is not None else None
-    return parts, json.dumps(dict(m.fields)) if m.fields else None, m.reasoning
 
 
 class SQLiteStore:
@@ -160,15 +130,15 @@ class SQLiteStore:
 
     def list_threads(self) -> list[ThreadInfo]:
         with self._read() as db:
-            rows = db.execute(_INFO + " WHERE t.deleted_at IS NULL"
+            rows = db.execute(INFO + " WHERE t.deleted_at IS NULL"
                               " ORDER BY t.updated_at DESC, t.id DESC").fetchall()
-        return [ThreadInfo(*row) for row in rows]
+        return [sqlrows.info(row) for row in rows]
 
     def get(self, name: str) -> ThreadInfo | None:
         with self._read() as db:
-            row = db.execute(_INFO + " WHERE t.name = ? AND t.deleted_at IS NULL",
+            row = db.execute(INFO + " WHERE t.name = ? AND t.deleted_at IS NULL",
                              (name,)).fetchone()
-        return ThreadInfo(*row) if row else None
+        return sqlrows.info(row) if row else None
 
     def create(self, name: str, *, model: str | None = None,
                system: str | None = None) -> ThreadInfo:
@@ -188,9 +158,12 @@ class SQLiteStore:
             raise
 
     def update(self, name: str, *, model: str | None = None, system: str | None = None,
-               clear_system: bool = False) -> None:
+               clear_system: bool = False, settings: Mapping[str, Any] | None = None) -> None:
         with self._write() as db:
             tid = self._id(name)
+            if settings is not None:
+                db.execute("UPDATE threads SET settings = ? WHERE id = ?",
+                           (sqlrows.dumps(settings), tid))
             if model is not None:
                 db.execute("UPDATE threads SET model = ? WHERE id = ?", (model, tid))
             if system is not None or clear_system:
@@ -216,15 +189,15 @@ class SQLiteStore:
 
     def _trash(self) -> list[tuple[ThreadInfo, int]]:
         with self._read() as db:
-            rows = db.execute(_INFO.replace("t.name,", "t.id, t.deleted_name,", 1) +
+            rows = db.execute(INFO.replace("t.name,", "t.id, t.deleted_name,", 1) +
                               " WHERE t.deleted_at IS NOT NULL ORDER BY t.deleted_at DESC"
                               ).fetchall()
-        return [(ThreadInfo(*row[1:]), int(row[0])) for row in rows]
+        return [(sqlrows.info(row[1:]), int(row[0])) for row in rows]
 
     def trashed_threads(self) -> list[tuple[ThreadInfo, list[Message]]]:
         with self._read() as db:
-            return [(info, [_message(r) for r in db.execute(
-                f"SELECT {_MESSAGE} FROM messages WHERE thread_id = ? ORDER BY id", (tid,))])
+            return [(info, [sqlrows.message(r) for r in db.execute(
+                f"SELECT {MESSAGE} FROM messages WHERE thread_id = ? ORDER BY id", (tid,))])
                     for info, tid in self._trash()]
 
     def restore(self, name: str) -> str:
@@ -246,15 +219,16 @@ class SQLiteStore:
         now = self._clock()
         with self._unique(target), self._write() as db:
             src = self._id(source)
-            db.execute("INSERT INTO threads (name, model, system, created_at, updated_at)"
-                       " SELECT ?, model, system, ?, ? FROM threads WHERE id = ?",
+            db.execute("INSERT INTO threads (name, model, system, settings, created_at,"
+                       " updated_at) SELECT ?, model, system, settings, ?, ? FROM threads"
+                       " WHERE id = ?",
                        (target, now, now, src))
             dst = self._id(target)
             ids: dict[int, int] = {}
-            rows = db.execute(f"SELECT {_MESSAGE} FROM messages WHERE thread_id = ? AND hidden IS"
+            rows = db.execute(f"SELECT {MESSAGE} FROM messages WHERE thread_id = ? AND hidden IS"
                               " NULL AND id <= ? ORDER BY id", (src, upto or 2**62)).fetchall()
             for row in rows:
-                m = _message(row)
+                m = sqlrows.message(row)
                 covers = ids.get(m.covers) if m.covers is not None else None
                 ids[m.id or 0] = self._insert(db, dst, replace(m, covers=covers)).id or 0
         info = self.get(target)
@@ -265,10 +239,10 @@ class SQLiteStore:
 
     def _insert(self, db: sqlite3.Connection, tid: int, m: Message) -> Message:
         """Store ``m``; the message already stored when the thread has its uid (a resend)."""
-        row = db.execute(f"SELECT {_MESSAGE} FROM messages WHERE thread_id = ? AND uid = ?",
+        row = db.execute(f"SELECT {MESSAGE} FROM messages WHERE thread_id = ? AND uid = ?",
                          (tid, m.uid)).fetchone()
         if row:
-            return _message(row)
+            return sqlrows.message(row)
         created = m.created_at or self._clock()
         found: dict[str, bytes] = {}
         if m.parts:
@@ -276,12 +250,10 @@ class SQLiteStore:
             m = replace(m, parts=parts)
         db.executemany("INSERT OR IGNORE INTO blobs (sha, data) VALUES (?, ?)", found.items())
         cur = db.execute(
-            "INSERT INTO messages (thread_id, role, content, created_at, model, status,"
-            " prompt_tokens, completion_tokens, covers, hidden, hidden_at, uid, parts, fields,"
-            " reasoning, names) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (tid, m.role, m.content, created, m.model, m.status, m.usage.prompt_tokens,
-             m.usage.completion_tokens, m.covers, m.hidden, created if m.hidden else None,
-             m.uid, *_whole(m), attachment_names(m) or None))
+            f"INSERT INTO messages (thread_id, created_at, hidden_at, names, {sqlrows.WRITTEN})"
+            f" VALUES (?, ?, ?, ?{', ?' * 15})",
+            (tid, created, created if m.hidden else None, attachment_names(m) or None,
+             *sqlrows.written(m)))
         db.execute("UPDATE threads SET updated_at = max(updated_at, ?) WHERE id = ?",
                    (created, tid))
         used = {r.sha for r in blobs.refs(m.parts)}  # a fork's references count too
@@ -304,7 +276,7 @@ class SQLiteStore:
                  hidden: bool = False) -> list[Message]:
         """The conversation in order (with ``hidden``, also the messages taken out of it)."""
         tid = self._id(name)
-        sql = f"SELECT {_MESSAGE} FROM messages WHERE thread_id = ?"
+        sql = f"SELECT {MESSAGE} FROM messages WHERE thread_id = ?"
         if not hidden:
             sql += " AND hidden IS NULL"
         sql += " ORDER BY id DESC"
@@ -314,7 +286,7 @@ class SQLiteStore:
             params = (tid, max(last, 0))
         with self._read() as db:
             rows = db.execute(sql, params).fetchall()
-        return [_message(r) for r in reversed(rows)]
+        return [sqlrows.message(r) for r in reversed(rows)]
 
     def hide(self, name: str, ids: list[int], reason: str) -> None:
         """Take messages out of the conversation (kept, searchable); ``reason`` says why."""
@@ -366,9 +338,9 @@ class SQLiteStore:
         (one /undo, say)."""
         tid = self._id(name)
         with self._read() as db:
-            rows = db.execute(f"SELECT {_MESSAGE}, hidden_at FROM messages WHERE thread_id = ?"
+            rows = db.execute(f"SELECT {MESSAGE}, hidden_at FROM messages WHERE thread_id = ?"
                               " AND hidden IS NOT NULL", (tid,)).fetchall()
-        return last_group([(_message(r), r[-1]) for r in rows], reason)
+        return last_group([(sqlrows.message(r), r[-1]) for r in rows], reason)
 
     def expand(self, payload: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The request's messages with their attachments' bytes put back (blobs.py)."""

@@ -29,7 +29,9 @@ def encode(m: Message, hidden_at: float | None) -> dict[str, Any]:
     if m.status is not None:
         d["status"] = m.status
     usage = {"prompt_tokens": m.usage.prompt_tokens,
-             "completion_tokens": m.usage.completion_tokens}
+             "completion_tokens": m.usage.completion_tokens,
+             "cached_tokens": m.usage.cached_tokens,
+             "reasoning_tokens": m.usage.reasoning_tokens}
     if any(v is not None for v in usage.values()):
         d["usage"] = {k: v for k, v in usage.items() if v is not None}
     d["id"] = m.id
@@ -39,11 +41,13 @@ def encode(m: Message, hidden_at: float | None) -> dict[str, Any]:
     if m.covers is not None:
         d["covers"] = m.covers
     d["uid"] = m.uid
+    if m.meta:
+        d["meta"] = dict(m.meta)
     return d
 
 
 KNOWN = {"role", "content", "text", "fields", "reasoning", "created_at", "model", "status",
-         "usage", "id", "hidden", "hidden_at", "covers", "uid"}
+         "usage", "id", "hidden", "hidden_at", "covers", "uid", "meta"}
 
 
 def decode(d: dict[str, Any]) -> Message:
@@ -53,9 +57,11 @@ def decode(d: dict[str, Any]) -> Message:
     text = content if parts is None else d.get("text", parts_text(parts))
     return Message(d["role"], text, d.get("created_at", 0.0), d.get("model"),
                    d.get("status"), Usage(usage.get("prompt_tokens"),
-                                          usage.get("completion_tokens")),
+                                          usage.get("completion_tokens"),
+                                          usage.get("cached_tokens"),
+                                          usage.get("reasoning_tokens")),
                    d["id"], d.get("hidden"), d.get("covers"), d["uid"], parts,
-                   d.get("fields") or {}, d.get("reasoning"))
+                   d.get("fields") or {}, d.get("reasoning"), d.get("meta") or {})
 
 
 def check(doc: Any) -> dict[str, Any]:
@@ -67,10 +73,13 @@ def check(doc: Any) -> dict[str, Any]:
     for key in ("model", "system"):
         if not isinstance(doc.get(key), str | None):
             raise ValueError(f"{key} is not a string")
+    if not isinstance(doc.get("settings", {}), dict):
+        raise ValueError("settings is not an object")
     for i, m in enumerate(doc["messages"]):
         if not (isinstance(m, dict) and isinstance(m.get("role"), str)
                 and isinstance(m.get("content"), str | list) and type(m.get("id")) is int
                 and isinstance(m.get("usage", {}), dict) and isinstance(m.get("fields", {}), dict)
+                and isinstance(m.get("meta", {}), dict)
                 and isinstance(m.get("text", ""), str)
                 and isinstance(m.get("reasoning", ""), str | None)):
             raise ValueError(f"message {i + 1} needs a string role, a string or list content"
@@ -84,7 +93,7 @@ def info(doc: dict[str, Any], *, deleted: bool = False) -> ThreadInfo:
     count = sum(1 for m in doc["messages"] if m.get("hidden") is None)
     return ThreadInfo(doc["name"], doc.get("model"), doc.get("system"),
                       doc.get("created_at", 0.0), doc.get("updated_at", 0.0), count,
-                      doc.get("deleted_at") if deleted else None)
+                      doc.get("deleted_at") if deleted else None, doc.get("settings") or {})
 
 
 def dumps(doc: dict[str, Any]) -> bytes:

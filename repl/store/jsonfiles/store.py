@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -60,8 +61,10 @@ class JSONStore(Disk):
         return ThreadInfo(name, model, system, now, now, 0)
 
     def update(self, name: str, *, model: str | None = None, system: str | None = None,
-               clear_system: bool = False) -> None:
+               clear_system: bool = False, settings: Mapping[str, Any] | None = None) -> None:
         with self._thread_locked(name) as (path, doc):
+            if settings is not None:
+                doc["settings"] = dict(settings)
             if model is not None:
                 doc["model"] = model
             if system is not None or clear_system:
@@ -138,6 +141,8 @@ class JSONStore(Disk):
                       for m in kept]
             new = self._new(target, doc.get("model"), doc.get("system"), now, copied)
             new["updated_at"] = max([now, *(m.created_at for m in kept)])
+            if doc.get("settings"):
+                new["settings"] = doc["settings"]
             self._write(self._path(target), new)
         return codec.info(new)
 

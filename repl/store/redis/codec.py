@@ -18,11 +18,14 @@ def body(m: Message, hidden_at: float | None) -> str:
     JSON strings inside it, so no key of theirs looks like one of the item's (turn_signs)."""
     fields = {"role": m.role, "created_at": m.created_at, "model": m.model, "status": m.status,
               "prompt_tokens": m.usage.prompt_tokens,
-              "completion_tokens": m.usage.completion_tokens, "covers": m.covers,
+              "completion_tokens": m.usage.completion_tokens,
+              "cached_tokens": m.usage.cached_tokens,
+              "reasoning_tokens": m.usage.reasoning_tokens, "covers": m.covers,
               "hidden": m.hidden, "hidden_at": hidden_at, "uid": m.uid,
               "parts": None if m.parts is None else json.dumps([dict(p) for p in m.parts]),
               "fields": json.dumps(dict(m.fields)) if m.fields else None,
-              "reasoning": m.reasoning, "content": m.content}
+              "reasoning": m.reasoning,
+              "meta": json.dumps(dict(m.meta)) if m.meta else None, "content": m.content}
     return json.dumps({k: v for k, v in fields.items() if v is not None},
                       separators=(",", ":"))[1:]
 
@@ -34,13 +37,15 @@ def encode(message_id: int, m: Message, hidden_at: float | None) -> str:
 def decode(raw: str) -> tuple[Message, float | None]:
     """The message and when it was hidden."""
     d = json.loads(raw)
-    usage = Usage(d.get("prompt_tokens"), d.get("completion_tokens"))
+    usage = Usage(d.get("prompt_tokens"), d.get("completion_tokens"), d.get("cached_tokens"),
+                  d.get("reasoning_tokens"))
     parts = d.get("parts")
     return Message(d["role"], d["content"], d["created_at"], d.get("model"), d.get("status"),
                    usage, d["id"], d.get("hidden"), d.get("covers"), d.get("uid") or new_uid(),
                    None if parts is None else tuple(json.loads(parts)),
                    json.loads(d["fields"]) if d.get("fields") else {},
-                   d.get("reasoning")), d.get("hidden_at")
+                   d.get("reasoning"), json.loads(d["meta"]) if d.get("meta") else {}
+                   ), d.get("hidden_at")
 
 
 def message_id(raw: str) -> int:
@@ -93,7 +98,8 @@ def info(h: dict[str, str]) -> ThreadInfo:
     deleted = h.get("deleted_at")
     return ThreadInfo(h["name"], h.get("model"), h.get("system"), float(h["created_at"]),
                       float(h["updated_at"]), int(h.get("count", 0)),
-                      float(deleted) if deleted is not None else None)
+                      float(deleted) if deleted is not None else None,
+                      json.loads(h["settings"]) if h.get("settings") else {})
 
 
 def may_match(raw: str, wanted: set[str]) -> bool:

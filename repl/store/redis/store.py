@@ -6,6 +6,8 @@ thread at once.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, cast
 
@@ -52,9 +54,10 @@ class RedisStore(Attachments):
 
     def _create(self, tid: str, name: str, now: float, model: str | None, system: str | None,
                 items: list[tuple[str, str]], *, updated: float | None = None,
-                client: Any = None) -> Any:
+                settings: str | None = None, client: Any = None) -> Any:
         fields = {"name": name, "created_at": repr(now), "updated_at": repr(updated or now),
-                  "count": str(len(items)), "model": model, "system": system}
+                  "count": str(len(items)), "model": model, "system": system,
+                  "settings": settings}
         flat = [x for k, v in fields.items() if v is not None for x in (k, v)]
         thread, messages, _, uids = self._thread_keys(tid)
         pairs = [x for item in items for x in item]
@@ -62,8 +65,12 @@ class RedisStore(Attachments):
                                    args=[name, tid, len(flat) // 2, *flat, *pairs], client=client)
 
     def update(self, name: str, *, model: str | None = None, system: str | None = None,
-               clear_system: bool = False) -> None:
+               clear_system: bool = False, settings: Mapping[str, Any] | None = None) -> None:
         ops: list[str] = []
+        if settings:
+            ops += ["set", "settings", json.dumps(dict(settings))]
+        elif settings is not None:
+            ops += ["del", "settings", ""]
         if model is not None:
             ops += ["set", "model", model]
         if system is not None:
@@ -153,11 +160,13 @@ class RedisStore(Attachments):
         updated = max([now, *(m.created_at for m in kept)])
         model, system = meta.get("model"), meta.get("system")
         pipe.multi()
-        self._create(tid, target, now, model, system, items, updated=updated, client=pipe)
+        self._create(tid, target, now, model, system, items, updated=updated,
+                     settings=meta.get("settings"), client=pipe)
         if not pipe.execute()[0]:
             raise ThreadError(f"a thread named {target!r} already exists")
         self._tids[target] = tid
-        return ThreadInfo(target, model, system, now, updated, len(kept))
+        return ThreadInfo(target, model, system, now, updated, len(kept),
+                          settings=json.loads(meta.get("settings") or "{}"))
 
     # -- messages ---------------------------------------------------------------------------------
 
