@@ -108,7 +108,8 @@ async def _stream(ctx: Context, payload: list[dict[str, str]], model: str) -> Do
     painter = asyncio.create_task(_paint(view))
     try:
         # attachments are stored once per SHA-256: their bytes go back in only now
-        async for event in ctx.client.stream(ctx.store.expand(payload), model):
+        async for event in ctx.client.stream(ctx.store.expand(payload), model,
+                                             settings=ctx.request_settings(ctx.thread)):
             if isinstance(event, Delta):
                 parts.append(event.text)
                 thought.append(event.reasoning)

@@ -13,7 +13,7 @@ import asyncio
 import importlib
 import json
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,14 +138,19 @@ class ChatClient:
                      f"OPENAI_BASE_URL=http://localhost:{port}/v1 chatrepl")
         return text
 
-    async def stream(self, messages: list[dict[str, str]], model: str) -> AsyncIterator[Event]:
+    async def stream(self, messages: list[dict[str, Any]], model: str, *,
+                     settings: Mapping[str, Any] | None = None,
+                     tools: Sequence[Mapping[str, Any]] = ()) -> AsyncIterator[Event]:
         """Stream one answer: Delta events, then exactly one Done, with a Retrying event before
-        each automatic retry. Raises ApiError (``partial`` if some answer had arrived)."""
+        each automatic retry. Raises ApiError (``partial`` if some answer had arrived).
+        ``settings``: chatrepl's request settings by name (REQUEST_SETTINGS); ``tools``: function
+        tools as chat completions has them ({"type": "function", "function": {...}})."""
+        options = request_options(settings or {}, tools)
         tries, reconnected = 0, False
         while True:
             arrived: list[bool] = []
             try:
-                async for event in self._attempt(messages, model, arrived):
+                async for event in self._attempt(messages, model, options, arrived):
                     yield event
                 return
             except ApiError as e:
@@ -175,8 +180,8 @@ class ChatClient:
             return error.retry_after if error.retry_after <= MAX_WAIT else None
         return float(self.backoff * 2 ** tries)
 
-    async def _attempt(self, messages: list[dict[str, str]], model: str,
-                       arrived: list[bool]) -> AsyncIterator[Event]:
+    async def _attempt(self, messages: list[dict[str, Any]], model: str,
+                       settings: dict[str, Any], arrived: list[bool]) -> AsyncIterator[Event]:
         """One request (two if a strict relay refuses stream_options); ``arrived`` gets an item
         once any of the answer has been yielded."""
         client = self._client()
@@ -184,7 +189,8 @@ class ChatClient:
         try:
             async with asyncio.timeout(self.timeout) as deadline:
                 async with client.chat.completions.with_streaming_response.create(
-                        model=model, messages=messages, stream=True, **options) as response:
+                        model=model, messages=messages, stream=True, **options,
+                        **settings) as response:
                     self._used = True
                     async for event in self._events(response, deadline):
                         arrived.append(True)
@@ -202,10 +208,10 @@ class ChatClient:
                     and "stream_options" in str(error)):
                 raise error from None
         self._stream_options = False  # a strict relay refused stream_options: ask without it
-        async for event in self._attempt(messages, model, arrived):
+        async for event in self._attempt(messages, model, settings, arrived):
             yield event
 
-    async def complete(self, messages: list[dict[str, str]], model: str) -> str:
+    async def complete(self, messages: list[dict[str, Any]], model: str) -> str:
         """The whole answer to ``messages`` as one string (for summaries)."""
         parts: list[str] = []
         async for event in self.stream(messages, model):
@@ -255,6 +261,22 @@ class ChatClient:
         if received == 0:
             raise _empty(said_done)
         yield Done(finish, usage, model, calls.done())
+
+
+# chatrepl's request settings -> the chat completions field each is sent as
+REQUEST_SETTINGS = {"temperature": "temperature", "top_p": "top_p", "max_tokens": "max_tokens",
+                    "seed": "seed", "effort": "reasoning_effort"}
+
+
+def request_options(settings: Mapping[str, Any],
+                    tools: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The chat completions request fields for ``settings`` (unknown names are not sent) and
+    ``tools``."""
+    options = {REQUEST_SETTINGS[k]: v for k, v in settings.items()
+               if k in REQUEST_SETTINGS and v is not None}
+    if tools:
+        options["tools"] = [dict(t) for t in tools]
+    return options
 
 
 # What the first request would import: the SDK, its chat resources, anyio's asyncio backend.

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repl.client import ChatClient
+from repl.client import REQUEST_SETTINGS, ChatClient
 from repl.config import Config
 from repl.errors import StoreError, ThreadError
 from repl.render import UI
@@ -97,6 +97,10 @@ class Context:
         if value is not None:
             settings[key] = value
         self.store.update(self.thread.name, settings=settings)
+
+    def request_settings(self, info: ThreadInfo) -> dict[str, Any]:
+        """The settings a request on ``info`` is sent with (client.REQUEST_SETTINGS names)."""
+        return {k: v for k, v in info.settings.items() if k in REQUEST_SETTINGS}
 
     def initial_thread(self, requested: str | None) -> str:
         """The thread to open: ``requested`` (-t; an empty name is an error), else the last one."""

@@ -1001,3 +1001,21 @@ def test_api_errors_are_classes_with_a_hint_for_each_place() -> None:
                 assert "-m " not in hint and "-t " not in hint if repl else "/" not in hint
                 line = error.line(repl=repl)
                 assert line == "something failed" + (f"; {hint}" if hint else "")
+
+
+def test_thread_settings_are_sent_as_request_fields(api_env: dict[str, str],
+                                                    server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("tuned")
+        s.ctx.save_setting("temperature", 0.25)
+        s.ctx.save_setting("effort", "low")
+        s.ctx.save_setting("max_tokens", 64)
+        s.ctx.save_setting("not-a-request-field", "kept, not sent")
+        await s.line("hi")
+        await s.quit()
+
+    asyncio.run(go())
+    request = server.requests[-1]
+    assert (request["temperature"], request["reasoning_effort"], request["max_tokens"]) == \
+        (0.25, "low", 64)
+    assert "not-a-request-field" not in request and "effort" not in request
