@@ -44,10 +44,25 @@ def text(i: int) -> str:
     return " ".join(WORDS[(i * 7 + k) % len(WORDS)] for k in range(30)) + f" number{i}"
 
 
+def message(i: int) -> Message:
+    """A thread's i-th message: mostly text, with list contents and tool calls among them."""
+    if i % 20 == 4:
+        return Message("user", text(i), created_at=1e9 + i, parts=(
+            {"type": "text", "text": text(i)},
+            {"type": "image_url", "image_url": {"url": f"https://example.com/{i}.png"}}))
+    if i % 20 == 9:
+        return Message("assistant", "", created_at=1e9 + i, fields={"tool_calls": [
+            {"id": f"call_{i}", "type": "function",
+             "function": {"name": "lookup", "arguments": f'{{"q": "{text(i)[:40]}"}}'}}]})
+    if i % 20 == 10:
+        return Message("tool", text(i), created_at=1e9 + i,
+                       fields={"tool_call_id": f"call_{i - 1}"})
+    return Message("user" if i % 2 == 0 else "assistant", text(i), created_at=1e9 + i)
+
+
 def fill(store: ThreadStore, name: str, count: int) -> None:
     store.create(name)
-    batch = [Message("user" if i % 2 == 0 else "assistant", text(i), created_at=1e9 + i)
-             for i in range(count)]
+    batch = [message(i) for i in range(count)]
     for start in range(0, count, 5000):
         store.append_many(name, batch[start:start + 5000])
 

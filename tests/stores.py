@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import json
 import os
 import shutil
 import socket
@@ -20,6 +21,7 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -197,3 +199,10 @@ def two_processes_append(backend: str, base: Path, n: int = 200) -> list[Message
     assert switches > 1, "the two writers never overlapped: the test did not test concurrency"
     assert info is not None and info.message_count == 2 * n
     return messages
+
+
+def thread_file(path: Path) -> dict[str, Any]:
+    """A JSON store's thread file as one document: its header line's fields, and "messages",
+    the lines after it (read here as the format says, not by the store's code)."""
+    head, *messages = (json.loads(line) for line in path.read_text("utf-8").splitlines())
+    return {**head, "messages": messages}

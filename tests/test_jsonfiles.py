@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import random
+import shutil
 import signal
 import stat
 import subprocess
@@ -20,12 +21,13 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from stores import two_processes_append
+from stores import thread_file, two_processes_append
 
 from repl.errors import StoreBusyError, StoreError, ThreadError, UnsavedError
 from repl.store import jsonfiles
 from repl.store.buffered import BufferedStore
 from repl.store.jsonfiles import JSONStore, file_name
+from repl.store.jsonfiles.names import STATE
 from repl.thread import SUMMARY, Message, Usage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +53,7 @@ def _run(code: str, *args: str) -> subprocess.Popen[str]:
 # -- the file -------------------------------------------------------------------------------------
 
 
-def test_a_thread_is_one_readable_json_file(tmp_path: Path) -> None:
+def test_a_thread_is_one_readable_json_lines_file(tmp_path: Path) -> None:
     s = _store(tmp_path)
     s.create("work", model="gpt-x", system="be brief")
     s.append("work", Message("user", "Café? ✓ 日本", created_at=1_700_000_000.5))
@@ -62,11 +64,10 @@ def test_a_thread_is_one_readable_json_file(tmp_path: Path) -> None:
 
     text = (tmp_path / "threads" / "work.json").read_text(encoding="utf-8")
     assert "Café? ✓ 日本" in text  # UTF-8 as it is, not \u escapes
-    assert text.startswith('{\n  "name": "work",\n  "model": "gpt-x",\n')  # indent 2
-    doc = json.loads(text)
-    assert list(doc)[:6] == ["name", "model", "system", "created_at", "updated_at", "deleted_at"]
-    assert doc["deleted_at"] is None and doc["system"] == "be brief"
-    first, second = doc["messages"]
+    head, first, second = map(json.loads, text.splitlines())  # one line each, \n escaped
+    assert list(head)[:8] == ["format", "rev", "name", "model", "system", "created_at",
+                              "updated_at", "deleted_at"]
+    assert head["format"] == 3 and head["deleted_at"] is None and head["system"] == "be brief"
     # reads like an OpenAI messages array: role and content first, then only what is set
     assert list(first) == ["role", "content", "created_at", "id", "uid"]
     assert first == {"role": "user", "content": "Café? ✓ 日本", "created_at": 1_700_000_000.5,
@@ -78,6 +79,68 @@ def test_a_thread_is_one_readable_json_file(tmp_path: Path) -> None:
     assert "status" not in second and "covers" not in second
     assert json.loads((tmp_path / "threads" / "state.json").read_text()) == {
         "last_thread": "work"}
+
+
+def test_a_save_appends_one_line_and_a_torn_last_line_is_set_aside(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    s.create("t")
+    s.append("t", Message("user", "q1"))
+    path = tmp_path / "threads" / "t.json"
+    before = path.read_bytes()
+    s.append("t", Message("assistant", "a1"))
+    after = path.read_bytes()
+    assert after.startswith(before) and after[len(before):].count(b"\n") == 1  # appended
+    with path.open("ab") as f:  # a write a kill cut short: no newline, half a message
+        f.write(b'{"role": "user", "content": "half a que')
+    other = _store(tmp_path)  # another process reads meanwhile: the half line is not a message
+    assert [m.content for m in other.messages("t")] == ["q1", "a1"]
+    assert [m.content for m in s.messages("t")] == ["q1", "a1"]
+    s.append("t", Message("user", "q2"))
+    assert [m.content for m in other.messages("t")] == ["q1", "a1", "q2"]
+    [aside] = (tmp_path / "threads").glob("t.json.torn-*")
+    assert aside.read_bytes() == b'{"role": "user", "content": "half a que'  # kept, not lost
+    assert _mode(aside) == 0o600
+    assert path.read_bytes().endswith(b"\n") and b"half a que" not in path.read_bytes()
+
+
+def test_a_damaged_line_in_the_middle_is_quarantined_not_dropped(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    s.create("t")
+    for text in ("q1", "a1", "q2"):
+        s.append("t", Message("user", text))
+    path = tmp_path / "threads" / "t.json"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join([lines[0], lines[1], b"not json\n", *lines[2:]]))
+    with pytest.raises(StoreError, match="damaged"):
+        _store(tmp_path).messages("t")
+    [aside] = (tmp_path / "threads").glob("t.json.damaged-*")
+    assert b"not json" in aside.read_bytes() and b"q2" in aside.read_bytes()
+
+
+def test_a_format_2_store_is_migrated_on_open_with_nothing_lost(tmp_path: Path) -> None:
+    """tests/fixtures/jsonstore-format2 was written by the store before it wrote lines."""
+    folder = tmp_path / "threads"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "jsonstore-format2", folder)
+    old = {p.name: json.loads(p.read_text()) for p in folder.glob("*.json") if p.name != STATE}
+    old_trash = [json.loads(p.read_text()) for p in (folder / "trash").glob("*.json")]
+    s = JSONStore(folder)
+    for name, doc in old.items():
+        head, *messages = map(json.loads, (folder / name).read_text().splitlines())
+        assert head["format"] == 3 and messages == doc["messages"]  # every key, as it was
+        info = s.get(doc["name"])
+        assert info is not None and (info.model, info.system, info.settings) == (
+            doc["model"], doc["system"], doc.get("settings", {}))
+        kept = s.messages(doc["name"], hidden=True)
+        assert [m.uid for m in kept] == [m["uid"] for m in doc["messages"]]
+    same = [m for m in s.messages("whole") if m.meta]
+    assert [m.meta["response_id"] for m in same] == ["resp_1"]
+    assert [i.name for i in s.trash()] == [d["name"] for d in old_trash]
+    pics = s.messages("pics")
+    [expanded] = s.expand([dict(pics[0].for_api())])
+    assert expanded["content"][1]["image_url"]["url"].startswith("data:image/png;base64,iVBOR")
+    assert s.get_state("last_thread") == "pics"
+    s.append("pics", Message("user", "after the migration"))
+    assert [m.content for m in JSONStore(folder).messages("pics")][-1] == "after the migration"
 
 
 def test_a_file_written_before_uids_opens_with_nothing_lost(tmp_path: Path) -> None:
@@ -96,7 +159,7 @@ def test_a_file_written_before_uids_opens_with_nothing_lost(tmp_path: Path) -> N
         (1, "user", "q", None, None), (2, "assistant", "a", "replaced", None),
         (3, "summary", "gist", None, 1)]
     s.append("old", Message("user", "new"))  # the next write fills the uids in, for good
-    doc = json.loads((folder / "old.json").read_text())
+    doc = thread_file(folder / "old.json")
     assert all(isinstance(m["uid"], str) for m in doc["messages"])
     now = s.messages("old", hidden=True)
     assert [m.content for m in now] == ["q", "a", "gist", "new"]
@@ -110,14 +173,14 @@ def test_keys_added_by_hand_are_kept(tmp_path: Path) -> None:
     s.create("t")
     m = s.append("t", Message("user", "q"))
     path = tmp_path / "threads" / "t.json"
-    doc = json.loads(path.read_text())
+    doc = thread_file(path)
     doc["tags"] = ["mine"]
     doc["messages"][0]["note"] = "keep"
     path.write_text(json.dumps(doc))
     assert m.id is not None
     s.hide("t", [m.id], "undone")
     s.append("t", Message("assistant", "a"))
-    doc = json.loads(path.read_text())
+    doc = thread_file(path)
     assert doc["tags"] == ["mine"] and doc["messages"][0]["note"] == "keep"
 
 
@@ -137,12 +200,12 @@ def test_delete_moves_the_file_to_trash_and_restore_moves_it_back(tmp_path: Path
     s.delete("t")
     assert not (folder / "t.json").exists()
     [trashed] = (folder / "trash").iterdir()
-    doc = json.loads(trashed.read_text())
+    doc = thread_file(trashed)
     assert doc["name"] == "t" and doc["deleted_at"] and doc["messages"][0]["content"] == "hello"
     s.create("t")
     assert s.restore("t") == "t-restored"
     assert list((folder / "trash").iterdir()) == []
-    doc = json.loads((folder / "t-restored.json").read_text())
+    doc = thread_file(folder / "t-restored.json")
     assert doc["name"] == "t-restored" and doc["deleted_at"] is None
 
 
@@ -219,7 +282,7 @@ _HANG_BEFORE_RENAME = textwrap.dedent("""
         print("written", flush=True)
         time.sleep(60)
     os.replace = hang  # the new file is complete but not yet in place: a crash now
-    s.append("t", Message("user", "never committed"))
+    s.update("t", model="never committed")  # a change other than a save rewrites the file
 """)
 
 
@@ -238,6 +301,7 @@ def test_a_crash_before_the_rename_keeps_the_old_file_and_the_next_open_tidies(
     assert len(_stray(folder)) == 1  # what the crash left
     assert (folder / "t.json").read_bytes() == before
     assert [m.content for m in s.messages("t")] == ["committed"]
+    assert s.get("t").model is None  # type: ignore[union-attr]
     # the lock died with the process: writing goes on
     s.append("t", Message("user", "after"))
     # a half-written file from another crash, in the trash too
@@ -264,7 +328,7 @@ _WRITE_FOREVER = textwrap.dedent("""
 """)
 
 
-def test_kill_9_of_a_writer_never_leaves_a_truncated_thread_file(tmp_path: Path) -> None:
+def test_kill_9_of_a_writer_never_costs_a_committed_line(tmp_path: Path) -> None:
     folder = tmp_path / "threads"
     JSONStore(folder).create("t")
     rng = random.Random(7)
@@ -276,8 +340,10 @@ def test_kill_9_of_a_writer_never_leaves_a_truncated_thread_file(tmp_path: Path)
         time.sleep(rng.uniform(0.02, 0.15))
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=10)
-        doc = json.loads((folder / "t.json").read_bytes())  # always whole, always valid
-        contents = [m["content"].split()[0] for m in doc["messages"]]
+        raw = (folder / "t.json").read_bytes()
+        committed = raw[: raw.rfind(b"\n") + 1]  # a last line without its newline: cut short
+        _, *messages = map(json.loads, committed.splitlines())  # every committed line whole
+        contents = [m["content"].split()[0] for m in messages]
         assert contents == [f"m{i}" for i in range(len(contents))]  # nothing lost or reordered
         assert len(contents) >= count
         count = len(contents)
@@ -450,7 +516,7 @@ def test_a_file_from_a_newer_chatrepl_is_refused_and_left_alone(tmp_path: Path) 
     s = _store(tmp_path)
     s.create("t")
     path = tmp_path / "threads" / "t.json"
-    doc = json.loads(path.read_text())
+    doc = thread_file(path)
     doc["format"] = 99
     doc["messages"] = {"a new layout": True}
     raw = json.dumps(doc).encode()

@@ -20,7 +20,7 @@ from fakeserver import FakeOpenAI, Reply
 from harness import Session
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from stores import BACKENDS, WHOLE, redis_url, store_size, stored_bytes
+from stores import BACKENDS, WHOLE, redis_url, store_size, stored_bytes, thread_file
 
 from repl import window
 from repl.errors import StoreError
@@ -88,8 +88,8 @@ def test_json_file_of_todays_format_opens_with_nothing_lost(tmp_path: Path) -> N
     (folder / "old.json").write_text(json.dumps(old))
     s = JSONStore(folder)
     _whole_after_old(s)
-    doc = json.loads((folder / "old.json").read_text())
-    assert doc["format"] == 2  # an older chatrepl refuses it rather than call it damaged
+    doc = thread_file(folder / "old.json")
+    assert doc["format"] == 3  # JSON Lines now; a newer chatrepl's format is refused
     assert doc["messages"][3]["content"] == [dict(p) for p in WHOLE[0].parts or ()]
     s.close()
 

@@ -3,6 +3,7 @@ quarantine of a file that is not a thread, and the tidying of what a crash left 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -14,8 +15,8 @@ from typing import Any
 
 from repl import files
 from repl.errors import StoreBusyError, StoreError, ThreadError
-from repl.store.jsonfiles import codec, names
-from repl.store.jsonfiles.names import FORMAT, LOCK, STATE, TRASH, file_name, lock_file
+from repl.store.jsonfiles import codec, lines, names
+from repl.store.jsonfiles.names import LOCK, STATE, TRASH, file_name, lock_file
 
 
 @contextmanager
@@ -27,11 +28,15 @@ def as_store_error(path: Path, doing: str) -> Iterator[None]:
         raise StoreError(f"cannot {doing} {path}: {e.strerror or e}") from None
 
 
+MIGRATED = b'{"format": 3,'  # how a file written as lines begins (lines.header)
+
+
 class Disk:
     def __init__(self, directory: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.dir = directory
         self._clock = clock
         self._store_lock = directory / LOCK
+        self._readings: dict[Path, lines.Reading] = {}  # what was read of each file, to where
         try:
             files.private_dir(directory)
         except OSError as e:
@@ -111,29 +116,58 @@ class Disk:
                 os.unlink(entry.path)  # safe: thread locks are only held under the store lock
             elif entry.is_file(follow_symlinks=False):
                 files.tighten(Path(entry.path))
+                if entry.name.endswith(".json") and entry.name != STATE:
+                    self._migrate(Path(entry.path))
         files.fsync_dir(folder)
+
+    def _migrate(self, path: Path) -> None:
+        """A thread file of an older format (one JSON document) rewritten as lines; a damaged
+        or newer one is left for reading to report."""
+        with path.open("rb") as f:
+            if f.read(len(MIGRATED)) == MIGRATED:
+                return
+        try:
+            reading = lines.parse(path.read_bytes())
+        except (ValueError, lines.NewerError):
+            return
+        if reading.rev is None:
+            self._write(path, reading.doc)
 
     # -- whole files ------------------------------------------------------------------------------
 
     def _read(self, path: Path) -> dict[str, Any] | None:
         """The thread in ``path``, None if there is no file. A file that is not a thread is moved
-        aside (kept) and StoreError names both paths: it is never replaced."""
-        raw = self._bytes(path)
-        if raw is None:
-            return None
+        aside (kept) and StoreError names both paths: it is never replaced. Only what was
+        appended since this store last read the file is read and parsed (lines.py)."""
         try:
-            doc = json.loads(raw.removeprefix(b"\xef\xbb\xbf"))
+            reading = self._reading(path)
+        except lines.NewerError as e:  # not damaged: left alone for the newer chatrepl
+            raise StoreError(f"{path} was written by a newer chatrepl (format {e.format});"
+                             " upgrade chatrepl to use it") from None
         except ValueError as e:
+            self._readings.pop(path, None)
             raise self._quarantine(path, str(e)) from None
-        if isinstance(doc, dict) and isinstance(doc.get("format"), int) and \
-                doc["format"] > FORMAT:  # not damaged: left alone for the newer chatrepl
-            raise StoreError(f"{path} was written by a newer chatrepl (format {doc['format']});"
-                             " upgrade chatrepl to use it")
-        try:
-            return codec.check(doc)
-        except ValueError as e:
-            raise self._quarantine(path, str(e)) from None
+        return None if reading is None else reading.copy()
 
+    def _reading(self, path: Path) -> lines.Reading | None:
+        known = self._readings.get(path)
+        with as_store_error(path, "read"):
+            try:
+                f = path.open("rb")
+            except FileNotFoundError:
+                self._readings.pop(path, None)
+                return None
+            with f:
+                if known is not None and known.rev is not None and \
+                        f.read(len(known.head)) == known.head and \
+                        os.fstat(f.fileno()).st_size >= known.offset:
+                    f.seek(known.offset)
+                    lines.extend(known, f.read())  # the same file, perhaps longer
+                    return known
+                f.seek(0)
+                raw = f.read()
+        reading = self._readings[path] = lines.parse(raw)
+        return reading
     @staticmethod
     def _bytes(path: Path) -> bytes | None:
         try:
@@ -161,12 +195,61 @@ class Disk:
         return doc
 
     def _write(self, path: Path, doc: dict[str, Any]) -> None:
-        """Replace ``path`` with ``doc`` atomically: a reader or a crash sees the old file or the
-        new one, whole."""
+        """Replace ``path`` with ``doc``, as lines, atomically: a reader or a crash sees the old
+        file or the new one, whole."""
+        data, rev = lines.whole(doc)
         with as_store_error(path, "write"):
-            files.atomic_write(path, codec.dumps(doc))
+            files.atomic_write(path, data)
+        self._readings[path] = lines.Reading({**doc, "messages": list(doc["messages"])}, rev,
+                                             len(data), data[: data.index(b"\n") + 1],
+                                             {m["uid"] for m in doc["messages"]})
+
+    def _append(self, path: Path, doc: dict[str, Any], new: list[dict[str, Any]]) -> None:
+        """Add the ``new`` messages of ``doc`` (read under the thread's lock) at the end of its
+        file: one write and fsync, whatever the thread's length. An older file is rewritten as
+        lines instead; a last line left half-written by a crash is moved aside first (kept)."""
+        known = self._readings.get(path)
+        if known is None or known.rev is None:
+            self._write(path, doc)
+            return
+        data = b"".join(map(lines.dumps, new))
+        with as_store_error(path, "write"):
+            fd = files.open_private(path, os.O_WRONLY | os.O_APPEND)
+            try:
+                if os.fstat(fd).st_size > known.offset:
+                    self._set_aside(path, fd, known.offset)
+                try:
+                    written = os.write(fd, data)
+                    while written < len(data):
+                        written += os.write(fd, data[written:])
+                    os.fsync(fd)
+                except OSError:  # a full disk, say: the file as it was, if it can be
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, known.offset)
+                    raise
+            finally:
+                os.close(fd)
+        known.doc = {**doc, "messages": list(doc["messages"])}
+        known.offset += len(data)
+        known.uids.update(m["uid"] for m in new)
+
+    def _set_aside(self, path: Path, fd: int, offset: int) -> None:
+        """Keep the bytes after the last committed line in ``<name>.torn-<time>``, then cut them
+        off: they were a write that never finished (its caller was told it failed)."""
+        with path.open("rb") as f:
+            f.seek(offset)
+            torn = f.read()
+        aside = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        files.atomic_write(aside, torn)
+        os.ftruncate(fd, offset)
+
+    def _write_json(self, path: Path, value: dict[str, Any]) -> None:
+        """A small file that is one JSON document (the state)."""
+        with as_store_error(path, "write"):
+            files.atomic_write(path, codec.dumps(value))
 
     def _remove(self, path: Path) -> None:
+        self._readings.pop(path, None)
         with as_store_error(path, "remove"):
             files.remove(path)
 

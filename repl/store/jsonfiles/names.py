@@ -8,13 +8,16 @@ from pathlib import Path
 
 # The directory (0700; every file in it 0600):
 #
-#   work.json            a live thread: {"name", "model", "system", "created_at", "updated_at",
-#                        "deleted_at", "format", "messages": [{"role", "content" (a string, or
-#                        the list of parts with their "text" beside), then only the fields that
-#                        are set: "fields" (the API message's other keys), "reasoning",
-#                        "created_at", "model", "status", "usage", "id", "hidden", "hidden_at",
-#                        "covers", "uid"}]}; ids count up from 1 in each
-#                        thread; a uid is unique in its thread (a message sent twice is kept once)
+#   work.json            a live thread, as JSON Lines (lines.py): a header line {"format": 3,
+#                        "rev", "name", "model", "system", "settings", "created_at",
+#                        "updated_at", "deleted_at"}, then one line per message: {"role",
+#                        "content" (a string, or the list of parts with their "text" beside),
+#                        then only the fields that are set: "fields" (the API message's other
+#                        keys), "reasoning", "created_at", "model", "status", "usage", "id",
+#                        "hidden", "hidden_at", "covers", "uid", "meta"}; ids count up from 1 in
+#                        each thread; a uid is unique in its thread (a message sent twice is kept
+#                        once). A save appends a line; any other change rewrites the file whole.
+#   work.json.torn-…     the unfinished last line of a write a crash cut short, set aside (kept)
 #   state.json           {"last_thread": ...}: get_state / set_state
 #   blobs/<sha256>       an attachment's bytes, once, whatever the number of messages using it
 #   trash/               deleted threads, "<file stem>.deleted-<time>.json", with deleted_at set
@@ -29,7 +32,8 @@ from pathlib import Path
 
 # the "format" of the files this code writes; a newer one is refused, never rewritten.
 # 2: messages may hold parts, fields and reasoning (a file of format 1 reads as it is)
-FORMAT = 2
+# 3: JSON Lines (files of formats 1 and 2 are one JSON document: rewritten as lines at open)
+FORMAT = 3
 STATE = "state.json"
 TRASH = "trash"
 BLOBS = "blobs"

@@ -87,7 +87,7 @@ class JSONStore(Disk):
             state = self._state()
             if state.get("last_thread") == old:
                 state["last_thread"] = new
-                self._write(self.dir / STATE, state)
+                self._write_json(self.dir / STATE, state)
 
     def delete(self, name: str) -> None:
         """Move the thread's file to trash/ with deleted_at set (its name is free again)."""
@@ -151,7 +151,8 @@ class JSONStore(Disk):
     def _add(self, doc: dict[str, Any], messages: list[Message]) -> list[Message]:
         """Append to the thread's document; the messages as stored, with the ids given (each
         one more than the highest)."""
-        next_id = max((m["id"] for m in doc["messages"]), default=0) + 1
+        # ids only grow, so the last message has the highest (and none is read for it)
+        next_id = (doc["messages"][-1]["id"] if doc["messages"] else 0) + 1
         doc["format"] = FORMAT  # an older chatrepl leaves it alone rather than misread it
         added = []
         stored = {m["uid"]: m for m in doc["messages"]}
@@ -170,20 +171,18 @@ class JSONStore(Disk):
         return added
 
     def append(self, name: str, message: Message) -> Message:
-        """Re-reads the thread, adds the message and rewrites the whole file, under its lock: the
-        cost grows with the thread."""
+        """One line added to the thread's file, under its lock (what others appended meanwhile
+        is read first, and only that): the cost does not grow with the thread."""
         message = replace(message, created_at=message.created_at or self._clock(), hidden=None)
-        with self._thread_locked(name) as (path, doc):
-            [added] = self._add(doc, [message])
-            self._write(path, doc)
+        [added] = self.append_many(name, [message])
         return added
 
     def append_many(self, name: str, messages: list[Message]) -> list[Message]:
         """Add many messages in one write (an import, a copy: hidden ones stay hidden)."""
         with self._thread_locked(name) as (path, doc):
+            before = len(doc["messages"])
             added = self._add(doc, messages)
-            if added:
-                self._write(path, doc)
+            self._append(path, doc, doc["messages"][before:])
         return added
 
     def messages(self, name: str, *, last: int | None = None,
@@ -301,7 +300,7 @@ class JSONStore(Disk):
         with self._names_locked():
             state = self._state()
             state[key] = value
-            self._write(self.dir / STATE, state)
+            self._write_json(self.dir / STATE, state)
 
     def close(self) -> None:
         """Nothing to release: no file or lock is held between calls."""
