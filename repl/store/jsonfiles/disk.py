@@ -194,6 +194,10 @@ class Disk:
             raise ThreadError(f"no thread named {name!r}")
         return doc
 
+    def _uids(self, path: Path) -> set[str]:
+        """The uids of the messages in ``path``, as last read (by _load, just before)."""
+        return self._readings[path].uids
+
     def _write(self, path: Path, doc: dict[str, Any]) -> None:
         """Replace ``path`` with ``doc``, as lines, atomically: a reader or a crash sees the old
         file or the new one, whole."""

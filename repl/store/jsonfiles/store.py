@@ -148,17 +148,19 @@ class JSONStore(Disk):
 
     # -- messages ---------------------------------------------------------------------------------
 
-    def _add(self, doc: dict[str, Any], messages: list[Message]) -> list[Message]:
-        """Append to the thread's document; the messages as stored, with the ids given (each
-        one more than the highest)."""
+    def _add(self, doc: dict[str, Any], messages: list[Message],
+             uids: set[str]) -> list[Message]:
+        """Append to the thread's document (whose messages have the ``uids``); the messages as
+        stored, with the ids given (each one more than the highest)."""
         # ids only grow, so the last message has the highest (and none is read for it)
         next_id = (doc["messages"][-1]["id"] if doc["messages"] else 0) + 1
         doc["format"] = FORMAT  # an older chatrepl leaves it alone rather than misread it
         added = []
-        stored = {m["uid"]: m for m in doc["messages"]}
+        stored: dict[str, dict[str, Any]] = {}  # of this call
         for m in messages:
-            if m.uid in stored:  # sent before, its reply lost: kept once
-                added.append(codec.decode(stored[m.uid]))
+            if m.uid in uids or m.uid in stored:  # sent before, its reply lost: kept once
+                added.append(codec.decode(stored.get(m.uid) or next(
+                    d for d in doc["messages"] if d["uid"] == m.uid)))
                 continue
             m = replace(m, id=next_id, created_at=m.created_at or self._clock())
             if m.parts:
@@ -181,7 +183,7 @@ class JSONStore(Disk):
         """Add many messages in one write (an import, a copy: hidden ones stay hidden)."""
         with self._thread_locked(name) as (path, doc):
             before = len(doc["messages"])
-            added = self._add(doc, messages)
+            added = self._add(doc, messages, self._uids(path))
             self._append(path, doc, doc["messages"][before:])
         return added
 
