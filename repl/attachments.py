@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import codecs
 import contextlib
+import hashlib
 import html
 import os
 import re
@@ -71,6 +72,7 @@ class Attachment:
 
     shown: Shown
     part: Part
+    sha: str = ""  # the SHA-256 of the bytes (what the store's reference names)
 
 
 def human_size(size: int) -> str:
@@ -166,7 +168,8 @@ def load(path: Path, limits: AttachLimits) -> Attachment:
         _judge(path, head, len(data), limits)  # raises: over the limit
     if kind == TEXT and not _is_text(data, whole=True):
         raise AttachError(f"{path} is not {KINDS}")
-    return Attachment(Shown(path.name, kind, len(data)), make_part(path.name, kind, data))
+    return Attachment(Shown(path.name, kind, len(data)), make_part(path.name, kind, data),
+                      hashlib.sha256(data).hexdigest())
 
 
 def load_all(paths: Iterable[Path], limits: AttachLimits) -> list[Attachment]:
@@ -247,6 +250,22 @@ def _map(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def shown_parts(parts: Iterable[object]) -> list[Shown]:
-    """One Shown per part that is not plain text, in order."""
-    return [shown for shown in map(describe, parts) if shown is not None]
+def shown_parts(parts: Iterable[object], names: Mapping[str, str] | None = None) -> list[Shown]:
+    """One Shown per part that is not plain text, in order; ``names`` (thread.part_names) give
+    an image its file's name."""
+    shown = []
+    for part in parts:
+        found = describe(part)
+        if found is None:
+            continue
+        ref = parse_ref(_map(_map(part).get("image_url")).get("url"))
+        if ref is not None and names and ref.sha in names:
+            found = Shown(names[ref.sha], found.kind, found.size)
+        shown.append(found)
+    return shown
+
+
+def names_of(attached: Iterable[Attachment]) -> dict[str, str]:
+    """The file names of the attached images, by the SHA-256 of their bytes (what the stored
+    reference names): an image part has no name of its own."""
+    return {a.sha: a.shown.name for a in attached if a.part.get("type") == "image_url"}

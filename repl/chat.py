@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from repl import attachments, window
@@ -28,18 +29,22 @@ FINISH_NOTES = {
 }
 
 
-async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = ()) -> None:
+async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = (),
+               names: Mapping[str, str] | None = None) -> None:
     """Send ``text``, with the staged files, on the current thread and stream the answer. Raises
     NotSentError, having saved and sent nothing, if a staged file cannot be attached; ApiError
     after saving whatever arrived; a cancellation (Ctrl-C) saves the partial answer and
     re-raises. Once the question is stored, nothing is staged any more. ``carried``: parts of
-    an earlier version of the question (/edit) that go with the new text."""
+    an earlier version of the question (/edit) that go with the new text, ``names`` their
+    images' file names (thread.part_names)."""
     info = ctx.thread  # one read: each is a store read
     name, model = info.name, ctx.model_for(info)
     attached = attachments.load_all(ctx.staged, ctx.config.attach)  # read now, as they are now
     parts = (*attachments.user_parts(text, attached), *carried) if attached or carried else None
     history = ctx.store.messages(name)
-    message = Message("user", text, model=model, parts=parts)
+    named = {**(names or {}), **attachments.names_of(attached)}
+    message = Message("user", text, model=model, parts=parts,
+                      meta={"names": named} if named else {})
     question = replace(_save(ctx, name, message), parts=parts)  # sent as built, whatever is kept
     ctx.staged.clear()
     if attached:

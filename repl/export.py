@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from repl.thread import SUMMARY, Message, ThreadInfo, attachment
+from repl.thread import SUMMARY, Message, ThreadInfo, attachment, part_names
 
 FORMATS = ("md", "json")
 
@@ -129,7 +129,8 @@ def _extra(message: Message) -> str:
     """What a message holds beside its text, for a reader: one line per attachment (name, kind,
     size) and its other keys (tool calls, the tool call a result answers) as fenced JSON. The
     importer steps over it: markdown keeps a thread's text, the JSON export everything."""
-    found = [a for a in map(attachment, message.parts or ()) if a is not None]
+    names = part_names(message)
+    found = [a for a in (attachment(p, names) for p in message.parts or ()) if a is not None]
     lines = [f"- {_one_line(a.line())}" for a in found]
     if message.fields:
         blob = json.dumps(dict(message.fields), ensure_ascii=False, indent=2)

@@ -123,8 +123,8 @@ ATTACHED = {"image_url": ("image_url", "url", "image"), "file": ("file", "file_d
              "input_audio": ("input_audio", "data", "audio")}
 
 
-def attachment(part: Part) -> Attachment | None:
-    """The attachment ``part`` holds; None for a text part."""
+def attachment(part: Part, names: Mapping[str, str] | None = None) -> Attachment | None:
+    """The attachment ``part`` holds; None for a text part. ``names``: part_names(message)."""
     kind = part.get("type")
     if kind in TEXT_PARTS:
         return None
@@ -132,7 +132,10 @@ def attachment(part: Part) -> Attachment | None:
     inner = part.get(key)
     value = inner.get(field_) if isinstance(inner, Mapping) else None
     name = label
-    if isinstance(inner, Mapping) and isinstance(inner.get("filename"), str):
+    ref = parse_ref(value)
+    if ref is not None and names and ref.sha in names:
+        name = names[ref.sha]
+    elif isinstance(inner, Mapping) and isinstance(inner.get("filename"), str):
         name = inner["filename"]
     elif kind == "input_audio" and isinstance(inner, Mapping):
         name = f"audio.{inner.get('format') or 'bin'}"
@@ -154,9 +157,19 @@ def _size_and_media(value: object) -> tuple[int | None, str | None]:
     return None, media
 
 
+def part_names(m: Message) -> dict[str, str]:
+    """The file names the message's attachments were read from, by the SHA-256 of their bytes:
+    kept in its meta, since an image part has no name the API would accept."""
+    names = m.meta.get("names")
+    if not isinstance(names, Mapping):
+        return {}
+    return {k: v for k, v in names.items() if isinstance(k, str) and isinstance(v, str)}
+
+
 def attachment_names(m: Message) -> str:
     """The names of the message's attachments, one a line: searched with its text."""
-    found = (attachment(p) for p in m.parts or ())
+    names = part_names(m)
+    found = (attachment(p, names) for p in m.parts or ())
     return "\n".join(a.name for a in found if a is not None)
 
 

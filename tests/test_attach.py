@@ -338,6 +338,36 @@ def test_attachments_are_shown_in_history_and_resent_next_turn(
     assert data_url(resent["content"][1]["file"]["file_data"], "application/pdf") == PDF
 
 
+def test_an_image_keeps_its_file_name_in_history_export_and_search(
+        api_env: dict[str, str], server: FakeOpenAI, work: Path) -> None:
+    async def go() -> None:
+        s = await Session().start("pets")
+        await s.line("/attach cat.png")
+        server.queue(Reply("a cat"))
+        await s.line("what is this?")
+        assert "📎 cat.png · image/png · 41 KB" in await s.line("/history")
+        assert "pets" in await s.line("/search cat.png")
+        await s.line(f"/export {work / 'pets.md'}")
+        server.queue(Reply("still a cat"))
+        s.pipe.send_text("/edit\r")
+        await s.wait_prompt()
+        s.pipe.send_text(" now?\r")
+        await s.wait_prompt()
+        assert "📎 cat.png · image/png · 41 KB" in await s.line("/history")
+        await s.quit()
+        s = await Session().start("pets")  # the turns shown on opening
+        assert "📎 cat.png · image/png · 41 KB" in s.text and "📎 image" not in s.text
+        await s.quit()
+
+    run(go())
+    assert "cat.png (image/png, 40,968 bytes)" in (work / "pets.md").read_text()
+    for request in server.requests:  # the name is chatrepl's: never sent
+        for message in request["messages"]:
+            for part in message["content"] if isinstance(message["content"], list) else []:
+                if part["type"] == "image_url":
+                    assert list(part["image_url"]) == ["url"]
+
+
 def test_an_edited_question_keeps_its_attachments(
         api_env: dict[str, str], server: FakeOpenAI, work: Path) -> None:
     async def go() -> None:

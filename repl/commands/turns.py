@@ -14,7 +14,16 @@ from repl.commands.registry import CommandError, command
 from repl.context import Context
 from repl.export import system_head
 from repl.importers import counted
-from repl.thread import EDITED, REPLACED, SUMMARY, UNDONE, UNDONE_EDIT, Message, Part
+from repl.thread import (
+    EDITED,
+    REPLACED,
+    SUMMARY,
+    UNDONE,
+    UNDONE_EDIT,
+    Message,
+    Part,
+    part_names,
+)
 
 UNDONE_RETRY = f"{UNDONE}:retry"  # /undo of a /retry (redo re-applies it)
 
@@ -134,7 +143,7 @@ async def edit(ctx: Context, arg: str) -> None:
         ctx.ui.info("not edited")
         return
     ctx.store.hide(ctx.thread.name, _ids(exchange), EDITED)
-    await chat.send(ctx, text, carried=_attached(exchange[0]))
+    await chat.send(ctx, text, carried=_attached(exchange[0]), names=part_names(exchange[0]))
 
 
 def _attached(question: Message) -> tuple[Part, ...]:

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from repl.attachments import Shown, shown_parts
 from repl.sanitize import clean, clean_line
-from repl.thread import HIGHLIGHT, SUMMARY, Hit, Message, ThreadInfo
+from repl.thread import HIGHLIGHT, SUMMARY, Hit, Message, ThreadInfo, part_names
 
 
 class Streamer(Protocol):
@@ -144,7 +144,8 @@ class UI:
         if message.role == "user":  # as it was typed: the answer follows right under it
             self.console.print(Text.assemble(("❯ ", "bold cyan"), clean(message.content)))
             if message.parts is not None:
-                self.attached(shown_parts(message.parts), console=self.console)
+                self.attached(shown_parts(message.parts, part_names(message)),
+                              console=self.console)
             return
         if message.role == "assistant":
             if message.reasoning:  # collapsed: stored and shown, never sent
