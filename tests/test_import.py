@@ -650,3 +650,20 @@ def test_cli_search_without_a_hit_exits_1_and_prints_nothing(api_env: dict[str, 
     done = chatrepl(api_env, "--search", "giraffe")
     assert (done.returncode, done.stdout) == (1, "")
     assert chatrepl(api_env, "--search", "zebra").returncode == 0
+
+
+def test_markdown_round_trip_keeps_tool_calls_and_results() -> None:
+    call = {"id": "call_7", "type": "function",
+            "function": {"name": "calc.add", "arguments": '{"a": 2, "b": 3}'}}
+    msgs = [Message("user", "add 2 and 3", id=1, created_at=1.0),
+            Message("assistant", "", id=2, created_at=2.0, fields={"tool_calls": [call]}),
+            Message("tool", "5\n```\nfenced inside\n```", id=3, created_at=3.0,
+                    fields={"tool_call_id": "call_7"}),
+            Message("assistant", "It is 5.", id=4, created_at=4.0)]
+    md = to_markdown(ThreadInfo("t"), msgs, now=0.0)
+    [thread] = parse(md)
+    assert [(m.role, m.content, dict(m.fields)) for m in thread.messages] == [
+        (m.role, m.content, dict(m.fields)) for m in msgs]
+    assert not +thread.left_out  # nothing counted as left out
+    info = ThreadInfo("t")
+    assert api_messages(info, thread.messages) == api_messages(info, msgs)  # valid again

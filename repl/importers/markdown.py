@@ -7,12 +7,14 @@ import datetime
 import json
 import re
 from collections import Counter
+from dataclasses import replace
+from typing import Any
 
 from repl.export import END_MARKER, MARKER, status_line
 from repl.importers.common import ImportedThread, error
 from repl.thread import SUMMARY, Message
 
-_ROLES = ("user", "assistant", SUMMARY)
+_ROLES = ("user", "assistant", "tool", SUMMARY)
 _MARKER_LINE = re.compile(r"<!-- chatrepl:([a-z_]+)((?: [a-z_]+=\"(?:[^\"\\]|\\.)*\")*) -->")
 _ATTR = re.compile(r' ([a-z_]+)=("(?:[^"\\]|\\.)*")')
 
@@ -26,8 +28,12 @@ def from_markdown(text: str, filename: str) -> ImportedThread:
         text = text.replace("\r\n", "\n")  # the whole file went through a CRLF conversion
     meta, body_start = _front_matter(text)
     sections = _sections(text, body_start, filename)
-    messages = [_md_message(attrs, content) for kind, attrs, content in sections
-                if kind == "message" and attrs.get("role") in _ROLES]
+    messages: list[Message] = []
+    for kind, attrs, content in sections:
+        if kind == "message" and attrs.get("role") in _ROLES:
+            messages.append(_md_message(attrs, content))
+        elif kind == "extra" and messages:  # the details of the message before it
+            messages[-1] = replace(messages[-1], fields=_fields(content))
     unknown = sum(kind == "message" and attrs.get("role") not in _ROLES
                   for kind, attrs, _ in sections)
     system, model, name = (meta.get(k) for k in ("system", "model", "thread"))
@@ -116,6 +122,22 @@ def _read_content(text: str, at: int, attrs: dict[str, str],
     if newline < 0:
         raise error(filename, f"ends before its {END_MARKER} line (was it cut short?)")
     return text[at:newline].removesuffix(trailer[:-1]), newline + 1
+
+
+_FENCED = re.compile(r"(?:\A|\n)(`{3,})json\n(.*)\n\1\Z", re.S)
+
+
+def _fields(extra: str) -> dict[str, Any]:
+    """A message's other keys (tool calls, the call a result answers), from the fenced JSON of
+    its details section; the attachment lines before it name what markdown cannot hold."""
+    found = _FENCED.search(extra)
+    if found is None:
+        return {}
+    try:
+        value = json.loads(found.group(2))
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _md_message(attrs: dict[str, str], content: str) -> Message:
