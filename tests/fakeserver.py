@@ -327,6 +327,10 @@ class FakeOpenAI:
         if refusal:
             self._json(h, 400, {"error": {"type": "invalid_request_error", **refusal}})
             return
+        prompt = self.tokens([m for m in self.sent_input() if isinstance(m, dict)])
+        if self.context_limit is not None and prompt > self.context_limit:
+            self._json(h, 400, CONTEXT_ERRORS[self.context_style](self.context_limit, prompt))
+            return
         context = [*self.stored.get(body.get("previous_response_id") or "", []),
                    *self.sent_input()]
         script = self.scripts.popleft() if self.scripts else None
@@ -361,11 +365,6 @@ class FakeOpenAI:
         if previous and previous not in self.stored:
             return {"message": f"Previous response with id '{previous}' not found.",
                     "param": "previous_response_id", "code": "previous_response_not_found"}
-        tokens = len(json.dumps(body.get("input"))) // self.chars_per_token
-        if self.context_limit is not None and tokens > self.context_limit:
-            return {"message": f"Your input exceeds the context window of this model "
-                               f"({tokens} tokens, the window is {self.context_limit}).",
-                    "param": "input", "code": "context_length_exceeded"}
         return None
 
     def _response_events(self, h: BaseHTTPRequestHandler, script: Script,

@@ -5,6 +5,8 @@ previous_response_id), the switch from chat completions, /effort, usage, failure
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from harness import Session
 from repl import responses
 from repl.chat import NOT_RUN
 from repl.client import ChatClient
-from repl.thread import ERROR, TRUNCATED
+from repl.thread import ERROR, INTERRUPTED, TRUNCATED
 
 ENC = ["reasoning.encrypted_content"]
 
@@ -368,3 +370,40 @@ def test_messages_without_stored_output_become_input_items() -> None:
             {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
             {"type": "function_call_output", "call_id": "c1", "output": "42"},
             message("assistant", "It is 42.")]}
+
+
+def test_ctrl_c_mid_answer_keeps_the_partial_answer_flagged(api_env: dict[str, str],
+                                                            server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await session(server).start("c")
+        server.queue(Reply("one two three four", pieces=4, delay=0.1))
+        await s.line("count", wait=False)
+        await s.until(lambda: len(server.requests) == 1)
+        await asyncio.sleep(0.15)  # the first piece has arrived, not the second
+        os.kill(os.getpid(), signal.SIGINT)
+        await s.wait_prompt()
+        assert "(interrupted)" in s.text
+        answer = s.store.messages("c")[-1]
+        assert (answer.role, answer.status) == ("assistant", INTERRUPTED)
+        assert answer.content and "four" not in answer.content
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_a_conversation_too_long_is_fitted_and_sent_again_on_responses(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await session(server).start("w")
+        for n in range(6):
+            await s.line(f"question {n} " + "x" * 200)
+        server.context_limit = 300
+        out = await s.line("last one")
+        assert "too long for gpt-5: sending it again without the" in out
+        assert "echo: last one" in out
+        first = server.sent_input(-1)[0]
+        assert first != message("user", "question 0 " + "x" * 200)
+        assert len(s.store.messages("w")) == 14  # nothing was taken out of the thread
+        await s.quit()
+
+    asyncio.run(go())
