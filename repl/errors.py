@@ -144,8 +144,10 @@ class ModelNotFoundError(NotFoundError):
 
 
 class ResponsesOnlyError(ModelNotFoundError):
-    """404 from chat completions: the model is served only on the Responses API (the client
-    switches to it by itself)."""
+    """404 from chat completions: the model is served only on the Responses API (with
+    ``api = "auto"`` the client switches to it by itself)."""
+
+    repl_hint = flag_hint = 'set api = "responses" in the config file (or CHATREPL_API)'
 
 
 class RateLimitError(ApiError):

@@ -407,3 +407,40 @@ def test_a_conversation_too_long_is_fitted_and_sent_again_on_responses(
         await s.quit()
 
     asyncio.run(go())
+
+
+def test_with_api_chat_a_responses_only_model_is_one_error_with_the_way_out(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    server.responses_only = {"o3-pro"}
+
+    async def go() -> None:
+        s = await session(server, api="chat", model="o3-pro").start("pro")
+        out = await s.line("hello")
+        assert "o3-pro is served only on the Responses API" in out
+        assert 'api = "responses"' in out and out.count("error:") == 1
+        assert server.paths == ["/v1/chat/completions"]
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_the_api_setting_is_read_from_the_environment_and_checked(
+        isolated: dict[str, str]) -> None:
+    from pathlib import Path
+
+    from repl import config
+    from repl.errors import ConfigError
+
+    path = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text('api = "chat"\nserver_state = true\n')
+    assert (config.load(env={}).api, config.load(env={}).server_state) == ("chat", True)
+    path.write_text("server_state = 1\n")
+    with pytest.raises(ConfigError, match="server_state must be a bool"):
+        config.load(env={})
+    path.unlink()
+
+    assert config.load(env={}).api == "auto"
+    assert config.load(env={"CHATREPL_API": "responses"}).api == "responses"
+    with pytest.raises(ConfigError, match="api must be one of auto, chat, responses"):
+        config.load(env={"CHATREPL_API": "soap"})
