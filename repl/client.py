@@ -76,6 +76,7 @@ class ChatClient:
         self.api = api  # auto, chat or responses
         self.server_state = server_state  # Responses: store: true and previous_response_id
         self._state = state
+        self._learned: dict[str, str] = {}  # what _remember kept, even without a state
         self.api_key = api_key
         self.base_url = base_url
         self.timeout = timeout
@@ -192,9 +193,13 @@ class ChatClient:
         return f"{what}@{self.base_url or 'api.openai.com'}"
 
     def _recall(self, what: str) -> str | None:
-        return self._state.get_state(self._key(what)) if self._state else None
+        key = self._key(what)
+        if key not in self._learned and self._state:
+            self._learned[key] = self._state.get_state(key) or ""
+        return self._learned.get(key) or None
 
     def _remember(self, what: str, value: str) -> None:
+        self._learned[self._key(what)] = value
         if self._state:
             self._state.set_state(self._key(what), value)
 

@@ -444,3 +444,40 @@ def test_the_api_setting_is_read_from_the_environment_and_checked(
     assert config.load(env={"CHATREPL_API": "responses"}).api == "responses"
     with pytest.raises(ConfigError, match="api must be one of auto, chat, responses"):
         config.load(env={"CHATREPL_API": "soap"})
+
+
+def test_a_fork_chains_from_the_answer_it_was_cut_at(api_env: dict[str, str],
+                                                     server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await session(server, server_state=True).start("main")
+        await s.line("one")
+        await s.line("two")
+        await s.line("/fork early 1")
+        await s.line("three")
+        assert server.requests[-1]["previous_response_id"] == "resp_1"
+        assert server.requests[-1]["input"] == [message("user", "three")]
+        await s.line("/switch main")
+        await s.line("/fork whole")
+        await s.line("four")
+        assert server.requests[-1]["previous_response_id"] == "resp_2"
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_without_a_store_to_remember_in_the_switch_still_happens_once(
+        server: FakeOpenAI) -> None:
+    server.responses_only = {"gpt-5-pro"}
+
+    async def go() -> None:
+        client = ChatClient(api_key="k", base_url=server.url, timeout=5, local_servers=())
+        try:
+            for question in ("a", "b"):
+                events = [e async for e in client.stream([message("user", question)],
+                                                         "gpt-5-pro")]
+                assert events[-1].meta["api"] == "responses"  # type: ignore[union-attr]
+        finally:
+            await client.aclose()
+        assert server.paths == ["/v1/chat/completions", "/v1/responses", "/v1/responses"]
+
+    asyncio.run(go())
