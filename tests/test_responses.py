@@ -481,3 +481,27 @@ def test_without_a_store_to_remember_in_the_switch_still_happens_once(
         assert server.paths == ["/v1/chat/completions", "/v1/responses", "/v1/responses"]
 
     asyncio.run(go())
+
+
+def test_attachments_become_input_parts_and_a_thread_with_them_still_chains(
+        api_env: dict[str, str], server: FakeOpenAI, tmp_path: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+    (tmp_path / "cat.png").write_bytes(png)
+    monkeypatch.chdir(tmp_path)
+
+    async def go() -> None:
+        s = await session(server, server_state=True).start("pics")
+        await s.line("/attach cat.png")
+        await s.line("what is it?")
+        [item] = server.sent_input(0)
+        assert item["content"][0] == {"type": "input_text", "text": "what is it?"}
+        image = item["content"][1]
+        assert image["type"] == "input_image" and image["detail"] == "auto"
+        assert image["image_url"].startswith("data:image/png;base64,")
+        await s.line("and its colour?")  # the stored image, expanded, is what was sent
+        assert server.requests[1]["previous_response_id"] == "resp_1"
+        assert server.sent_input(1) == [message("user", "and its colour?")]
+        await s.quit()
+
+    asyncio.run(go())
