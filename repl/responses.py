@@ -53,14 +53,14 @@ def body(messages: Sequence[Mapping[str, Any]], model: str, settings: Mapping[st
     """The request for ``messages`` (chat completions shape); ``chain``: from the last stored
     answer, when it is still valid."""
     first = messages[0] if messages else {}
-    instructions = first.get("content") if first.get("role") == "system" else None
+    instructions = _text(first.get("content")) if first.get("role") == "system" else None
     start = 1 if instructions is not None else 0
     previous = anchor(messages) if chain else None
     if previous:
         start = max(start, previous[0] + 1)
     request: dict[str, Any] = {"model": model, "input": items(messages[start:]), "stream": True,
                                "store": store}
-    if isinstance(instructions, str):
+    if instructions is not None:
         request["instructions"] = instructions
     if previous:
         request["previous_response_id"] = previous[1]
