@@ -19,8 +19,10 @@ from repl.errors import (
     ModelNotFoundError,
     NotFoundError,
     PermissionDeniedError,
+    PreviousResponseNotFoundError,
     QuotaExhaustedError,
     RateLimitError,
+    ResponsesOnlyError,
     ServerError,
     StreamError,
     TimedOutError,
@@ -31,6 +33,8 @@ MAX_ERROR = 400  # characters of a server's error text worth showing on one line
 _CONTEXT_HINTS = ("context_length_exceeded", "exceed_context_size", "maximum context length",
                   "context length", "context window", "context size", "too many tokens",
                   "prompt is too long")
+# chat completions' 404 for a model it does not serve, though the Responses API does
+_RESPONSES_ONLY = ("only supported in v1/responses", "not a chat model")
 
 
 def redact(error: ApiError, key: str | None) -> ApiError:
@@ -118,6 +122,13 @@ def status_error(status: int, body: object, headers: Any, model: str, where: str
         detail += _context_numbers(body, message)
         return ContextTooLongError(f"the conversation is too long for {model}'s context{detail}",
                                    status=status)
+    if status == 404 and any(hint in lowered for hint in _RESPONSES_ONLY):
+        return ResponsesOnlyError(f"{model} is served only on the Responses API{detail}",
+                                  status=status)
+    if status == 400 and ("previous_response_not_found" in lowered
+                          or _param(body) == "previous_response_id"):
+        return PreviousResponseNotFoundError(f"the server no longer has the previous response"
+                                             f"{detail}", status=status)
     if status == 404:
         if "model" in lowered or not message:
             return ModelNotFoundError(f"model {model!r} not found at {where}{detail}",
@@ -128,6 +139,11 @@ def status_error(status: int, body: object, headers: Any, model: str, where: str
     if status >= 500 or status in (408, 409):
         return ServerError(f"the server failed{detail}", status=status, retry_after=wait)
     return BadRequestError(f"the server rejected the request{detail}", status=status)
+
+
+def _param(body: object) -> object:
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    return inner.get("param") if isinstance(inner, dict) else None
 
 
 def _context_numbers(body: object, message: str) -> str:

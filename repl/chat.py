@@ -12,9 +12,10 @@ import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
-from repl import attachments, window
-from repl.client import Delta, Done, Retrying
+from repl import attachments, responses, window
+from repl.client import Delta, Done, Notice, Retrying
 from repl.context import Context
 from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, UnsavedError
 from repl.export import system_head
@@ -25,6 +26,7 @@ RESEND = "; /retry sends it again"  # said when a question got no answer at all
 FINISH_NOTES = {
     "length": "(truncated: the model reached its output limit)",
     "content_filter": "(stopped by the provider's content filter)",
+    "incomplete": "(truncated: the server said the answer is incomplete)",
     None: "(truncated: the stream ended before the answer was finished)",
 }
 
@@ -77,7 +79,7 @@ async def _answer(ctx: Context, history: list[Message]) -> None:
     plan = window.plan(head, history, limit=fit.window(configured), scale=fit.scale)
     _say_dropped(ctx, plan, model)
     try:
-        done = await _stream(ctx, plan.messages, model)
+        done = await _stream(ctx, with_meta(plan.messages, history), model)
     except (ContextTooLongError, EmptyAnswerError) as e:
         if e.partial:
             raise
@@ -92,9 +94,22 @@ async def _answer(ctx: Context, history: list[Message]) -> None:
         ctx.ui.info(f"the server says the conversation is too long for {model}: sending it "
                     f"again without the {smaller.dropped} earliest messages")
         plan = smaller
-        done = await _stream(ctx, plan.messages, model)
+        done = await _stream(ctx, with_meta(plan.messages, history), model)
     if done is not None and done.usage.prompt_tokens:
         window.save(ctx.store, key, fit.measured(plan.messages, done.usage.prompt_tokens))
+
+
+def with_meta(payload: list[dict[str, Any]], history: list[Message]) -> list[dict[str, Any]]:
+    """``payload`` with each answer's stored record of its exchange (Message.meta) beside it,
+    for the Responses API to replay or chain from (chat completions leaves it out). The
+    answers sent are the last ones of the conversation: matched from the end."""
+    metas = [m.meta for m in history if m.role == "assistant"]
+    out = list(payload)
+    sent = [i for i, m in enumerate(out) if m.get("role") == "assistant"]
+    for i, meta in zip(reversed(sent), reversed(metas), strict=False):
+        if meta:
+            out[i] = {**out[i], responses.META: dict(meta)}
+    return out
 
 
 def _say_dropped(ctx: Context, plan: window.Plan, model: str) -> None:
@@ -103,7 +118,7 @@ def _say_dropped(ctx: Context, plan: window.Plan, model: str) -> None:
                     f"fit {model}'s context; they stay in the thread (/compact summarises)")
 
 
-async def _stream(ctx: Context, payload: list[dict[str, str]], model: str) -> Done | None:
+async def _stream(ctx: Context, payload: list[dict[str, Any]], model: str) -> Done | None:
     view = ctx.ui.stream()
     parts: list[str] = []
     thought: list[str] = []
@@ -119,7 +134,7 @@ async def _stream(ctx: Context, payload: list[dict[str, str]], model: str) -> Do
                 parts.append(event.text)
                 thought.append(event.reasoning)
                 view.feed(event.text, event.reasoning)
-            elif isinstance(event, Retrying):
+            elif isinstance(event, Retrying | Notice):
                 ctx.ui.info(str(event))
             else:
                 done = event
@@ -167,7 +182,8 @@ class Answer:
         return Message("assistant", text, model=self.model, status=self.status,
                        usage=self.done.usage if self.done else Usage(),
                        fields={"tool_calls": [dict(c) for c in calls]} if calls else {},
-                       reasoning=reasoning or None)
+                       reasoning=reasoning or None,
+                       meta=dict(self.done.meta) if self.done else {})
 
 
 THINK = re.compile(r"\s*<think>(.*?)</think>\s*", re.S)

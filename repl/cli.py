@@ -110,7 +110,8 @@ def _run(args: argparse.Namespace) -> int:
         ui = UI(Console(highlight=False, emoji=False), err=err, code_theme=config.code_theme,
                 term=config.term)
         client = ChatClient(api_key=config.api_key, base_url=config.base_url,
-                            timeout=config.timeout, retries=config.retries)
+                            timeout=config.timeout, retries=config.retries, api=config.api,
+                            server_state=config.server_state, state=store)
         ctx = Context(store=store, ui=ui, config=config, client=client, clock=time.time)
         if store.recovered:
             ui.warn(store.recovered.describe())

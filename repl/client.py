@@ -5,31 +5,49 @@ use, never on the way to the prompt. The SDK's own retries are off (``max_retrie
 client retries transient failures itself, at most ``retries`` times and only while no answer has
 arrived, yielding a ``Retrying`` event before each wait so the caller can say so. Stalls are ended
 by our own deadline, because keep-alive comments reset the SDK's read timeout forever.
+
+It speaks chat completions or OpenAI's Responses API (repl/responses.py), as ``api`` says
+(``auto``: Responses for the OpenAI platform); a model that chat completions serves only on the
+Responses API moves there by itself, remembered in ``state`` (the store) per endpoint and model.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import socket
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
-from repl import sse
+from repl import completions, responses, sse
 from repl.apierrors import map_error, redact, stream_error
+from repl.completions import REQUEST_SETTINGS, request_options
 from repl.errors import (
     ApiError,
     BadRequestError,
     ConnectionFailedError,
     EmptyAnswerError,
     NoKeyError,
+    PreviousResponseNotFoundError,
     RateLimitError,
+    ResponsesOnlyError,
     ServerError,
     TimedOutError,
 )
+from repl.events import Delta, Done, Event, Notice, Retrying
 from repl.thread import Usage
+
+__all__ = ["REQUEST_SETTINGS", "ChatClient", "Delta", "Done", "Event", "Notice", "Retrying",
+           "request_options"]
+
+
+class State(Protocol):
+    """Where the client remembers what it learned of an endpoint (the store's state)."""
+
+    def get_state(self, key: str) -> str | None: ...
+
+    def set_state(self, key: str, value: str) -> None: ...
 
 # Local OpenAI-compatible servers worth suggesting when no API key is set.
 LOCAL_SERVERS: tuple[tuple[int, str], ...] = ((11434, "Ollama"), (1234, "LM Studio"),
@@ -37,34 +55,6 @@ LOCAL_SERVERS: tuple[tuple[int, str], ...] = ((11434, "Ollama"), (1234, "LM Stud
 MAX_WAIT = 20.0  # seconds: a server asking for a longer wait is not retried (the error says it)
 
 
-@dataclass(frozen=True, slots=True)
-class Delta:
-    text: str = ""
-    reasoning: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    finish_reason: str | None  # None: the stream ended without saying why (cut short)
-    usage: Usage
-    model: str | None
-    # the answer's tool calls, assembled from their fragments, as the API's messages hold them
-    tool_calls: tuple[dict[str, Any], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Retrying:
-    """The request failed before any answer arrived; it is sent again after ``delay`` s."""
-
-    reason: str
-    delay: float
-
-    def __str__(self) -> str:
-        when = f"in {self.delay:g} s" if self.delay else "now"
-        return f"{self.reason}, retrying {when}..."
-
-
-Event = Delta | Done | Retrying
 
 
 def find_local_server(ports: Sequence[tuple[int, str]] = LOCAL_SERVERS) -> tuple[int, str] | None:
@@ -80,7 +70,13 @@ def find_local_server(ports: Sequence[tuple[int, str]] = LOCAL_SERVERS) -> tuple
 class ChatClient:
     def __init__(self, *, api_key: str | None, base_url: str | None, timeout: float,
                  retries: int = 2, backoff: float = 1.0,
-                 local_servers: Sequence[tuple[int, str]] = LOCAL_SERVERS) -> None:
+                 local_servers: Sequence[tuple[int, str]] = LOCAL_SERVERS,
+                 api: str = "auto", server_state: bool = False,
+                 state: State | None = None) -> None:
+        self.api = api  # auto, chat or responses
+        self.server_state = server_state  # Responses: store: true and previous_response_id
+        self._state = state
+        self._learned: dict[str, str] = {}  # what _remember kept, even without a state
         self.api_key = api_key
         self.base_url = base_url
         self.timeout = timeout
@@ -119,7 +115,9 @@ class ChatClient:
             return
         try:
             await asyncio.to_thread(_import_sdk)
-            _ = self._client().chat.completions  # a lazy attribute: built here, once
+            # lazy attributes: built here, once
+            _ = self._client().responses if self.uses_responses("") else \
+                self._client().chat.completions
         except Exception:  # a convenience only: the first message builds it, or says why not
             return
 
@@ -145,12 +143,13 @@ class ChatClient:
         each automatic retry. Raises ApiError (``partial`` if some answer had arrived).
         ``settings``: chatrepl's request settings by name (REQUEST_SETTINGS); ``tools``: function
         tools as chat completions has them ({"type": "function", "function": {...}})."""
-        options = request_options(settings or {}, tools)
+        settings, chain = settings or {}, self.server_state
         tries, reconnected = 0, False
         while True:
             arrived: list[bool] = []
             try:
-                async for event in self._attempt(messages, model, options, arrived):
+                async for event in self._attempt(messages, model, settings, tools, chain,
+                                                 arrived):
                     yield event
                 return
             except ApiError as e:
@@ -158,6 +157,16 @@ class ChatClient:
             if arrived:
                 error.partial = True
                 raise error
+            if isinstance(error, ResponsesOnlyError) and self.api == "auto":
+                self._remember(f"api:{model}", "responses")
+                yield Notice(f"{model} is served only on the Responses API: chatrepl uses it "
+                             "for this model from now on")
+                continue
+            if isinstance(error, PreviousResponseNotFoundError) and chain:
+                chain = False
+                yield Notice("the server no longer has the previous response: sending the "
+                             "whole thread again")
+                continue
             if isinstance(error, ConnectionFailedError):
                 reused = self._used
                 await self.aclose()  # a dead pooled connection must not be tried twice
@@ -172,6 +181,28 @@ class ChatClient:
             yield Retrying(_reason(error), delay)
             await asyncio.sleep(delay)  # inside the caller's task: Ctrl-C cancels the wait
 
+    def uses_responses(self, model: str) -> bool:
+        """Whether a request for ``model`` goes to the Responses API."""
+        if self.api != "auto":
+            return self.api == "responses"
+        host = (self.base_url or "https://api.openai.com").split("//", 1)[-1].split("/", 1)[0]
+        return host == "api.openai.com" or self._recall(f"api:{model}") == "responses"
+
+    def _key(self, what: str) -> str:
+        """Keyed like window.state_key: per endpoint (and model, in ``what``)."""
+        return f"{what}@{self.base_url or 'api.openai.com'}"
+
+    def _recall(self, what: str) -> str | None:
+        key = self._key(what)
+        if key not in self._learned and self._state:
+            self._learned[key] = self._state.get_state(key) or ""
+        return self._learned.get(key) or None
+
+    def _remember(self, what: str, value: str) -> None:
+        self._learned[self._key(what)] = value
+        if self._state:
+            self._state.set_state(self._key(what), value)
+
     def _delay(self, error: ApiError, tries: int) -> float | None:
         """Seconds to wait before sending the request again, or None: do not."""
         if not error.retryable or tries >= self.retries:
@@ -181,21 +212,81 @@ class ChatClient:
         return float(self.backoff * 2 ** tries)
 
     async def _attempt(self, messages: list[dict[str, Any]], model: str,
-                       settings: dict[str, Any], arrived: list[bool]) -> AsyncIterator[Event]:
-        """One request (two if a strict relay refuses stream_options); ``arrived`` gets an item
-        once any of the answer has been yielded."""
+                       settings: Mapping[str, Any], tools: Sequence[Mapping[str, Any]],
+                       chain: bool, arrived: list[bool]) -> AsyncIterator[Event]:
+        """One request to the model's API; ``arrived`` gets an item once any of the answer
+        has been yielded."""
+        attempt = self._responses if self.uses_responses(model) else self._chat
+        async for event in attempt(messages, model, settings, tools, chain, arrived):
+            yield event
+
+    async def _chat(self, messages: list[dict[str, Any]], model: str,
+                    settings: Mapping[str, Any], tools: Sequence[Mapping[str, Any]],
+                    chain: bool, arrived: list[bool]) -> AsyncIterator[Event]:
+        """Chat completions (two requests if a strict relay refuses stream_options)."""
         client = self._client()
         options = {"stream_options": {"include_usage": True}} if self._stream_options else {}
+        plain = [{k: v for k, v in m.items() if k != responses.META} for m in messages]
+        fields = {**options, **request_options(settings, tools)}
+
+        def send() -> Any:
+            return client.chat.completions.with_streaming_response.create(
+                model=model, messages=plain, stream=True, **fields)
+
+        try:
+            async for event in self._request(send, self._events, model, arrived):
+                yield event
+            return
+        except BadRequestError as e:
+            if not (options and not arrived and "stream_options" in str(e)):
+                raise
+        self._stream_options = False  # a strict relay refused stream_options: ask without it
+        async for event in self._chat(messages, model, settings, tools, chain, arrived):
+            yield event
+
+    async def _responses(self, messages: list[dict[str, Any]], model: str,
+                         settings: Mapping[str, Any], tools: Sequence[Mapping[str, Any]],
+                         chain: bool, arrived: list[bool]) -> AsyncIterator[Event]:
+        """The Responses API (two requests if the server refuses ``include``: remembered)."""
+        client = self._client()
+        include = self._recall("include") != "refused"
+        body = responses.body(messages, model, settings, tools, store=self.server_state,
+                              include=include, chain=chain)
+        reader = responses.Reader(stored=self.server_state, sent=responses.context(messages))
+
+        async def read(response: Any, deadline: asyncio.Timeout) -> AsyncIterator[Event]:
+            async for name, data in self._data(response, deadline):
+                delta = reader.feed(name, data)
+                if delta:
+                    yield delta
+            if reader.received == 0:
+                raise _empty(False)
+            yield reader.done()
+
+        try:
+            async for event in self._request(
+                    lambda: client.responses.with_streaming_response.create(**body),
+                    read, model, arrived):
+                yield event
+            return
+        except BadRequestError as e:
+            if not (include and not arrived and "include" in str(e)):
+                raise
+        self._remember("include", "refused")
+        async for event in self._responses(messages, model, settings, tools, chain, arrived):
+            yield event
+
+    async def _request(self, send: Callable[[], AbstractAsyncContextManager[Any]],
+                       read: Callable[[Any, asyncio.Timeout], AsyncIterator[Event]], model: str,
+                       arrived: list[bool]) -> AsyncIterator[Event]:
+        """One request under our deadline, its failures as ApiError (the key taken out)."""
         try:
             async with asyncio.timeout(self.timeout) as deadline:
-                async with client.chat.completions.with_streaming_response.create(
-                        model=model, messages=messages, stream=True, **options,
-                        **settings) as response:
+                async with send() as response:
                     self._used = True
-                    async for event in self._events(response, deadline):
+                    async for event in read(response, deadline):
                         arrived.append(True)
                         yield event
-            return
         except TimeoutError:
             raise TimedOutError(f"the server sent nothing for {self.timeout:g} s; "
                                 "gave up") from None
@@ -204,12 +295,7 @@ class ChatClient:
         except Exception as e:
             error = redact(map_error(e, model, self.base_url), self.api_key)
             self._used = self._used or error.status is not None  # it answered on a connection
-            if not (options and isinstance(error, BadRequestError)
-                    and "stream_options" in str(error)):
-                raise error from None
-        self._stream_options = False  # a strict relay refused stream_options: ask without it
-        async for event in self._attempt(messages, model, settings, arrived):
-            yield event
+            raise error from None
 
     async def complete(self, messages: list[dict[str, Any]], model: str) -> str:
         """The whole answer to ``messages`` as one string (for summaries)."""
@@ -228,59 +314,48 @@ class ChatClient:
         except Exception:  # completion is a convenience: never an error
             return []
 
-    async def _events(self, response: Any, deadline: asyncio.Timeout) -> AsyncIterator[Event]:
-        """Events from the raw SSE body; the deadline moves on with every data event only, so
-        keep-alive comments cannot hold a stalled answer open."""
+    async def _data(self, response: Any,
+                    deadline: asyncio.Timeout) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """(event name, JSON object) from the raw SSE body, up to [DONE]; the deadline moves
+        on with every data event only, so keep-alive comments cannot hold a stalled answer
+        open."""
         loop = asyncio.get_running_loop()
-        finish: str | None = None
-        usage = Usage()
-        model: str | None = None
-        received = 0
-        said_done = False
-        calls = ToolCalls()
         async for name, data in sse.events(response.iter_lines()):
             deadline.reschedule(loop.time() + self.timeout)
             if data.strip() == "[DONE]":
-                said_done = True
-                break
-            chunk = _json(data)
-            if chunk is None:
-                continue  # an empty keep-alive, or a line that is not JSON
+                self._said_done = True
+                return
+            chunk = completions.json_object(data)
+            if chunk is not None:  # else an empty keep-alive, or a line that is not JSON
+                yield name, chunk
+
+    async def _events(self, response: Any, deadline: asyncio.Timeout) -> AsyncIterator[Event]:
+        """Chat completions' chunks as events (SERVERS.md, points 1 to 7)."""
+        finish: str | None = None
+        usage, model, received = Usage(), None, 0
+        calls = completions.ToolCalls()
+        self._said_done = False
+        async for name, chunk in self._data(response, deadline):
             received += 1
             error = stream_error(name, chunk)
             if error:
                 raise error
             model = chunk.get("model") or model
-            usage = _usage(chunk.get("usage")) or usage
-            choice = _first_choice(chunk)
-            delta = _delta(choice)
+            usage = completions.usage(chunk.get("usage")) or usage
+            choice = completions.first_choice(chunk)
+            delta = completions.delta(choice)
             if delta:
                 yield delta
             calls.feed(choice.get("delta"))
             finish = choice.get("finish_reason") or finish
         if received == 0:
-            raise _empty(said_done)
+            raise _empty(self._said_done)
         yield Done(finish, usage, model, calls.done())
 
 
-# chatrepl's request settings -> the chat completions field each is sent as
-REQUEST_SETTINGS = {"temperature": "temperature", "top_p": "top_p", "max_tokens": "max_tokens",
-                    "seed": "seed", "effort": "reasoning_effort"}
-
-
-def request_options(settings: Mapping[str, Any],
-                    tools: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The chat completions request fields for ``settings`` (unknown names are not sent) and
-    ``tools``."""
-    options = {REQUEST_SETTINGS[k]: v for k, v in settings.items()
-               if k in REQUEST_SETTINGS and v is not None}
-    if tools:
-        options["tools"] = [dict(t) for t in tools]
-    return options
-
-
 # What the first request would import: the SDK, its chat resources, anyio's asyncio backend.
-SDK_MODULES = ("openai", "openai.resources.chat", "anyio._backends._asyncio")
+SDK_MODULES = ("openai", "openai.resources.chat", "openai.resources.responses",
+               "anyio._backends._asyncio")
 
 
 def _import_sdk() -> None:
@@ -312,73 +387,3 @@ def _reason(error: ApiError) -> str:
     return type(error).__name__
 
 
-def _json(data: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _first_choice(chunk: dict[str, Any]) -> dict[str, Any]:
-    choices = chunk.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        return choices[0]
-    return {}
-
-
-def _delta(choice: dict[str, Any]) -> Delta | None:
-    """The text and reasoning a choice carries, if any (SERVERS.md, points 2 to 4)."""
-    delta = choice.get("delta") or {}
-    if not isinstance(delta, dict):
-        return None
-    text = delta.get("content")
-    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-    text = text if isinstance(text, str) else ""
-    reasoning = reasoning if isinstance(reasoning, str) else ""
-    return Delta(text, reasoning) if text or reasoning else None
-
-
-class ToolCalls:
-    """Streamed tool calls put together (SERVERS.md, "Tool calls"): a call's first fragment has
-    its ``index``, ``id``, ``type`` and ``function.name``, later ones pieces of
-    ``function.arguments`` under the same index."""
-
-    def __init__(self) -> None:
-        self._calls: dict[int, dict[str, Any]] = {}
-
-    def feed(self, delta: object) -> None:
-        fragments = delta.get("tool_calls") if isinstance(delta, dict) else None
-        for position, fragment in enumerate(fragments if isinstance(fragments, list) else []):
-            if isinstance(fragment, dict):
-                index = fragment.get("index")
-                self._merge(index if isinstance(index, int) else position, fragment)
-
-    def _merge(self, index: int, fragment: dict[str, Any]) -> None:
-        call = self._calls.setdefault(index, {"id": "", "type": "function",
-                                              "function": {"name": "", "arguments": ""}})
-        for key in ("id", "type"):
-            if isinstance(fragment.get(key), str) and fragment[key]:
-                call[key] = fragment[key]
-        function = fragment.get("function")
-        if isinstance(function, dict):
-            if isinstance(function.get("name"), str) and not call["function"]["name"]:
-                call["function"]["name"] = function["name"]
-            if isinstance(function.get("arguments"), str):
-                call["function"]["arguments"] += function["arguments"]
-
-    def done(self) -> tuple[dict[str, Any], ...]:
-        """The calls in index order; one the server gave no id gets one, so its result can
-        name it."""
-        calls = [self._calls[i] for i in sorted(self._calls)]
-        for n, call in enumerate(calls):
-            call["id"] = call["id"] or f"call_{n}"
-        return tuple(calls)
-
-
-def _usage(raw: object) -> Usage | None:
-    if not isinstance(raw, dict):
-        return None
-    prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
-    return Usage(prompt if isinstance(prompt, int) else None,
-                 completion if isinstance(completion, int) else None)

@@ -13,6 +13,7 @@ from repl.errors import ConfigError
 
 APP = "chatrepl"
 DEFAULT_MODEL = "gpt-4o-mini"
+APIS = ("auto", "chat", "responses")  # chat completions or OpenAI's Responses API
 
 CONFIG_TEMPLATE = """\
 # chatrepl settings. Every key is optional; flags and environment variables win over this file.
@@ -23,6 +24,9 @@ CONFIG_TEMPLATE = """\
 # retries = 2                    # automatic retries of a failed request (busy server...); 0: off
 # code_theme = "monokai"         # pygments theme for code blocks
 # show_turns = 3                 # turns shown when a thread is opened
+# api = "auto"                   # auto, chat or responses (or CHATREPL_API); auto: the Responses
+#                                # API on api.openai.com, chat completions elsewhere
+# server_state = false           # Responses: store answers at OpenAI, send only what is new
 # [context_sizes]                # tokens, by model-name prefix, for models chatrepl doesn't know
 # "my-local-model" = 32768
 # [prices]                       # US$ per million tokens [input, output], for /tokens
@@ -41,6 +45,8 @@ _KEYS: dict[str, type] = {
     "retries": int,
     "code_theme": str,
     "show_turns": int,
+    "api": str,
+    "server_state": bool,
     "context_sizes": dict,
     "prices": dict,
     "attach": dict,
@@ -70,6 +76,8 @@ class Config:
     retries: int = 2  # automatic retries of a request that failed before any answer arrived
     code_theme: str = "monokai"
     show_turns: int = 3
+    api: str = "auto"  # auto, chat or responses (APIS)
+    server_state: bool = False  # Responses: store: true and previous_response_id
     context_sizes: dict[str, int] = field(default_factory=dict)  # model prefix -> tokens
     prices: dict[str, list[float]] = field(default_factory=dict)  # model -> [in, out] $/1M
     attach: AttachLimits = field(default_factory=AttachLimits)  # [attach] in the file
@@ -114,7 +122,7 @@ def _read_file(path: Path) -> dict[str, object]:
             raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(_KEYS)})")
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, kind) or isinstance(value, bool):
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise ConfigError(f"{path}: {key} must be a {kind.__name__}")
         values[key] = _check_table(path, key, value) if kind is dict else value
     return values
@@ -157,6 +165,11 @@ def load(*, model: str | None = None, store: str | None = None,
         values["model"] = env["CHATREPL_MODEL"]
     if env.get("OPENAI_BASE_URL"):
         values["base_url"] = env["OPENAI_BASE_URL"]
+    if env.get("CHATREPL_API"):
+        values["api"] = env["CHATREPL_API"]
+    if values.get("api", "auto") not in APIS:
+        raise ConfigError(f"api must be one of {', '.join(APIS)} (CHATREPL_API or "
+                          f"{config_file}), not {values['api']!r}")
     if env.get("CHATREPL_STORE"):
         values["store"] = env["CHATREPL_STORE"]
     if store:

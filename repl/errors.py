@@ -20,6 +20,7 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
       +-- PermissionDeniedError    403: the key is fine, the request is not allowed
       +-- NotFoundError            404: nothing at that URL (a wrong base URL)
       |    +-- ModelNotFoundError  404: the endpoint does not serve that model
+      |         +-- ResponsesOnlyError  ...on chat completions: only on the Responses API
       +-- RateLimitError           429 without insufficient_quota (``retry_after``: seconds)
       +-- QuotaExhaustedError      402, or 429 insufficient_quota: retrying never helps
       +-- ContextTooLongError      the conversation does not fit the model's context
@@ -28,6 +29,7 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
       +-- ConnectionFailedError    no connection, or it broke before the answer began
       +-- TimedOutError            nothing arrived for ``timeout`` seconds
       +-- BadRequestError          any other 4xx: the server rejected the request
+      |    +-- PreviousResponseNotFoundError  the server no longer has previous_response_id
       +-- StreamError              the server reported an error, or the body broke, mid-answer
 
 The message says what happened, in words that hold everywhere; ``hint(repl=...)`` says what to
@@ -141,6 +143,13 @@ class ModelNotFoundError(NotFoundError):
     flag_hint = "choose another with -m MODEL"
 
 
+class ResponsesOnlyError(ModelNotFoundError):
+    """404 from chat completions: the model is served only on the Responses API (with
+    ``api = "auto"`` the client switches to it by itself)."""
+
+    repl_hint = flag_hint = 'set api = "responses" in the config file (or CHATREPL_API)'
+
+
 class RateLimitError(ApiError):
     """429 without insufficient_quota: too many requests for now; ``retry_after`` is the wait
     the server asked for, in seconds, when it said one."""
@@ -198,6 +207,11 @@ class TimedOutError(ApiError):
 
 class BadRequestError(ApiError):
     """Any other 4xx: the server rejected the request as it was."""
+
+
+class PreviousResponseNotFoundError(BadRequestError):
+    """400 on ``previous_response_id``: the server no longer has that response (expired,
+    deleted, another endpoint); the client replays the whole thread instead."""
 
 
 class StreamError(ApiError):

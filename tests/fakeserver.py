@@ -1,4 +1,6 @@
-"""A real HTTP server on 127.0.0.1 that speaks OpenAI's chat-completions streaming protocol.
+"""A real HTTP server on 127.0.0.1 that speaks OpenAI's chat-completions streaming protocol,
+and the Responses API (``POST /v1/responses``: its event sequence, a response store for
+``previous_response_id``, ``include`` refused on request, models served only there).
 
 It records every request it gets (so tests can assert what history was sent) and answers from a
 queue of scripted replies; with nothing queued it answers "echo: <last user message>".
@@ -36,6 +38,26 @@ class Reply:
     # (id, name, arguments) of tool calls, streamed as OpenAI does: the first fragment of each
     # with its index, id, type and name, then its arguments in pieces; content null throughout
     tool_calls: list[tuple[str, str, str]] = field(default_factory=list)
+    cached: int = 0  # Responses: input tokens reported as read from the prompt cache
+    phase: str = "final_answer"  # Responses: the message item's phase
+
+
+@dataclass
+class ResponseFailed:
+    """Responses: ``text`` streamed, then ``response.failed`` with this error."""
+
+    message: str = "The model failed to answer."
+    code: str = "server_error"
+    text: str = ""
+
+
+@dataclass
+class ErrorEvent:
+    """Responses: ``text`` streamed, then an ``error`` event."""
+
+    message: str = "An error occurred while processing your request."
+    code: str = "server_error"
+    text: str = ""
 
 
 @dataclass
@@ -63,7 +85,10 @@ class PoisonedKeepAlive:
     that arrives on it gets a reset instead of an answer (it is counted in ``resets``)."""
 
 
-Script = Reply | Failure | RawSSE | Reset | PoisonedKeepAlive
+Script = Reply | Failure | RawSSE | Reset | PoisonedKeepAlive | ResponseFailed | ErrorEvent
+
+RESPONSES_ONLY = ("This model is only supported in v1/responses and not in "
+                  "v1/chat/completions.")
 
 # The bodies real servers send for a prompt of ``p`` tokens over a window of ``n`` (SERVERS.md).
 CONTEXT_ERRORS: dict[str, Callable[[int, int], Any]] = {
@@ -110,6 +135,13 @@ class FakeOpenAI:
         self.resets = 0  # requests answered by resetting the connection
         self.scripts: deque[Script] = deque()
         self.reject_stream_options = False
+        self.paths: list[str] = []  # the path of each request in ``requests``
+        # Responses API: models chat completions refuses with its 404, a refused ``include``,
+        # and the responses stored (store: true), by id, with the context each was given
+        self.responses_only: set[str] = set()
+        self.refuse_include = False
+        self.stored: dict[str, list[dict[str, Any]]] = {}
+        self._ids = 0
         # A tokenizer of ``chars_per_token`` (4 tokens of overhead a message), and a context
         # window: a request whose prompt is larger is refused with a context error of the given
         # server's shape (CONTEXT_ERRORS), before any scripted reply is used.
@@ -136,8 +168,12 @@ class FakeOpenAI:
                     outer._reset(self)
                     return
                 outer.requests.append(body)
+                outer.paths.append(self.path)
                 outer.headers.append(dict(self.headers))
-                outer._answer(self, body)
+                if self.path.endswith("/responses"):
+                    outer._respond(self, body)
+                else:
+                    outer._answer(self, body)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -183,6 +219,11 @@ class FakeOpenAI:
         h.wfile.write(data)
 
     def _answer(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        if body.get("model") in self.responses_only:
+            self._json(h, 404, {"error": {"message": RESPONSES_ONLY, "type":
+                                          "invalid_request_error", "param": "model",
+                                          "code": None}})
+            return
         if self.reject_stream_options and "stream_options" in body:
             self._json(h, 400, {"error": {"message": "Unknown parameter: 'stream_options'"}})
             return
@@ -207,15 +248,7 @@ class FakeOpenAI:
             h.poisoned = True  # type: ignore[attr-defined]
             return
         if isinstance(script, Failure):
-            h.send_response(script.status)
-            data = script.body if isinstance(script.body, bytes) else (
-                script.body.encode() if isinstance(script.body, str)
-                else json.dumps(script.body).encode())
-            for k, v in script.headers.items():
-                h.send_header(k, v)
-            h.send_header("content-length", str(len(data)))
-            h.end_headers()
-            h.wfile.write(data)
+            self._failure(h, script)
             return
         h.send_response(200)
         h.send_header("content-type", "text/event-stream")
@@ -224,12 +257,23 @@ class FakeOpenAI:
         try:
             if isinstance(script, RawSSE):
                 h.wfile.write(script.body)
-            else:
+            elif isinstance(script, Reply):
                 self._stream(h, script, bool(body.get("stream_options")), body["messages"])
             h.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
         h.close_connection = True
+
+    def _failure(self, h: BaseHTTPRequestHandler, script: Failure) -> None:
+        h.send_response(script.status)
+        data = script.body if isinstance(script.body, bytes) else (
+            script.body.encode() if isinstance(script.body, str)
+            else json.dumps(script.body).encode())
+        for k, v in script.headers.items():
+            h.send_header(k, v)
+        h.send_header("content-length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
 
     def _reset(self, h: BaseHTTPRequestHandler) -> None:
         self.resets += 1
@@ -270,3 +314,178 @@ class FakeOpenAI:
             w.write(chunk(usage=u, choices=False).encode())
         if r.done:
             w.write(b"data: [DONE]\n\n")
+
+    # -- the Responses API ------------------------------------------------------------------------
+
+    def sent_input(self, index: int = -1) -> list[Any]:
+        """The input items of request ``index``, as they arrived."""
+        value = self.requests[index]["input"]
+        return [{"role": "user", "content": value}] if isinstance(value, str) else list(value)
+
+    def _respond(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        refusal = self._refusal(body)
+        if refusal:
+            self._json(h, 400, {"error": {"type": "invalid_request_error", **refusal}})
+            return
+        prompt = self.tokens([m for m in self.sent_input() if isinstance(m, dict)])
+        if self.context_limit is not None and prompt > self.context_limit:
+            self._json(h, 400, CONTEXT_ERRORS[self.context_style](self.context_limit, prompt))
+            return
+        context = [*self.stored.get(body.get("previous_response_id") or "", []),
+                   *self.sent_input()]
+        script = self.scripts.popleft() if self.scripts else None
+        if script is None:
+            script = Reply(f"echo: {_last_user_text(context)}")
+        if isinstance(script, Reset):
+            self._reset(h)
+            return
+        if isinstance(script, Failure):
+            self._failure(h, script)
+            return
+        h.send_response(200)
+        h.send_header("content-type", "text/event-stream")
+        h.send_header("connection", "close")
+        h.end_headers()
+        try:
+            if isinstance(script, RawSSE):
+                h.wfile.write(script.body)
+            elif not isinstance(script, PoisonedKeepAlive):
+                self._response_events(h, script, body, context)
+            h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        h.close_connection = True
+
+    def _refusal(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The 400 OpenAI answers this request with, if any."""
+        if self.refuse_include and "include" in body:
+            return {"message": "Unknown parameter: 'include'.", "param": "include",
+                    "code": "unknown_parameter"}
+        previous = body.get("previous_response_id")
+        if previous and previous not in self.stored:
+            return {"message": f"Previous response with id '{previous}' not found.",
+                    "param": "previous_response_id", "code": "previous_response_not_found"}
+        return None
+
+    def _response_events(self, h: BaseHTTPRequestHandler, script: Script,
+                         body: dict[str, Any], context: list[Any]) -> None:
+        """The event sequence the SDK parses: created, in_progress, each output item (added,
+        its parts and deltas, done), then completed, incomplete or failed; or an error."""
+        self._ids += 1
+        rid = f"resp_{self._ids}"
+        response: dict[str, Any] = {
+            "id": rid, "object": "response", "created_at": 0, "status": "in_progress",
+            "model": body.get("model"), "output": [], "usage": None, "error": None,
+            "incomplete_details": None, "instructions": body.get("instructions"),
+            "parallel_tool_calls": True, "tool_choice": "auto", "tools": body.get("tools", []),
+            "store": body.get("store", True),
+            "previous_response_id": body.get("previous_response_id")}
+        seq = iter(range(1_000_000))
+
+        def send(kind: str, **fields: Any) -> None:
+            event = {"type": kind, "sequence_number": next(seq), **fields}
+            h.wfile.write(f"event: {kind}\ndata: {json.dumps(event)}\n\n".encode())
+            h.wfile.flush()
+
+        send("response.created", response=dict(response))
+        send("response.in_progress", response=dict(response))
+        r = script if isinstance(script, Reply) else Reply(
+            script.text if isinstance(script, ResponseFailed | ErrorEvent) else "")
+        if r.stall:
+            time.sleep(r.stall)
+        output: list[dict[str, Any]] = []
+        encrypted = ENCRYPTED in (body.get("include") or [])
+        if r.reasoning:
+            output.append(self._reasoning_item(send, len(output), r.reasoning, encrypted))
+        if r.text or not r.tool_calls:
+            output.append(self._message_item(send, len(output), r))
+        for call_id, name, arguments in r.tool_calls:
+            output.append(self._call_item(send, len(output), call_id, name, arguments))
+        if isinstance(script, ErrorEvent):
+            send("error", code=script.code, message=script.message, param=None)
+            return
+        if isinstance(script, ResponseFailed):
+            send("response.failed", response={**response, "status": "failed", "error": {
+                "code": script.code, "message": script.message}})
+            return
+        if r.finish is None:
+            return  # cut short: no terminal event
+        tokens = len(json.dumps(context)) // self.chars_per_token
+        reasoning = len(r.reasoning) // self.chars_per_token
+        response.update(output=output, usage={
+            "input_tokens": tokens, "input_tokens_details": {"cached_tokens": r.cached},
+            "output_tokens": len(r.text) // self.chars_per_token + reasoning,
+            "output_tokens_details": {"reasoning_tokens": reasoning},
+            "total_tokens": tokens + len(r.text) // self.chars_per_token + reasoning})
+        if r.finish in ("stop", "tool_calls"):
+            send("response.completed", response={**response, "status": "completed"})
+        else:
+            reason = "max_output_tokens" if r.finish == "length" else r.finish
+            send("response.incomplete", response={**response, "status": "incomplete",
+                                                  "incomplete_details": {"reason": reason}})
+        if body.get("store", True):
+            self.stored[rid] = [*context, *output]
+
+    def _reasoning_item(self, send: Callable[..., None], index: int, text: str,
+                        encrypted: bool) -> dict[str, Any]:
+        item: dict[str, Any] = {"id": f"rs_{self._ids}", "type": "reasoning", "summary": []}
+        send("response.output_item.added", output_index=index, item=item)
+        part = {"type": "summary_text", "text": ""}
+        ids = {"item_id": item["id"], "output_index": index, "summary_index": 0}
+        send("response.reasoning_summary_part.added", part=part, **ids)
+        for piece in split(text, 2):
+            send("response.reasoning_summary_text.delta", delta=piece, **ids)
+        send("response.reasoning_summary_text.done", text=text, **ids)
+        send("response.reasoning_summary_part.done", part={**part, "text": text}, **ids)
+        done = {**item, "summary": [{"type": "summary_text", "text": text}]}
+        if encrypted:
+            done["encrypted_content"] = f"enc:{self._ids}:{len(text)}"
+        send("response.output_item.done", output_index=index, item=done)
+        return done
+
+    def _message_item(self, send: Callable[..., None], index: int, r: Reply) -> dict[str, Any]:
+        item: dict[str, Any] = {"id": f"msg_{self._ids}", "type": "message", "role": "assistant",
+                                "status": "in_progress", "content": [], "phase": r.phase}
+        send("response.output_item.added", output_index=index, item=item)
+        ids = {"item_id": item["id"], "output_index": index, "content_index": 0}
+        part = {"type": "output_text", "text": "", "annotations": []}
+        send("response.content_part.added", part=part, **ids)
+        for piece in split(r.text, r.pieces) if r.text else []:
+            if r.delay:
+                time.sleep(r.delay)
+            send("response.output_text.delta", delta=piece, logprobs=[], **ids)
+        send("response.output_text.done", text=r.text, logprobs=[], **ids)
+        send("response.content_part.done", part={**part, "text": r.text}, **ids)
+        status = "completed" if r.finish in ("stop", "tool_calls") else "incomplete"
+        done = {**item, "status": status, "content": [{**part, "text": r.text}]}
+        send("response.output_item.done", output_index=index, item=done)
+        return done
+
+    def _call_item(self, send: Callable[..., None], index: int, call_id: str, name: str,
+                   arguments: str) -> dict[str, Any]:
+        item = {"id": f"fc_{self._ids}_{index}", "type": "function_call", "call_id": call_id,
+                "name": name, "arguments": "", "status": "in_progress"}
+        send("response.output_item.added", output_index=index, item=item)
+        for piece in split(arguments, 3) if arguments else []:
+            send("response.function_call_arguments.delta", item_id=item["id"],
+                 output_index=index, delta=piece)
+        send("response.function_call_arguments.done", item_id=item["id"], output_index=index,
+             arguments=arguments, name=name)
+        done = {**item, "arguments": arguments, "status": "completed"}
+        send("response.output_item.done", output_index=index, item=done)
+        return done
+
+
+ENCRYPTED = "reasoning.encrypted_content"
+
+
+def _last_user_text(items: list[Any]) -> str:
+    """The text of the last user message among Responses input items."""
+    for item in reversed(items):
+        if isinstance(item, dict) and item.get("role") == "user":
+            content = item.get("content")
+            if isinstance(content, str):
+                return content
+            return "\n\n".join(p.get("text", "") for p in content or []
+                                if isinstance(p, dict) and p.get("type") == "input_text")
+    return ""

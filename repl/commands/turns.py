@@ -208,6 +208,8 @@ async def tokens(ctx: Context, arg: str) -> None:
     answers = [m for m in messages if m.role == "assistant"]
     prompt = sum(m.usage.prompt_tokens or 0 for m in answers)
     completion = sum(m.usage.completion_tokens or 0 for m in answers)
+    cached = sum(m.usage.cached_tokens or 0 for m in answers)
+    reasoning = sum(m.usage.reasoning_tokens or 0 for m in answers)
     reported = sum(1 for m in answers if m.usage.prompt_tokens is not None)
     head = system_head(ctx.thread)
     fit = window.load(ctx.store, window.state_key(ctx.model, ctx.config.base_url))
@@ -215,8 +217,9 @@ async def tokens(ctx: Context, arg: str) -> None:
     plan = window.plan(head, [m for m in messages if m.hidden is None], limit=limit,
                        scale=fit.scale)
     rows = [
-        ("used", f"{prompt:,} prompt + {completion:,} completion tokens "
-                 f"(reported for {reported} of {len(answers)} answers)"),
+        ("used", f"{prompt:,} prompt ({cached:,} cached) + {completion:,} completion "
+                 f"({reasoning:,} reasoning) tokens (reported for {reported} of "
+                 f"{len(answers)} answers)"),
         ("next request", f"about {plan.tokens:,} tokens" +
          (f" of {ctx.model}'s {limit:,}" if limit else f" ({ctx.model}'s window is unknown)")),
     ]

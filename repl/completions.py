@@ -1,0 +1,108 @@
+"""Chat completions' streamed chunks read: text, reasoning and tool calls wherever servers put
+them (SERVERS.md, "A streamed chat completion"), and the usage they report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from repl.events import Delta
+from repl.thread import Usage
+
+# chatrepl's request settings -> the chat completions field each is sent as
+REQUEST_SETTINGS = {"temperature": "temperature", "top_p": "top_p", "max_tokens": "max_tokens",
+                    "seed": "seed", "effort": "reasoning_effort"}
+
+
+def request_options(settings: Mapping[str, Any],
+                    tools: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The chat completions request fields for ``settings`` (unknown names are not sent) and
+    ``tools``."""
+    options = {REQUEST_SETTINGS[k]: v for k, v in settings.items()
+               if k in REQUEST_SETTINGS and v is not None}
+    if tools:
+        options["tools"] = [dict(t) for t in tools]
+    return options
+
+
+def json_object(data: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def first_choice(chunk: dict[str, Any]) -> dict[str, Any]:
+    choices = chunk.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        return choices[0]
+    return {}
+
+
+def delta(choice: dict[str, Any]) -> Delta | None:
+    """The text and reasoning a choice carries, if any (SERVERS.md, points 2 to 4)."""
+    delta = choice.get("delta") or {}
+    if not isinstance(delta, dict):
+        return None
+    text = delta.get("content")
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    text = text if isinstance(text, str) else ""
+    reasoning = reasoning if isinstance(reasoning, str) else ""
+    return Delta(text, reasoning) if text or reasoning else None
+
+
+class ToolCalls:
+    """Streamed tool calls put together (SERVERS.md, "Tool calls"): a call's first fragment has
+    its ``index``, ``id``, ``type`` and ``function.name``, later ones pieces of
+    ``function.arguments`` under the same index."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, Any]] = {}
+
+    def feed(self, delta: object) -> None:
+        fragments = delta.get("tool_calls") if isinstance(delta, dict) else None
+        for position, fragment in enumerate(fragments if isinstance(fragments, list) else []):
+            if isinstance(fragment, dict):
+                index = fragment.get("index")
+                self._merge(index if isinstance(index, int) else position, fragment)
+
+    def _merge(self, index: int, fragment: dict[str, Any]) -> None:
+        call = self._calls.setdefault(index, {"id": "", "type": "function",
+                                              "function": {"name": "", "arguments": ""}})
+        for key in ("id", "type"):
+            if isinstance(fragment.get(key), str) and fragment[key]:
+                call[key] = fragment[key]
+        function = fragment.get("function")
+        if isinstance(function, dict):
+            if isinstance(function.get("name"), str) and not call["function"]["name"]:
+                call["function"]["name"] = function["name"]
+            if isinstance(function.get("arguments"), str):
+                call["function"]["arguments"] += function["arguments"]
+
+    def done(self) -> tuple[dict[str, Any], ...]:
+        """The calls in index order; one the server gave no id gets one, so its result can
+        name it."""
+        calls = [self._calls[i] for i in sorted(self._calls)]
+        for n, call in enumerate(calls):
+            call["id"] = call["id"] or f"call_{n}"
+        return tuple(calls)
+
+
+def usage(raw: object) -> Usage | None:
+    """Usage as chat completions reports it, with the cached and reasoning counts OpenAI gives
+    in ``prompt_tokens_details`` and ``completion_tokens_details``."""
+    if not isinstance(raw, dict):
+        return None
+    return Usage(count(raw, "prompt_tokens"), count(raw, "completion_tokens"),
+                 count(raw, "prompt_tokens_details", "cached_tokens"),
+                 count(raw, "completion_tokens_details", "reasoning_tokens"))
+
+
+def count(raw: dict[str, Any], *path: str) -> int | None:
+    """The whole number at ``path`` in ``raw`` (None if missing or not a number)."""
+    value: object = raw
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

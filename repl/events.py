@@ -1,0 +1,55 @@
+"""What a streamed answer yields, on either API: text and reasoning as they arrive, one Done,
+and lines for the user (a retry, a switch of API, a replay)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from repl.thread import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    text: str = ""
+    reasoning: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    finish_reason: str | None  # None: the stream ended without saying why (cut short)
+    usage: Usage
+    model: str | None
+    # the answer's tool calls, assembled from their fragments, as chat completions' messages
+    # hold them ({"id", "type": "function", "function": {"name", "arguments"}}), on both APIs
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    # the exchange as the Responses API had it (stored as Message.meta): "api", "response_id",
+    # "output" (the output items, verbatim), "stored" and "context"; empty on chat completions
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """The request failed before any answer arrived; it is sent again after ``delay`` s."""
+
+    reason: str
+    delay: float
+
+    def __str__(self) -> str:
+        when = f"in {self.delay:g} s" if self.delay else "now"
+        return f"{self.reason}, retrying {when}..."
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the client decided by itself that the user should know, in one line: a model
+    moved to the Responses API, a thread replayed in full."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+Event = Delta | Done | Retrying | Notice
