@@ -355,8 +355,9 @@ def test_markdown_lists_attachments_and_shows_tool_calls_as_json(tmp_path: Path)
     assert '```json\n{\n  "tool_call_id": "call_9"\n}\n```' in text
     assert raw[:50] not in text.encode() and "base64," not in text  # names, never bytes
     [back] = parse(text)
-    assert [(m.role, m.content) for m in back.messages] == [
-        ("user", "see"), ("assistant", ""), ("assistant", "There are 3 cats.")]
+    assert [(m.role, m.content, dict(m.fields)) for m in back.messages] == [
+        ("user", "see", {}), ("assistant", "", {"tool_calls": [call]}),
+        ("tool", "3 cats", {"tool_call_id": "call_9"}), ("assistant", "There are 3 cats.", {})]
     store.close()
 
 

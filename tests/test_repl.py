@@ -613,15 +613,17 @@ def test_import_formats_and_name_clashes(api_env: dict[str, str], server: FakeOp
         md = __import__("pathlib").Path(str(tmp_path)) / "h.md"
         await s.line(f"/export {md}")
         await s.line(f"/import {md} again")
-        # markdown keeps the text (tool results stay in the JSON export only)
-        original = [(m.role, m.content) for m in s.store.messages("history") if m.role != "tool"]
-        assert [(m.role, m.content) for m in s.store.messages("again")] == original
+        # markdown keeps the text, tool calls and their results (attachments only by name)
+        original = [(m.role, m.content, m.fields) for m in s.store.messages("history")]
+        assert [(m.role, m.content, m.fields) for m in s.store.messages("again")] == original
         assert s.store.get("again").system == s.store.get("history").system  # type: ignore
         # the imported history is what the model sees next
         await s.line("/switch again")
         await s.line("continue")
         assert server.sent_messages()[0]["role"] == "system"
-        assert [(m["role"], m["content"]) for m in server.sent_messages()[1:-1]] == original
+        again = [m.for_api() for m in s.store.messages("again")]
+        assert server.sent_messages()[1:-1] == again[:-2]  # tool calls and results sent again
+        assert any("tool_calls" in m for m in again) and any(m["role"] == "tool" for m in again)
         await s.quit()
 
     run(go())
