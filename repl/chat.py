@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from repl import attachments, responses, window
-from repl.client import Delta, Done, Notice, Retrying
 from repl.context import Context
 from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, UnsavedError
+from repl.events import Calling, Delta, Done, Notice, Retrying
 from repl.export import system_head
 from repl.render.ui import Streamer
 from repl.thread import ERROR, INTERRUPTED, TRUNCATED, Message, Part, Usage
@@ -122,6 +122,7 @@ async def _stream(ctx: Context, payload: list[dict[str, Any]], model: str) -> Do
     view = ctx.ui.stream()
     parts: list[str] = []
     thought: list[str] = []
+    calling: tuple[dict[str, Any], ...] = ()  # the tool calls so far, kept if cut short
     done: Done | None = None
     status: str | None = INTERRUPTED
     view.start()
@@ -134,6 +135,8 @@ async def _stream(ctx: Context, payload: list[dict[str, Any]], model: str) -> Do
                 parts.append(event.text)
                 thought.append(event.reasoning)
                 view.feed(event.text, event.reasoning)
+            elif isinstance(event, Calling):
+                calling = event.calls
             elif isinstance(event, Retrying | Notice):
                 ctx.ui.info(str(event))
             else:
@@ -141,7 +144,7 @@ async def _stream(ctx: Context, payload: list[dict[str, Any]], model: str) -> Do
         status = None
     except ApiError as e:
         status = ERROR
-        e.partial = bool(parts)
+        e.partial = bool(parts or calling)
         raise
     finally:
         painter.cancel()
@@ -151,16 +154,19 @@ async def _stream(ctx: Context, payload: list[dict[str, Any]], model: str) -> Do
             note = FINISH_NOTES.get(done.finish_reason, f"(finished: {done.finish_reason})")
         elif status == INTERRUPTED:
             resend = RESEND if ctx.interactive else ""
-            note = "(interrupted)" if parts else f"(interrupted before the answer began{resend})"
+            began = parts or calling
+            note = "(interrupted)" if began else f"(interrupted before the answer began{resend})"
         try:
             # saved before anything is drawn: the terminal may be gone (SIGHUP, a closed pipe)
-            _save_answer(ctx, Answer("".join(parts), "".join(thought), model, status, done))
+            _save_answer(ctx, Answer("".join(parts), "".join(thought), model, status, done,
+                                     done.tool_calls if done else calling))
         finally:
             view.finish(note)
     return done
 
 
 NOT_RUN = "chatrepl runs no tools: this call was not run"  # the result of every tool call
+CUT_SHORT = "the answer was cut short while this call arrived: it was not run"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +176,7 @@ class Answer:
     model: str
     status: str | None
     done: Done | None
+    calls: tuple[dict[str, Any], ...] = ()  # whole (from Done), or as far as they arrived
 
     def message(self) -> Message:
         """The answer as stored: its reasoning (a leading <think> block of the text too) beside
@@ -178,7 +185,7 @@ class Answer:
         found = THINK.match(text)
         if found:
             reasoning, text = (reasoning + "\n\n" + found.group(1)).strip("\n"), text[found.end():]
-        calls = self.done.tool_calls if self.done and self.status is None else ()
+        calls = self.calls
         return Message("assistant", text, model=self.model, status=self.status,
                        usage=self.done.usage if self.done else Usage(),
                        fields={"tool_calls": [dict(c) for c in calls]} if calls else {},
@@ -197,9 +204,9 @@ def _save_answer(ctx: Context, answer: Answer) -> None:
         return  # nothing arrived: the user's message stays, unanswered
     name = ctx.thread.name
     _save(ctx, name, message)
+    result = NOT_RUN if answer.status is None else CUT_SHORT
     for call in message.fields.get("tool_calls", []):
-        _save(ctx, name, Message("tool", NOT_RUN,
-                                            fields={"tool_call_id": call["id"]}))
+        _save(ctx, name, Message("tool", result, fields={"tool_call_id": call["id"]}))
 
 
 def _save(ctx: Context, name: str, message: Message) -> Message:

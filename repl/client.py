@@ -35,7 +35,7 @@ from repl.errors import (
     ServerError,
     TimedOutError,
 )
-from repl.events import Delta, Done, Event, Notice, Retrying
+from repl.events import Calling, Delta, Done, Event, Notice, Retrying
 from repl.thread import Usage
 
 __all__ = ["REQUEST_SETTINGS", "ChatClient", "Delta", "Done", "Event", "Notice", "Retrying",
@@ -346,7 +346,8 @@ class ChatClient:
             delta = completions.delta(choice)
             if delta:
                 yield delta
-            calls.feed(choice.get("delta"))
+            if calls.feed(choice.get("delta")):
+                yield Calling(calls.snapshot())
             finish = choice.get("finish_reason") or finish
         if received == 0:
             raise _empty(self._said_done)

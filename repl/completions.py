@@ -61,12 +61,16 @@ class ToolCalls:
     def __init__(self) -> None:
         self._calls: dict[int, dict[str, Any]] = {}
 
-    def feed(self, delta: object) -> None:
+    def feed(self, delta: object) -> bool:
+        """Take in the fragments ``delta`` holds; whether it held any."""
         fragments = delta.get("tool_calls") if isinstance(delta, dict) else None
+        fed = False
         for position, fragment in enumerate(fragments if isinstance(fragments, list) else []):
             if isinstance(fragment, dict):
                 index = fragment.get("index")
                 self._merge(index if isinstance(index, int) else position, fragment)
+                fed = True
+        return fed
 
     def _merge(self, index: int, fragment: dict[str, Any]) -> None:
         call = self._calls.setdefault(index, {"id": "", "type": "function",
@@ -80,6 +84,10 @@ class ToolCalls:
                 call["function"]["name"] = function["name"]
             if isinstance(function.get("arguments"), str):
                 call["function"]["arguments"] += function["arguments"]
+
+    def snapshot(self) -> tuple[dict[str, Any], ...]:
+        """The calls so far, copied (later fragments do not change them)."""
+        return tuple({**c, "function": dict(c["function"])} for c in self.done())
 
     def done(self) -> tuple[dict[str, Any], ...]:
         """The calls in index order; one the server gave no id gets one, so its result can

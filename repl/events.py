@@ -52,4 +52,12 @@ class Notice:
         return self.text
 
 
-Event = Delta | Done | Retrying | Notice
+@dataclass(frozen=True, slots=True)
+class Calling:
+    """The answer's tool calls as far as they have arrived (Done has them whole): kept if the
+    answer is cut short, each with the arguments it had."""
+
+    calls: tuple[dict[str, Any], ...]
+
+
+Event = Delta | Done | Retrying | Notice | Calling

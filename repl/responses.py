@@ -14,12 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from repl.completions import count
 from repl.errors import StreamError
-from repl.events import Delta, Done
+from repl.events import Calling, Delta, Done
 from repl.thread import TEXT_PARTS, Usage
 
 META = "chatrepl_meta"  # an answer's Message.meta, put beside its message by chat.py; not sent
@@ -145,13 +145,14 @@ class Reader:
         self.received = 0
         self._meta: dict[str, Any] = {"api": "responses", "stored": stored, "context": sent}
         self._output: dict[int, dict[str, Any]] = {}
+        self._calling: dict[int, dict[str, Any]] = {}  # function calls while they stream
         self._finish: str | None = None
         self._usage = Usage()
         self._model: str | None = None
 
-    def feed(self, name: str, event: Mapping[str, Any]) -> Delta | None:
-        """The text or reasoning ``event`` carries; raises StreamError for a failed response
-        or an error event."""
+    def feed(self, name: str, event: Mapping[str, Any]) -> Delta | Calling | None:
+        """The text or reasoning ``event`` carries, or the function calls so far; raises
+        StreamError for a failed response or an error event."""
         self.received += 1
         kind = event.get("type") or name
         response = event.get("response")
@@ -168,6 +169,14 @@ class Reader:
             return Delta(reasoning=delta)
         if kind == "response.reasoning_summary_part.added" and event.get("summary_index"):
             return Delta(reasoning="\n\n")  # summary parts are paragraphs
+        if kind == "response.output_item.added" and isinstance(event.get("item"), Mapping) \
+                and event["item"].get("type") == "function_call":
+            self._calling[_index(event, self._calling)] = dict(event["item"])
+        elif kind == "response.function_call_arguments.delta" and delta:
+            call = self._calling.get(_index(event, self._calling))
+            if call is not None:
+                call["arguments"] = (call.get("arguments") or "") + delta
+                return Calling(self.calls(self._calling.values()))
         if kind == "response.output_item.done" and isinstance(event.get("item"), Mapping):
             index = event.get("output_index")
             self._output[index if isinstance(index, int) else len(self._output)] = \
@@ -194,16 +203,26 @@ class Reader:
                                 count(raw, "input_tokens_details", "cached_tokens"),
                                 count(raw, "output_tokens_details", "reasoning_tokens"))
 
+    @staticmethod
+    def calls(items: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
+        """The function_call items as chat completions' tool calls."""
+        return tuple({"id": item.get("call_id") or item.get("id") or f"call_{n}",
+                      "type": "function",
+                      "function": {"name": item.get("name", ""),
+                                   "arguments": item.get("arguments", "")}}
+                     for n, item in enumerate(items) if item.get("type") == "function_call")
+
     def done(self) -> Done:
         output = [self._output[i] for i in sorted(self._output)]
-        calls = tuple({"id": item.get("call_id") or item.get("id") or f"call_{n}",
-                       "type": "function",
-                       "function": {"name": item.get("name", ""),
-                                    "arguments": item.get("arguments", "")}}
-                      for n, item in enumerate(output) if item.get("type") == "function_call")
+        calls = self.calls(output)
         finish = "tool_calls" if calls and self._finish == "stop" else self._finish
         meta = {**self._meta, "output": output} if output and finish else self._meta
         return Done(finish, self._usage, self._model, calls, meta)
+
+
+def _index(event: Mapping[str, Any], seen: Mapping[int, Any]) -> int:
+    index = event.get("output_index")
+    return index if isinstance(index, int) else len(seen)
 
 
 def _message(obj: Mapping[str, Any]) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import redis
-from fakeserver import FakeOpenAI, Reply
+from fakeserver import FakeOpenAI, RawSSE, Reply
 from harness import Session
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -506,3 +506,33 @@ def test_tool_calls_and_results_are_shown_collapsed_and_clean() -> None:
     assert "summary" not in out.getvalue() and "\x1b" not in out.getvalue()
     assert "tool: not run" in out.getvalue() and "line 3 … (2 more lines)" in out.getvalue()
     assert "line 4" not in out.getvalue()
+
+
+def test_a_tool_call_cut_short_is_kept_answered_and_the_thread_goes_on(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    def data(delta: dict[str, object]) -> str:
+        return "data: " + json.dumps({"id": "c", "object": "chat.completion.chunk", "model": "m",
+                                      "choices": [{"index": 0, "delta": delta,
+                                                   "finish_reason": None}]}) + "\n\n"
+
+    body = (data({"role": "assistant", "content": None, "tool_calls": [{
+        "index": 0, "id": "call_x", "type": "function",
+        "function": {"name": "search", "arguments": '{"q": "zur'}}]})).encode()
+
+    async def go() -> None:
+        s = await Session().start("cut")
+        server.queue(RawSSE(body))  # the stream ends mid-arguments: no finish, no [DONE]
+        out = await s.line("find zurich")
+        assert "truncated" in out
+        _, answer, result = s.store.messages("cut")
+        assert answer.status == "truncated" and answer.fields["tool_calls"] == [
+            {"id": "call_x", "type": "function",
+             "function": {"name": "search", "arguments": '{"q": "zur'}}]  # as it arrived
+        assert result.fields == {"tool_call_id": "call_x"} and "cut short" in result.content
+        await s.line("go on")
+        sent = server.sent_messages()
+        assert [(m["role"], m.get("tool_call_id")) for m in sent] == [
+            ("user", None), ("assistant", None), ("tool", "call_x"), ("user", None)]
+        await s.quit()
+
+    asyncio.run(go())
