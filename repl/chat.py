@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 from dataclasses import dataclass, replace
 
@@ -19,6 +20,7 @@ from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, Unsaved
 from repl.export import system_head
 from repl.render.ui import Streamer
 from repl.thread import ERROR, INTERRUPTED, TRUNCATED, Message, Part, Usage
+from repl.tools import loop as tools
 
 RESEND = "; /retry sends it again"  # said when a question got no answer at all
 FINISH_NOTES = {
@@ -38,7 +40,7 @@ async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = ()) -> No
     name, model = info.name, ctx.model_for(info)
     attached = attachments.load_all(ctx.staged, ctx.config.attach)  # read now, as they are now
     parts = (*attachments.user_parts(text, attached), *carried) if attached or carried else None
-    history = ctx.store.messages(name)
+    history = tools.settle(ctx.store.messages(name), functools.partial(_save, ctx, name))
     message = Message("user", text, model=model, parts=parts)
     question = replace(_save(ctx, name, message), parts=parts)  # sent as built, whatever is kept
     ctx.staged.clear()
@@ -50,17 +52,23 @@ async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = ()) -> No
 
 
 async def answer(ctx: Context, history: list[Message]) -> None:
-    """Stream the model's answer to ``history`` (fitted into its context window) and save it.
+    """Stream the model's answer to ``history`` (fitted into its context window) and save it;
+    while it calls tools, run them (repl/tools/loop.py) and ask again with their results.
     A question left without any answer: its error says how to send it again."""
-    try:
-        await _answer(ctx, history)
-    except ApiError as e:
-        if not e.partial and ctx.interactive:
-            e.args = (f"{e}{RESEND}", *e.args[1:])  # whatever the error's class
-        raise
+    name = ctx.thread.name
+    for rounds in range(1, ctx.config.max_tool_rounds + 2):
+        try:
+            done = await _answer(ctx, history)
+        except ApiError as e:
+            if not e.partial and ctx.interactive:
+                e.args = (f"{e}{RESEND}", *e.args[1:])  # whatever the error's class
+            raise
+        if not await tools.run_calls(ctx, done, rounds, functools.partial(_save, ctx, name)):
+            return
+        history = ctx.store.messages(name)
 
 
-async def _answer(ctx: Context, history: list[Message]) -> None:
+async def _answer(ctx: Context, history: list[Message]) -> Done | None:
     """If the server still finds it too long, leave out more of the oldest messages, once. What
     the server counts and states is remembered for the model (window.Fit), so the next fits."""
     info = ctx.thread
@@ -90,6 +98,7 @@ async def _answer(ctx: Context, history: list[Message]) -> None:
         done = await _stream(ctx, plan.messages, model)
     if done is not None and done.usage.prompt_tokens:
         window.save(ctx.store, key, fit.measured(plan.messages, done.usage.prompt_tokens))
+    return done
 
 
 def _say_dropped(ctx: Context, plan: window.Plan, model: str) -> None:
@@ -109,7 +118,8 @@ async def _stream(ctx: Context, payload: list[dict[str, str]], model: str) -> Do
     try:
         # attachments are stored once per SHA-256: their bytes go back in only now
         async for event in ctx.client.stream(ctx.store.expand(payload), model,
-                                             settings=ctx.request_settings(ctx.thread)):
+                                             settings=ctx.request_settings(ctx.thread),
+                                             tools=tools.offered(ctx)):
             if isinstance(event, Delta):
                 parts.append(event.text)
                 thought.append(event.reasoning)
@@ -140,9 +150,6 @@ async def _stream(ctx: Context, payload: list[dict[str, str]], model: str) -> Do
     return done
 
 
-NOT_RUN = "chatrepl runs no tools: this call was not run"  # the result of every tool call
-
-
 @dataclass(frozen=True, slots=True)
 class Answer:
     text: str
@@ -169,16 +176,12 @@ THINK = re.compile(r"\s*<think>(.*?)</think>\s*", re.S)
 
 
 def _save_answer(ctx: Context, answer: Answer) -> None:
-    """Save the answer; after tool calls, one tool message for each, saying it was not run, so
-    every request that follows stays valid (each call followed by its result)."""
+    """Save the answer, its tool calls in it (each gets its result from repl/tools/loop.py)."""
     message = answer.message()
     if not (message.content or message.fields or message.reasoning) and answer.status is not None:
         return  # nothing arrived: the user's message stays, unanswered
     name = ctx.thread.name
     _save(ctx, name, message)
-    for call in message.fields.get("tool_calls", []):
-        _save(ctx, name, Message("tool", NOT_RUN,
-                                            fields={"tool_call_id": call["id"]}))
 
 
 def _save(ctx: Context, name: str, message: Message) -> Message:
