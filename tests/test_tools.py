@@ -419,3 +419,60 @@ def test_server_tables_are_read(isolated: dict[str, str]) -> None:
     assert files.cwd is not None and not files.cwd.startswith("~")
     assert files.approves("read_file") and not files.approves("write_file")
     assert config.max_tool_rounds == 3 and config.tool_timeout == 60.0
+
+
+def test_a_server_that_dies_under_a_call_is_one_line_and_the_call_fails(
+        api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
+    calc(isolated, approve='approve = ["calc.die"]')
+
+    async def go() -> None:
+        s = await session()
+        server.queue(Reply("", tool_calls=[("d", "calc__die", "")], finish="tool_calls"),
+                     Reply("It died."))
+        await s.line("die")
+        assert server.sent_messages(1)[2]["content"].startswith("error: the call failed")
+        await s.until(lambda: "MCP server calc exited" in s.text)
+        await s.line("hi")
+        assert "tools" not in server.requests[-1]
+        out = await s.line("/tools")
+        assert "failed:" in out
+        await done(s)
+
+    asyncio.run(go())
+
+
+def test_ctrl_c_at_the_question_stops_the_calls(api_env: dict[str, str],
+                                                isolated: dict[str, str],
+                                                server: FakeOpenAI) -> None:
+    calc(isolated)
+
+    async def go() -> None:
+        s = await session()
+        server.queue(Reply("", tool_calls=[ADD, ("call_2", "calc__add", "{}")],
+                           finish="tool_calls"))
+        await s.line("add")
+        await s.line("\x03", wait=False)
+        await s.wait_prompt()
+        stored = s.store.messages("t")
+        assert [(m.role, m.content) for m in stored[2:]] == [("tool", STOPPED),
+                                                             ("tool", STOPPED)]
+        assert len(server.requests) == 1
+        await done(s)
+
+    asyncio.run(go())
+
+
+def test_without_the_mcp_package_one_line_says_what_to_install(
+        api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    calc(isolated)
+    monkeypatch.setitem(sys.modules, "mcp.client.client", None)  # import raises ImportError
+
+    async def go() -> None:
+        s = await session()
+        await s.until(lambda: "pip install 'chatrepl[mcp]'" in s.text)
+        await s.line("hi")
+        assert "tools" not in server.requests[-1]
+        await done(s)
+
+    asyncio.run(go())

@@ -62,6 +62,7 @@ class Server:
     reason: str = ""  # why it failed
     tools: tuple[Tool, ...] = ()
     client: Any = field(default=None, repr=False)
+    stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)  # close it
 
 
 class Toolbox:
@@ -105,11 +106,29 @@ class Toolbox:
             return Result(f"the tool did not answer within {self.timeout:g} s and was cancelled",
                           error=True)
         except Exception as e:  # the SDK's errors, a closed connection: told to the model
+            await self._check(server)
             return Result(f"the call failed: {_reason(e)}", error=True)
         return Result(_text(result.content), error=bool(result.is_error))
 
+    async def _check(self, server: Server) -> None:
+        """After a failed call: a server that no longer lists its tools is gone (said once)."""
+        try:
+            async with asyncio.timeout(2):
+                await server.client.list_tools(cache_mode="refresh")
+        except Exception as e:
+            if server.state == READY:
+                self._gone(server, "exited", _reason(e))
+                server.stop.set()
+
+    def _gone(self, server: Server, what: str, reason: str) -> None:
+        server.state, server.reason, server.client = FAILED, reason, None
+        self.say(f"MCP server {server.config.name} {what} ({reason}); its messages are in "
+                 f"{self.log_path}")
+
     async def aclose(self) -> None:
         self._closing.set()
+        for server in self.servers.values():
+            server.stop.set()
         for task in self._tasks:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(task), 2)
@@ -134,15 +153,12 @@ class Toolbox:
             async with Client(self._transport(server.config)) as client:
                 server.tools = await _list(client, server.config.name)
                 server.client, server.state = client, READY
-                await self._closing.wait()
+                await server.stop.wait()
         except Exception as e:
-            if self._closing.is_set():
-                return
-            was = server.state
-            server.state, server.reason, server.client = FAILED, _reason(e), None
-            what = "exited" if was == READY else "could not start"
-            self.say(f"MCP server {server.config.name} {what} ({server.reason}); its messages "
-                     f"are in {self.log_path}")
+            if self._closing.is_set() or server.state == FAILED:
+                return  # closing, or already said
+            self._gone(server, "exited" if server.state == READY else "could not start",
+                       _reason(e))
 
     def _transport(self, config: ServerConfig) -> Any:
         if config.url is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 from mcp.server.mcpserver import MCPServer
@@ -39,6 +40,12 @@ async def hang(seconds: float = 3600) -> str:
 def noisy() -> str:
     """A result full of terminal escape sequences."""
     return "\x1b[2J\x1b]0;pwned\x07red \x1b[31mtext\x1b[0m\nline 2\nline 3\nline 4\nline 5"
+
+
+@server.tool()
+def die() -> str:
+    """The server exits under the call."""
+    os._exit(1)
 
 
 if __name__ == "__main__":
