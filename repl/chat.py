@@ -56,6 +56,7 @@ async def answer(ctx: Context, history: list[Message]) -> None:
     while it calls tools, run them (repl/tools/loop.py) and ask again with their results.
     A question left without any answer: its error says how to send it again."""
     name = ctx.thread.name
+    await tools.ready(ctx)
     for rounds in range(1, ctx.config.max_tool_rounds + 2):
         try:
             done = await _answer(ctx, history)

@@ -12,11 +12,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fakeserver import FakeOpenAI, Reply
 from harness import Session
+from pty_session import MODULE, Terminal, stored, terminals
 
 from repl import config as config_mod
 from repl.commands import tools as tools_cmd
@@ -476,3 +478,31 @@ def test_without_the_mcp_package_one_line_says_what_to_install(
         await done(s)
 
     asyncio.run(go())
+
+
+@pytest.fixture
+def terminal(api_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
+    yield from terminals(api_env, tmp_path)
+
+
+def test_kill_9_mid_loop_keeps_every_finished_step_and_the_thread_goes_on(
+        terminal: Callable[..., Terminal], api_env: dict[str, str], isolated: dict[str, str],
+        server: FakeOpenAI, data_dir: Path) -> None:
+    """In a real terminal: the question, y, a result; killed while the second call runs."""
+    calc(isolated, approve='approve = ["calc.hang"]')
+    term = terminal("-t", "t")
+    server.queue(Reply("", tool_calls=[ADD, ("h", "calc__hang", "{}")], finish="tool_calls"))
+    term.send("add, then wait\r")
+    term.wait_text("run calc.add? [y]es, [n]o, [a]lways in this thread:")
+    term.send("y\r")
+    term.wait_text("⚙ calc.hang {}")
+    term.child.kill(signal.SIGKILL)
+    term.wait_gone()
+    assert stored(data_dir, "t") == [("user", "add, then wait", None), ("assistant", "", None),
+                                     ("tool", "5", None)]
+    go_on = subprocess.run([*MODULE, "-t", "t", "and then?"], env=api_env, capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=60)
+    assert go_on.returncode == 0, go_on.stderr
+    assert [(m["role"], m.get("tool_call_id"), m["content"]) for m in server.sent_messages()] == [
+        ("user", None, "add, then wait"), ("assistant", None, ""), ("tool", "call_1", "5"),
+        ("tool", "h", UNFINISHED), ("user", None, "and then?")]

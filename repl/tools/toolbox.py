@@ -83,6 +83,17 @@ class Toolbox:
         if self.servers and not self._tasks:
             self._tasks.append(asyncio.create_task(self._start_all()))
 
+    @property
+    def starting(self) -> bool:
+        return any(s.state == STARTING for s in self.servers.values())
+
+    async def started(self, timeout: float) -> None:
+        """Wait (up to ``timeout`` seconds) for the servers still starting."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self.starting:
+                    await asyncio.sleep(0.05)
+
     def tools(self) -> list[Tool]:
         """The tools of the servers that are up, in the configuration's order."""
         return [t for s in self.servers.values() if s.state == READY for t in s.tools]
