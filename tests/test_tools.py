@@ -85,7 +85,8 @@ def test_a_call_approved_runs_and_its_result_goes_back(api_env: dict[str, str],
         out = await s.line("y")
         assert "tool: 5" in out and "It is 5." in out
         first = server.requests[0]
-        assert sent_tools(server, 0) == ["calc__add", "calc__fail", "calc__hang", "calc__noisy"]
+        assert sent_tools(server, 0) == ["calc__add", "calc__fail", "calc__hang", "calc__noisy",
+                                     "calc__die"]
         assert first["tools"][0] == {"type": "function", "function": {
             "name": "calc__add", "description": "Add two numbers.",
             "parameters": first["tools"][0]["function"]["parameters"]}}
@@ -283,7 +284,7 @@ def test_tools_switched_off_per_thread_are_not_sent(api_env: dict[str, str],
         assert "calc has no tool 'nope'" in out
         await s.line("/tools on calc")
         await s.line("hi")
-        assert len(sent_tools(server)) == 4
+        assert len(sent_tools(server)) == 5
         assert s.ctx.setting("tools") == {"calc": True}
         await done(s)
 
