@@ -507,3 +507,12 @@ def test_kill_9_mid_loop_keeps_every_finished_step_and_the_thread_goes_on(
     assert [(m["role"], m.get("tool_call_id"), m["content"]) for m in server.sent_messages()] == [
         ("user", None, "add, then wait"), ("assistant", None, ""), ("tool", "call_1", "5"),
         ("tool", "h", UNFINISHED), ("user", None, "and then?")]
+
+
+def test_the_mcp_package_is_not_imported_on_the_way_to_the_prompt() -> None:
+    """It is heavy (pydantic, an HTTP client): the servers' task imports it, in a thread."""
+    code = ("import sys, repl.cli, repl.app, repl.chat, repl.commands, repl.tools.servers, "
+            "repl.tools.toolbox; print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'mcp', 'pydantic', 'anyio'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
