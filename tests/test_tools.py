@@ -516,3 +516,28 @@ def test_the_mcp_package_is_not_imported_on_the_way_to_the_prompt() -> None:
             "{'mcp', 'pydantic', 'anyio'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_server_that_hangs_at_start_never_delays_the_prompt_and_one_message_only(
+        api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
+    command = json.dumps([sys.executable, str(SERVERS / "hangs.py")])
+    configure(isolated, f"[mcp.servers.stuck]\ncommand = {command}\n")
+
+    async def go() -> None:
+        s = Session()
+        s.ctx.tools = Toolbox(s.config.mcp, timeout=1, log_path=s.config.mcp_log_path,
+                              start_wait=0.3)
+        tools_cmd.start(s.ctx)
+        began = time.monotonic()
+        await s.start("t")
+        assert time.monotonic() - began < 5  # the prompt; the server still starts
+        out = await s.line("hi")
+        assert "waiting for the MCP servers to start" in out and "echo: hi" in out
+        out = await s.line("again")
+        assert "waiting" not in out and "tools" not in server.requests[-1]
+        out = await s.line("/tools")
+        assert "starting" in out
+        await s.quit()
+        await s.ctx.tools.aclose()
+
+    asyncio.run(go())

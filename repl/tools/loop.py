@@ -42,12 +42,12 @@ def offered(ctx: Context) -> list[dict[str, Any]]:
     return [t.function() for t in ctx.tools.tools() if is_on(ctx, t)]
 
 
-async def ready(ctx: Context, timeout: float = 15) -> None:
+async def ready(ctx: Context) -> None:
     """Before a request: the servers still starting get a moment, so that their tools are sent
     (only the first message of a session can wait; the prompt never does)."""
     if ctx.tools is not None and ctx.tools.starting:
         ctx.ui.info("waiting for the MCP servers to start…")
-        await ctx.tools.started(timeout)
+        await ctx.tools.started()
 
 
 def tool_message(call_id: str, text: str, *, status: str | None = None) -> Message:

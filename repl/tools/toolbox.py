@@ -69,7 +69,7 @@ class Toolbox:
     """``say``: how a line about a server reaches the user (set by whoever shows it)."""
 
     def __init__(self, configs: tuple[ServerConfig, ...], *, timeout: float, log_path: Path,
-                 say: Callable[[str], None] = lambda line: None) -> None:
+                 say: Callable[[str], None] = lambda line: None, start_wait: float = 15) -> None:
         self.servers = {c.name: Server(c) for c in configs}
         self.timeout = timeout
         self.log_path = log_path
@@ -77,6 +77,8 @@ class Toolbox:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = asyncio.Event()
         self._log: TextIO | None = None
+        self.start_wait = start_wait
+        self._waited = False
 
     def start(self) -> None:
         """Start every server in the background (in the running loop); returns at once."""
@@ -85,13 +87,16 @@ class Toolbox:
 
     @property
     def starting(self) -> bool:
-        return any(s.state == STARTING for s in self.servers.values())
+        """Servers are still starting, and no one waited for them yet."""
+        return not self._waited and any(s.state == STARTING for s in self.servers.values())
 
-    async def started(self, timeout: float) -> None:
-        """Wait (up to ``timeout`` seconds) for the servers still starting."""
+    async def started(self) -> None:
+        """Wait, once a session and up to ``start_wait`` seconds, for the servers starting (one
+        that hangs at start delays one message, never the prompt, never every message)."""
+        self._waited = True
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                while self.starting:
+            async with asyncio.timeout(self.start_wait):
+                while any(s.state == STARTING for s in self.servers.values()):
                     await asyncio.sleep(0.05)
 
     def tools(self) -> list[Tool]:
@@ -140,9 +145,9 @@ class Toolbox:
         self._closing.set()
         for server in self.servers.values():
             server.stop.set()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=3)  # each closes its server
         for task in self._tasks:
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(task), 2)
             task.cancel()
         if self._log is not None:
             self._log.close()
