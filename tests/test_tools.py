@@ -387,7 +387,7 @@ def test_a_server_over_streamable_http(api_env: dict[str, str], isolated: dict[s
                                finish="tool_calls"), Reply("Loud."))
             await s.line("shout")
             await s.line("y")
-            assert server.sent_messages(1)[2]["content"] == "HI"
+            assert server.sent_messages(1)[2]["content"] == "HI (token t0k)"
             await done(s)
 
         asyncio.run(go())

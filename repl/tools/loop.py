@@ -99,7 +99,11 @@ async def _one(ctx: Context, call: dict[str, Any], save: Save) -> bool | None:
     if problem is not None:
         save(tool_message(call["id"], f"not run: {problem}"))
         return True
-    choice = await _approval(ctx, tool)
+    try:
+        choice = await _approval(ctx, tool)
+    except asyncio.CancelledError:  # SIGTERM, SIGHUP at the question: answered all the same
+        save(tool_message(call["id"], STOPPED))
+        raise
     if choice != "y":
         save(tool_message(call["id"], DECLINED if choice == "n" else STOPPED))
         return True if choice == "n" else None
