@@ -90,8 +90,9 @@ async def _one(ctx: Context, call: dict[str, Any], save: Save) -> bool | None:
     False if there is no such tool, None if the user stopped the loop."""
     function = call.get("function") or {}
     name, raw = str(function.get("name", "")), str(function.get("arguments") or "")
-    tool = ctx.tools.find(name) if ctx.tools is not None else None
-    if tool is None or not is_on(ctx, tool):
+    box = ctx.tools
+    tool = box.find(name) if box is not None else None
+    if box is None or tool is None or not is_on(ctx, tool):
         save(tool_message(call["id"], NOT_RUN.format(name)))
         return False
     arguments, problem = _arguments(raw)
@@ -108,7 +109,7 @@ async def _one(ctx: Context, call: dict[str, Any], save: Save) -> bool | None:
         save(tool_message(call["id"], DECLINED if choice == "n" else STOPPED))
         return True if choice == "n" else None
     try:
-        result = await ctx.tools.call(tool, arguments)  # type: ignore[union-attr]
+        result = await box.call(tool, arguments)
     except asyncio.CancelledError:
         save(tool_message(call["id"], INTERRUPTED_CALL, status=INTERRUPTED))
         ctx.ui.info(f"{tool.shown} cancelled")
