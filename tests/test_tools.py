@@ -541,3 +541,15 @@ def test_a_server_that_hangs_at_start_never_delays_the_prompt_and_one_message_on
         await s.ctx.tools.aclose()
 
     asyncio.run(go())
+
+
+def test_tools_without_servers_says_how_to_add_one(api_env: dict[str, str],
+                                                   server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        out = await s.line("/tools")
+        assert "no MCP servers: add [mcp.servers.NAME] tables to" in out
+        assert "/tools [on|off NAME]" in await s.line("/help")
+        await s.quit()
+
+    asyncio.run(go())

@@ -158,15 +158,20 @@ class Toolbox:
         except ImportError:
             for server in self.servers.values():
                 server.state, server.reason = FAILED, f"the mcp package is missing: {INSTALL}"
-            self.say(f"MCP servers are configured but the mcp package is missing: {INSTALL}")
+            self.say("MCP servers are configured but the mcp package (version 2 or later) is "
+                     f"not installed: {INSTALL}")
             return
         self._tasks += [asyncio.create_task(self._serve(s)) for s in self.servers.values()]
 
     async def _serve(self, server: Server) -> None:
         from mcp import Client
+        from mcp.types import Implementation
 
+        from repl import __version__
+
+        me = Implementation(name="chatrepl", version=__version__)
         try:
-            async with Client(self._transport(server.config)) as client:
+            async with Client(self._transport(server.config), client_info=me) as client:
                 server.tools = await _list(client, server.config.name)
                 server.client, server.state = client, READY
                 await server.stop.wait()
