@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from repl.events import Calling, Delta, Done, Notice, Retrying
 from repl.export import system_head
 from repl.render.ui import Streamer
 from repl.thread import ERROR, INTERRUPTED, TRUNCATED, Message, Part, Usage
+from repl.tools import loop as tools
 
 RESEND = "; /retry sends it again"  # said when a question got no answer at all
 FINISH_NOTES = {
@@ -43,7 +45,7 @@ async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = (),
     name, model = info.name, ctx.model_for(info)
     attached = attachments.load_all(ctx.staged, ctx.config.attach)  # read now, as they are now
     parts = (*attachments.user_parts(text, attached), *carried) if attached or carried else None
-    history = ctx.store.messages(name)
+    history = tools.settle(ctx.store.messages(name), functools.partial(_save, ctx, name))
     named = {**(names or {}), **attachments.names_of(attached)}
     message = Message("user", text, model=model, parts=parts,
                       meta={"names": named} if named else {})
@@ -57,17 +59,24 @@ async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = (),
 
 
 async def answer(ctx: Context, history: list[Message]) -> None:
-    """Stream the model's answer to ``history`` (fitted into its context window) and save it.
+    """Stream the model's answer to ``history`` (fitted into its context window) and save it;
+    while it calls tools, run them (repl/tools/loop.py) and ask again with their results.
     A question left without any answer: its error says how to send it again."""
-    try:
-        await _answer(ctx, history)
-    except ApiError as e:
-        if not e.partial and ctx.interactive:
-            e.args = (f"{e}{RESEND}", *e.args[1:])  # whatever the error's class
-        raise
+    name = ctx.thread.name
+    await tools.ready(ctx)
+    for rounds in range(1, ctx.config.max_tool_rounds + 2):
+        try:
+            done = await _answer(ctx, history)
+        except ApiError as e:
+            if not e.partial and ctx.interactive:
+                e.args = (f"{e}{RESEND}", *e.args[1:])  # whatever the error's class
+            raise
+        if not await tools.run_calls(ctx, done, rounds, functools.partial(_save, ctx, name)):
+            return
+        history = ctx.store.messages(name)
 
 
-async def _answer(ctx: Context, history: list[Message]) -> None:
+async def _answer(ctx: Context, history: list[Message]) -> Done | None:
     """If the server still finds it too long, leave out more of the oldest messages, once. What
     the server counts and states is remembered for the model (window.Fit), so the next fits."""
     info = ctx.thread
@@ -97,6 +106,7 @@ async def _answer(ctx: Context, history: list[Message]) -> None:
         done = await _stream(ctx, with_meta(plan.messages, history), model)
     if done is not None and done.usage.prompt_tokens:
         window.save(ctx.store, key, fit.measured(plan.messages, done.usage.prompt_tokens))
+    return done
 
 
 def with_meta(payload: list[dict[str, Any]], history: list[Message]) -> list[dict[str, Any]]:
@@ -130,7 +140,8 @@ async def _stream(ctx: Context, payload: list[dict[str, Any]], model: str) -> Do
     try:
         # attachments are stored once per SHA-256: their bytes go back in only now
         async for event in ctx.client.stream(ctx.store.expand(payload), model,
-                                             settings=ctx.request_settings(ctx.thread)):
+                                             settings=ctx.request_settings(ctx.thread),
+                                             tools=tools.offered(ctx)):
             if isinstance(event, Delta):
                 parts.append(event.text)
                 thought.append(event.reasoning)
@@ -165,7 +176,6 @@ async def _stream(ctx: Context, payload: list[dict[str, Any]], model: str) -> Do
     return done
 
 
-NOT_RUN = "chatrepl runs no tools: this call was not run"  # the result of every tool call
 CUT_SHORT = "the answer was cut short while this call arrived: it was not run"
 
 
@@ -197,16 +207,16 @@ THINK = re.compile(r"\s*<think>(.*?)</think>\s*", re.S)
 
 
 def _save_answer(ctx: Context, answer: Answer) -> None:
-    """Save the answer; after tool calls, one tool message for each, saying it was not run, so
-    every request that follows stays valid (each call followed by its result)."""
+    """Save the answer, its tool calls in it: each gets its result from repl/tools/loop.py,
+    or, in an answer cut short, at once, saying it was not run."""
     message = answer.message()
     if not (message.content or message.fields or message.reasoning) and answer.status is not None:
         return  # nothing arrived: the user's message stays, unanswered
     name = ctx.thread.name
     _save(ctx, name, message)
-    result = NOT_RUN if answer.status is None else CUT_SHORT
-    for call in message.fields.get("tool_calls", []):
-        _save(ctx, name, Message("tool", result, fields={"tool_call_id": call["id"]}))
+    if answer.status is not None:  # cut short: its calls are not run, said at once
+        for call in message.fields.get("tool_calls", []):
+            _save(ctx, name, Message("tool", CUT_SHORT, fields={"tool_call_id": call["id"]}))
 
 
 def _save(ctx: Context, name: str, message: Message) -> Message:

@@ -244,13 +244,20 @@ async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
     from prompt_toolkit.output import create_output
 
     from repl.app import App, file_history
+    from repl.commands import tools
     from repl.prompts import ExternalEditor, LineEditor, YesNo
+    from repl.tools.toolbox import Toolbox
 
     input, output = create_input(), create_output()
-    ctx = replace(ctx, ask=YesNo(input=input, output=output),
-                  edit=LineEditor(input=input, output=output),
-                  external_edit=ExternalEditor(config.editor), interactive=True)
+    ask = YesNo(input=input, output=output)
+    toolbox = Toolbox(config.mcp, timeout=config.tool_timeout, log_path=config.mcp_log_path)
+    ctx = replace(ctx, ask=ask, choose=ask.choose, edit=LineEditor(input=input, output=output),
+                  external_edit=ExternalEditor(config.editor), interactive=True, tools=toolbox)
     ctx.staged.extend(_attached(args.attach))  # for the first message
     app = App(ctx, input=input, output=output, history=file_history(str(config.history_path)))
-    await app.run(args.thread, system=args.system)
+    tools.start(ctx)  # in the background
+    try:
+        await app.run(args.thread, system=args.system)
+    finally:
+        await toolbox.aclose()
     return 0

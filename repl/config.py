@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from repl.errors import ConfigError
+from repl.tools.servers import ServerConfig, servers
 
 APP = "chatrepl"
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -35,6 +36,15 @@ CONFIG_TEMPLATE = """\
 # image_mb = 20                  # PNG, JPEG, GIF, WebP
 # pdf_mb = 32
 # text_mb = 1                    # UTF-8 text files
+# max_tool_rounds = 10           # tool calls answered in a row before the loop stops
+# tool_timeout = 60              # seconds a tool call may run before it is cancelled
+# [mcp.servers.files]            # an MCP server over stdio (needs: pip install 'chatrepl[mcp]')
+# command = ["npx", "-y", "@modelcontextprotocol/server-filesystem", "/home/me/notes"]
+# env = {}                       # extra environment variables; cwd = "/path" too
+# approve = ["files.read_*"]     # tools that run without asking
+# [mcp.servers.web]              # or over streamable HTTP
+# url = "http://localhost:8000/mcp"
+# headers = { Authorization = "Bearer ..." }
 """
 
 _KEYS: dict[str, type] = {
@@ -50,6 +60,10 @@ _KEYS: dict[str, type] = {
     "context_sizes": dict,
     "prices": dict,
     "attach": dict,
+    # tools (issue 13): [mcp.servers.NAME] tables, the loop's limits
+    "mcp": dict,
+    "max_tool_rounds": int,
+    "tool_timeout": float,
 }
 
 
@@ -81,6 +95,9 @@ class Config:
     context_sizes: dict[str, int] = field(default_factory=dict)  # model prefix -> tokens
     prices: dict[str, list[float]] = field(default_factory=dict)  # model -> [in, out] $/1M
     attach: AttachLimits = field(default_factory=AttachLimits)  # [attach] in the file
+    mcp: tuple[ServerConfig, ...] = ()  # [mcp.servers.NAME] in the file
+    max_tool_rounds: int = 10  # answers with tool calls run in a row before the loop stops
+    tool_timeout: float = 60.0  # seconds a tool call may run before it is cancelled
     editor: str = "vi"  # for /edit -e: VISUAL, else EDITOR, else vi
     term: str = ""  # TERM: "" or "dumb" means the terminal's abilities are unknown
 
@@ -95,6 +112,10 @@ class Config:
     @property
     def log_path(self) -> Path:
         return self.data_dir / "chatrepl.log"
+
+    @property
+    def mcp_log_path(self) -> Path:
+        return self.data_dir / "mcp.log"  # what stdio MCP servers write to stderr
 
 
 def _dirs() -> tuple[Path, Path]:
@@ -144,6 +165,8 @@ def _check_table(path: Path, key: str, table: object) -> object:
     assert isinstance(table, dict)
     if key == "attach":
         return _attach_limits(path, table)
+    if key == "mcp":
+        return servers(path, table)
     for name, value in table.items():
         numbers = value if key == "prices" else [value]
         ok = isinstance(numbers, list) and len(numbers) == (2 if key == "prices" else 1) and all(
@@ -180,6 +203,9 @@ def load(*, model: str | None = None, store: str | None = None,
         raise ConfigError(f"{config_file}: timeout must be positive")
     if isinstance(retries := values.get("retries"), int) and retries < 0:
         raise ConfigError(f"{config_file}: retries must be 0 (off) or more")
+    for key in ("max_tool_rounds", "tool_timeout"):
+        if isinstance(limit := values.get(key), int | float) and limit <= 0:
+            raise ConfigError(f"{config_file}: {key} must be positive")
     return Config(
         data_dir=data_dir,
         config_file=config_file,

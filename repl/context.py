@@ -16,6 +16,7 @@ from repl.errors import StoreError, ThreadError
 from repl.render import UI
 from repl.store.buffered import BufferedStore
 from repl.thread import Hit, ThreadInfo, validate_name
+from repl.tools.toolbox import Toolbox
 
 LAST_THREAD = "last_thread"
 DEFAULT_THREAD = "default"
@@ -23,6 +24,7 @@ DEFAULT_THREAD = "default"
 Ask = Callable[[str], Awaitable[bool]]  # a yes/no question to the user
 Edit = Callable[[str], Awaitable[str | None]]  # let the user edit a text; None: not edited
 ExternalEdit = Callable[[str], str | None]  # the same, in the user's editor program
+Choose = Callable[[str], Awaitable[str]]  # a tool call's y/n/a question; "": stop
 
 
 async def refuse(question: str) -> bool:
@@ -38,6 +40,10 @@ def no_external_edit(text: str) -> str | None:
     return None
 
 
+async def no_choice(question: str) -> str:
+    return "n"
+
+
 @dataclass(kw_only=True)
 class Context:
     store: BufferedStore
@@ -49,6 +55,8 @@ class Context:
     external_edit: ExternalEdit = no_external_edit
     clock: Callable[[], float] = time.time
     interactive: bool = False  # a REPL, where the user can answer, /retry...
+    choose: Choose = no_choice
+    tools: Toolbox | None = None  # the MCP servers (repl/tools), started by the REPL
     hits: list[Hit] = field(default_factory=list)  # the last /search results, for /goto
     models: list[str] | None = None  # the endpoint's models, once asked (for completion)
     model_override: str | None = None  # -m for this run, until /model chooses another

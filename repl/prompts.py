@@ -36,6 +36,18 @@ class YesNo:
             return False
         return answer.strip().lower() in ("y", "yes")
 
+    async def choose(self, question: str) -> str:
+        """A tool call's question: "y", "n" or "a" (always); asked again until it is one of
+        them; Ctrl-C or Ctrl-D: "" (stop)."""
+        while True:
+            try:
+                answer = await self.session.prompt_async(question, handle_sigint=False)
+            except (KeyboardInterrupt, EOFError):
+                return ""
+            word = answer.strip().lower()
+            if word in ("y", "yes", "n", "no", "a", "always"):
+                return word[0]
+
 
 class LineEditor:
     """Let the user edit a text in a prompt prefilled with it (keys as at the main prompt)."""

@@ -14,9 +14,9 @@ from fakeserver import ErrorEvent, Failure, FakeOpenAI, Reply, ResponseFailed
 from harness import Session
 
 from repl import responses
-from repl.chat import NOT_RUN
 from repl.client import ChatClient
 from repl.thread import ERROR, INTERRUPTED, TRUNCATED
+from repl.tools.loop import NOT_RUN
 
 ENC = ["reasoning.encrypted_content"]
 
@@ -329,7 +329,8 @@ def test_function_calls_come_back_in_chat_completions_shape_and_replay_as_items(
             message("user", "weather?"),
             {"id": "fc_1_0", "type": "function_call", "call_id": "call_a",
              "name": "get_weather", "arguments": '{"city": "Zürich"}', "status": "completed"},
-            {"type": "function_call_output", "call_id": "call_a", "output": NOT_RUN},
+            {"type": "function_call_output", "call_id": "call_a",
+             "output": NOT_RUN.format("get_weather")},
             message("user", "never mind")]
         await s.quit()
 

@@ -7,7 +7,8 @@ from repl.commands import imports
 from repl.commands import erase
 from repl.commands import attach
 from repl.commands import reasoning
+from repl.commands import tools
 from repl.commands.registry import COMMANDS, CommandError, dispatch, parse, resolve
 
 __all__ = ["COMMANDS", "CommandError", "attach", "dispatch", "erase", "imports", "parse",
-           "reasoning", "resolve", "session", "threads", "turns"]
+           "reasoning", "resolve", "session", "threads", "tools", "turns"]

@@ -1,0 +1,162 @@
+"""An answer's tool calls, one after another: shown as one line, approved (y/n/a, or by the
+server's ``approve`` patterns, or "always" for this thread), run, and each result stored as it
+comes, so a thread killed mid-loop keeps every finished step. Every call gets exactly one tool
+message, whatever happens (declined, failed, timed out, interrupted, over the round limit): the
+next request stays valid. The per-thread choices live in the thread's settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from repl.client import Done
+from repl.context import Context
+from repl.thread import INTERRUPTED, Message
+from repl.tools.toolbox import Tool
+
+SWITCHES = "tools"  # thread setting: {"server" or "server.tool": true/false}
+ALLOWED = "tools_allowed"  # thread setting: ["server.tool", ...] run without asking
+NOT_RUN = "not run: chatrepl has no tool {} (switched off or not available)"
+DECLINED = "declined: the user did not allow this call"
+STOPPED = "not run: the user stopped the tool calls"
+CUT_OFF = "not run: chatrepl stops after max_tool_rounds = {} rounds of tool calls"
+UNFINISHED = "not run: chatrepl stopped before running it (interrupted or killed)"
+INTERRUPTED_CALL = "interrupted: the user cancelled this call (Ctrl-C) before it finished"
+
+Save = Callable[[Message], Message]
+
+
+def is_on(ctx: Context, tool: Tool) -> bool:
+    """A tool's own switch wins over its server's; both are on unless switched off."""
+    switches = ctx.setting(SWITCHES) or {}
+    return bool(switches.get(tool.shown, switches.get(tool.server, True)))
+
+
+def offered(ctx: Context) -> list[dict[str, Any]]:
+    """The function tools sent with a request on the current thread: those that are on."""
+    if ctx.tools is None:
+        return []
+    return [t.function() for t in ctx.tools.tools() if is_on(ctx, t)]
+
+
+async def ready(ctx: Context) -> None:
+    """Before a request: the servers still starting get a moment, so that their tools are sent
+    (only the first message of a session can wait; the prompt never does)."""
+    if ctx.tools is not None and ctx.tools.starting:
+        ctx.ui.info("waiting for the MCP servers to start…")
+        await ctx.tools.started()
+
+
+def tool_message(call_id: str, text: str, *, status: str | None = None) -> Message:
+    return Message("tool", text, status=status, fields={"tool_call_id": call_id})
+
+
+async def run_calls(ctx: Context, done: Done | None, rounds: int, save: Save) -> bool:
+    """Answer the calls of the answer that ``done`` ended (already stored); True if the model
+    should now be asked again (some call ran or was declined: calls of tools chatrepl does not
+    have are only answered). ``rounds``: answers with calls so far in this turn, this one
+    included. A cancellation (Ctrl-C) cancels the call under way, stores it as interrupted and
+    the calls left as not run, and goes on up."""
+    if done is None or done.finish_reason not in ("stop", "tool_calls") or not done.tool_calls:
+        return False
+    calls = [dict(c) for c in done.tool_calls]
+    if rounds > ctx.config.max_tool_rounds:
+        for call in calls:
+            save(tool_message(call["id"], CUT_OFF.format(ctx.config.max_tool_rounds)))
+        ctx.ui.info(f"stopped after {ctx.config.max_tool_rounds} rounds of tool calls "
+                    "(max_tool_rounds); the last calls were not run")
+        return False
+    answered = False
+    for n, call in enumerate(calls):
+        try:
+            outcome = await _one(ctx, call, save)
+        except asyncio.CancelledError:
+            for rest in calls[n + 1:]:
+                save(tool_message(rest["id"], STOPPED))
+            raise
+        if outcome is None:
+            for rest in calls[n + 1:]:
+                save(tool_message(rest["id"], STOPPED))
+            return False
+        answered = answered or outcome
+    return answered
+
+
+async def _one(ctx: Context, call: dict[str, Any], save: Save) -> bool | None:
+    """One call, answered by one stored tool message: True if it ran or the user declined it,
+    False if there is no such tool, None if the user stopped the loop."""
+    function = call.get("function") or {}
+    name, raw = str(function.get("name", "")), str(function.get("arguments") or "")
+    box = ctx.tools
+    tool = box.find(name) if box is not None else None
+    if box is None or tool is None or not is_on(ctx, tool):
+        save(tool_message(call["id"], NOT_RUN.format(name)))
+        return False
+    arguments, problem = _arguments(raw)
+    _show_call(ctx, tool, arguments if problem is None else raw)
+    if problem is not None:
+        save(tool_message(call["id"], f"not run: {problem}"))
+        return True
+    try:
+        choice = await _approval(ctx, tool)
+    except asyncio.CancelledError:  # SIGTERM, SIGHUP at the question: answered all the same
+        save(tool_message(call["id"], STOPPED))
+        raise
+    if choice != "y":
+        save(tool_message(call["id"], DECLINED if choice == "n" else STOPPED))
+        return True if choice == "n" else None
+    try:
+        result = await box.call(tool, arguments)
+    except asyncio.CancelledError:
+        save(tool_message(call["id"], INTERRUPTED_CALL, status=INTERRUPTED))
+        ctx.ui.info(f"{tool.shown} cancelled")
+        raise
+    text = f"error: {result.text}" if result.error else result.text
+    save(tool_message(call["id"], text))
+    ctx.ui.message(Message("tool", text))  # untrusted: dimmed, cleaned, first lines only
+    return True
+
+
+def _arguments(raw: str) -> tuple[dict[str, Any], str | None]:
+    try:
+        value = json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError as e:
+        return {}, f"the arguments are not valid JSON ({e})"
+    if not isinstance(value, dict):
+        return {}, "the arguments must be a JSON object"
+    return value, None
+
+
+def _show_call(ctx: Context, tool: Tool, arguments: dict[str, Any] | str) -> None:
+    shown = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+    ctx.ui.message(Message("assistant", "", fields={"tool_calls": [
+        {"function": {"name": tool.shown, "arguments": shown}}]}))
+
+
+async def _approval(ctx: Context, tool: Tool) -> str:
+    """y (run), n (decline), or "" (stop); "a" runs it and always allows it in this thread."""
+    allowed = ctx.setting(ALLOWED) or []
+    if (ctx.tools is not None and ctx.tools.approves(tool)) or tool.shown in allowed:
+        return "y"
+    choice = await ctx.choose(f"run {tool.shown}? [y]es, [n]o, [a]lways in this thread: ")
+    if choice == "a":
+        ctx.save_setting(ALLOWED, [*allowed, tool.shown])
+        return "y"
+    return choice
+
+
+def settle(history: list[Message], save: Save) -> list[Message]:
+    """Give the calls left without a result at the end of ``history`` (chatrepl was killed or
+    interrupted before their results were stored) a stored tool message saying they were not
+    run, so the thread can go on. Returns the history with them."""
+    last = next((i for i in range(len(history) - 1, -1, -1)
+                 if history[i].role == "assistant"), None)
+    if last is None or any(m.role not in ("assistant", "tool") for m in history[last:]):
+        return history
+    answered = {m.fields.get("tool_call_id") for m in history[last + 1:]}
+    calls = history[last].fields.get("tool_calls") or []
+    missing = [c["id"] for c in calls if isinstance(c, dict) and c.get("id") not in answered]
+    return [*history, *(save(tool_message(i, UNFINISHED)) for i in missing)]

@@ -1,0 +1,235 @@
+"""The MCP servers of a session: started in the background (never before the prompt), their tools
+listed, called with a deadline and cancelled (MCP's notifications/cancelled) on Ctrl-C.
+
+Each server lives in a task of its own, which holds the SDK's client open until the session ends;
+a server that cannot start or that exits is said in one line and the rest go on without it. A
+stdio server's own messages (stderr) go to ``log_path``, never to the terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from repl import files
+from repl.tools.servers import ServerConfig
+
+INSTALL = "pip install 'chatrepl[mcp]'"
+STARTING, READY, FAILED = "starting", "ready", "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    server: str
+    name: str
+    description: str
+    schema: dict[str, Any]
+
+    @property
+    def shown(self) -> str:
+        """What the user sees and types: ``server.tool``."""
+        return f"{self.server}.{self.name}"
+
+    @property
+    def api_name(self) -> str:
+        """What the model sees: ``server__tool``, as function names must be (^[\\w-]{1,64}$)."""
+        return re.sub(r"[^A-Za-z0-9_-]", "_", f"{self.server}__{self.name}")[:64]
+
+    def function(self) -> dict[str, Any]:
+        """The tool as a chat completions function tool."""
+        schema = self.schema or {"type": "object", "properties": {}}
+        return {"type": "function", "function": {
+            "name": self.api_name, "description": self.description, "parameters": schema}}
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    text: str
+    error: bool = False
+
+
+@dataclass
+class Server:
+    config: ServerConfig
+    state: str = STARTING
+    reason: str = ""  # why it failed
+    tools: tuple[Tool, ...] = ()
+    client: Any = field(default=None, repr=False)
+    stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)  # close it
+
+
+class Toolbox:
+    """``say``: how a line about a server reaches the user (set by whoever shows it)."""
+
+    def __init__(self, configs: tuple[ServerConfig, ...], *, timeout: float, log_path: Path,
+                 say: Callable[[str], None] = lambda line: None, start_wait: float = 15) -> None:
+        self.servers = {c.name: Server(c) for c in configs}
+        self.timeout = timeout
+        self.log_path = log_path
+        self.say = say
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = asyncio.Event()
+        self._log: TextIO | None = None
+        self.start_wait = start_wait
+        self._waited = False
+
+    def start(self) -> None:
+        """Start every server in the background (in the running loop); returns at once."""
+        if self.servers and not self._tasks:
+            self._tasks.append(asyncio.create_task(self._start_all()))
+
+    @property
+    def starting(self) -> bool:
+        """Servers are still starting, and no one waited for them yet."""
+        return not self._waited and any(s.state == STARTING for s in self.servers.values())
+
+    async def started(self) -> None:
+        """Wait, once a session and up to ``start_wait`` seconds, for the servers starting (one
+        that hangs at start delays one message, never the prompt, never every message)."""
+        self._waited = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.start_wait):
+                while any(s.state == STARTING for s in self.servers.values()):
+                    await asyncio.sleep(0.05)
+
+    def tools(self) -> list[Tool]:
+        """The tools of the servers that are up, in the configuration's order."""
+        return [t for s in self.servers.values() if s.state == READY for t in s.tools]
+
+    def find(self, api_name: str) -> Tool | None:
+        return next((t for t in self.tools() if t.api_name == api_name), None)
+
+    def approves(self, tool: Tool) -> bool:
+        return self.servers[tool.server].config.approves(tool.name)
+
+    async def call(self, tool: Tool, arguments: dict[str, Any]) -> Result:
+        """Run ``tool``; a failure is a Result the model is told, never an exception. Past the
+        timeout the call is cancelled; a cancellation (Ctrl-C) cancels it on the server too."""
+        server = self.servers[tool.server]
+        if server.state != READY:
+            return Result(f"the MCP server {tool.server} is not running", error=True)
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = await server.client.call_tool(tool.name, arguments)
+        except TimeoutError:
+            return Result(f"the tool did not answer within {self.timeout:g} s and was cancelled",
+                          error=True)
+        except Exception as e:  # the SDK's errors, a closed connection: told to the model
+            await self._check(server)
+            return Result(f"the call failed: {_reason(e)}", error=True)
+        return Result(_text(result.content), error=bool(result.is_error))
+
+    async def _check(self, server: Server) -> None:
+        """After a failed call: a server that no longer lists its tools is gone (said once)."""
+        try:
+            async with asyncio.timeout(2):
+                await server.client.list_tools(cache_mode="refresh")
+        except Exception as e:
+            if server.state == READY:
+                self._gone(server, "exited", _reason(e))
+                server.stop.set()
+
+    def _gone(self, server: Server, what: str, reason: str) -> None:
+        server.state, server.reason, server.client = FAILED, reason, None
+        self.say(f"MCP server {server.config.name} {what} ({reason}); its messages are in "
+                 f"{self.log_path}")
+
+    async def aclose(self) -> None:
+        self._closing.set()
+        for server in self.servers.values():
+            server.stop.set()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=3)  # each closes its server
+        for task in self._tasks:
+            task.cancel()
+        if self._log is not None:
+            self._log.close()
+
+    async def _start_all(self) -> None:
+        try:  # imported in a thread: the mcp package takes a while to import
+            await asyncio.to_thread(importlib.import_module, "mcp.client.client")
+        except ImportError:
+            for server in self.servers.values():
+                server.state, server.reason = FAILED, f"the mcp package is missing: {INSTALL}"
+            self.say("MCP servers are configured but the mcp package (version 2 or later) is "
+                     f"not installed: {INSTALL}")
+            return
+        self._tasks += [asyncio.create_task(self._serve(s)) for s in self.servers.values()]
+
+    async def _serve(self, server: Server) -> None:
+        from mcp import Client
+        from mcp.types import Implementation
+
+        from repl import __version__
+
+        me = Implementation(name="chatrepl", version=__version__)
+        try:
+            async with Client(self._transport(server.config), client_info=me) as client:
+                server.tools = await _list(client, server.config.name)
+                server.client, server.state = client, READY
+                await server.stop.wait()
+        except Exception as e:
+            if self._closing.is_set() or server.state == FAILED:
+                return  # closing, or already said
+            self._gone(server, "exited" if server.state == READY else "could not start",
+                       _reason(e))
+
+    def _transport(self, config: ServerConfig) -> Any:
+        if config.url is not None:
+            from mcp.client.streamable_http import streamable_http_client
+            from mcp.shared._httpx_utils import create_mcp_http_client
+
+            http = create_mcp_http_client(headers=config.headers or None)
+            return streamable_http_client(config.url, http_client=http)
+        from mcp.client.stdio import StdioServerParameters, stdio_client
+
+        params = StdioServerParameters(command=config.command[0], args=list(config.command[1:]),
+                                       env=config.env or None, cwd=config.cwd)
+        return stdio_client(params, errlog=self._errlog())
+
+    def _errlog(self) -> TextIO:
+        if self._log is None:
+            fd = files.open_private(self.log_path, os.O_WRONLY | os.O_APPEND)
+            self._log = os.fdopen(fd, "a", encoding="utf-8")
+        return self._log
+
+
+async def _list(client: Any, server: str) -> tuple[Tool, ...]:
+    tools: list[Tool] = []
+    cursor: str | None = None
+    for _ in range(100):  # pages; a server that pages forever is cut off
+        page = await client.list_tools(cursor=cursor)
+        tools += [Tool(server, t.name, t.description or "", dict(t.input_schema or {}))
+                  for t in page.tools]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return tuple(tools)
+
+
+def _text(content: list[Any]) -> str:
+    """A result's content as text: text parts as they are, others named by their kind."""
+    pieces = []
+    for part in content:
+        text = getattr(part, "text", None)
+        if isinstance(text, str):
+            pieces.append(text)
+        else:
+            kind = getattr(part, "mime_type", None) or getattr(part, "type", "content")
+            pieces.append(f"[{kind} not shown]")
+    return "\n".join(pieces)
+
+
+def _reason(e: BaseException) -> str:
+    """The innermost first cause, in one line (the SDK raises exception groups)."""
+    while isinstance(e, BaseExceptionGroup) and e.exceptions:
+        e = e.exceptions[0]
+    text = str(e).strip() or type(e).__name__
+    return " ".join(text.split())
