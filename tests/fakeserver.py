@@ -69,9 +69,11 @@ class Failure:
 
 @dataclass
 class RawSSE:
-    """Send these bytes as a 200 text/event-stream body, as they are."""
+    """Send these bytes as a 200 text/event-stream body, as they are, then hold the connection
+    open ``stall`` seconds, sending nothing (a server stuck mid-answer)."""
 
     body: bytes
+    stall: float = 0.0
 
 
 @dataclass
@@ -257,6 +259,8 @@ class FakeOpenAI:
         try:
             if isinstance(script, RawSSE):
                 h.wfile.write(script.body)
+                h.wfile.flush()
+                time.sleep(script.stall)
             elif isinstance(script, Reply):
                 self._stream(h, script, bool(body.get("stream_options")), body["messages"])
             h.wfile.flush()
@@ -349,6 +353,8 @@ class FakeOpenAI:
         try:
             if isinstance(script, RawSSE):
                 h.wfile.write(script.body)
+                h.wfile.flush()
+                time.sleep(script.stall)
             elif not isinstance(script, PoisonedKeepAlive):
                 self._response_events(h, script, body, context)
             h.wfile.flush()
