@@ -81,6 +81,25 @@ def test_a_thread_is_one_readable_json_lines_file(tmp_path: Path) -> None:
         "last_thread": "work"}
 
 
+def test_settings_meta_and_every_token_count_are_lines_read_back_by_another_store(
+        tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    s.create("t")
+    s.update("t", settings={"temperature": 0.2, "effort": "low"})
+    meta = {"api": "responses", "response_id": "resp_1", "output": [{"type": "message"}]}
+    s.append("t", Message("user", "q"))
+    s.append("t", Message("assistant", "a", usage=Usage(10, 5, 4, 2), meta=meta))
+    head, _, answer = map(json.loads, (tmp_path / "threads" / "t.json").read_text().splitlines())
+    assert head["settings"] == {"temperature": 0.2, "effort": "low"}
+    assert answer["meta"] == meta and answer["usage"] == {
+        "prompt_tokens": 10, "completion_tokens": 5, "cached_tokens": 4, "reasoning_tokens": 2}
+    other = _store(tmp_path)
+    info = other.get("t")
+    assert info is not None and info.settings == {"temperature": 0.2, "effort": "low"}
+    [_, back] = other.messages("t")
+    assert (back.meta, back.usage) == (meta, Usage(10, 5, 4, 2))
+
+
 def test_a_save_appends_one_line_and_a_torn_last_line_is_set_aside(tmp_path: Path) -> None:
     s = _store(tmp_path)
     s.create("t")
