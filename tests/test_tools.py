@@ -21,6 +21,7 @@ from harness import Session
 from pty_session import MODULE, Terminal, stored, terminals
 
 from repl import config as config_mod
+from repl.client import ChatClient
 from repl.commands import tools as tools_cmd
 from repl.errors import ConfigError
 from repl.thread import INTERRUPTED
@@ -551,5 +552,34 @@ def test_tools_without_servers_says_how_to_add_one(api_env: dict[str, str],
         assert "no MCP servers: add [mcp.servers.NAME] tables to" in out
         assert "/tools [on|off NAME]" in await s.line("/help")
         await s.quit()
+
+    asyncio.run(go())
+
+
+def test_tools_on_the_responses_api_are_function_tools_and_results_go_back_as_items(
+        api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
+    calc(isolated)
+
+    async def go() -> None:
+        s = await session()
+        s.ctx.client = ChatClient(api_key="sk-test", base_url=server.url, timeout=10,
+                                  retries=0, local_servers=(), api="responses")
+        server.queue(Reply("", tool_calls=[ADD], finish="tool_calls"), Reply("It is 5."))
+        out = await s.line("add 2 and 3")
+        assert '⚙ calc.add {"a": 2, "b": 3}' in out
+        out = await s.line("y")
+        assert "tool: 5" in out and "It is 5." in out
+        first, second = server.requests
+        assert first["tools"][0] == {"type": "function", "name": "calc__add",
+                                     "description": "Add two numbers.",
+                                     "parameters": first["tools"][0]["parameters"]}
+        calls = [i for i in second["input"] if i.get("type") == "function_call"]
+        assert [(c["call_id"], c["name"], c["arguments"]) for c in calls] == [ADD]
+        assert {"type": "function_call_output", "call_id": "call_1", "output": "5"} in \
+            second["input"]
+        assert roles(s) == ["user", "assistant", "tool", "assistant"]
+        assert '⚙ calc.add {"a": 2, "b": 3}' in await s.line("/history")
+        await s.ctx.client.aclose()
+        await done(s)
 
     asyncio.run(go())

@@ -169,7 +169,8 @@ class UI:
             function = call.get("function") if isinstance(call, dict) else None
             if not isinstance(function, dict):
                 continue
-            line = f"⚙ {function.get('name', '?')} {function.get('arguments', '')}"
+            name = str(function.get("name", "?")).replace("__", ".", 1)  # MCP's server__tool
+            line = f"⚙ {name} {function.get('arguments', '')}"
             self.console.print(Text(clean_line(" ".join(line.split())), style="dim"),
                                overflow="ellipsis", no_wrap=True)
 
