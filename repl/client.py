@@ -80,8 +80,10 @@ def find_local_server(ports: Sequence[tuple[int, str]] = LOCAL_SERVERS) -> tuple
 class ChatClient:
     def __init__(self, *, api_key: str | None, base_url: str | None, timeout: float,
                  retries: int = 2, backoff: float = 1.0,
-                 local_servers: Sequence[tuple[int, str]] = LOCAL_SERVERS) -> None:
+                 local_servers: Sequence[tuple[int, str]] = LOCAL_SERVERS,
+                 headers: Mapping[str, str] | None = None) -> None:
         self.api_key = api_key
+        self.headers = dict(headers or {})  # sent with every request (an endpoint's headers)
         self.base_url = base_url
         self.timeout = timeout
         self.retries = retries
@@ -101,11 +103,15 @@ class ChatClient:
                 # Local servers need no key, but the SDK insists on one.
                 api_key=self.api_key or "no-key-needed",
                 base_url=self.base_url,
-                max_retries=0,
+                max_retries=0, default_headers=self.headers or None,
                 # our own deadline (see stream) ends stalls; the SDK's only backs it up
                 timeout=openai.Timeout(self.timeout + 5, connect=min(self.timeout, 10.0)),
             )
         return self._sdk
+
+    def sdk(self) -> Any:
+        """The SDK's client (built now if need be): for the endpoint's other GET requests."""
+        return self._client()
 
     @property
     def ready(self) -> bool:
@@ -265,7 +271,8 @@ class ChatClient:
 
 # chatrepl's request settings -> the chat completions field each is sent as
 REQUEST_SETTINGS = {"temperature": "temperature", "top_p": "top_p", "max_tokens": "max_tokens",
-                    "seed": "seed", "effort": "reasoning_effort"}
+                    "seed": "seed", "effort": "reasoning_effort",
+                    "max_completion_tokens": "max_completion_tokens"}  # OpenAI's max_tokens
 
 
 def request_options(settings: Mapping[str, Any],

@@ -2,6 +2,7 @@
 
 ChatreplError                      one line at the loop boundary; the REPL keeps running
  +-- ConfigError                   a bad config file, flag or environment variable
+ |    +-- EndpointError            an endpoint not configured, or its key cannot be had
  +-- ThreadError                   bad thread name, unknown thread, name already taken
  +-- CommandError                  a slash command misused: unknown, ambiguous, bad argument
  +-- StoreError                    the store cannot be opened, read or written
@@ -28,6 +29,7 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
       +-- ConnectionFailedError    no connection, or it broke before the answer began
       +-- TimedOutError            nothing arrived for ``timeout`` seconds
       +-- BadRequestError          any other 4xx: the server rejected the request
+      |    +-- UnsupportedSettingError   ...a request setting (temperature...) the model refuses
       +-- StreamError              the server reported an error, or the body broke, mid-answer
 
 The message says what happened, in words that hold everywhere; ``hint(repl=...)`` says what to
@@ -57,6 +59,11 @@ class ChatreplError(Exception):
 
 class ConfigError(ChatreplError):
     pass
+
+
+class EndpointError(ConfigError):
+    """An endpoint name no [endpoints.NAME] table defines, or a key that cannot be had (its
+    variable unset, its command failed)."""
 
 
 class ThreadError(ChatreplError):
@@ -198,6 +205,19 @@ class TimedOutError(ApiError):
 
 class BadRequestError(ApiError):
     """Any other 4xx: the server rejected the request as it was."""
+
+
+class UnsupportedSettingError(BadRequestError):
+    """The model refuses a request setting (``setting``: chatrepl's name for it)."""
+
+    def __init__(self, message: str, *, setting: str, status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.setting = setting
+
+    def hint(self, *, repl: bool) -> str:
+        if repl:
+            return f"the setting {self.setting} is refused: /set {self.setting} - unsets it"
+        return f"the setting {self.setting} is refused: leave out -o {self.setting}=..."
 
 
 class StreamError(ApiError):

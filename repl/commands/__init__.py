@@ -6,7 +6,8 @@ from repl.commands import session
 from repl.commands import imports
 from repl.commands import erase
 from repl.commands import attach
+from repl.commands import settings
 from repl.commands.registry import COMMANDS, CommandError, dispatch, parse, resolve
 
 __all__ = ["COMMANDS", "CommandError", "attach", "dispatch", "erase", "imports", "parse",
-           "resolve", "session", "threads", "turns"]
+           "resolve", "session", "settings", "threads", "turns"]
