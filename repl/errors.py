@@ -210,11 +210,14 @@ class BadRequestError(ApiError):
 class UnsupportedSettingError(BadRequestError):
     """The model refuses a request setting (``setting``: chatrepl's name for it)."""
 
-    def __init__(self, message: str, *, setting: str, status: int | None = None) -> None:
-        super().__init__(message, status=status)
+    def __init__(self, message: str, *, setting: str = "", partial: bool = False,
+                 status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, partial=partial, status=status, retry_after=retry_after)
         self.setting = setting
 
     def hint(self, *, repl: bool) -> str:
+        if not self.setting:
+            return ""
         if repl:
             return f"the setting {self.setting} is refused: /set {self.setting} - unsets it"
         return f"the setting {self.setting} is refused: leave out -o {self.setting}=..."
