@@ -58,7 +58,7 @@ class App:
         ctx = self.ctx
         created = ctx.open(ctx.initial_thread(thread), system=system)
         if preset:
-            apply_preset(ctx, preset)
+            apply_preset(ctx, preset, system=system)
         show_opened(ctx, created)
         warming: list[asyncio.Task[None]] = []
 
@@ -174,10 +174,13 @@ class App:
 async def warm_up(ctx: Context) -> None:
     """What the first message would wait for, done while the user types: the SDK and its client,
     then the streaming renderer (rich's markdown and Pygments), imported in a thread."""
-    with contextlib.suppress(ChatreplError):  # an endpoint's key problem: said when sending
-        await ctx.client.warm()
-        # the context sizes the thread's endpoint states (vLLM, llama.cpp, OpenRouter...)
-        await ctx.endpoints.listing(ctx.store, [ctx.chosen(ctx.thread)[0]])
+    name = ctx.chosen(ctx.thread)[0]
+    # an endpoint's key problem is said when sending; a key command runs then, not while typing
+    with contextlib.suppress(ChatreplError):
+        if ctx.endpoints.ready(name):
+            await ctx.client.warm()
+            # the context sizes the thread's endpoint states (vLLM, llama.cpp, OpenRouter...)
+            await ctx.endpoints.listing(ctx.store, [name])
     with contextlib.suppress(Exception):
         await asyncio.to_thread(importlib.import_module, "repl.render.stream")
 

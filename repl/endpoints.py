@@ -76,6 +76,11 @@ class Endpoints:
             return head, rest
         return None, spec
 
+    def ready(self, name: str) -> bool:
+        """Endpoint ``name`` can be used without running its key command (run, or none)."""
+        endpoint = self.all.get(name)
+        return endpoint is not None and (not endpoint.api_key_command or name in self._keys)
+
     def key(self, endpoint: Endpoint) -> str | None:
         """The endpoint's key: from its variable, or its command's output (run once)."""
         if endpoint.name in self._keys:

@@ -345,3 +345,33 @@ def test_config_tables_are_checked(isolated: dict[str, str]) -> None:
         write_config(isolated, text)
         with pytest.raises(config_mod.ConfigError, match=said):
             config_mod.load(env={})
+
+
+def test_a_window_learned_on_one_endpoint_stays_with_it(
+        api_env: dict[str, str], server: FakeOpenAI, other: FakeOpenAI,
+        isolated: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCAL_KEY", LOCAL_KEY)
+    write_config(isolated, local_table(other))
+    other.context_limit = 150
+    other.context_style = "vllm"
+    long = "word " * 60
+
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("/model local:m")
+        for n in range(3):
+            await s.line(f"{n} {long}")
+        assert len(other.requests) == 4  # refused once, then sent shorter
+        await s.quit()
+        s = await Session().start("u")
+        await s.line("/model local:m")
+        for n in range(3):
+            await s.line(f"{n} {long}")
+        assert len(other.requests) == 7  # fits the first time, after a restart
+        await s.line("/model default:m")
+        for n in range(3):
+            await s.line(f"{n} {long}")
+        assert len(server.requests) == 3 and server.requests[-1]["messages"][0]["content"][0] == "0"
+        await s.quit()
+
+    asyncio.run(go())

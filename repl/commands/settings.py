@@ -42,15 +42,15 @@ def preset_names(ctx: Context) -> list[str]:
     return [*ctx.config.presets, UNSET]
 
 
-def apply_preset(ctx: Context, name: str) -> None:
-    """Apply preset ``name`` to the current thread: its system prompt and model now, its
-    settings from now on (under the thread's own)."""
+def apply_preset(ctx: Context, name: str, *, system: str | None = None) -> None:
+    """Apply preset ``name`` to the current thread: its system prompt (unless ``system``, -s,
+    is given) and model now, its settings from now on (under the thread's own)."""
     preset = ctx.config.presets.get(name)
     if preset is None:
         known = ", ".join(ctx.config.presets) or "none in config.toml"
         raise CommandError(f"no preset named {name!r} (presets: {known})")
     info = ctx.thread
-    if preset.system is not None:
+    if system is None and preset.system is not None:
         ctx.store.update(info.name, system=preset.system)
     if preset.model:
         ctx.model_override = preset.model
