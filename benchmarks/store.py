@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 
 from repl import config as config_mod
-from repl.client import ChatClient
 from repl.commands.threads import show_opened
 from repl.context import Context
+from repl.endpoints import Endpoints
 from repl.render import UI
 from repl.store import ThreadStore
 from repl.store.buffered import BufferedStore
@@ -79,8 +79,7 @@ def median_ms(action: Callable[[], object], runs: int) -> float:
 def context(store: ThreadStore) -> Context:
     ui = UI(Console(file=io.StringIO(), force_terminal=True, width=100))
     config = config_mod.load()
-    return Context(store=BufferedStore(store), ui=ui, config=config,
-                   client=ChatClient(api_key=None, base_url=None, timeout=5))
+    return Context(store=BufferedStore(store), ui=ui, config=config, endpoints=Endpoints(config))
 
 
 def measure(name: str, make: Callable[[Path], ThreadStore]) -> list[tuple[str, str]]:

@@ -26,6 +26,7 @@ from repl.errors import (
     ServerError,
     StreamError,
     TimedOutError,
+    UnsupportedSettingError,
 )
 
 MAX_ERROR = 400  # characters of a server's error text worth showing on one line
@@ -138,12 +139,23 @@ def status_error(status: int, body: object, headers: Any, model: str, where: str
         return PermissionDeniedError(f"{where} refused the request{detail}", status=status)
     if status >= 500 or status in (408, 409):
         return ServerError(f"the server failed{detail}", status=status, retry_after=wait)
+    refused = re.search(r"unsupported (?:parameter|value): '([\w.]+)'", message, re.IGNORECASE)
+    if refused and (setting := _SETTING_OF.get(refused.group(1))):
+        return UnsupportedSettingError(f"the server rejected the request{detail}",
+                                       setting=setting, status=status)
     return BadRequestError(f"the server rejected the request{detail}", status=status)
 
 
 def _param(body: object) -> object:
     inner = body.get("error", body) if isinstance(body, dict) else None
     return inner.get("param") if isinstance(inner, dict) else None
+
+
+# a refused request field -> chatrepl's setting (its /set name)
+_SETTING_OF = {"temperature": "temperature", "top_p": "top_p", "seed": "seed",
+               "max_tokens": "max_tokens", "max_completion_tokens": "max_tokens",
+               "max_output_tokens": "max_tokens", "reasoning_effort": "effort",
+               "reasoning.effort": "effort"}
 
 
 def _context_numbers(body: object, message: str) -> str:

@@ -17,12 +17,14 @@ import traceback
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.application import run_in_terminal
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.output import Output
 
-from repl import chat, files
+from repl import chat, files, titles
 from repl.commands import dispatch, parse
+from repl.commands.settings import apply_preset
 from repl.commands.threads import show_opened
 from repl.completion import CommandCompleter
 from repl.context import Context
@@ -42,6 +44,7 @@ class App:
         self.ctx = ctx
         self._task: asyncio.Task[None] | None = None
         self._stopping = False  # SIGTERM or SIGHUP: leave once the answer is saved
+        self._titling: dict[str, asyncio.Task[None]] = {}  # thread name -> its title request
         self.session: PromptSession[str] = PromptSession(
             input=input, output=output, history=history or InMemoryHistory(),
             completer=CommandCompleter(ctx), complete_while_typing=False,
@@ -50,9 +53,13 @@ class App:
             prompt_continuation=continuation,
         )
 
-    async def run(self, thread: str | None = None, *, system: str | None = None) -> None:
+    async def run(self, thread: str | None = None, *, system: str | None = None,
+                  preset: str | None = None) -> None:
         ctx = self.ctx
-        show_opened(ctx, ctx.open(ctx.initial_thread(thread), system=system))
+        created = ctx.open(ctx.initial_thread(thread), system=system)
+        if preset:
+            apply_preset(ctx, preset, system=system)
+        show_opened(ctx, created)
         warming: list[asyncio.Task[None]] = []
 
         def warm(app: object) -> None:  # once the first prompt is drawn, not before
@@ -65,9 +72,10 @@ class App:
             with handling(self._terminate, *STOP_SIGNALS), QuietInput():
                 await self._loop()
         finally:
-            for task in warming:
-                task.cancel()
-            await ctx.client.aclose()
+            for task in [*warming, *self._titling.values()]:
+                task.cancel()  # a title not had yet: the question's first words (titles.py)
+            await asyncio.gather(*self._titling.values(), return_exceptions=True)
+            await ctx.endpoints.aclose()
 
     async def _loop(self) -> None:
         """Until Ctrl-D, /quit (both raise EOFError), a stop signal or a closed terminal."""
@@ -109,6 +117,7 @@ class App:
                 await dispatch(ctx, *parsed)
             elif line.strip():
                 await chat.send(ctx, line[1:] if line.startswith("//") else line)
+            self._title()
         except ChatreplError as e:
             ctx.ui.error(e.line(repl=True))
         except EOFError:  # /quit
@@ -116,11 +125,28 @@ class App:
         except Exception as e:
             if terminal_gone(e):  # the window was closed (what arrived is saved): leave quietly
                 raise EOFError from None
-            log_bug(ctx.config.log_path, ctx.config.api_key)
+            secrets = ctx.endpoints.secrets()
+            log_bug(ctx.config.log_path, *secrets)
             what = f"{type(e).__name__}: {e}"
-            if ctx.config.api_key:
-                what = what.replace(ctx.config.api_key, "***")
+            for secret in secrets:
+                what = what.replace(secret, "***")
             ctx.ui.error(f"internal error ({what}); details in {ctx.config.log_path}")
+
+    def _title(self) -> None:
+        """After a thread's first answer, name it in the background (never awaited here)."""
+        name = titles.due(self.ctx)
+        if name and name not in self._titling:
+            self._titling[name] = asyncio.create_task(self._name(name))
+
+    async def _name(self, name: str) -> None:
+        try:
+            new = await titles.name_thread(self.ctx, name)
+            if new:
+                await run_in_terminal(lambda: self.ctx.ui.info(f"thread named {new!r}"))
+        except Exception:  # a convenience: whatever failed leaves the thread as it was
+            log_bug(self.ctx.config.log_path, *self.ctx.endpoints.secrets())
+        finally:
+            self._titling.pop(name, None)
 
     def _toolbar(self) -> str:
         if not self.ctx.is_open:
@@ -130,7 +156,7 @@ class App:
         warning = f" {unsaved} UNSAVED ·" if unsaved else ""  # first: a narrow bar cuts the end
         staged = len(self.ctx.staged)  # before the name too: sent with the next Enter
         attached = f" {staged} attached ·" if staged else ""
-        model = self.ctx.model_for(info)
+        model = self.ctx.shown(info)
         return f"{warning}{attached} {info.name} · {model} · {info.message_count} messages "
 
     def _interrupt(self) -> None:
@@ -148,15 +174,21 @@ class App:
 async def warm_up(ctx: Context) -> None:
     """What the first message would wait for, done while the user types: the SDK and its client,
     then the streaming renderer (rich's markdown and Pygments), imported in a thread."""
-    await ctx.client.warm()
+    name = ctx.chosen(ctx.thread)[0]
+    # an endpoint's key problem is said when sending; a key command runs then, not while typing
+    with contextlib.suppress(ChatreplError):
+        if ctx.endpoints.ready(name):
+            await ctx.client.warm()
+            # the context sizes the thread's endpoint states (vLLM, llama.cpp, OpenRouter...)
+            await ctx.endpoints.listing(ctx.store, [name])
     with contextlib.suppress(Exception):
         await asyncio.to_thread(importlib.import_module, "repl.render.stream")
 
 
-def log_bug(path: Path, secret: str | None) -> None:
-    """Append the traceback being handled to the log (owner-only), without the API key."""
+def log_bug(path: Path, *secrets: str) -> None:
+    """Append the traceback being handled to the log (owner-only), without the API keys."""
     text = traceback.format_exc()
-    if secret:
+    for secret in secrets:
         text = text.replace(secret, "***")
     fd = files.open_private(path, os.O_WRONLY | os.O_APPEND)
     with os.fdopen(fd, "a", encoding="utf-8") as f:

@@ -53,8 +53,7 @@ async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = (),
     ctx.staged.clear()
     if attached:
         ctx.ui.attached([a.shown for a in attached])
-    if info.model != model:
-        ctx.store.update(name, model=model)
+    ctx.remember_model(info)
     await answer(ctx, [*history, question])
 
 
@@ -82,8 +81,8 @@ async def _answer(ctx: Context, history: list[Message]) -> Done | None:
     info = ctx.thread
     model = ctx.model_for(info)
     head = system_head(info)
-    configured = window.context_size(model, ctx.config.context_sizes)
-    key = window.state_key(model, ctx.config.base_url)
+    configured = ctx.context_size(info)
+    key = ctx.window_key(info)
     fit = window.load(ctx.store, key)
     plan = window.plan(head, history, limit=fit.window(configured), scale=fit.scale)
     _say_dropped(ctx, plan, model)

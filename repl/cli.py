@@ -28,6 +28,8 @@ examples:
   chatrepl -t work -m gpt-4o "summarise our plan"      one question, answer on stdout
   git diff | chatrepl -t review "review this diff"     stdin is added to the prompt
   chatrepl -a cat.png "what is this?"                   a file attached (-a again for more)
+  chatrepl -m ollama:llama3.2 -o temperature=0.2 "hi"  an [endpoints.ollama] model, a setting
+  chatrepl -p terse -t notes        apply [presets.terse] to the thread "notes"
   chatrepl --list                   the threads
   chatrepl --search "error budget"  every message that says so, one hit a line
   chatrepl --import conversations.json   ChatGPT's export: one thread per conversation
@@ -47,6 +49,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-t", "--thread", metavar="NAME", help="thread to open (created if new)")
     p.add_argument("-m", "--model", metavar="MODEL", help="model for this run (remembered by "
                    "the thread)")
+    p.add_argument("-o", "--option", metavar="KEY=VALUE", action="append", default=[],
+                   help="a request setting for this run (temperature, top_p, max_tokens, seed, "
+                   "effort); repeatable")
+    p.add_argument("-p", "--preset", metavar="NAME", help="apply preset NAME ([presets.NAME] "
+                   "in config.toml) to the thread")
     p.add_argument("-s", "--system", metavar="TEXT", help="set the thread's system prompt")
     p.add_argument("-a", "--attach", metavar="PATH", action="append", default=[],
                    help="attach a file (image, PDF, text) to the prompt; repeatable")
@@ -94,12 +101,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from repl import config as config_mod
-    from repl.client import ChatClient
     from repl.context import Context
+    from repl.endpoints import Endpoints
     from repl.render import UI
     from repl.store import open_store
 
     config = config_mod.load(model=args.model, store=args.store)
+    options = _options(args.option)
+    if args.preset and args.preset not in config.presets:
+        known = ", ".join(config.presets) or "none in config.toml"
+        raise ChatreplError(f"no preset named {args.preset!r} (presets: {known})")
     if args.copy_store:
         return _copy_store(*args.copy_store, redis_password=config.redis_password)
     store = open_store(config.store, config.data_dir, redis_password=config.redis_password)
@@ -109,15 +120,16 @@ def _run(args: argparse.Namespace) -> int:
         err = Console(stderr=True, highlight=False)
         ui = UI(Console(highlight=False, emoji=False), err=err, code_theme=config.code_theme,
                 term=config.term)
-        client = ChatClient(api_key=config.api_key, base_url=config.base_url,
-                            timeout=config.timeout, retries=config.retries, api=config.api,
-                            server_state=config.server_state, state=store)
-        ctx = Context(store=store, ui=ui, config=config, client=client, clock=time.time)
+        ctx = Context(store=store, ui=ui, config=config,
+                      endpoints=Endpoints(config, state=store), run_settings=options,
+                      clock=time.time)
         if store.recovered:
             ui.warn(store.recovered.describe())
         if args.list:
-            ui.threads(store.list_threads(), current=store.get_state("last_thread"),
-                       default_model=config.model)
+            from repl.commands.threads import listed
+
+            ui.threads(listed(ctx, store.list_threads()),
+                       current=store.get_state("last_thread"), default_model=config.model)
             return 0
         if args.search:
             hits = store.search(args.search, limit=50)
@@ -134,6 +146,19 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_repl(ctx, args, config))
     finally:
         _close(store)
+
+
+def _options(items: list[str]) -> dict[str, object]:
+    """-o KEY=VALUE's settings, each checked as /set checks it."""
+    from repl.config import parse_setting
+
+    options: dict[str, object] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ChatreplError(f"-o takes KEY=VALUE, not {item!r} (e.g. -o temperature=0.2)")
+        options[key.strip().lower()] = parse_setting(key.strip().lower(), value)
+    return options
 
 
 def _close(store: BufferedStore) -> None:
@@ -227,6 +252,10 @@ async def _one_shot(ctx: Context, args: argparse.Namespace, prompt: str) -> int:
     from repl.signals import STOP_SIGNALS, handling
 
     ctx.open(ctx.initial_thread(args.thread), system=args.system)
+    if args.preset:
+        from repl.commands.settings import apply_preset
+
+        apply_preset(ctx, args.preset, system=args.system)
     ctx.staged.extend(_attached(args.attach))
     task = asyncio.current_task()
     assert task is not None
@@ -234,7 +263,7 @@ async def _one_shot(ctx: Context, args: argparse.Namespace, prompt: str) -> int:
         with handling(task.cancel, *STOP_SIGNALS):  # the partial answer is saved, then we leave
             await chat.send(ctx, prompt)
     finally:
-        await ctx.client.aclose()
+        await ctx.endpoints.aclose()
     return 0
 
 
@@ -257,7 +286,7 @@ async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
     app = App(ctx, input=input, output=output, history=file_history(str(config.history_path)))
     tools.start(ctx)  # in the background
     try:
-        await app.run(args.thread, system=args.system)
+        await app.run(args.thread, system=args.system, preset=args.preset)
     finally:
         await toolbox.aclose()
     return 0

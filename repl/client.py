@@ -71,6 +71,7 @@ class ChatClient:
     def __init__(self, *, api_key: str | None, base_url: str | None, timeout: float,
                  retries: int = 2, backoff: float = 1.0,
                  local_servers: Sequence[tuple[int, str]] = LOCAL_SERVERS,
+                 headers: Mapping[str, str] | None = None,
                  api: str = "auto", server_state: bool = False,
                  state: State | None = None) -> None:
         self.api = api  # auto, chat or responses
@@ -78,6 +79,7 @@ class ChatClient:
         self._state = state
         self._learned: dict[str, str] = {}  # what _remember kept, even without a state
         self.api_key = api_key
+        self.headers = dict(headers or {})  # sent with every request (an endpoint's headers)
         self.base_url = base_url
         self.timeout = timeout
         self.retries = retries
@@ -97,11 +99,15 @@ class ChatClient:
                 # Local servers need no key, but the SDK insists on one.
                 api_key=self.api_key or "no-key-needed",
                 base_url=self.base_url,
-                max_retries=0,
+                max_retries=0, default_headers=self.headers or None,
                 # our own deadline (see stream) ends stalls; the SDK's only backs it up
                 timeout=openai.Timeout(self.timeout + 5, connect=min(self.timeout, 10.0)),
             )
         return self._sdk
+
+    def sdk(self) -> Any:
+        """The SDK's client (built now if need be): for the endpoint's other GET requests."""
+        return self._client()
 
     @property
     def ready(self) -> bool:
@@ -185,8 +191,13 @@ class ChatClient:
         """Whether a request for ``model`` goes to the Responses API."""
         if self.api != "auto":
             return self.api == "responses"
+        return self.openai_platform or self._recall(f"api:{model}") == "responses"
+
+    @property
+    def openai_platform(self) -> bool:
+        """No base URL, or api.openai.com's."""
         host = (self.base_url or "https://api.openai.com").split("//", 1)[-1].split("/", 1)[0]
-        return host == "api.openai.com" or self._recall(f"api:{model}") == "responses"
+        return host == "api.openai.com"
 
     def _key(self, what: str) -> str:
         """Keyed like window.state_key: per endpoint (and model, in ``what``)."""
@@ -227,7 +238,7 @@ class ChatClient:
         client = self._client()
         options = {"stream_options": {"include_usage": True}} if self._stream_options else {}
         plain = [{k: v for k, v in m.items() if k != responses.META} for m in messages]
-        fields = {**options, **request_options(settings, tools)}
+        fields = {**options, **request_options(settings, tools, openai=self.openai_platform)}
 
         def send() -> Any:
             return client.chat.completions.with_streaming_response.create(

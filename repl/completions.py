@@ -15,12 +15,15 @@ REQUEST_SETTINGS = {"temperature": "temperature", "top_p": "top_p", "max_tokens"
                     "seed": "seed", "effort": "reasoning_effort"}
 
 
-def request_options(settings: Mapping[str, Any],
-                    tools: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def request_options(settings: Mapping[str, Any], tools: Sequence[Mapping[str, Any]], *,
+                    openai: bool = False) -> dict[str, Any]:
     """The chat completions request fields for ``settings`` (unknown names are not sent) and
-    ``tools``."""
+    ``tools``. On ``openai``'s platform the output limit is max_completion_tokens (its
+    reasoning models refuse max_tokens)."""
     options = {REQUEST_SETTINGS[k]: v for k, v in settings.items()
                if k in REQUEST_SETTINGS and v is not None}
+    if openai and "max_tokens" in options:
+        options["max_completion_tokens"] = options.pop("max_tokens")
     if tools:
         options["tools"] = [dict(t) for t in tools]
     return options

@@ -5,13 +5,15 @@ is read through the store on every use, so it can never be stale; nothing needs 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repl.client import REQUEST_SETTINGS, ChatClient
-from repl.config import Config
+from repl import window
+from repl.client import ChatClient
+from repl.config import DEFAULT_ENDPOINT, SETTINGS, Config, Endpoint, Preset
+from repl.endpoints import Endpoints
 from repl.errors import StoreError, ThreadError
 from repl.render import UI
 from repl.store.buffered import BufferedStore
@@ -49,7 +51,7 @@ class Context:
     store: BufferedStore
     ui: UI
     config: Config
-    client: ChatClient
+    endpoints: Endpoints
     ask: Ask = refuse
     edit: Edit = no_edit
     external_edit: ExternalEdit = no_external_edit
@@ -58,8 +60,8 @@ class Context:
     choose: Choose = no_choice
     tools: Toolbox | None = None  # the MCP servers (repl/tools), started by the REPL
     hits: list[Hit] = field(default_factory=list)  # the last /search results, for /goto
-    models: list[str] | None = None  # the endpoint's models, once asked (for completion)
     model_override: str | None = None  # -m for this run, until /model chooses another
+    run_settings: dict[str, Any] = field(default_factory=dict)  # -o KEY=VALUE, for this run
     # /attach (or -a): files read and sent with the next message, which empties it
     staged: list[Path] = field(default_factory=list)
     _current: str | None = field(default=None, init=False, repr=False)
@@ -91,9 +93,56 @@ class Context:
     def model(self) -> str:
         return self.model_for(self.thread)
 
+    @property
+    def client(self) -> ChatClient:
+        """The client of the current thread's endpoint."""
+        return self.endpoints.client(self.chosen(self.thread)[0])
+
     def model_for(self, info: ThreadInfo) -> str:
         """The model a turn on ``info`` uses: -m (until /model), the thread's, the default."""
-        return self.model_override or info.model or self.config.model
+        return self.chosen(info)[1]
+
+    def chosen(self, info: ThreadInfo) -> tuple[str, str]:
+        """(endpoint name, model) of a turn on ``info``: -m (until /model; NAME:MODEL or a model
+        on the thread's endpoint), the thread's, the configured default."""
+        default = self.endpoints.split(self.config.model)
+        own = info.settings.get("endpoint") or (DEFAULT_ENDPOINT if info.model else
+                                                default[0] or DEFAULT_ENDPOINT)
+        if self.model_override:
+            name, model = self.endpoints.split(self.model_override)
+            return name or own, model
+        return own, info.model or default[1]
+
+    def endpoint_for(self, info: ThreadInfo) -> Endpoint:
+        return self.endpoints.get(self.chosen(info)[0])
+
+    def shown(self, info: ThreadInfo) -> str:
+        """``endpoint:model`` of ``info`` (just the model when only one endpoint is set up)."""
+        name, model = self.chosen(info)
+        return f"{name}:{model}" if self.endpoints.several else model
+
+    def remember_model(self, info: ThreadInfo) -> None:
+        """Keep the model (and endpoint) a turn on ``info`` uses as the thread's own."""
+        name, model = self.chosen(info)
+        settings = {k: v for k, v in info.settings.items() if k != "endpoint"}
+        if name != DEFAULT_ENDPOINT:
+            settings["endpoint"] = name
+        if info.model != model or settings != dict(info.settings):
+            self.store.update(info.name, model=model, settings=settings)
+
+    def preset_for(self, info: ThreadInfo) -> Preset | None:
+        return self.config.presets.get(str(info.settings.get("preset")))
+
+    def context_size(self, info: ThreadInfo) -> int | None:
+        """The window of ``info``'s model: configured for its endpoint or for all, stated by the
+        endpoint (its listing), else known to chatrepl."""
+        endpoint, model = self.endpoint_for(info), self.model_for(info)
+        configured = {**self.config.context_sizes, **endpoint.context_sizes}
+        return (window.match(model, configured) or window.reported(self.store, endpoint.base_url,
+                model) or window.context_size(model))
+
+    def window_key(self, info: ThreadInfo) -> str:
+        return window.state_key(self.model_for(info), self.endpoint_for(info).base_url)
 
     def setting(self, key: str) -> Any:
         """The current thread's own value of the setting ``key`` (None: not set there)."""
@@ -106,9 +155,27 @@ class Context:
             settings[key] = value
         self.store.update(self.thread.name, settings=settings)
 
+    def setting_sources(self, info: ThreadInfo) -> dict[str, tuple[Any, str]]:
+        """Each request setting that has a value: (value, where it comes from), by precedence:
+        this run's -o, the thread, its preset, its endpoint."""
+        preset, endpoint = self.preset_for(info), self.endpoint_for(info)
+        layers: list[tuple[str, Mapping[str, Any]]] = [
+            ("-o for this run", self.run_settings), ("thread", info.settings),
+            (f"preset {preset.name}" if preset else "", preset.settings if preset else {}),
+            (f"endpoint {endpoint.name}", endpoint.settings)]
+        found: dict[str, tuple[Any, str]] = {}
+        for key in SETTINGS:
+            for where, values in layers:
+                if values.get(key) is not None:
+                    found[key] = (values[key], where)
+                    break
+        return found
+
     def request_settings(self, info: ThreadInfo) -> dict[str, Any]:
-        """The settings a request on ``info`` is sent with (client.REQUEST_SETTINGS names)."""
-        return {k: v for k, v in info.settings.items() if k in REQUEST_SETTINGS}
+        """The effective settings a request on ``info`` is sent with, by chatrepl's names (the
+        client sends each as its API's field: max_tokens is max_completion_tokens on OpenAI's
+        chat completions, max_output_tokens on the Responses API)."""
+        return {k: v for k, (v, _) in self.setting_sources(info).items()}
 
     def initial_thread(self, requested: str | None) -> str:
         """The thread to open: ``requested`` (-t; an empty name is an error), else the last one."""
@@ -123,7 +190,7 @@ class Context:
         created = info is None
         if info is None:
             try:
-                info = self.store.create(name, model=self.config.model_override, system=system)
+                info = self.store.create(name, system=system)
             except ThreadError:  # another chatrepl created it a moment ago: use that one
                 info = self.store.get(name)
                 if info is None:
@@ -133,4 +200,12 @@ class Context:
             self.store.update(name, system=system)
         self._current, self._last_read = name, info
         self.store.set_state(LAST_THREAD, name)
+        if created and self.model_override:  # -m is the new thread's model
+            self.remember_model(info)
         return created
+
+    def renamed(self, old: str, new: str) -> None:
+        """Thread ``old`` is now ``new`` (named in the background): follow it if current."""
+        if self._current == old:
+            self._current = new
+            self.store.set_state(LAST_THREAD, new)

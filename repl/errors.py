@@ -2,6 +2,7 @@
 
 ChatreplError                      one line at the loop boundary; the REPL keeps running
  +-- ConfigError                   a bad config file, flag or environment variable
+ |    +-- EndpointError            an endpoint not configured, or its key cannot be had
  +-- ThreadError                   bad thread name, unknown thread, name already taken
  +-- CommandError                  a slash command misused: unknown, ambiguous, bad argument
  +-- StoreError                    the store cannot be opened, read or written
@@ -30,6 +31,7 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
       +-- TimedOutError            nothing arrived for ``timeout`` seconds
       +-- BadRequestError          any other 4xx: the server rejected the request
       |    +-- PreviousResponseNotFoundError  the server no longer has previous_response_id
+      |    +-- UnsupportedSettingError   ...a request setting (temperature...) the model refuses
       +-- StreamError              the server reported an error, or the body broke, mid-answer
 
 The message says what happened, in words that hold everywhere; ``hint(repl=...)`` says what to
@@ -59,6 +61,11 @@ class ChatreplError(Exception):
 
 class ConfigError(ChatreplError):
     pass
+
+
+class EndpointError(ConfigError):
+    """An endpoint name no [endpoints.NAME] table defines, or a key that cannot be had (its
+    variable unset, its command failed)."""
 
 
 class ThreadError(ChatreplError):
@@ -212,6 +219,22 @@ class BadRequestError(ApiError):
 class PreviousResponseNotFoundError(BadRequestError):
     """400 on ``previous_response_id``: the server no longer has that response (expired,
     deleted, another endpoint); the client replays the whole thread instead."""
+
+
+class UnsupportedSettingError(BadRequestError):
+    """The model refuses a request setting (``setting``: chatrepl's name for it)."""
+
+    def __init__(self, message: str, *, setting: str = "", partial: bool = False,
+                 status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, partial=partial, status=status, retry_after=retry_after)
+        self.setting = setting
+
+    def hint(self, *, repl: bool) -> str:
+        if not self.setting:
+            return ""
+        if repl:
+            return f"the setting {self.setting} is refused: /set {self.setting} - unsets it"
+        return f"the setting {self.setting} is refused: leave out -o {self.setting}=..."
 
 
 class StreamError(ApiError):

@@ -38,7 +38,11 @@ SCALES = (0.25, 4.0)  # a server's count over our estimate stays in this range (
 def context_size(model: str, overrides: dict[str, int] | None = None) -> int | None:
     """The context window of ``model``, by the longest known prefix (provider prefixes such
     as ``openai/`` are ignored); None when unknown."""
-    sizes = {**CONTEXT_SIZES, **(overrides or {})}
+    return match(model, {**CONTEXT_SIZES, **(overrides or {})})
+
+
+def match(model: str, sizes: Mapping[str, int]) -> int | None:
+    """The size of the longest prefix of ``model`` (or of its name after a ``/``) in ``sizes``."""
     name = model.lower().rsplit("/", 1)[-1]
     for candidate in (model.lower(), name):
         match = max((p for p in sizes if candidate.startswith(p.lower())), key=len, default=None)
@@ -161,6 +165,27 @@ class Fit:
 
 def state_key(model: str, endpoint: str | None) -> str:
     return f"window:{model}@{endpoint or 'api.openai.com'}"
+
+
+def _reported_key(endpoint: str | None) -> str:
+    return f"sizes@{endpoint or 'api.openai.com'}"
+
+
+def save_reported(state: State, endpoint: str | None, sizes: Mapping[str, int]) -> None:
+    """The context sizes an endpoint states in its model listing (or /props), kept across runs."""
+    try:
+        state.set_state(_reported_key(endpoint), json.dumps(dict(sizes)))
+    except StoreError:
+        pass  # a convenience: the configured or known size is used instead
+
+
+def reported(state: State, endpoint: str | None, model: str) -> int | None:
+    """The size the endpoint stated for ``model``, if it did."""
+    try:
+        sizes = json.loads(state.get_state(_reported_key(endpoint)) or "{}")
+        return _count(sizes.get(model)) if isinstance(sizes, dict) else None
+    except (StoreError, ValueError):
+        return None
 
 
 def load(state: State, key: str) -> Fit:

@@ -150,6 +150,11 @@ class FakeOpenAI:
         self.chars_per_token = 4
         self.context_limit: int | None = None
         self.context_style = "openai"
+        # what GET /v1/models lists (each entry as the server sends it) and GET /props answers
+        self.models: list[dict[str, Any]] = [
+            {"id": "fake-model", "object": "model", "owned_by": "test"}]
+        self.props: dict[str, Any] = {}
+        self.gets: list[tuple[str, dict[str, str]]] = []  # (path, headers) of each GET
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -159,8 +164,11 @@ class FakeOpenAI:
                 pass
 
             def do_GET(self) -> None:
-                outer._json(self, 200, {"object": "list", "data": [
-                    {"id": "fake-model", "object": "model", "owned_by": "test"}]})
+                outer.gets.append((self.path, dict(self.headers)))
+                if self.path.endswith("/props"):
+                    outer._json(self, 200, outer.props)
+                    return
+                outer._json(self, 200, {"object": "list", "data": outer.models})
 
             def do_POST(self) -> None:
                 outer.times.append(time.perf_counter())

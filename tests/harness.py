@@ -14,8 +14,8 @@ from rich.console import Console
 
 from repl import config as config_mod
 from repl.app import App
-from repl.client import ChatClient
 from repl.context import Context
+from repl.endpoints import Endpoints
 from repl.prompts import ExternalEditor, LineEditor, YesNo
 from repl.render import UI
 from repl.store import open_store
@@ -26,8 +26,10 @@ class Session:
 
     def __init__(self, *, model: str | None = None, width: int = 100, terminal: bool = False,
                  timeout: float | None = None, retries: int | None = None,
-                 backoff: float = 1.0, clock: Callable[[], float] = time.time) -> None:
-        self.config = config_mod.load(model=model)
+                 backoff: float = 1.0, clock: Callable[[], float] = time.time,
+                 config: config_mod.Config | None = None,
+                 run_settings: dict[str, Any] | None = None) -> None:
+        self.config = config or config_mod.load(model=model)
         if timeout is not None:
             from dataclasses import replace
 
@@ -41,13 +43,11 @@ class Session:
         output = DummyOutput()
         ask = YesNo(input=self.pipe, output=output)
         edit = LineEditor(input=self.pipe, output=output)
+        endpoints = Endpoints(self.config, retries=retries, backoff=backoff, local_servers=(),
+                              state=self.store)
         self.ctx = Context(store=self.store, ui=UI(console, term="xterm"), config=self.config,
-                           client=ChatClient(api_key=self.config.api_key,
-                                             base_url=self.config.base_url,
-                                             timeout=self.config.timeout,
-                                             retries=self.config.retries if retries is None
-                                             else retries, backoff=backoff, local_servers=()),
-                           ask=ask, edit=edit, external_edit=ExternalEditor(self.config.editor),
+                           endpoints=endpoints, run_settings=dict(run_settings or {}), ask=ask,
+                           edit=edit, external_edit=ExternalEditor(self.config.editor),
                            clock=clock, interactive=True)
         self.app = App(self.ctx, input=self.pipe, output=output)
         self._ready = asyncio.Event()
@@ -66,8 +66,9 @@ class Session:
 
         session.prompt_async = counting
 
-    async def start(self, thread: str | None = None, *, system: str | None = None) -> Session:
-        self.task = asyncio.create_task(self.app.run(thread, system=system))
+    async def start(self, thread: str | None = None, *, system: str | None = None,
+                    preset: str | None = None) -> Session:
+        self.task = asyncio.create_task(self.app.run(thread, system=system, preset=preset))
         await self.wait_prompt()
         return self
 

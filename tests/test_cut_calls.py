@@ -147,8 +147,9 @@ def test_responses_api_a_function_call_cut_mid_arguments_is_kept(
 
     async def go() -> None:
         s = Session(model="gpt-5", timeout=0.5)
-        s.ctx.client = ChatClient(api_key="sk-test", base_url=server.url, timeout=0.5,
-                                  retries=0, local_servers=(), api="responses")
+        s.ctx.endpoints.install("default", ChatClient(
+            api_key="sk-test", base_url=server.url, timeout=0.5, retries=0, local_servers=(),
+            api="responses"))
         await s.start("r")
         server.queue(RawSSE(body, stall=1.5))
         out = await s.line("find cats")

@@ -25,9 +25,9 @@ def session(server: FakeOpenAI, *, api: str = "responses", server_state: bool = 
             model: str | None = "gpt-5", **kwargs: Any) -> Session:
     """A Session whose client speaks ``api`` (the harness's speaks chat completions)."""
     s = Session(model=model, **kwargs)
-    s.ctx.client = ChatClient(api_key="sk-test", base_url=server.url,
-                              timeout=s.config.timeout, retries=0, local_servers=(), api=api,
-                              server_state=server_state, state=s.store)
+    s.ctx.endpoints.install("default", ChatClient(
+        api_key="sk-test", base_url=server.url, timeout=s.config.timeout, retries=0,
+        local_servers=(), api=api, server_state=server_state, state=s.store))
     return s
 
 
@@ -233,8 +233,8 @@ def test_effort_is_saved_per_thread_and_sent_on_both_apis(api_env: dict[str, str
         assert "high" in await s.line("/effort")
         await s.line("think")
         assert server.requests[-1]["reasoning"] == {"effort": "high", "summary": "auto"}
-        s.ctx.client = ChatClient(api_key="k", base_url=server.url, timeout=5, api="chat",
-                                  local_servers=())
+        s.ctx.endpoints.install("default", ChatClient(api_key="k", base_url=server.url,
+                                                      timeout=5, api="chat", local_servers=()))
         await s.line("think on chat")
         assert server.paths[-1] == "/v1/chat/completions"
         assert server.requests[-1]["reasoning_effort"] == "high"

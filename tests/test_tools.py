@@ -562,8 +562,9 @@ def test_tools_on_the_responses_api_are_function_tools_and_results_go_back_as_it
 
     async def go() -> None:
         s = await session()
-        s.ctx.client = ChatClient(api_key="sk-test", base_url=server.url, timeout=10,
-                                  retries=0, local_servers=(), api="responses")
+        s.ctx.endpoints.install("default", ChatClient(
+            api_key="sk-test", base_url=server.url, timeout=10, retries=0, local_servers=(),
+            api="responses"))
         server.queue(Reply("", tool_calls=[ADD], finish="tool_calls"), Reply("It is 5."))
         out = await s.line("add 2 and 3")
         assert '⚙ calc.add {"a": 2, "b": 3}' in out

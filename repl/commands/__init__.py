@@ -8,7 +8,8 @@ from repl.commands import erase
 from repl.commands import attach
 from repl.commands import reasoning
 from repl.commands import tools
+from repl.commands import settings
 from repl.commands.registry import COMMANDS, CommandError, dispatch, parse, resolve
 
 __all__ = ["COMMANDS", "CommandError", "attach", "dispatch", "erase", "imports", "parse",
-           "reasoning", "resolve", "session", "threads", "tools", "turns"]
+           "reasoning", "resolve", "session", "settings", "threads", "tools", "turns"]

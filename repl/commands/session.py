@@ -22,22 +22,28 @@ async def help_(ctx: Context, arg: str) -> None:
 
 
 async def model_names(ctx: Context) -> list[str]:
-    """The endpoint's models (asked once a session), with the ones in use first."""
-    if ctx.models is None:
-        ctx.models = await ctx.client.models()
-    first = [ctx.model, ctx.config.model]
-    return list(dict.fromkeys(first + ctx.models))
+    """Every endpoint's models (asked at once, once a session), the ones in use first: the
+    thread's endpoint's as they are, the others' as ENDPOINT:MODEL."""
+    listed = await ctx.endpoints.listing(ctx.store)
+    current = ctx.chosen(ctx.thread)[0]
+    others = [f"{name}:{m}" for name, models in listed.items() if name != current
+              for m in models]
+    return list(dict.fromkeys([ctx.model, ctx.config.model, *listed.get(current, []), *others]))
 
 
-@command("model", usage="[NAME]", complete=model_names)
+@command("model", usage="[NAME | ENDPOINT:NAME]", complete=model_names)
 async def model(ctx: Context, arg: str) -> None:
-    """Show the model, or use NAME for this thread from now on."""
+    """Show the model, or use NAME (on ENDPOINT) for this thread from now on."""
     if not arg:
-        ctx.ui.say(f"model: {ctx.model}")
+        ctx.ui.say(f"model: {ctx.shown(ctx.thread)}")
         return
-    ctx.store.update(ctx.thread.name, model=arg)
+    endpoint, _ = ctx.endpoints.split(arg)
+    if endpoint:
+        ctx.endpoints.get(endpoint)
+    ctx.model_override = arg
+    ctx.remember_model(ctx.thread)
     ctx.model_override = None
-    ctx.ui.info(f"model for {ctx.thread.name!r}: {arg}")
+    ctx.ui.info(f"model for {ctx.thread.name!r}: {ctx.shown(ctx.thread)}")
 
 
 @command("system", usage="[TEXT | -]")

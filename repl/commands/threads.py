@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 
 from repl.commands.registry import CommandError, command
 from repl.context import DEFAULT_THREAD, Context
 from repl.importers import counted
-from repl.thread import Message, free_name, validate_name
+from repl.thread import Message, ThreadInfo, free_name, validate_name
+from repl.titles import AUTO
 
 
 def thread_names(ctx: Context) -> list[str]:
@@ -52,7 +54,10 @@ async def new(ctx: Context, arg: str) -> None:
     else:
         base = time.strftime("%Y-%m-%d-%H%M", time.localtime(ctx.clock()))
         name = _free_name(ctx, base)
-    show_opened(ctx, ctx.open(name))
+    created = ctx.open(name)
+    if not arg and created:
+        ctx.save_setting(AUTO, True)  # named after its first exchange (titles.py)
+    show_opened(ctx, created)
 
 
 @command("switch", usage="NAME", complete=thread_names)
@@ -66,8 +71,13 @@ async def switch(ctx: Context, arg: str) -> None:
 @command("list")
 async def list_(ctx: Context, arg: str) -> None:
     """List the threads."""
-    ctx.ui.threads(ctx.store.list_threads(), current=ctx.thread.name,
+    ctx.ui.threads(listed(ctx, ctx.store.list_threads()), current=ctx.thread.name,
                    default_model=ctx.config.model)
+
+
+def listed(ctx: Context, threads: list[ThreadInfo]) -> list[ThreadInfo]:
+    """The threads with their models shown as ENDPOINT:MODEL (when several are set up)."""
+    return [replace(info, model=ctx.shown(info)) for info in threads]
 
 
 @command("rename", usage="NEW")
@@ -79,6 +89,7 @@ async def rename(ctx: Context, arg: str) -> None:
     old = ctx.thread.name
     ctx.store.rename(old, new_name)
     ctx.open(new_name)
+    ctx.save_setting(AUTO, None)  # named by the user: never named again
     ctx.ui.info(f"renamed {old!r} to {new_name!r}")
 
 

@@ -212,8 +212,8 @@ async def tokens(ctx: Context, arg: str) -> None:
     reasoning = sum(m.usage.reasoning_tokens or 0 for m in answers)
     reported = sum(1 for m in answers if m.usage.prompt_tokens is not None)
     head = system_head(ctx.thread)
-    fit = window.load(ctx.store, window.state_key(ctx.model, ctx.config.base_url))
-    limit = fit.window(window.context_size(ctx.model, ctx.config.context_sizes))
+    fit = window.load(ctx.store, ctx.window_key(ctx.thread))
+    limit = fit.window(ctx.context_size(ctx.thread))
     plan = window.plan(head, [m for m in messages if m.hidden is None], limit=limit,
                        scale=fit.scale)
     rows = [

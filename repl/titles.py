@@ -1,0 +1,88 @@
+"""Threads that name themselves: a thread /new made without a name is named after its first
+exchange by one short background request (``title_model``, else the thread's model); a failure
+falls back to the first words of the question. A thread the user named is never renamed."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from repl.context import Context
+from repl.errors import ChatreplError
+from repl.thread import MAX_NAME, Message, free_name, validate_name
+
+AUTO = "auto_name"  # a thread setting: True while the thread has the name /new gave it
+TIMEOUT = 20.0  # seconds the title request may take
+WORDS = 6  # of the question, when the model gives no title
+ASK = ("Give a title of two to five words for the conversation below, in its language. Answer "
+       "with the title only: no quotes, no final full stop.")
+
+
+def due(ctx: Context) -> str | None:
+    """The current thread's name if it waits for a title and has its first answer."""
+    if not ctx.config.auto_title or not ctx.is_open:
+        return None
+    info = ctx.thread
+    if not info.settings.get(AUTO) or info.message_count < 2:
+        return None
+    messages = ctx.store.messages(info.name, last=4)
+    return info.name if any(m.role == "assistant" and m.content for m in messages) else None
+
+
+async def name_thread(ctx: Context, name: str) -> str | None:
+    """Ask for a title of thread ``name`` and rename it (a free ``-N`` name if taken); the
+    first words of its question if the request fails or is cancelled. The new name, or None if
+    the thread was renamed or deleted meanwhile."""
+    messages = ctx.store.messages(name)
+    question = next((m for m in messages if m.role == "user"), None)
+    answer = next((m for m in messages if m.role == "assistant"), None)
+    title = ""
+    try:
+        if question and answer:
+            title = await asyncio.wait_for(_ask(ctx, name, question, answer), TIMEOUT)
+    except (ChatreplError, TimeoutError):
+        pass
+    except asyncio.CancelledError:  # leaving: the fallback name, then go
+        _rename(ctx, name, cleaned(question.content if question else ""))
+        raise
+    return _rename(ctx, name, cleaned(title) or cleaned(question.content if question else ""))
+
+
+async def _ask(ctx: Context, name: str, question: Message, answer: Message) -> str:
+    info = ctx.store.get(name)
+    if info is None:
+        return ""
+    endpoint, model = ctx.chosen(info)
+    if ctx.config.title_model:
+        chosen, model = ctx.endpoints.split(ctx.config.title_model)
+        endpoint = chosen or endpoint
+    text = f"User: {question.content[:2000]}\n\nAssistant: {answer.content[:2000]}"
+    request = [{"role": "system", "content": ASK}, {"role": "user", "content": text}]
+    return await ctx.endpoints.client(endpoint).complete(request, model)
+
+
+def cleaned(text: str) -> str:
+    """A thread name from a model's title or a question: one line, a few words, no quotes."""
+    line = next((s for s in text.strip().splitlines() if s.strip()), "")
+    line = re.sub(r"^(title:\s*)", "", line.strip(), flags=re.IGNORECASE)
+    words = re.sub(r"[\"'`*#/\\\x00-\x1f\x7f]", "", line).strip(" .-").split()[:WORDS]
+    name = " ".join(words)[:MAX_NAME - 4].strip(" .-")
+    try:
+        return validate_name(name) if name else ""
+    except ChatreplError:
+        return ""
+
+
+def _rename(ctx: Context, name: str, title: str) -> str | None:
+    info = ctx.store.get(name)
+    if info is None or not info.settings.get(AUTO):
+        return None  # renamed by the user, or deleted, meanwhile
+    settings = {k: v for k, v in info.settings.items() if k != AUTO}
+    if not title or title == name:
+        ctx.store.update(name, settings=settings)
+        return None
+    new = free_name(title, lambda n: ctx.store.get(n) is not None)
+    ctx.store.rename(name, new)
+    ctx.store.update(new, settings=settings)
+    ctx.renamed(name, new)
+    return new
