@@ -16,6 +16,7 @@ from repl.errors import (
     BadRequestError,
     ConnectionFailedError,
     ContextTooLongError,
+    EmptyAnswerError,
     ModelNotFoundError,
     NotFoundError,
     PermissionDeniedError,
@@ -179,3 +180,27 @@ def retry_after(headers: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None
+
+
+def empty_answer(said_done: bool) -> EmptyAnswerError:
+    if not said_done:  # llama-cpp-python's answer to a prompt too long: chat.py trims it
+        return EmptyAnswerError("the server ended the answer without sending anything (llama.cpp "
+                                "servers do this when the conversation is too long for the "
+                                "context)")
+    error = EmptyAnswerError("the server said the answer was done without sending any of it")
+    error.retryable = True
+    return error
+
+
+def retry_reason(error: ApiError) -> str:
+    """What failed, in the few words of a retry line."""
+    if isinstance(error, RateLimitError):
+        return "rate limited (429)"
+    if isinstance(error, ServerError):
+        busy = error.status in (502, 503, 504)
+        return f"server {'busy' if busy else 'error'} ({error.status})"
+    if isinstance(error, ConnectionFailedError):
+        return "cannot connect"
+    if isinstance(error, EmptyAnswerError):
+        return "empty answer"
+    return type(error).__name__

@@ -21,18 +21,15 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from repl import completions, responses, sse
-from repl.apierrors import map_error, redact, stream_error
+from repl.apierrors import empty_answer, map_error, redact, retry_reason, stream_error
 from repl.completions import REQUEST_SETTINGS, request_options
 from repl.errors import (
     ApiError,
     BadRequestError,
     ConnectionFailedError,
-    EmptyAnswerError,
     NoKeyError,
     PreviousResponseNotFoundError,
-    RateLimitError,
     ResponsesOnlyError,
-    ServerError,
     TimedOutError,
 )
 from repl.events import Calling, Delta, Done, Event, Notice, Retrying
@@ -184,7 +181,7 @@ class ChatClient:
             if delay is None:
                 raise error
             tries += 1
-            yield Retrying(_reason(error), delay)
+            yield Retrying(retry_reason(error), delay)
             await asyncio.sleep(delay)  # inside the caller's task: Ctrl-C cancels the wait
 
     def uses_responses(self, model: str) -> bool:
@@ -271,7 +268,7 @@ class ChatClient:
                 if delta:
                     yield delta
             if reader.received == 0:
-                raise _empty(False)
+                raise empty_answer(False)
             yield reader.done()
 
         try:
@@ -361,7 +358,7 @@ class ChatClient:
                 yield Calling(calls.snapshot())
             finish = choice.get("finish_reason") or finish
         if received == 0:
-            raise _empty(self._said_done)
+            raise empty_answer(self._said_done)
         yield Done(finish, usage, model, calls.done())
 
 
@@ -373,29 +370,3 @@ SDK_MODULES = ("openai", "openai.resources.chat", "openai.resources.responses",
 def _import_sdk() -> None:
     for name in SDK_MODULES:
         importlib.import_module(name)
-
-
-def _empty(said_done: bool) -> EmptyAnswerError:
-    if not said_done:  # llama-cpp-python's answer to a prompt too long: chat.py trims it
-        return EmptyAnswerError("the server ended the answer without sending anything (llama.cpp "
-                                "servers do this when the conversation is too long for the "
-                                "context)")
-    error = EmptyAnswerError("the server said the answer was done without sending any of it")
-    error.retryable = True
-    return error
-
-
-def _reason(error: ApiError) -> str:
-    """What failed, in the few words of a retry line."""
-    if isinstance(error, RateLimitError):
-        return "rate limited (429)"
-    if isinstance(error, ServerError):
-        busy = error.status in (502, 503, 504)
-        return f"server {'busy' if busy else 'error'} ({error.status})"
-    if isinstance(error, ConnectionFailedError):
-        return "cannot connect"
-    if isinstance(error, EmptyAnswerError):
-        return "empty answer"
-    return type(error).__name__
-
-
