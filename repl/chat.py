@@ -75,9 +75,14 @@ async def answer(ctx: Context, history: list[Message]) -> None:
         history = ctx.store.messages(name)
 
 
+SHRINKS = 4  # times a turn may be sent again with fewer messages, when refused as too long
+
+
 async def _answer(ctx: Context, history: list[Message]) -> Done | None:
-    """If the server still finds it too long, leave out more of the oldest messages, once. What
-    the server counts and states is remembered for the model (window.Fit), so the next fits."""
+    """If the server finds it too long, leave out more of the oldest messages: once when it
+    states the sizes, a few times (halving) when it answers with nothing (llama-cpp-python).
+    What the server counts and states is remembered for the model (window.Fit), so the next
+    fits; an empty answer is not, as it may be no such thing."""
     info = ctx.thread
     model = ctx.model_for(info)
     head = system_head(info)
@@ -86,23 +91,28 @@ async def _answer(ctx: Context, history: list[Message]) -> Done | None:
     fit = window.load(ctx.store, key)
     plan = window.plan(head, history, limit=fit.window(configured), scale=fit.scale)
     _say_dropped(ctx, plan, model)
-    try:
-        done = await _stream(ctx, with_meta(plan.messages, history), model)
-    except (ContextTooLongError, EmptyAnswerError) as e:
-        if e.partial:
-            raise
-        learned = fit.refused(plan.messages, str(e), configured)
-        if isinstance(e, ContextTooLongError):  # an empty body (llama-cpp-python) may not be
-            fit = learned
-            window.save(ctx.store, key, fit)
-        smaller = window.plan(head, history, limit=learned.window(configured),
-                              scale=learned.scale)
-        if smaller.dropped <= plan.dropped:
-            raise
-        ctx.ui.info(f"the server says the conversation is too long for {model}: sending it "
-                    f"again without the {smaller.dropped} earliest messages")
-        plan = smaller
-        done = await _stream(ctx, with_meta(plan.messages, history), model)
+    guess = fit  # what the refusals so far suggest, stated or not
+    for shrinks in range(SHRINKS + 1):
+        try:
+            done = await _stream(ctx, with_meta(plan.messages, history), model)
+            break
+        except (ContextTooLongError, EmptyAnswerError) as e:
+            # a size the server states is exact: sent again once; an empty answer, halved
+            if e.partial or shrinks == SHRINKS or (shrinks and isinstance(e, ContextTooLongError)):
+                raise
+            guess = guess.refused(plan.messages, str(e), configured)
+            if isinstance(e, ContextTooLongError):
+                fit = guess
+                window.save(ctx.store, key, fit)
+            elif guess.limit:  # no size stated: halve what was sent, so a few tries find it
+                guess = replace(guess, limit=guess.limit // 2)
+            smaller = window.plan(head, history, limit=guess.window(configured),
+                                  scale=guess.scale)
+            if smaller.dropped <= plan.dropped:
+                raise
+            ctx.ui.info(f"the server says the conversation is too long for {model}: sending "
+                        f"it again without the {smaller.dropped} earliest messages")
+            plan = smaller
     if done is not None and done.usage.prompt_tokens:
         window.save(ctx.store, key, fit.measured(plan.messages, done.usage.prompt_tokens))
     return done

@@ -149,6 +149,7 @@ class FakeOpenAI:
         # server's shape (CONTEXT_ERRORS), before any scripted reply is used.
         self.chars_per_token = 4
         self.context_limit: int | None = None
+        self.empty_when_too_long = False  # answer a prompt over the limit with an empty body
         self.context_style = "openai"
         # what GET /v1/models lists (each entry as the server sends it) and GET /props answers
         self.models: list[dict[str, Any]] = [
@@ -239,6 +240,12 @@ class FakeOpenAI:
             return
         prompt = self.tokens(body["messages"])
         if self.context_limit is not None and prompt > self.context_limit:
+            if self.empty_when_too_long:  # llama-cpp-python: a 200 with an empty body
+                h.send_response(200)
+                h.send_header("content-type", "text/event-stream")
+                h.send_header("content-length", "0")
+                h.end_headers()
+                return
             refusal = CONTEXT_ERRORS[self.context_style](self.context_limit, prompt)
             self._json(h, 400, refusal)
             return

@@ -12,6 +12,7 @@ from fakeserver import CONTEXT_ERRORS, Failure, FakeOpenAI, Reply
 from harness import Session
 
 from repl import window
+from repl.chat import SHRINKS
 from repl.thread import SUMMARY, Message, Usage
 from repl.window import Fit
 
@@ -380,3 +381,26 @@ def test_usage_of_history_no_longer_calibrates() -> None:
     history = exchange(8)
     history[-1] = msg("assistant", history[-1].content, 16, usage=Usage(prompt_tokens=30))
     assert window.plan([], history, limit=None).tokens == 16 * 26
+
+
+def test_a_server_that_answers_too_long_with_nothing_gets_fewer_messages_until_it_answers(
+        api_env: dict[str, str], server: FakeOpenAI, isolated: dict[str, str]) -> None:
+    """llama-cpp-python answers a prompt over its context with an empty 200 body, stating
+    nothing: chatrepl halves what it sends a few times, keeping the thread whole."""
+    configure(isolated, {"ctx-big": 4000})
+    server.context_limit = 150
+    server.empty_when_too_long = True
+
+    async def go() -> None:
+        s = Session(model="ctx-big")
+        seed(s, "t", 20, "ctx-big")
+        await s.start("t")
+        out = await s.line("question 0")
+        assert "echo: question 0" in out and "error" not in out, out
+        assert 3 <= len(server.requests) <= 1 + SHRINKS  # more than the one retry of before
+        assert server.tokens(server.sent_messages()) <= 150
+        assert no_two_users_in_a_row(server)
+        assert len(s.store.messages("t")) == 40 + 2  # nothing was taken out of the thread
+        await s.quit()
+
+    run(go())
