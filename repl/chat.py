@@ -21,7 +21,7 @@ from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, Unsaved
 from repl.events import Calling, Delta, Done, Notice, Retrying
 from repl.export import system_head
 from repl.render.ui import Streamer
-from repl.thread import ERROR, INTERRUPTED, TRUNCATED, Message, Part, Usage
+from repl.thread import ERROR, INTERRUPTED, TRUNCATED, Message, Part, ThreadInfo, Usage
 from repl.tools import loop as tools
 
 RESEND = "; /retry sends it again"  # said when a question got no answer at all
@@ -94,7 +94,7 @@ async def _answer(ctx: Context, history: list[Message]) -> Done | None:
     guess = fit  # what the refusals so far suggest, stated or not
     for shrinks in range(SHRINKS + 1):
         try:
-            done = await _stream(ctx, with_meta(plan.messages, history), model)
+            done = await _stream(ctx, info, with_meta(plan.messages, history), model)
             break
         except (ContextTooLongError, EmptyAnswerError) as e:
             # a size the server states is exact: sent again once; an empty answer, halved
@@ -137,7 +137,8 @@ def _say_dropped(ctx: Context, plan: window.Plan, model: str) -> None:
                     f"fit {model}'s context; they stay in the thread (/compact summarises)")
 
 
-async def _stream(ctx: Context, payload: list[dict[str, Any]], model: str) -> Done | None:
+async def _stream(ctx: Context, info: ThreadInfo, payload: list[dict[str, Any]],
+                  model: str) -> Done | None:
     view = ctx.ui.stream()
     parts: list[str] = []
     thought: list[str] = []
@@ -148,9 +149,9 @@ async def _stream(ctx: Context, payload: list[dict[str, Any]], model: str) -> Do
     painter = asyncio.create_task(_paint(view))
     try:
         # attachments are stored once per SHA-256: their bytes go back in only now
-        async for event in ctx.client.stream(ctx.store.expand(payload), model,
-                                             settings=ctx.request_settings(ctx.thread),
-                                             tools=tools.offered(ctx)):
+        async for event in ctx.client_for(info).stream(ctx.store.expand(payload), model,
+                                                       settings=ctx.request_settings(info),
+                                                       tools=tools.offered(ctx)):
             if isinstance(event, Delta):
                 parts.append(event.text)
                 thought.append(event.reasoning)

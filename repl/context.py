@@ -96,7 +96,11 @@ class Context:
     @property
     def client(self) -> ChatClient:
         """The client of the current thread's endpoint."""
-        return self.endpoints.client(self.chosen(self.thread)[0])
+        return self.client_for(self.thread)
+
+    def client_for(self, info: ThreadInfo) -> ChatClient:
+        """The client of the endpoint a turn on ``info`` goes to."""
+        return self.endpoints.client(self.chosen(info)[0])
 
     def model_for(self, info: ThreadInfo) -> str:
         """The model a turn on ``info`` uses: -m (until /model), the thread's, the default."""

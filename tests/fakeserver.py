@@ -241,10 +241,7 @@ class FakeOpenAI:
         prompt = self.tokens(body["messages"])
         if self.context_limit is not None and prompt > self.context_limit:
             if self.empty_when_too_long:  # llama-cpp-python: a 200 with an empty body
-                h.send_response(200)
-                h.send_header("content-type", "text/event-stream")
-                h.send_header("content-length", "0")
-                h.end_headers()
+                self._empty(h)
                 return
             refusal = CONTEXT_ERRORS[self.context_style](self.context_limit, prompt)
             self._json(h, 400, refusal)
@@ -258,10 +255,7 @@ class FakeOpenAI:
             self._reset(h)
             return
         if isinstance(script, PoisonedKeepAlive):
-            h.send_response(200)
-            h.send_header("content-type", "text/event-stream")
-            h.send_header("content-length", "0")
-            h.end_headers()
+            self._empty(h)
             h.poisoned = True  # type: ignore[attr-defined]
             return
         if isinstance(script, Failure):
@@ -282,6 +276,14 @@ class FakeOpenAI:
         except (BrokenPipeError, ConnectionResetError):
             pass
         h.close_connection = True
+
+    @staticmethod
+    def _empty(h: BaseHTTPRequestHandler) -> None:
+        """A 200 event stream with an empty body, the connection kept open."""
+        h.send_response(200)
+        h.send_header("content-type", "text/event-stream")
+        h.send_header("content-length", "0")
+        h.end_headers()
 
     def _failure(self, h: BaseHTTPRequestHandler, script: Failure) -> None:
         h.send_response(script.status)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from repl.commands.registry import CommandError, command
 from repl.context import Context
 from repl.sanitize import clean_line
-from repl.tools.loop import ALLOWED, SWITCHES, is_on
+from repl.tools.loop import ALLOWED, SWITCHES, is_on, switches
 from repl.tools.toolbox import FAILED, READY
 
 
@@ -55,17 +55,18 @@ async def tools(ctx: Context, arg: str) -> None:
         t.name == tool for t in box.servers[server].tools)
     if tool and not known:
         raise CommandError(f"{server} has no tool {tool!r} (/tools lists them)")
-    switches = dict(ctx.setting(SWITCHES) or {})
+    switched = switches(ctx)
     if not tool:  # the server's switch decides for all its tools again
-        switches = {k: v for k, v in switches.items() if not k.startswith(f"{server}.")}
-    switches[name] = switch == "on"
-    ctx.save_setting(SWITCHES, switches)
+        switched = {k: v for k, v in switched.items() if not k.startswith(f"{server}.")}
+    switched[name] = switch == "on"
+    ctx.save_setting(SWITCHES, switched)
     ctx.ui.info(f"{name}: {switch} in this thread")
 
 
 def _list(ctx: Context) -> None:
     assert ctx.tools is not None
     allowed = ctx.setting(ALLOWED) or []
+    switched = switches(ctx)
     rows: list[tuple[str, str]] = []
     for name, server in ctx.tools.servers.items():
         where = server.config.url or " ".join(server.config.command)
@@ -74,7 +75,7 @@ def _list(ctx: Context) -> None:
             state = f"{len(server.tools)} tools"
         rows.append((clean_line(name), f"{state} · {where}"))
         for tool in server.tools if server.state == READY else ():
-            mark = "on " if is_on(ctx, tool) else "off"
+            mark = "on " if is_on(tool, switched) else "off"
             always = " (always allowed)" if tool.shown in allowed or ctx.tools.approves(tool) \
                 else ""
             summary = tool.description.strip().splitlines()[0] if tool.description.strip() else ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from repl.client import Done
@@ -29,17 +29,22 @@ INTERRUPTED_CALL = "interrupted: the user cancelled this call (Ctrl-C) before it
 Save = Callable[[Message], Message]
 
 
-def is_on(ctx: Context, tool: Tool) -> bool:
+def switches(ctx: Context) -> dict[str, bool]:
+    """The current thread's tool switches (one store read: pass them to is_on)."""
+    return dict(ctx.setting(SWITCHES) or {})
+
+
+def is_on(tool: Tool, switched: Mapping[str, bool]) -> bool:
     """A tool's own switch wins over its server's; both are on unless switched off."""
-    switches = ctx.setting(SWITCHES) or {}
-    return bool(switches.get(tool.shown, switches.get(tool.server, True)))
+    return bool(switched.get(tool.shown, switched.get(tool.server, True)))
 
 
 def offered(ctx: Context) -> list[dict[str, Any]]:
     """The function tools sent with a request on the current thread: those that are on."""
     if ctx.tools is None:
         return []
-    return [t.function() for t in ctx.tools.tools() if is_on(ctx, t)]
+    switched = switches(ctx)
+    return [t.function() for t in ctx.tools.tools() if is_on(t, switched)]
 
 
 async def ready(ctx: Context) -> None:
@@ -92,7 +97,7 @@ async def _one(ctx: Context, call: dict[str, Any], save: Save) -> bool | None:
     name, raw = str(function.get("name", "")), str(function.get("arguments") or "")
     box = ctx.tools
     tool = box.find(name) if box is not None else None
-    if box is None or tool is None or not is_on(ctx, tool):
+    if box is None or tool is None or not is_on(tool, switches(ctx)):
         save(tool_message(call["id"], NOT_RUN.format(name)))
         return False
     arguments, problem = _arguments(raw)
