@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
@@ -93,16 +94,26 @@ class Ref:
         return f"{PREFIX}{self.sha}:{self.size}:{self.width}x{self.height}:{self.header}"
 
 
+# A reference names only the store's own bytes: a SHA-256 in hex, never a path or anything else
+# a crafted file could put there (read at import, at every store's read and at deletion).
+_REF = re.compile(r"([0-9a-f]{64}):(\d{1,15}):(\d{1,10})x(\d{1,10}):"
+                  r"((?:data:[^,\n]{0,300};base64,)?)")
+
+
 def parse_ref(text: object) -> Ref | None:
-    """The reference ``text`` is, or None."""
+    """The reference ``text`` is, or None (also for a string that only looks like one)."""
     if not isinstance(text, str) or not text.startswith(PREFIX):
         return None
-    try:
-        sha, size, dims, header = text[len(PREFIX):].split(":", 3)
-        width, _, height = dims.partition("x")
-        return Ref(sha, int(size), header, int(width), int(height))
-    except ValueError:
+    found = _REF.fullmatch(text, len(PREFIX))
+    if found is None:
         return None
+    sha, size, width, height, header = found.groups()
+    return Ref(sha, int(size), header, int(width), int(height))
+
+
+def is_sha(text: str) -> bool:
+    """Whether ``text`` is what a store names bytes by (a SHA-256 in lowercase hex)."""
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 @dataclass(frozen=True, slots=True)

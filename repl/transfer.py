@@ -23,6 +23,7 @@ from repl.importers import (
     decode,
     describe_left_out,
     parse,
+    without_references,
 )
 from repl.store.buffered import BufferedStore
 from repl.thread import MAX_NAME, SUMMARY, Message, free_name, validate_name
@@ -70,7 +71,7 @@ def import_file(store: BufferedStore, path: str, name: str | None = None) -> Imp
         raise ImportFormatError(f"cannot read {path}: {e.strerror}") from None
     threads = parse(decode(data, filename=file.name), filename=file.name)
     report = ImportReport()
-    kept = [t for t in threads if t.messages or t.system]
+    kept = [without_references(t) for t in threads if t.messages or t.system]
     if not kept:
         left_out = describe_left_out(sum((t.left_out for t in threads), Counter()))
         raise ImportFormatError(f"{file.name} has nothing chatrepl can import"

@@ -21,12 +21,13 @@ from repl.importers.common import (
     counted,
     describe_left_out,
     error,
+    without_references,
 )
 from repl.importers.markdown import from_markdown, has_markers
 from repl.importers.messages import from_messages, from_wrapper
 
 __all__ = ["EXPECTED", "ImportFormatError", "ImportedThread", "counted", "decode",
-           "describe_left_out", "parse"]
+           "describe_left_out", "parse", "without_references"]
 
 _JSON_START = re.compile(r'[\[{]\s*(?:["\[{\]}\d-]|true|false|null|$)')  # not "[a link](...)"
 

@@ -4,10 +4,12 @@ what an import had to leave out."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from repl.errors import ChatreplError
-from repl.thread import Message
+from repl.thread import ATTACHED, PREFIX, Message, parts_text
 
 EXPECTED = ('expected a JSON messages array ([{"role": ..., "content": ...}]), '
             "ChatGPT's conversations.json or a markdown export from chatrepl")
@@ -27,6 +29,8 @@ LEFT_OUT = {
                "system messages after the conversation began"),
     "role": ("message with an unknown role", "messages with an unknown role"),
     "empty": ("empty message", "empty messages"),
+    "reference": ("attachment naming stored bytes instead of holding them",
+                  "attachments naming stored bytes instead of holding them"),
 }
 
 
@@ -61,3 +65,42 @@ def describe_left_out(left_out: Counter[str]) -> str:
     """``2 tool calls, 1 image part``: what was left out, in LEFT_OUT's order ('' if nothing)."""
     return ", ".join(counted(left_out[kind], *words) for kind, words in LEFT_OUT.items()
                      if left_out[kind] > 0)
+
+
+def without_references(thread: ImportedThread) -> ImportedThread:
+    """``thread`` without the parts that name a store's bytes (``chatrepl-blob:...``) rather
+    than hold them: a file brings its attachments' bytes, so such a part names bytes of some
+    other store, or a path (a crafted file). Each one is counted as left out."""
+    dropped = 0
+    messages = []
+    for m in thread.messages:
+        parts = _kept(m.parts) if m.parts is not None else None
+        listed = m.fields.get("content")
+        content = _kept(listed) if isinstance(listed, list) else None
+        lost = (len(m.parts or ()) - len(parts or ())) + \
+            (len(listed) - len(content or ()) if isinstance(listed, list) else 0)
+        if lost:
+            fields = {**m.fields, "content": list(content or ())} if content is not None \
+                else m.fields
+            m = replace(m, parts=parts, fields=fields,
+                        content=parts_text(parts) if parts is not None else m.content)
+            dropped += lost
+        messages.append(m)
+    if not dropped:
+        return thread
+    return replace(thread, messages=messages,
+                   left_out=thread.left_out + Counter(reference=dropped))
+
+
+def _kept(parts: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:
+    return tuple(p for p in parts if not _names_bytes(p))
+
+
+def _names_bytes(part: object) -> bool:
+    """Whether ``part`` is an attachment whose data is a reference (or looks like one)."""
+    if not isinstance(part, Mapping):
+        return False
+    key, field_, _ = ATTACHED.get(str(part.get("type")), ("", "", ""))
+    inner = part.get(key)
+    value = inner.get(field_) if isinstance(inner, Mapping) else None
+    return isinstance(value, str) and value.lstrip().startswith(PREFIX)

@@ -137,7 +137,11 @@ def _fields(extra: str) -> dict[str, Any]:
         value = json.loads(found.group(2))
     except json.JSONDecodeError:
         return {}
-    return value if isinstance(value, dict) else {}
+    if not isinstance(value, dict):
+        return {}
+    # the section's text is the content: details never put another role or other parts in its
+    # place (only a null content, as a tool call's message has, is carried)
+    return {k: v for k, v in value.items() if k != "role" and (k != "content" or v is None)}
 
 
 def _md_message(attrs: dict[str, str], content: str) -> Message:

@@ -17,7 +17,10 @@ import struct
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from repl.thread import ATTACHED, PREFIX, Part, Ref, parse_ref
+from repl.thread import ATTACHED, PREFIX, Part, Ref, is_sha, parse_ref
+
+# what is sent in place of a part whose reference is not the store's own
+BROKEN = "[an attachment left out: its reference does not name this store's bytes]"
 
 # (part type, key of the part holding the object, key of the object holding the base64 data):
 # the one table of attached parts, thread.ATTACHED, read here
@@ -64,8 +67,11 @@ def take_out(parts: Iterable[Part]) -> tuple[tuple[Part, ...], dict[str, bytes]]
         key, field, _ = slot
         header, raw = decoded
         sha = hashlib.sha256(raw).hexdigest()
-        found[sha] = raw
         ref = Ref(sha, len(raw), header, *image_size(raw))
+        if parse_ref(str(ref)) != ref:  # an odd header: kept inline rather than misread later
+            kept.append(part)
+            continue
+        found[sha] = raw
         kept.append({**part, key: {**part[key], field: str(ref)}})
     return tuple(kept), found
 
@@ -84,8 +90,10 @@ def expand(payload: list[dict[str, Any]], read: Callable[[str], bytes]) -> list[
 
 def _expand_message(m: dict[str, Any], read: Callable[[str], bytes]) -> dict[str, Any]:
     content = m.get("content")
-    if not isinstance(content, list) or not any(refs(p for p in content
-                                                     if isinstance(p, Mapping))):
+    if not isinstance(content, list):
+        return m
+    parts = [p for p in content if isinstance(p, Mapping)]
+    if not refs(parts) and not broken(parts):
         return m
     return {**m, "content": [_expand_part(p, read) if isinstance(p, Mapping) else p
                              for p in content]}
@@ -94,11 +102,27 @@ def _expand_message(m: dict[str, Any], read: Callable[[str], bytes]) -> dict[str
 def _expand_part(part: Part, read: Callable[[str], bytes]) -> Part:
     slot = _slot(part)
     ref = parse_ref(slot[2]) if slot else None
-    if slot is None or ref is None:
+    if slot is None or not slot[2].startswith(PREFIX):
         return part
+    if ref is None:  # it only looks like a reference (a file synced in, say): never a path
+        return {"type": "text", "text": BROKEN}
     key, field, _ = slot
-    data = ref.header + base64.b64encode(read(ref.sha)).decode()
+    data = ref.header + base64.b64encode(read(checked(ref.sha))).decode()
     return {**part, key: {**part[key], field: data}}
+
+
+def broken(parts: Iterable[Part] | None) -> int:
+    """How many of ``parts`` hold a string that looks like a reference and is not one."""
+    return sum(1 for slot in map(_slot, parts or ()) if slot and slot[2].startswith(PREFIX)
+               and parse_ref(slot[2]) is None)
+
+
+def checked(sha: str) -> str:
+    """``sha``, the name of a blob, if it is one (a SHA-256 in hex); ValueError otherwise: a
+    store builds no path or key from anything else."""
+    if not is_sha(sha):
+        raise ValueError(f"not a blob name: {sha[:80]!r}")
+    return sha
 
 
 def image_size(raw: bytes) -> tuple[int, int]:
@@ -142,4 +166,5 @@ def _jpeg(raw: bytes) -> tuple[int, int]:
     return 0, 0
 
 
-__all__ = ["PREFIX", "Ref", "expand", "image_size", "refs", "take_out"]
+__all__ = ["BROKEN", "PREFIX", "Ref", "broken", "checked", "expand", "image_size", "refs",
+           "take_out"]

@@ -246,7 +246,7 @@ class JSONStore(Disk):
             with as_store_error(folder, "write"):
                 files.private_dir(folder)
                 with contextlib.suppress(FileExistsError):
-                    files.atomic_write(folder / sha, raw, exclusive=True)
+                    files.atomic_write(folder / blobs.checked(sha), raw, exclusive=True)
         return parts
 
     def _drop_blobs(self, gone: list[dict[str, Any]]) -> None:
@@ -260,14 +260,14 @@ class JSONStore(Disk):
                 text = codec.dumps(doc)
                 shas = {sha for sha in shas if f"{blobs.PREFIX}{sha}:".encode() not in text}
             for sha in shas:
-                self._remove(self.dir / BLOBS / sha)
+                self._remove(self.dir / BLOBS / blobs.checked(sha))
 
     def expand(self, payload: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The request's messages with their attachments' bytes put back (blobs.py)."""
         return blobs.expand(payload, self._blob)
 
     def _blob(self, sha: str) -> bytes:
-        raw = self._bytes(self.dir / BLOBS / sha)
+        raw = self._bytes(self.dir / BLOBS / blobs.checked(sha))
         if raw is None:
             raise StoreError(f"the thread store {self.dir} lacks an attachment ({sha[:12]})")
         return raw

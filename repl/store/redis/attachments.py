@@ -61,7 +61,7 @@ class Attachments(Searching):
 
     def _blob(self, sha: str) -> bytes:
         with self._guard():
-            raw = self._raw().get(self._key("blob", sha))
+            raw = self._raw().get(self._key("blob", blobs.checked(sha)))
         if raw is None:
             raise StoreError(f"the Redis store at {self.where} lacks an attachment ({sha[:12]})")
         return cast(bytes, raw)
