@@ -56,10 +56,13 @@ class App:
     async def run(self, thread: str | None = None, *, system: str | None = None,
                   preset: str | None = None) -> None:
         ctx = self.ctx
-        created = ctx.open(ctx.initial_thread(thread), system=system)
-        if preset:
-            apply_preset(ctx, preset, system=system)
-        show_opened(ctx, created)
+        try:
+            created = ctx.open(ctx.initial_thread(thread), system=system)
+            if preset:
+                apply_preset(ctx, preset, system=system)
+            show_opened(ctx, created)
+        except ChatreplError as e:  # no stored thread stops chatrepl from starting
+            ctx.ui.error(e.line(repl=True))
         warming: list[asyncio.Task[None]] = []
 
         def warm(app: object) -> None:  # once the first prompt is drawn, not before

@@ -16,6 +16,10 @@ from repl import __version__
 from repl.errors import ChatreplError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from prompt_toolkit.history import History
+
     from repl.config import Config
     from repl.context import Context
     from repl.store.buffered import BufferedStore
@@ -204,7 +208,12 @@ def _export(store: BufferedStore, name: str, args: argparse.Namespace) -> int:
     from repl.transfer import export_text, export_thread
 
     if args.export == "-":
-        sys.stdout.write(export_text(store, name, format_for("-", args.format))[0])
+        text = export_text(store, name, format_for("-", args.format))[0]
+        if sys.stdout.isatty():  # made safe as on screen; into a pipe or a file it stays exact
+            from repl.sanitize import clean
+
+            text = clean(text)
+        sys.stdout.write(text)
         sys.stdout.flush()
         return 0
     try:
@@ -223,6 +232,22 @@ def _print_hits(hits: list[Hit]) -> None:
     for hit in hits:
         snippet = clean_line(hit.snippet.replace(HIGHLIGHT[0], "[").replace(HIGHLIGHT[1], "]"))
         print(f"{clean_line(hit.thread)}\tturn {hit.turn}\t{hit.role}\t{snippet}")
+
+
+def _history(ctx: Context, config: Config, make: Callable[[str], History]) -> History:
+    """The input history file, in the data dir made (0700) whatever the store; where it cannot
+    be written (a read-only disk), a history of this run only, saying so."""
+    from prompt_toolkit.history import InMemoryHistory
+
+    from repl import files
+
+    try:
+        files.private_dir(config.data_dir)
+        return make(str(config.history_path))
+    except OSError as e:
+        ctx.ui.warn(f"the input history is kept for this run only: cannot write "
+                    f"{config.history_path} ({e.strerror or e})")
+        return InMemoryHistory()
 
 
 def _one_shot_prompt(words: list[str]) -> str | None:
@@ -283,7 +308,7 @@ async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
     ctx = replace(ctx, ask=ask, choose=ask.choose, edit=LineEditor(input=input, output=output),
                   external_edit=ExternalEditor(config.editor), interactive=True, tools=toolbox)
     ctx.staged.extend(_attached(args.attach))  # for the first message
-    app = App(ctx, input=input, output=output, history=file_history(str(config.history_path)))
+    app = App(ctx, input=input, output=output, history=_history(ctx, config, file_history))
     tools.start(ctx)  # in the background
     try:
         await app.run(args.thread, system=args.system, preset=args.preset)

@@ -6,12 +6,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import pytest
 from fakeserver import FakeOpenAI
 from harness import Session
-from stores import BACKENDS
+from pty_session import Terminal
+from stores import BACKENDS, redis_url
 
 from repl import config as config_mod
 from repl.export import to_json, to_markdown
@@ -132,3 +138,123 @@ def test_the_repl_import_says_what_it_left_out_and_sends_no_file(
     asyncio.run(go())
     assert secret.read_bytes() == SECRET
 
+
+
+# == output, start-up and reading: items 6, 7, 8 and 14 ===========================================
+
+ESCAPES = ("\x1b]52;c;ZXZpbA==\x07 \x1b]0;owned\x07 \x1bc "
+           "\x1bPtmux;\x1b\x1b]52;c;eA==\x07\x1b\\ \u202e")
+
+
+def chatrepl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "repl", *args], env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["md", "json"])
+def test_an_export_to_a_terminal_is_made_safe_and_to_a_pipe_stays_exact(
+        api_env: dict[str, str], tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / "escapes.json"
+    path.write_text(json.dumps([{"role": "user", "content": "hi"},
+                                {"role": "assistant", "content": f"look: {ESCAPES}"}]))
+    assert chatrepl(api_env, "--import", str(path)).returncode == 0
+    piped = chatrepl(api_env, "-t", "escapes", "--export", "-", "--format", fmt)
+    assert "\x1b]52;c;" in piped.stdout if fmt == "md" else "\\u001b]52;c;" in piped.stdout
+    term = Terminal(api_env, tmp_path, ["-t", "escapes", "--export", "-", "--format", fmt])
+    term.wait_gone()
+    assert term.exit_status() == 0
+    assert "look:" in term.output
+    assert "\x1b" not in term.output and "\u202e" not in term.output
+    assert ("␛]52;c;" if fmt == "md" else "\\u001b]52;c;") in term.output
+    assert "<U+202E>" in term.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("store", ["json", "redis"])
+def test_a_store_elsewhere_on_a_machine_without_a_data_dir_starts(
+        api_env: dict[str, str], tmp_path: Path, store: str) -> None:
+    data_dir = Path(api_env["XDG_DATA_HOME"]) / "chatrepl"
+    shutil.rmtree(api_env["XDG_DATA_HOME"])
+    url = f"json://{tmp_path / 'threads'}" if store == "json" else redis_url()
+    env = {**api_env, "CHATREPL_STORE": url}
+    term = Terminal(env, tmp_path, ["-t", f"fresh-{uuid.uuid4().hex[:8]}"])
+    term.wait_prompt()
+    term.send("/quit\r")
+    assert term.exit_status() == 0, term.text
+    assert data_dir.is_dir() and data_dir.stat().st_mode & 0o777 == 0o700
+    assert "Traceback" not in term.output
+
+
+def test_an_import_nested_too_deeply_is_refused_in_one_line(api_env: dict[str, str],
+                                                           tmp_path: Path) -> None:
+    for depth in (1_000, 100_000):
+        path = tmp_path / f"deep{depth}.json"
+        path.write_text('[{"role": "user", "content": "hi", "x": ' + "[" * depth + "]" * depth
+                        + "}]")
+        done = chatrepl(api_env, "--import", str(path))
+        assert done.returncode == 1
+        assert done.stderr.startswith(f"chatrepl: deep{depth}.json nests deeper than 64 levels")
+        assert len(done.stderr.splitlines()) == 1
+    assert "deep" not in chatrepl(api_env, "--list").stdout
+
+
+def test_a_thread_that_cannot_be_read_never_stops_chatrepl_from_starting(
+        api_env: dict[str, str], server: FakeOpenAI, data_dir: Path) -> None:
+    """An older chatrepl stored what it cannot read back: that thread is one line, the REPL
+    opens, and every other thread works."""
+    async def setup() -> None:
+        s = await Session().start("other")
+        await s.line("hello")
+        await s.line("/switch deep")
+        await s.line("hi")
+        await s.quit()
+
+    asyncio.run(setup())
+    with sqlite3.connect(data_dir / "chatrepl.db") as db:
+        db.execute("UPDATE messages SET fields = ? WHERE content = 'hi'",
+                   ("[" * 100_000 + "]" * 100_000,))
+    db.close()
+
+    async def go() -> None:
+        s = await Session().start()  # the thread used last: "deep"
+        assert "nests too deeply to be read" in s.text
+        out = await s.line("/switch other")
+        assert "hello" in out
+        await s.line("and again")
+        assert server.sent_content() == "and again"
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def _read_only(folder: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """chatrepl run with ``folder`` mounted read-only (a user and mount namespace of its own)."""
+    script = ('mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"')
+    done = subprocess.run(["unshare", "--map-root-user", "--mount", "sh", "-c", script,
+                           str(folder), sys.executable, "-m", "repl", *args],
+                          env=env, capture_output=True, text=True, timeout=60)
+    if "mount:" in done.stderr or "unshare:" in done.stderr:
+        pytest.skip(f"no read-only mount here: {done.stderr.strip()}")
+    return done
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
+def test_a_read_only_data_dir_reads_and_a_write_says_why(api_env: dict[str, str],
+                                                        tmp_path: Path, data_dir: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps([{"role": "user", "content": "hi there"},
+                                {"role": "assistant", "content": "hello"}]))
+    assert chatrepl(api_env, "--import", str(path)).returncode == 0
+    listed = _read_only(data_dir, api_env, "--list")
+    assert listed.returncode == 0 and "a " in listed.stdout, listed.stderr
+    exported = _read_only(data_dir, api_env, "-t", "a", "--export", "-")
+    assert exported.returncode == 0 and "hi there" in exported.stdout
+    found = _read_only(data_dir, api_env, "--search", "there")
+    assert found.returncode == 0 and "[there]" in found.stdout
+    other = path.with_name("b.json")
+    other.write_text(json.dumps([{"role": "user", "content": "something new"}]))
+    wrote = _read_only(data_dir, api_env, "--import", str(other))
+    assert wrote.returncode == 1
+    assert wrote.stderr == (f"chatrepl: cannot write to the thread store {data_dir}/chatrepl.db"
+                            ": it is on a read-only disk (reading works)\n")

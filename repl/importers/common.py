@@ -34,6 +34,22 @@ LEFT_OUT = {
 }
 
 
+# How deep a file's JSON may nest: chatrepl's own threads nest a dozen levels at most, and what a
+# store writes it must read back (Python's JSON reader stops near a thousand).
+MAX_DEPTH = 64
+
+
+def too_deep(value: object, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` (parsed JSON) nests deeper than ``limit`` lists and objects."""
+    level: list[object] = [value]
+    for _ in range(limit + 1):
+        level = [child for item in level if isinstance(item, (list, dict))
+                 for child in (item.values() if isinstance(item, dict) else item)]
+        if not level:
+            return False
+    return True
+
+
 class ImportFormatError(ChatreplError):
     """A file that cannot be read, is not in a format chatrepl can import, or is damaged."""
 

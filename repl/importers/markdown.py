@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from repl.export import END_MARKER, MARKER, status_line
-from repl.importers.common import ImportedThread, error
+from repl.importers.common import MAX_DEPTH, ImportedThread, error, too_deep
 from repl.thread import SUMMARY, Message
 
 _ROLES = ("user", "assistant", "tool", SUMMARY)
@@ -33,7 +33,7 @@ def from_markdown(text: str, filename: str) -> ImportedThread:
         if kind == "message" and attrs.get("role") in _ROLES:
             messages.append(_md_message(attrs, content))
         elif kind == "extra" and messages:  # the details of the message before it
-            messages[-1] = replace(messages[-1], fields=_fields(content))
+            messages[-1] = replace(messages[-1], fields=_fields(content, filename))
     unknown = sum(kind == "message" and attrs.get("role") not in _ROLES
                   for kind, attrs, _ in sections)
     system, model, name = (meta.get(k) for k in ("system", "model", "thread"))
@@ -127,7 +127,7 @@ def _read_content(text: str, at: int, attrs: dict[str, str],
 _FENCED = re.compile(r"(?:\A|\n)(`{3,})json\n(.*)\n\1\Z", re.S)
 
 
-def _fields(extra: str) -> dict[str, Any]:
+def _fields(extra: str, filename: str) -> dict[str, Any]:
     """A message's other keys (tool calls, the call a result answers), from the fenced JSON of
     its details section; the attachment lines before it name what markdown cannot hold."""
     found = _FENCED.search(extra)
@@ -135,6 +135,11 @@ def _fields(extra: str) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(found.group(2))
+        if too_deep(value):
+            raise RecursionError
+    except RecursionError:
+        raise error(filename, f"has details nested deeper than {MAX_DEPTH} levels, which no "
+                              "conversation's are") from None
     except json.JSONDecodeError:
         return {}
     if not isinstance(value, dict):

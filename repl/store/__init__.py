@@ -110,6 +110,20 @@ class ThreadStore(Protocol):
     def close(self) -> None: ...
 
 
+def loads(text: str | bytes) -> Any:
+    """A stored JSON value; StoreError for one nested too deeply to be read back (an import of
+    an older chatrepl could store one), so that one thread, not chatrepl, fails to open."""
+    import json
+
+    from repl.errors import StoreError
+
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise StoreError("a stored message nests too deeply to be read (an import of an "
+                         "older chatrepl?)") from None
+
+
 STORE_HELP = "sqlite:///path/to/file.db, json:///path/to/dir or redis://host:port/db"
 
 

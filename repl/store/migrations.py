@@ -139,3 +139,12 @@ def apply(db: sqlite3.Connection) -> None:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+
+def pending(db: sqlite3.Connection) -> list[str]:
+    """The migrations a database has not had (every one, for a file without the table)."""
+    try:
+        done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    except sqlite3.OperationalError:
+        return [name for name, _ in MIGRATIONS]
+    return [name for name, _ in MIGRATIONS if name not in done]

@@ -6,6 +6,7 @@ instead of failing, and readers always see whole, committed turns.
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +22,7 @@ from repl.store.sqlrows import INFO, MESSAGE
 from repl.thread import Hit, Message, ThreadInfo, attachment_names, last_group, restored_name
 
 BUSY_TIMEOUT_MS = 10_000
+READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)  # what a disk one cannot write to says
 
 class _Damaged(sqlite3.DatabaseError):
     sqlite_errorname = "SQLITE_CORRUPT"
@@ -35,9 +37,16 @@ class SQLiteStore:
         self.path = path
         self._clock = clock
         self.recovered: recover.Recovery | None = None  # set when a damaged file was replaced
+        self.read_only = False  # a file on a read-only disk: read, and every write says why
         try:
-            files.private_dir(path.parent)
-            files.private_file(path)
+            try:
+                files.private_dir(path.parent)
+                files.private_file(path)
+            except OSError as e:
+                if e.errno not in READ_ONLY or not path.is_file():
+                    raise
+                self._db, self.read_only = self._connect_read_only(), True
+                return
             try:
                 self._db = self._connect()
             except sqlite3.DatabaseError as e:
@@ -48,6 +57,19 @@ class SQLiteStore:
             raise StoreError(f"cannot open the thread store {path}: {e}") from None
         for suffix in recover.SIDE_FILES:
             files.tighten(path.with_name(path.name + suffix))
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """The store as it is on a disk chatrepl may not write to (immutable: no -shm needed)."""
+        uri = f"{self.path.absolute().as_uri()}?mode=ro&immutable=1"
+        db = sqlite3.connect(uri, uri=True, isolation_level=None)
+        try:
+            if migrations.pending(db):
+                raise StoreError(f"the thread store {self.path} is read-only and was written "
+                                 "by an older chatrepl: it needs an upgrade, which writes")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def _connect(self) -> sqlite3.Connection:
         # Look at the file before connecting: closing any other descriptor on it once SQLite has
@@ -110,6 +132,9 @@ class SQLiteStore:
             recover.marker(self.path).touch()  # the next start checks the file and repairs it
             return StoreError(f"the thread store {self.path} is damaged ({text}); restart "
                               "chatrepl to repair it (nothing is deleted)")
+        if self.read_only:
+            return StoreError(f"cannot write to the thread store {self.path}: it is on a "
+                              "read-only disk (reading works)")
         if "locked" in text or "busy" in text:
             return StoreBusyError(f"the thread store is busy (another chatrepl is writing): {text}")
         return StoreError(f"cannot write to the thread store {self.path}: {text}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from repl.store import loads
 from repl.thread import Message, ThreadInfo, Usage
 
 INFO = """
@@ -31,7 +32,7 @@ def info(row: tuple[Any, ...]) -> ThreadInfo:
 
 def message(r: tuple[Any, ...]) -> Message:
     """A row of MESSAGE as the message it holds."""
-    parts = tuple(json.loads(r[11])) if r[11] is not None else None
+    parts = tuple(loads(r[11])) if r[11] is not None else None
     return Message(r[0], r[1], r[2], r[3], r[4], Usage(r[5], r[6], r[14], r[15]), r[7], r[8],
                    r[9], r[10], parts, _json(r[12]), r[13], _json(r[16]))
 
@@ -51,4 +52,4 @@ def dumps(value: Any) -> str | None:
 
 
 def _json(text: str | None) -> dict[str, Any]:
-    return json.loads(text) if text else {}
+    return loads(text) if text else {}

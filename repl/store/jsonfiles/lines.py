@@ -61,7 +61,10 @@ def parse(raw: bytes) -> Reading:
     end = raw.find(b"\n")
     first = _object(raw[start:end]) if end >= 0 else None
     if first is None or "messages" in first:  # one JSON document: formats 1 and 2
-        value = json.loads(raw[start:])
+        try:
+            value = json.loads(raw[start:])
+        except RecursionError:  # nested too deeply to read back: damaged, as far as we can tell
+            raise ValueError("it nests too deeply to be read") from None
         if isinstance(value, dict):
             _newer(value)
         doc = codec.check(value)
@@ -91,7 +94,7 @@ def extend(reading: Reading, tail: bytes) -> None:
 def _object(line: bytes) -> dict[str, Any] | None:
     try:
         value = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 

@@ -8,7 +8,7 @@ import json
 import re
 from dataclasses import replace
 
-from repl.store import words
+from repl.store import loads, words
 from repl.thread import UNDONE_EDIT, Message, ThreadInfo, Usage, new_uid, searchable
 
 
@@ -36,15 +36,15 @@ def encode(message_id: int, m: Message, hidden_at: float | None) -> str:
 
 def decode(raw: str) -> tuple[Message, float | None]:
     """The message and when it was hidden."""
-    d = json.loads(raw)
+    d = loads(raw)
     usage = Usage(d.get("prompt_tokens"), d.get("completion_tokens"), d.get("cached_tokens"),
                   d.get("reasoning_tokens"))
     parts = d.get("parts")
     return Message(d["role"], d["content"], d["created_at"], d.get("model"), d.get("status"),
                    usage, d["id"], d.get("hidden"), d.get("covers"), d.get("uid") or new_uid(),
-                   None if parts is None else tuple(json.loads(parts)),
-                   json.loads(d["fields"]) if d.get("fields") else {},
-                   d.get("reasoning"), json.loads(d["meta"]) if d.get("meta") else {}
+                   None if parts is None else tuple(loads(parts)),
+                   loads(d["fields"]) if d.get("fields") else {},
+                   d.get("reasoning"), loads(d["meta"]) if d.get("meta") else {}
                    ), d.get("hidden_at")
 
 
@@ -99,7 +99,7 @@ def info(h: dict[str, str]) -> ThreadInfo:
     return ThreadInfo(h["name"], h.get("model"), h.get("system"), float(h["created_at"]),
                       float(h["updated_at"]), int(h.get("count", 0)),
                       float(deleted) if deleted is not None else None,
-                      json.loads(h["settings"]) if h.get("settings") else {})
+                      loads(h["settings"]) if h.get("settings") else {})
 
 
 def may_match(raw: str, wanted: set[str]) -> bool:
