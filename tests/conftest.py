@@ -36,9 +36,9 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 # Every variable chatrepl (or the SDK, or redis) reads: a test never sees the user's own.
 CLEARED = ("CHATREPL_", "OPENAI_", "REDIS_")
 
-# Tests that drive real terminals, kill processes or race them: `-m "not slow"` skips them.
+# Modules of tests that drive real terminals, kill processes or race them: `-m "not slow"` skips
+# them; elsewhere such a test says so itself (@pytest.mark.slow).
 SLOW_MODULES = {"test_terminal", "test_faults", "test_recovery"}
-SLOW_WORDS = ("two_processes", "concurrent", "kill", "pty", "terminal")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -48,7 +48,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         module = item.path.stem
-        if module in SLOW_MODULES or any(w in item.name for w in SLOW_WORDS):
+        if module in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
 
 

@@ -405,6 +405,7 @@ def test_attach_then_switch_keeps_the_stage_for_the_next_message(
     assert os.path.exists(work / "cat.png")
 
 
+@pytest.mark.slow
 def test_in_a_pty_the_bar_counts_tab_completes_and_each_attachment_is_a_line(
         api_env: dict[str, str], server: FakeOpenAI, work: Path) -> None:
     from pty_session import terminals

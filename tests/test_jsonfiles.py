@@ -285,6 +285,7 @@ def test_file_names_stay_readable() -> None:
 
 # -- concurrency and crashes ----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_two_processes_append_to_one_thread_and_lose_nothing(tmp_path: Path) -> None:
     messages = two_processes_append("json", tmp_path)
     assert [m.id for m in messages] == list(range(1, 401))
@@ -347,6 +348,7 @@ _WRITE_FOREVER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_kill_9_of_a_writer_never_costs_a_committed_line(tmp_path: Path) -> None:
     folder = tmp_path / "threads"
     JSONStore(folder).create("t")

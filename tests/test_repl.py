@@ -239,6 +239,7 @@ def test_refused_connection_and_missing_key(isolated: dict[str, str],
         mp.undo()
 
 
+@pytest.mark.slow
 def test_two_processes_on_one_thread_see_each_others_turns(api_env: dict[str, str],
                                                             server: FakeOpenAI) -> None:
     import subprocess

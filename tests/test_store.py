@@ -634,6 +634,7 @@ def test_property_appended_messages_read_back_identically(store: ThreadStore,
 # == SQLite only ===================================================================================
 
 
+@pytest.mark.slow
 def test_sqlite_two_processes_append_concurrently(tmp_path: Path) -> None:
     two_processes_append("sqlite", tmp_path)
     reopened = SQLiteStore(_sqlite_path(tmp_path))

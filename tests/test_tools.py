@@ -487,6 +487,7 @@ def terminal(api_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., 
     yield from terminals(api_env, tmp_path)
 
 
+@pytest.mark.slow
 def test_kill_9_mid_loop_keeps_every_finished_step_and_the_thread_goes_on(
         terminal: Callable[..., Terminal], api_env: dict[str, str], isolated: dict[str, str],
         server: FakeOpenAI, data_dir: Path) -> None:
