@@ -1,8 +1,10 @@
 """Deliberate erasure: /erase TURN and /trash empty [NAME], the only commands that lose anything.
-Each asks first (only "y" goes on) and says what it erased; the store leaves no copy on disk."""
+Each asks first (only "y" goes on), saying what goes with it and what chatrepl cannot clean, and
+says what it erased; the store leaves no copy on disk."""
 
 from __future__ import annotations
 
+from repl import titles
 from repl.commands.registry import CommandError, command
 from repl.context import Context
 from repl.sanitize import clean_line
@@ -14,28 +16,50 @@ def _preview(messages: list[Message], size: int = 40) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
-@command("erase", usage="TURN")
-async def erase(ctx: Context, arg: str) -> None:
-    """Erase turn TURN for good: its question, answers and every hidden version (asks first)."""
-    name = ctx.thread.name
+def covering(messages: list[Message], doomed: list[Message]) -> list[Message]:
+    """The /compact summaries made from any of the ``doomed`` messages: each stands for every
+    message up to the one it ``covers``."""
+    first = min(m.id or 0 for m in doomed)
+    return [m for m in messages if m.role == SUMMARY and m.id is not None
+            and m.covers is not None and m.covers >= first]
+
+
+def _turn(ctx: Context, name: str, arg: str) -> int:
     turns = sum(1 for m in ctx.store.messages(name) if m.role == "user")
     if not arg.strip().isdigit() or not 1 <= int(arg) <= max(turns, 1):
         raise CommandError(f"usage: /erase TURN, TURN from 1 to {turns}" if turns
                            else "this thread has no turns to erase")
-    turn = int(arg)
-    doomed = [m for m in turn_messages(ctx.store.messages(name, hidden=True), turn)
+    return int(arg)
+
+
+@command("erase", usage="TURN")
+async def erase(ctx: Context, arg: str) -> None:
+    """Erase turn TURN for good: its question, answers and every hidden version (asks first)."""
+    info = ctx.thread
+    turn = _turn(ctx, info.name, arg)
+    everything = ctx.store.messages(info.name, hidden=True)
+    doomed = [m for m in turn_messages(everything, turn)
               if m.role != SUMMARY and m.id is not None]
     if not doomed:
         raise CommandError(f"turn {turn} has no saved messages to erase")
-    hidden = sum(1 for m in doomed if m.hidden is not None)
+    summaries = covering(everything, doomed)
+    retitle = titles.titled_from(info, doomed)
+    also = [*(["the /compact summary made from it goes too"] if summaries else []),
+            *([f"the thread's name {clean_line(info.name)!r}, made from it, goes back to its"
+               " date"] if retitle else [])]
     question = (f"Erase turn {turn} ({len(doomed)} messages, {_preview(doomed)!r}) for good? "
-                "It cannot be undone. [y/N] ")
+                + "".join(f"{a[0].upper()}{a[1:]}. " for a in also)
+                + "It cannot be undone. [y/N] ")
     if not await ctx.ask(question):
         ctx.ui.info("nothing erased")
         return
-    erased = ctx.store.erase(name, [m.id for m in doomed if m.id is not None])
+    ctx.store.erase(info.name, [m.id for m in [*doomed, *summaries] if m.id is not None])
+    hidden = sum(1 for m in doomed if m.hidden is not None)
     versions = f", {hidden} of them taken back earlier" if hidden else ""
-    ctx.ui.info(f"erased turn {turn} for good: {erased} messages{versions}")
+    summary = ", and the summary made from it" if summaries else ""
+    ctx.ui.info(f"erased turn {turn} for good: {len(doomed)} messages{versions}{summary}")
+    if retitle:
+        ctx.ui.info(f"the thread is named {titles.untitle(ctx, info)!r} again")
 
 
 async def empty_trash(ctx: Context, name: str) -> None:
