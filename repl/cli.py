@@ -280,10 +280,12 @@ async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
     input, output = create_input(), create_output()
     ask = YesNo(input=input, output=output)
     toolbox = Toolbox(config.mcp, timeout=config.tool_timeout, log_path=config.mcp_log_path)
+    history = file_history(str(config.history_path))
     ctx = replace(ctx, ask=ask, choose=ask.choose, edit=LineEditor(input=input, output=output),
-                  external_edit=ExternalEditor(config.editor), interactive=True, tools=toolbox)
+                  external_edit=ExternalEditor(config.editor), interactive=True, tools=toolbox,
+                  typed=history)
     ctx.staged.extend(_attached(args.attach))  # for the first message
-    app = App(ctx, input=input, output=output, history=file_history(str(config.history_path)))
+    app = App(ctx, input=input, output=output, history=history)
     tools.start(ctx)  # in the background
     try:
         await app.run(args.thread, system=args.system, preset=args.preset)

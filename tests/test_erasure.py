@@ -105,3 +105,109 @@ def test_a_name_the_user_gave_stays(api_env: dict[str, str], server: FakeOpenAI)
         await s.quit()
 
     run(go)
+
+
+def responses_session(server: FakeOpenAI) -> Session:
+    """A Session on the Responses API with server_state = true."""
+    from repl.client import ChatClient
+
+    s = Session(model="gpt-5")
+    s.ctx.endpoints.install("default", ChatClient(
+        api_key="sk-test", base_url=server.url, timeout=s.config.timeout, retries=0,
+        local_servers=(), api="responses", server_state=True, state=s.store))
+    return s
+
+
+def test_erase_deletes_the_responses_the_server_stored(api_env: dict[str, str],
+                                                      server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await responses_session(server).start("s")
+        await s.line("one")
+        await s.line("my secret")
+        await s.line("/retry")  # a second stored response for the turn
+        assert set(server.stored) == {"resp_1", "resp_2", "resp_3"}
+        asked = asking(s)
+        out = await answer(s, "/erase 2", "y")
+        assert "The 2 responses the server stored are deleted there" in asked[0]
+        assert sorted(server.deletes) == ["/v1/responses/resp_2", "/v1/responses/resp_3"]
+        assert set(server.stored) == {"resp_1"}
+        assert "still keeps" not in out
+        await s.quit()
+
+    run(go)
+
+
+def test_a_response_that_cannot_be_deleted_is_named(api_env: dict[str, str],
+                                                   server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await responses_session(server).start("s")
+        await s.line("my secret")
+        await s.line("another")
+        server.undeletable.add("resp_1")
+        out = await answer(s, "/erase 1", "y")
+        assert "erased turn 1 for good" in out
+        line = next(x for x in out.splitlines() if "still keeps" in x)
+        assert "1 of its responses (resp_1)" in line
+        server.stored.pop("resp_2")  # gone already: a 404 is not a failure
+        await s.line("/delete s", wait=False)
+        await s.wait_prompt()
+        await s.line("y")
+        asked = asking(s)
+        out = await answer(s, "/trash empty", "y")
+        assert "The response the server stored is deleted there" in asked[0]
+        assert server.deletes[-1] == "/v1/responses/resp_2"
+        assert "still keeps" not in out
+        await s.quit()
+
+    run(go)
+
+
+UP = "\x1b[A"
+
+
+def test_erase_takes_the_typed_lines_out_of_the_input_history(api_env: dict[str, str],
+                                                             server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session(history=True).start("h")
+        await s.line("my secret password is hunter2")
+        await s.line("keep this")
+        await s.line("//slash secret")  # sent as "/slash secret"
+        path = s.config.history_path
+        assert b"hunter2" in path.read_bytes()
+        asked = asking(s)
+        await answer(s, "/erase 1", "y")
+        await answer(s, "/erase 2", "y")
+        assert "The lines typed for it leave the input history" in asked[0]
+        assert "Exports already written and MCP servers' own logs keep" in asked[0]
+        raw = path.read_bytes()
+        assert b"hunter2" not in raw and b"slash secret" not in raw
+        assert b"+keep this\n" in raw and b"+/erase 1\n" in raw
+        # Up as far as it goes: the oldest line left is "keep this", not the erased one
+        await s.line(UP * 6)
+        assert server.sent_messages()[-1]["content"] == "keep this"
+        await s.quit()
+        again = Session(history=True)  # the next run reads the file
+        kept = again.app.session.history.load_history_strings()
+        assert not any("hunter2" in line for line in kept)
+        await again.quit()
+
+    run(go)
+
+
+def test_trash_empty_takes_the_typed_lines_out_too(api_env: dict[str, str],
+                                                   server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session(history=True).start("main")
+        await s.line("/switch old")
+        await s.line("an old secret")
+        await s.line("/switch main")
+        await answer(s, "/delete old", "y")
+        s.config.mcp_log_path.write_text("a server said something\n")
+        asked = asking(s)
+        await answer(s, "/trash empty", "y")
+        assert "Exports already written, mcp.log and MCP servers' own logs keep" in asked[0]
+        assert b"an old secret" not in s.config.history_path.read_bytes()
+        assert "an old secret" not in s.app.session.history.get_strings()
+        await s.quit()
+
+    run(go)
