@@ -4,10 +4,21 @@ an auto-title made from it; and an erase killed halfway finished at the next ope
 
 from __future__ import annotations
 
+import base64
+import json
+import signal
+import subprocess
+import sys
+import textwrap
 import time
+from pathlib import Path
 
+import pytest
+import stores
 from fakeserver import FakeOpenAI, Reply
 from harness import Session, run
+
+from repl.thread import Message
 
 
 def asking(s: Session) -> list[str]:
@@ -211,3 +222,76 @@ def test_trash_empty_takes_the_typed_lines_out_too(api_env: dict[str, str],
         await s.quit()
 
     run(go)
+
+
+SECRET_BYTES = b"\x89PNG\r\n\x1a\n" + b"SECRET-ATTACHMENT-BYTES" * 8
+KEPT_BYTES = b"\x89PNG\r\n\x1a\n" + b"KEPT-ATTACHMENT-BYTES" * 8
+
+_KILLED_ERASER = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[1])
+    import stores
+    backend, base, url, what = sys.argv[2], Path(sys.argv[3]), sys.argv[4], sys.argv[5]
+    if url:
+        stores._server["url"] = url
+    s = stores.BACKENDS[backend](base)
+    # kill -9 right after the delete itself, before the store scrubs what it leaves behind
+    after = "_scrub" if backend == "sqlite" else "_drop_blobs"
+    setattr(type(s), after, lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL))
+    if what == "erase":
+        s.erase("t", [m.id for m in s.messages("t", hidden=True)][:2])
+    else:
+        s.purge("t")
+    print("not killed")
+""")
+
+
+def picture(raw: bytes, text: str) -> Message:
+    url = "data:image/png;base64," + base64.b64encode(raw).decode()
+    return Message("user", text, parts=({"type": "text", "text": text},
+                                        {"type": "image_url", "image_url": {"url": url}}))
+
+
+@pytest.mark.parametrize("what", ["erase", "purge"])
+@pytest.mark.parametrize("backend", list(stores.BACKENDS))
+def test_an_erase_killed_halfway_is_finished_at_the_next_open(backend: str, what: str,
+                                                              tmp_path: Path) -> None:
+    store = stores.BACKENDS[backend](tmp_path)
+    store.create("t")
+    store.append_many("t", [picture(SECRET_BYTES, "zanzibarquux plans"),
+                            Message("assistant", "zanzibarquux noted"),
+                            Message("user", "later"), Message("assistant", "ok")])
+    store.create("other")
+    store.append("other", picture(KEPT_BYTES, "a kept picture"))
+    if what == "purge":
+        store.delete("t")
+    store.close()
+    url = stores.redis_url() if backend == "redis" else ""
+    here = Path(__file__).parent
+    done = subprocess.run([sys.executable, "-c", _KILLED_ERASER, str(here), backend,
+                           str(tmp_path), url, what], cwd=here.parent, capture_output=True,
+                          timeout=60)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert b"SECRET-ATTACHMENT" in stores.stored_bytes(backend, tmp_path)  # the kill left it
+
+    reopened = stores.BACKENDS[backend](tmp_path)  # the next start
+    kept = reopened.expand([m.for_api() for m in reopened.messages("other")])
+    reopened.close()
+    raw = stores.stored_bytes(backend, tmp_path)
+    assert b"SECRET-ATTACHMENT" not in raw and b"zanzibarquux" not in raw
+    assert base64.b64encode(KEPT_BYTES).decode() in json.dumps(kept)
+
+
+def test_the_json_store_collects_blobs_no_message_refers_to(tmp_path: Path) -> None:
+    store = stores.jsonfiles(tmp_path)
+    store.create("t")
+    store.append_many("t", [picture(KEPT_BYTES, "kept"), Message("user", "gone")])
+    folder = tmp_path / "threads" / "blobs"
+    orphan = folder / ("ab" * 32)  # an append's bytes whose thread write a crash stopped
+    orphan.write_bytes(b"orphaned")
+    (folder / "notes.txt").write_bytes(b"not a blob")
+    store.erase("t", [m.id for m in store.messages("t") if m.content == "gone"])
+    assert not orphan.exists() and (folder / "notes.txt").exists()
+    assert base64.b64encode(KEPT_BYTES).decode() in json.dumps(
+        store.expand([m.for_api() for m in store.messages("t")]))
