@@ -18,7 +18,7 @@ from pathlib import Path
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import run_in_terminal
-from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.output import Output
 
@@ -29,6 +29,7 @@ from repl.commands.threads import show_opened
 from repl.completion import CommandCompleter
 from repl.context import Context
 from repl.errors import ChatreplError
+from repl.input_history import InputHistory
 from repl.keys import bindings
 from repl.prompts import continuation
 from repl.render.terminal import QuietInput, terminal_gone
@@ -198,7 +199,6 @@ def log_bug(path: Path, *secrets: str) -> None:
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} unexpected error\n{text}\n")
 
 
-def file_history(path: str) -> History:
+def file_history(path: str) -> InputHistory:
     """Input history kept across runs, readable by the owner only."""
-    files.private_file(Path(path))
-    return FileHistory(path)
+    return InputHistory(Path(path))

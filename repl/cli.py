@@ -18,10 +18,9 @@ from repl.errors import ChatreplError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from prompt_toolkit.history import History
-
     from repl.config import Config
     from repl.context import Context
+    from repl.input_history import InputHistory
     from repl.store.buffered import BufferedStore
     from repl.thread import Hit
 
@@ -234,11 +233,10 @@ def _print_hits(hits: list[Hit]) -> None:
         print(f"{clean_line(hit.thread)}\tturn {hit.turn}\t{hit.role}\t{snippet}")
 
 
-def _history(ctx: Context, config: Config, make: Callable[[str], History]) -> History:
+def _history(ctx: Context, config: Config,
+             make: Callable[[str], InputHistory]) -> InputHistory | None:
     """The input history file, in the data dir made (0700) whatever the store; where it cannot
-    be written (a read-only disk), a history of this run only, saying so."""
-    from prompt_toolkit.history import InMemoryHistory
-
+    be written (a read-only disk), None (a history of this run only), saying so."""
     from repl import files
 
     try:
@@ -247,7 +245,7 @@ def _history(ctx: Context, config: Config, make: Callable[[str], History]) -> Hi
     except OSError as e:
         ctx.ui.warn(f"the input history is kept for this run only: cannot write "
                     f"{config.history_path} ({e.strerror or e})")
-        return InMemoryHistory()
+        return None
 
 
 def _one_shot_prompt(words: list[str]) -> str | None:
@@ -305,10 +303,12 @@ async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
     input, output = create_input(), create_output()
     ask = YesNo(input=input, output=output)
     toolbox = Toolbox(config.mcp, timeout=config.tool_timeout, log_path=config.mcp_log_path)
+    history = _history(ctx, config, file_history)
     ctx = replace(ctx, ask=ask, choose=ask.choose, edit=LineEditor(input=input, output=output),
-                  external_edit=ExternalEditor(config.editor), interactive=True, tools=toolbox)
+                  external_edit=ExternalEditor(config.editor), interactive=True, tools=toolbox,
+                  typed=history)
     ctx.staged.extend(_attached(args.attach))  # for the first message
-    app = App(ctx, input=input, output=output, history=_history(ctx, config, file_history))
+    app = App(ctx, input=input, output=output, history=history)
     tools.start(ctx)  # in the background
     try:
         await app.run(args.thread, system=args.system, preset=args.preset)

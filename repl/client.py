@@ -316,6 +316,21 @@ class ChatClient:
                 parts.append(event.text)
         return "".join(parts)
 
+    async def delete_response(self, response_id: str) -> None:
+        """Delete a response the server stored (``server_state``): DELETE /v1/responses/{id}.
+        One the server no longer has is gone already; any other failure is an ApiError."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._client().responses.delete(response_id)
+        except TimeoutError:
+            raise TimedOutError(f"the server did not answer for {self.timeout:g} s") from None
+        except ApiError:  # no key
+            raise
+        except Exception as e:
+            error = redact(map_error(e, "", self.base_url), self.api_key)
+            if error.status != 404:
+                raise error from None
+
     async def models(self) -> list[str]:
         """The model names the endpoint lists at /v1/models (empty if it lists none)."""
         try:

@@ -5,10 +5,10 @@ is read through the store on every use, so it can never be stale; nothing needs 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from repl import window
 from repl.client import ChatClient
@@ -27,6 +27,14 @@ Ask = Callable[[str], Awaitable[bool]]  # a yes/no question to the user
 Edit = Callable[[str], Awaitable[str | None]]  # let the user edit a text; None: not edited
 ExternalEdit = Callable[[str], str | None]  # the same, in the user's editor program
 Choose = Callable[[str], Awaitable[str]]  # a tool call's y/n/a question; "": stop
+
+
+class Typed(Protocol):
+    """The lines typed at the prompt, kept across runs (repl/input_history.py)."""
+
+    def forget(self, texts: Collection[str]) -> int:
+        """Remove the lines that typed ``texts``; how many were kept on disk."""
+        ...
 
 
 async def refuse(question: str) -> bool:
@@ -59,6 +67,7 @@ class Context:
     interactive: bool = False  # a REPL, where the user can answer, /retry...
     choose: Choose = no_choice
     tools: Toolbox | None = None  # the MCP servers (repl/tools), started by the REPL
+    typed: Typed | None = None  # the input history, in the REPL
     hits: list[Hit] = field(default_factory=list)  # the last /search results, for /goto
     model_override: str | None = None  # -m for this run, until /model chooses another
     run_settings: dict[str, Any] = field(default_factory=dict)  # -o KEY=VALUE, for this run

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 from repl.context import Context
 from repl.errors import ChatreplError
-from repl.thread import MAX_NAME, Message, free_name, validate_name
+from repl.thread import MAX_NAME, Message, ThreadInfo, free_name, validate_name
 
 AUTO = "auto_name"  # a thread setting: True while the thread has the name /new gave it
+TITLED = "titled_from"  # a thread setting: the uid of the question its name was made from
 TIMEOUT = 20.0  # seconds the title request may take
 WORDS = 6  # of the question, when the model gives no title
 ASK = ("Give a title of two to five words for the conversation below, in its language. Answer "
@@ -43,9 +45,10 @@ async def name_thread(ctx: Context, name: str) -> str | None:
     except (ChatreplError, TimeoutError):
         pass
     except asyncio.CancelledError:  # leaving: the fallback name, then go
-        _rename(ctx, name, cleaned(question.content if question else ""))
+        _rename(ctx, name, cleaned(question.content if question else ""), question)
         raise
-    return _rename(ctx, name, cleaned(title) or cleaned(question.content if question else ""))
+    return _rename(ctx, name, cleaned(title) or cleaned(question.content if question else ""),
+                   question)
 
 
 async def _ask(ctx: Context, name: str, question: Message, answer: Message) -> str:
@@ -73,7 +76,7 @@ def cleaned(text: str) -> str:
         return ""
 
 
-def _rename(ctx: Context, name: str, title: str) -> str | None:
+def _rename(ctx: Context, name: str, title: str, question: Message | None) -> str | None:
     info = ctx.store.get(name)
     if info is None or not info.settings.get(AUTO):
         return None  # renamed by the user, or deleted, meanwhile
@@ -81,8 +84,33 @@ def _rename(ctx: Context, name: str, title: str) -> str | None:
     if not title or title == name:
         ctx.store.update(name, settings=settings)
         return None
+    if question is not None:  # erasing that question takes the name back (dated_name)
+        settings[TITLED] = question.uid
     new = free_name(title, lambda n: ctx.store.get(n) is not None)
     ctx.store.rename(name, new)
     ctx.store.update(new, settings=settings)
     ctx.renamed(name, new)
+    return new
+
+
+def date_name(ctx: Context, when: float) -> str:
+    """The name /new gives a thread made at ``when`` (a free ``-N`` one if taken)."""
+    base = time.strftime("%Y-%m-%d-%H%M", time.localtime(when))
+    return free_name(base, lambda n: ctx.store.get(n) is not None)
+
+
+def titled_from(info: ThreadInfo, erased: list[Message]) -> bool:
+    """Whether the thread's name is a title made from one of the ``erased`` messages."""
+    uid = info.settings.get(TITLED)
+    return isinstance(uid, str) and any(m.uid == uid for m in erased)
+
+
+def untitle(ctx: Context, info: ThreadInfo) -> str:
+    """Name the thread after its date again (its title came from an erased turn); the new
+    name. It does not name itself again: what remains is named by the user, if at all."""
+    new = date_name(ctx, info.created_at)
+    settings = {k: v for k, v in info.settings.items() if k not in (AUTO, TITLED)}
+    ctx.store.rename(info.name, new)
+    ctx.store.update(new, settings=settings)
+    ctx.renamed(info.name, new)
     return new

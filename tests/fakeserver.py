@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 that speaks OpenAI's chat-completions streaming protocol,
 and the Responses API (``POST /v1/responses``: its event sequence, a response store for
-``previous_response_id``, ``include`` refused on request, models served only there).
+``previous_response_id`` that ``DELETE /v1/responses/{id}`` empties, ``include`` refused on
+request, models served only there).
 
 It records every request it gets (so tests can assert what history was sent) and answers from a
 queue of scripted replies; with nothing queued it answers "echo: <last user message>".
@@ -144,6 +145,8 @@ class FakeOpenAI:
         self.refuse_include = False
         self.stored: dict[str, list[dict[str, Any]]] = {}
         self._ids = 0
+        self.deletes: list[str] = []  # the path of each DELETE request
+        self.undeletable: set[str] = set()  # response ids a DELETE fails for (a 500)
         # A tokenizer of ``chars_per_token`` (4 tokens of overhead a message), and a context
         # window: a request whose prompt is larger is refused with a context error of the given
         # server's shape (CONTEXT_ERRORS), before any scripted reply is used.
@@ -170,6 +173,9 @@ class FakeOpenAI:
                     outer._json(self, 200, outer.props)
                     return
                 outer._json(self, 200, {"object": "list", "data": outer.models})
+
+            def do_DELETE(self) -> None:
+                outer._delete(self)
 
             def do_POST(self) -> None:
                 outer.times.append(time.perf_counter())
@@ -342,6 +348,18 @@ class FakeOpenAI:
         """The input items of request ``index``, as they arrived."""
         value = self.requests[index]["input"]
         return [{"role": "user", "content": value}] if isinstance(value, str) else list(value)
+
+    def _delete(self, h: BaseHTTPRequestHandler) -> None:
+        """DELETE /v1/responses/{id}: the stored response is forgotten (404 if unknown)."""
+        self.deletes.append(h.path)
+        rid = h.path.rsplit("/", 1)[-1]
+        if rid in self.undeletable:
+            self._json(h, 500, {"error": {"message": "deletion failed", "type": "server_error"}})
+        elif self.stored.pop(rid, None) is None:
+            self._json(h, 404, {"error": {"message": f"No response found with id '{rid}'.",
+                                          "type": "invalid_request_error"}})
+        else:
+            self._json(h, 200, {"id": rid, "object": "response", "deleted": True})
 
     def _respond(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         refusal = self._refusal(body)

@@ -16,6 +16,7 @@ from repl import config as config_mod
 from repl.app import App
 from repl.context import Context
 from repl.endpoints import Endpoints
+from repl.input_history import InputHistory
 from repl.prompts import ExternalEditor, LineEditor, YesNo
 from repl.render import UI
 from repl.store import open_store
@@ -28,7 +29,7 @@ class Session:
                  timeout: float | None = None, retries: int | None = None,
                  backoff: float = 1.0, clock: Callable[[], float] = time.time,
                  config: config_mod.Config | None = None,
-                 run_settings: dict[str, Any] | None = None) -> None:
+                 run_settings: dict[str, Any] | None = None, history: bool = False) -> None:
         self.config = config or config_mod.load(model=model)
         if timeout is not None:
             from dataclasses import replace
@@ -43,13 +44,15 @@ class Session:
         output = DummyOutput()
         ask = YesNo(input=self.pipe, output=output)
         edit = LineEditor(input=self.pipe, output=output)
+        # with ``history``, the input history file the real REPL keeps (else one in memory)
+        typed = InputHistory(self.config.history_path) if history else None
         endpoints = Endpoints(self.config, retries=retries, backoff=backoff, local_servers=(),
                               state=self.store)
         self.ctx = Context(store=self.store, ui=UI(console, term="xterm"), config=self.config,
                            endpoints=endpoints, run_settings=dict(run_settings or {}), ask=ask,
                            edit=edit, external_edit=ExternalEditor(self.config.editor),
-                           clock=clock, interactive=True)
-        self.app = App(self.ctx, input=self.pipe, output=output)
+                           clock=clock, interactive=True, typed=typed)
+        self.app = App(self.ctx, input=self.pipe, output=output, history=typed)
         self._ready = asyncio.Event()
         self.prompts = 0
         for session in (self.app.session, ask.session, edit.session):

@@ -112,7 +112,8 @@ def stored_bytes(backend: str, base: Path) -> bytes:
                 kind = client.type(key)
                 value = {b"string": client.get, b"hash": client.hgetall,
                          b"list": lambda k: client.lrange(k, 0, -1),
-                         b"zset": lambda k: client.zrange(k, 0, -1)}[kind](key)
+                         b"zset": lambda k: client.zrange(k, 0, -1),
+                         b"set": client.smembers}[kind](key)
                 dumps.append(repr(value).encode())
         finally:
             client.close()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import replace
 
 from repl.commands.registry import CommandError, command
 from repl.context import DEFAULT_THREAD, Context
 from repl.importers import counted
 from repl.thread import Message, ThreadInfo, free_name, validate_name
-from repl.titles import AUTO
+from repl.titles import AUTO, TITLED, date_name
 
 
 def thread_names(ctx: Context) -> list[str]:
@@ -52,8 +51,7 @@ async def new(ctx: Context, arg: str) -> None:
         if ctx.store.get(name):
             raise CommandError(f"a thread named {name!r} already exists; /switch {name} opens it")
     else:
-        base = time.strftime("%Y-%m-%d-%H%M", time.localtime(ctx.clock()))
-        name = _free_name(ctx, base)
+        name = date_name(ctx, ctx.clock())
     created = ctx.open(name)
     if not arg and created:
         ctx.save_setting(AUTO, True)  # named after its first exchange (titles.py)
@@ -89,7 +87,8 @@ async def rename(ctx: Context, arg: str) -> None:
     old = ctx.thread.name
     ctx.store.rename(old, new_name)
     ctx.open(new_name)
-    ctx.save_setting(AUTO, None)  # named by the user: never named again
+    settings = {k: v for k, v in ctx.thread.settings.items() if k not in (AUTO, TITLED)}
+    ctx.store.update(new_name, settings=settings)  # named by the user: never named again
     ctx.ui.info(f"renamed {old!r} to {new_name!r}")
 
 

@@ -6,6 +6,7 @@ instead of failing, and readers always see whole, committed turns.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import sqlite3
 import time
@@ -23,6 +24,9 @@ from repl.thread import Hit, Message, ThreadInfo, attachment_names, last_group, 
 
 BUSY_TIMEOUT_MS = 10_000
 READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)  # what a disk one cannot write to says
+# a state key set in the transaction that deletes, cleared once the scrub is done: an erase
+# cut short (kill -9, a full disk) is scrubbed at the next open (no user key starts with ".")
+ERASING = ".erasing"
 
 class _Damaged(sqlite3.DatabaseError):
     sqlite_errorname = "SQLITE_CORRUPT"
@@ -53,6 +57,7 @@ class SQLiteStore:
                 if not _is_damage(e):
                     raise
                 self._db = self._recover(str(e))
+            self._finish_erasure()
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open the thread store {path}: {e}") from None
         for suffix in recover.SIDE_FILES:
@@ -333,6 +338,7 @@ class SQLiteStore:
             tid = self._id(name)
             erased = sum(db.execute("DELETE FROM messages WHERE id = ? AND thread_id = ?",
                                     (i, tid)).rowcount for i in ids)
+            self._mark_erasing(db)
         self._scrub()
         return erased
 
@@ -345,18 +351,40 @@ class SQLiteStore:
             for tid in tids:
                 db.execute("DELETE FROM messages WHERE thread_id = ?", (tid,))
                 db.execute("DELETE FROM threads WHERE id = ?", (tid,))
+            self._mark_erasing(db)
         self._scrub()
         return len(tids)
+
+    @staticmethod
+    def _mark_erasing(db: sqlite3.Connection) -> None:
+        db.execute("INSERT OR REPLACE INTO state VALUES (?, '1')", (ERASING,))
 
     def _scrub(self) -> None:
         """After a delete, leave no copy on disk: the blobs no message uses deleted, the
         full-text index merged into one segment (which drops the deleted entries; secure_delete
-        zeroes the freed pages), and the WAL copied into the database and truncated."""
+        zeroes the freed pages), and the WAL copied into the database and truncated. The
+        erase's mark goes only once all of it is done (a reader holding the WAL keeps it)."""
         with self._write() as db:
             db.execute("DELETE FROM blobs WHERE sha NOT IN (SELECT sha FROM message_blobs)")
             db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
+        if self._checkpoint():
+            with self._write() as db:
+                db.execute("DELETE FROM state WHERE key = ?", (ERASING,))
+            self._checkpoint()
+
+    def _checkpoint(self) -> bool:
+        """The WAL copied into the database and truncated; False if a reader kept part."""
         with self._read() as db:
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy, logged, copied = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return bool(busy == 0 and logged == copied)
+
+    def _finish_erasure(self) -> None:
+        """At open: the scrub of an erase that was cut short, if one was (else nothing). When
+        another chatrepl is writing, the next open does it."""
+        if self.get_state(ERASING) is None:
+            return
+        with contextlib.suppress(StoreError):
+            self._scrub()
 
     def last_hidden(self, name: str, reason: str) -> list[Message]:
         """The messages most recently hidden for ``reason`` (or a ``reason:detail``), together

@@ -25,6 +25,7 @@ from pathlib import Path
 #                        the trash or the state change, and while stray files are tidied at open
 #   .work.json.lock      the thread's lock, taken (exclusively) under the shared store lock
 #   .tmp-*.tmp           a file being written; one left by a crash is removed at the next open
+#   .erasing             an erase or purge under way: one cut short is finished at the next open
 #   work.json.damaged-…  a file that was not a valid thread, moved aside and kept
 #
 # File names: see file_name(). The thread's name is the "name" inside its file; a file whose
@@ -37,6 +38,7 @@ FORMAT = 3
 STATE = "state.json"
 TRASH = "trash"
 BLOBS = "blobs"
+ERASING = ".erasing"
 LOCK = ".lock"
 MAX_STEM = 150  # bytes of a name kept readable in its file name (file names stop at 255)
 HASH_LENGTH = 12

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -19,7 +20,7 @@ from repl.errors import StoreError, ThreadError
 from repl.store import blobs, words
 from repl.store.jsonfiles import codec
 from repl.store.jsonfiles.disk import Disk, as_store_error
-from repl.store.jsonfiles.names import BLOBS, FORMAT, STATE, TRASH
+from repl.store.jsonfiles.names import BLOBS, ERASING, FORMAT, STATE, TRASH
 from repl.thread import (
     Hit,
     Message,
@@ -30,6 +31,9 @@ from repl.thread import (
     last_group,
     restored_name,
 )
+
+BLOB_NAME = re.compile(r"[0-9a-f]{64}")  # a blob's file: the SHA-256 of its bytes
+REFERENCE = re.compile(re.escape(blobs.PREFIX).encode() + rb"([0-9a-f]{64}):")  # one's use
 
 
 class JSONStore(Disk):
@@ -222,9 +226,11 @@ class JSONStore(Disk):
             kept = [m for m in doc["messages"] if m["id"] not in set(ids)]
             gone = [m for m in doc["messages"] if m["id"] in set(ids)]
             if gone:
+                self._mark_erasing()
                 doc["messages"] = kept
                 self._write(path, doc)
-        self._drop_blobs(gone)
+        if gone:
+            self._drop_blobs(gone)
         return len(gone)
 
     def purge(self, name: str) -> int:
@@ -232,6 +238,7 @@ class JSONStore(Disk):
             found = [(p, doc) for p, doc in self._trashed() if doc["name"] == name]
             if not found:
                 raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+            self._mark_erasing()
             for path, _ in found:
                 self._remove(path)
         self._drop_blobs([m for _, doc in found for m in doc["messages"]])
@@ -249,18 +256,31 @@ class JSONStore(Disk):
                     files.atomic_write(folder / blobs.checked(sha), raw, exclusive=True)
         return parts
 
+    def _mark_erasing(self) -> None:
+        with as_store_error(self.dir / ERASING, "write"):
+            files.atomic_write(self.dir / ERASING, b"")
+
     def _drop_blobs(self, gone: list[dict[str, Any]]) -> None:
-        """Delete the blobs of the ``gone`` messages that no message left (any thread, the
-        trash included) refers to."""
-        shas = {r.sha for m in gone for r in blobs.refs(codec.decode(m).parts)}
-        if not shas:
-            return
+        """After an erase or purge (of the ``gone`` messages): delete every blob that no message
+        left (any thread, the trash included) refers to, a crash's leftovers too; then the
+        erase is done. Under the store lock, so no write is between its blob and its thread."""
         with self._names_locked():
-            for _, doc in [*self._live(), *self._trashed()]:
-                text = codec.dumps(doc)
-                shas = {sha for sha in shas if f"{blobs.PREFIX}{sha}:".encode() not in text}
-            for sha in shas:
-                self._remove(self.dir / BLOBS / blobs.checked(sha))
+            folder = self.dir / BLOBS
+            held = {p.name for p in folder.iterdir() if BLOB_NAME.fullmatch(p.name)} \
+                if folder.is_dir() else set()
+            for _, doc in [*self._live(), *self._trashed()] if held else []:
+                held -= {m.decode() for m in REFERENCE.findall(codec.dumps(doc))}
+            for sha in held:
+                self._remove(folder / sha)
+            self._remove(self.dir / ERASING)
+
+    def _tidy(self) -> None:
+        """Disk's tidying, and the end of an erase that was cut short (kill -9, a full disk);
+        while others write, the next open does it."""
+        super()._tidy()
+        if (self.dir / ERASING).exists():
+            with contextlib.suppress(StoreError):
+                self._drop_blobs([])
 
     def expand(self, payload: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The request's messages with their attachments' bytes put back (blobs.py)."""

@@ -277,7 +277,9 @@ class RedisStore(Attachments):
                 if not found:
                     self._drop_blobs(gone)
                     return erased
-                gone += [codec.decode(raw)[0] for raw in found.values()]
+                batch = [codec.decode(raw)[0] for raw in found.values()]
+                self._mark_erasing(batch)
+                gone += batch
                 erased += int(self._erase_script(keys=list(keys), args=list(found.values())))
             raise redis.exceptions.WatchError()
 
@@ -288,6 +290,7 @@ class RedisStore(Attachments):
                 raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
             gone = [codec.decode(raw)[0] for tid in tids
                     for raw in cast(list[str], self._r.lrange(self._key("messages", tid), 0, -1))]
+            self._mark_erasing(gone)
             for tid in tids:
                 self._purge_script(keys=[self._key("trash"), *self._thread_keys(tid)],
                                    args=[tid])
