@@ -170,9 +170,9 @@ class UI:
             if not isinstance(function, dict):
                 continue
             name = str(function.get("name", "?")).replace("__", ".", 1)  # MCP's server__tool
-            line = f"⚙ {name} {function.get('arguments', '')}"
-            self.console.print(Text(clean_line(" ".join(line.split())), style="dim"),
-                               overflow="ellipsis", no_wrap=True)
+            arguments = " ".join(str(function.get("arguments", "")).split())
+            line = f"⚙ {clean_line(name)} {clean_line(arguments)}"  # a name's breaks shown
+            self.console.print(Text(line, style="dim"), overflow="ellipsis", no_wrap=True)
 
     def _dim_lines(self, label: str, text: str, lines: int = 3) -> None:
         shown = text.strip().splitlines()

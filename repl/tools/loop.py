@@ -14,6 +14,7 @@ from typing import Any
 
 from repl.client import Done
 from repl.context import Context
+from repl.sanitize import clean_line
 from repl.thread import INTERRUPTED, Message
 from repl.tools.toolbox import Tool
 
@@ -146,7 +147,8 @@ async def _approval(ctx: Context, tool: Tool) -> str:
     allowed = ctx.setting(ALLOWED) or []
     if (ctx.tools is not None and ctx.tools.approves(tool)) or tool.shown in allowed:
         return "y"
-    choice = await ctx.choose(f"run {tool.shown}? [y]es, [n]o, [a]lways in this thread: ")
+    choice = await ctx.choose(f"run {clean_line(tool.shown)}? [y]es, [n]o, [a]lways in this "
+                              "thread: ")
     if choice == "a":
         ctx.save_setting(ALLOWED, [*allowed, tool.shown])
         return "y"

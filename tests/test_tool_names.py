@@ -1,0 +1,171 @@
+"""Names shown and sent (issue 18 items 12, 13; issue 20 item 15): every name in a question or a
+menu reaches the terminal as one clean line; MCP tools whose API names would collide get their
+own; a tool has one name everywhere it is shown. Real MCP servers (tests/mcp_servers), the App
+through pipe input, and a prompt_toolkit output that records what a terminal would be sent."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import sys
+import unicodedata
+from pathlib import Path
+
+from fakeserver import FakeOpenAI, Reply
+from harness import Session
+from prompt_toolkit.data_structures import Size
+from prompt_toolkit.output.vt100 import Vt100_Output
+
+from repl.commands import tools as tools_cmd
+from repl.sanitize import clean_line
+from repl.tools.toolbox import STARTING, Toolbox
+
+SERVERS = Path(__file__).parent / "mcp_servers"
+LONG = "x" * 70  # as in tests/mcp_servers/names.py
+VALID = re.compile(r"[a-zA-Z0-9_-]{1,64}\Z")  # OpenAI's rule for a function's name
+# what must never reach a terminal from a name: bidi controls, invisible format characters
+HIDDEN = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u2028\u2029]")
+WIPE = "wipe_home" + "\n" * 40 + "raw.note"
+BIDI = "report\u202eexe.txt\u2066"
+
+
+def configure(isolated: dict[str, str], *servers: tuple[str, str], approve: str = "") -> None:
+    """config.toml with each (name, script in tests/mcp_servers) as a stdio MCP server."""
+    text = "".join(f"[mcp.servers.{name}]\n"
+                   f"command = {json.dumps([sys.executable, str(SERVERS / script)])}\n{approve}\n"
+                   for name, script in servers)
+    path = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+class Screen:
+    """A prompt_toolkit output whose bytes are kept: what a terminal would have been sent."""
+
+    def __init__(self) -> None:
+        self.file = io.StringIO()
+        self.output = Vt100_Output(self.file, lambda: Size(rows=40, columns=400), term="xterm")
+
+    @property
+    def text(self) -> str:
+        return self.file.getvalue()
+
+
+async def session(screen: Screen | None = None) -> Session:
+    """The App with its MCP servers started as the REPL starts them, once they are up."""
+    s = Session(output=screen.output if screen else None)
+    s.ctx.choose = s.ctx.ask.choose  # type: ignore[attr-defined]
+    s.ctx.tools = Toolbox(s.config.mcp, timeout=s.config.tool_timeout,
+                          log_path=s.config.mcp_log_path)
+    tools_cmd.start(s.ctx)
+    await s.start("t")
+    box = s.ctx.tools
+    await s.until(lambda: all(v.state != STARTING for v in box.servers.values()), timeout=30)
+    return s
+
+
+async def done(s: Session) -> None:
+    await s.quit()
+    assert s.ctx.tools is not None
+    await s.ctx.tools.aclose()
+
+
+def offered(server: FakeOpenAI, index: int = 0) -> dict[str, str]:
+    """The tools a request offered: each one's description (which names the MCP tool, in
+    names.py) -> the name the model was told to call it by."""
+    return {t["function"]["description"]: t["function"]["name"]
+            for t in server.requests[index]["tools"]}
+
+
+def results(server: FakeOpenAI) -> list[str]:
+    return [m["content"] for m in server.sent_messages() if m["role"] == "tool"]
+
+
+# -- 12: one clean line in every question and menu ---------------------------------------------
+
+def test_the_approval_question_is_one_clean_line_whatever_the_tool_is_called(
+        api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
+    configure(isolated, ("names", "names.py"))
+    screen = Screen()
+
+    async def go() -> None:
+        s = await session(screen)
+        server.queue(Reply("hi"))
+        await s.line("hi")
+        sent = offered(server)
+        calls = [("c1", sent[f"answers {WIPE!r}"], "{}"), ("c2", sent[f"answers {BIDI!r}"], "{}")]
+        server.queue(Reply("", tool_calls=calls, finish="tool_calls"), Reply("ok"))
+        await s.line("go")
+        await s.line("n")
+        await s.line("n")
+        assert f"run names.wipe_home{'␤' * 40}raw.note? [y]es, [n]o" in screen.text
+        assert "run names.report<U+202E>exe.txt<U+2066>? [y]es, [n]o" in screen.text
+        assert not HIDDEN.search(screen.text) and not HIDDEN.search(s.text)
+        assert f"⚙ names.wipe_home{'␤' * 40}raw.note {{}}" in s.text
+        await done(s)
+
+    asyncio.run(go())
+
+
+async def menu(s: Session, screen: Screen, typed: str, expected: str) -> str:
+    """What the completion menu after ``typed`` + Tab sent to the terminal (once ``expected``
+    is in it); the line is then dropped (Ctrl-C)."""
+    before = len(screen.text)
+    s.pipe.send_text(typed + "\t")
+    await s.until(lambda: expected in screen.text[before:])
+    shown = screen.text[before:]
+    s.pipe.send_text("\x03")
+    await s.wait_prompt()
+    return shown
+
+
+def test_completion_menus_show_tool_and_model_names_as_clean_lines(
+        api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
+    configure(isolated, ("names", "names.py"))
+    server.models = [{"id": f"gpt{c}-4", "object": "model"} for c in ("\u202e", "\n", "\u2066")]
+    screen = Screen()
+
+    async def go() -> None:
+        s = await session(screen)
+        shown = await menu(s, screen, "/tools on names.", "names.a_b")
+        assert "names.report<U+202E>exe.txt<U+2066>" in shown
+        assert f"names.wipe_home{'␤' * 40}raw.note" in shown
+        shown = await menu(s, screen, "/model gpt", "gpt<U+202E>-4")
+        assert "gpt␤-4" in shown and "gpt<U+2066>-4" in shown
+        assert not HIDDEN.search(screen.text)
+        await done(s)
+
+    asyncio.run(go())
+
+
+def test_a_model_from_a_menu_is_inserted_clean(api_env: dict[str, str],
+                                               server: FakeOpenAI) -> None:
+    """What Tab inserts is what the menu shows: no control reaches the line being edited."""
+    server.models = [{"id": "zz\u202e-4", "object": "model"}]
+    screen = Screen()
+
+    async def go() -> None:
+        s = await Session(output=screen.output).start("t")
+        buffer = s.app.session.default_buffer
+        s.pipe.send_text("/model z\t")
+        await s.until(lambda: buffer.text.startswith("/model zz"))
+        assert buffer.text == "/model zz<U+202E>-4"
+        await s.until(lambda: "z<U+202E>-4" in screen.text)
+        s.pipe.send_text("\x03")
+        await s.wait_prompt()
+        assert not HIDDEN.search(screen.text)
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_one_clean_line_shows_every_invisible_format_character_and_line_break() -> None:
+    hidden = [chr(c) for c in range(0x110000)
+              if unicodedata.category(chr(c)) in ("Cc", "Cf", "Zl", "Zp")]
+    for char in hidden:
+        line = clean_line(f"a{char}b")
+        assert line.startswith("a") and line.endswith("b") and char not in line, hex(ord(char))
+        assert all(unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp") for c in line)
+    assert clean_line("plain name-1_2.x") == "plain name-1_2.x"
