@@ -169,3 +169,60 @@ def test_one_clean_line_shows_every_invisible_format_character_and_line_break() 
         assert line.startswith("a") and line.endswith("b") and char not in line, hex(ord(char))
         assert all(unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp") for c in line)
     assert clean_line("plain name-1_2.x") == "plain name-1_2.x"
+
+
+# -- 13: API names that collide ----------------------------------------------------------------
+
+def test_tools_whose_api_names_collide_each_get_their_own_and_calls_reach_them(
+        api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
+    configure(isolated, ("names", "names.py"), approve='approve = ["names.*"]')
+    colliding = ["a.b", "a_b", f"{LONG}_first", f"{LONG}_second"]
+
+    async def go() -> None:
+        s = await session()
+        server.queue(Reply("hi"))
+        await s.line("hi")
+        sent = offered(server)
+        assert len(set(sent.values())) == len(sent) == 8
+        assert all(VALID.match(name) for name in sent.values()), sent
+        assert sent["answers 'a_b'"] == "names__a_b" and sent["answers 'plain'"] == "names__plain"
+        calls = [(f"c{i}", sent[f"answers {name!r}"], "{}") for i, name in enumerate(colliding)]
+        server.queue(Reply("", tool_calls=calls, finish="tool_calls"), Reply("done"))
+        await s.line("call them all")
+        assert results(server) == [f"ran {name!r}" for name in colliding]
+        await done(s)
+
+    asyncio.run(go())
+    first = offered(server)
+
+    async def again() -> None:  # another session: the same names, so stored calls still name them
+        s = await session()
+        server.queue(Reply("hi"))
+        await s.line("hi")
+        await done(s)
+
+    asyncio.run(again())
+    assert offered(server, -1) == first
+
+
+def test_a_server_name_with_double_underscores_cannot_shadow_another_servers_tool(
+        api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
+    """x's y__plain and x__y's plain would both be x__y__plain."""
+    configure(isolated, ("x", "names.py"), ("x__y", "names.py"), approve='approve = ["x*"]')
+
+    async def go() -> None:
+        s = await session()
+        server.queue(Reply("hi"))
+        await s.line("hi")
+        names = [t["function"]["name"] for t in server.requests[0]["tools"]]
+        assert len(set(names)) == len(names) == 16
+        box = s.ctx.tools
+        assert box is not None
+        by_shown = {t.shown: t.api_name for t in box.tools()}
+        calls = [("c1", by_shown["x.y__plain"], "{}"), ("c2", by_shown["x__y.plain"], "{}")]
+        server.queue(Reply("", tool_calls=calls, finish="tool_calls"), Reply("done"))
+        await s.line("call both")
+        assert results(server) == ["ran 'y__plain'", "ran 'plain'"]
+        await done(s)
+
+    asyncio.run(go())
