@@ -226,3 +226,29 @@ def test_a_server_name_with_double_underscores_cannot_shadow_another_servers_too
         await done(s)
 
     asyncio.run(go())
+
+
+# -- issue 20, 15: one name and one spacing everywhere -----------------------------------------
+
+def test_a_tool_of_a_server_named_with_double_underscores_has_one_name_everywhere(
+        api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
+    configure(isolated, ("my__calc", "calc.py"))
+    screen = Screen()
+
+    async def go() -> None:
+        s = await session(screen)
+        server.queue(Reply("", tool_calls=[("c1", "my__calc__add", '{"a":2,"b":3}')],
+                           finish="tool_calls"), Reply("It is 5."))
+        live = await s.line("add 2 and 3")
+        assert 'run my__calc.add? [y]es' in screen.text
+        await s.line("y")
+        history = await s.line("/history")
+        line = '⚙ my__calc.add {"a": 2, "b": 3}'
+        assert line in live and line in history
+        assert results(server) == ["5"]
+        await done(s)
+        later = await Session().start("t")  # no servers now: the name was kept with the call
+        assert line in await later.line("/history")
+        await later.quit()
+
+    asyncio.run(go())
