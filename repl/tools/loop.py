@@ -131,7 +131,7 @@ async def _one(ctx: Context, call: dict[str, Any], save: Save) -> bool | None:
         result = await box.call(tool, arguments)
     except asyncio.CancelledError:
         save(tool_message(call["id"], INTERRUPTED_CALL, status=INTERRUPTED))
-        ctx.ui.info(f"{tool.shown} cancelled")
+        ctx.ui.info(f"{clean_line(tool.shown)} cancelled")
         raise
     text = f"error: {result.text}" if result.error else result.text
     save(tool_message(call["id"], text))
