@@ -33,6 +33,7 @@ from repl.input_history import InputHistory
 from repl.keys import bindings
 from repl.prompts import continuation
 from repl.render.terminal import QuietInput, terminal_gone
+from repl.sanitize import clean_line
 from repl.signals import STOP_SIGNALS, handling
 
 
@@ -161,7 +162,8 @@ class App:
         staged = len(self.ctx.staged)  # before the name too: sent with the next Enter
         attached = f" {staged} attached ·" if staged else ""
         model = self.ctx.shown(info)
-        return f"{warning}{attached} {info.name} · {model} · {info.message_count} messages "
+        return clean_line(f"{warning}{attached} {info.name} · {model} · "
+                          f"{info.message_count} messages ")
 
     def _interrupt(self) -> None:
         if self._task is not None:

@@ -12,7 +12,7 @@ import contextlib
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from repl import attachments, responses, window
@@ -21,7 +21,7 @@ from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, Unsaved
 from repl.events import Calling, Delta, Done, Notice, Retrying
 from repl.export import system_head
 from repl.render.ui import Streamer
-from repl.thread import ERROR, INTERRUPTED, TRUNCATED, Message, Part, ThreadInfo, Usage
+from repl.thread import ERROR, INTERRUPTED, TOOL_NAMES, TRUNCATED, Message, Part, ThreadInfo, Usage
 from repl.tools import loop as tools
 
 RESEND = "; /retry sends it again"  # said when a question got no answer at all
@@ -179,8 +179,9 @@ async def _stream(ctx: Context, info: ThreadInfo, payload: list[dict[str, Any]],
             note = "(interrupted)" if began else f"(interrupted before the answer began{resend})"
         try:
             # saved before anything is drawn: the terminal may be gone (SIGHUP, a closed pipe)
+            calls = done.tool_calls if done else calling
             _save_answer(ctx, Answer("".join(parts), "".join(thought), model, status, done,
-                                     done.tool_calls if done else calling))
+                                     calls, tools.names(ctx, calls)))
         finally:
             view.finish(note)
     return done
@@ -197,6 +198,7 @@ class Answer:
     status: str | None
     done: Done | None
     calls: tuple[dict[str, Any], ...] = ()  # whole (from Done), or as far as they arrived
+    names: Mapping[str, str] = field(default_factory=dict)  # the calls' tools as shown
 
     def message(self) -> Message:
         """The answer as stored: its reasoning (a leading <think> block of the text too) beside
@@ -206,11 +208,12 @@ class Answer:
         if found:
             reasoning, text = (reasoning + "\n\n" + found.group(1)).strip("\n"), text[found.end():]
         calls = self.calls
+        meta = {**(self.done.meta if self.done else {}),
+                **({TOOL_NAMES: dict(self.names)} if self.names else {})}
         return Message("assistant", text, model=self.model, status=self.status,
                        usage=self.done.usage if self.done else Usage(),
                        fields={"tool_calls": [dict(c) for c in calls]} if calls else {},
-                       reasoning=reasoning or None,
-                       meta=dict(self.done.meta) if self.done else {})
+                       reasoning=reasoning or None, meta=meta)
 
 
 THINK = re.compile(r"\s*<think>(.*?)</think>\s*", re.S)

@@ -1,5 +1,8 @@
 """Tab completion: command names from the registry, then each command's own argument completer
-(which may be async: /model asks the endpoint for its models), and file paths for /attach."""
+(which may be async: /model asks the endpoint for its models), and file paths for /attach.
+
+Every entry is one clean line (repl/sanitize.py), shown and inserted alike: a name a server or
+a file system chose never puts a control into the menu or into the line being edited."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from prompt_toolkit.document import Document
 from repl.commands import COMMANDS
 from repl.commands.registry import Command
 from repl.context import Context
+from repl.sanitize import clean_line
 
 
 class CommandCompleter(Completer):
@@ -38,7 +42,7 @@ class CommandCompleter(Completer):
 
     @staticmethod
     def _values(values: Iterable[str], arg: str) -> Iterable[Completion]:
-        for value in values:
+        for value in map(clean_line, values):
             if value.lower().startswith(arg.lower()):
                 yield Completion(value, -len(arg))
 
@@ -105,8 +109,9 @@ def paths(arg: str) -> Iterable[Completion]:
                 and (hidden or not e.name.startswith(".")))
     for _, entry in zip(range(LISTED), matching, strict=False):
         is_dir = entry.is_dir()
-        yield Completion(_quoted(folder + slash + entry.name, quote, is_dir), -len(raw),
-                         display=entry.name + ("/" if is_dir else ""))
+        name = clean_line(entry.name)
+        yield Completion(_quoted(folder + slash + name, quote, is_dir), -len(raw),
+                         display=name + ("/" if is_dir else ""))
 
 
 def _quoted(path: str, quote: str, is_dir: bool) -> str:

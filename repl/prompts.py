@@ -16,6 +16,7 @@ from prompt_toolkit.output import Output
 from repl.errors import ConfigError
 from repl.keys import bindings
 from repl.render.terminal import normal_input
+from repl.sanitize import clean_line
 
 
 def continuation(width: int, line: int, wrap: int) -> str:
@@ -23,7 +24,8 @@ def continuation(width: int, line: int, wrap: int) -> str:
 
 
 class YesNo:
-    """Ask a question; yes only for y or yes. Ctrl-C or Ctrl-D is a no."""
+    """Ask a question; yes only for y or yes. Ctrl-C or Ctrl-D is a no. A question is asked as
+    one clean line, whatever the names in it hold (a tool's, a thread's, a file's)."""
 
     def __init__(self, *, input: Input | None = None, output: Output | None = None) -> None:
         self.session: PromptSession[str] = PromptSession(input=input, output=output)
@@ -31,7 +33,7 @@ class YesNo:
     async def __call__(self, question: str) -> bool:
         try:
             # handle_sigint=False: the running command keeps Ctrl-C (a key here, a signal there)
-            answer = await self.session.prompt_async(question, handle_sigint=False)
+            answer = await self.session.prompt_async(clean_line(question), handle_sigint=False)
         except (KeyboardInterrupt, EOFError):
             return False
         return answer.strip().lower() in ("y", "yes")
@@ -39,6 +41,7 @@ class YesNo:
     async def choose(self, question: str) -> str:
         """A tool call's question: "y", "n" or "a" (always); asked again until it is one of
         them; Ctrl-C or Ctrl-D: "" (stop)."""
+        question = clean_line(question)
         while True:
             try:
                 answer = await self.session.prompt_async(question, handle_sigint=False)

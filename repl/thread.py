@@ -177,6 +177,18 @@ def part_names(m: Message) -> dict[str, str]:
     return {k: v for k, v in names.items() if isinstance(k, str) and isinstance(v, str)}
 
 
+TOOL_NAMES = "tool_names"  # an answer's meta: {name the model called: server.tool shown}
+
+
+def tool_names(m: Message) -> dict[str, str]:
+    """The name each of the answer's calls was shown by (``server.tool``), by the name the
+    model called: kept in its meta, so that every view of the call says the same name."""
+    names = m.meta.get(TOOL_NAMES)
+    if not isinstance(names, Mapping):
+        return {}
+    return {k: v for k, v in names.items() if isinstance(k, str) and isinstance(v, str)}
+
+
 def attachment_names(m: Message) -> str:
     """The names of the message's attachments, one a line: searched with its text."""
     names = part_names(m)

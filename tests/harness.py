@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prompt_toolkit.input import create_pipe_input
-from prompt_toolkit.output import DummyOutput
+from prompt_toolkit.output import DummyOutput, Output
 from rich.console import Console
 
 from repl import config as config_mod
@@ -29,7 +29,8 @@ class Session:
                  timeout: float | None = None, retries: int | None = None,
                  backoff: float = 1.0, clock: Callable[[], float] = time.time,
                  config: config_mod.Config | None = None,
-                 run_settings: dict[str, Any] | None = None, history: bool = False) -> None:
+                 run_settings: dict[str, Any] | None = None, history: bool = False,
+                 output: Output | None = None) -> None:
         self.config = config or config_mod.load(model=model)
         if timeout is not None:
             from dataclasses import replace
@@ -41,7 +42,7 @@ class Session:
         self.store = open_store(self.config.store, self.config.data_dir)
         self._pipe_cm = create_pipe_input()
         self.pipe = self._pipe_cm.__enter__()
-        output = DummyOutput()
+        output = output or DummyOutput()  # a recording one, to see what a terminal would get
         ask = YesNo(input=self.pipe, output=output)
         edit = LineEditor(input=self.pipe, output=output)
         # with ``history``, the input history file the real REPL keeps (else one in memory)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import base64
 import datetime
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from rich.cells import cell_len
@@ -17,7 +18,17 @@ from rich.text import Text
 
 from repl.attachments import Shown, shown_parts
 from repl.sanitize import clean, clean_line
-from repl.thread import HIGHLIGHT, SUMMARY, Hit, Message, ThreadInfo, part_names
+from repl.thread import HIGHLIGHT, SUMMARY, Hit, Message, ThreadInfo, part_names, tool_names
+
+
+def shown_arguments(raw: object) -> str:
+    """A call's arguments as shown, live and in /history alike: JSON spaced one way whatever
+    the model's spacing (what it sent, when that is not JSON)."""
+    text = str(raw or "")
+    try:
+        return json.dumps(json.loads(text), ensure_ascii=False) if text.strip() else text
+    except ValueError:
+        return text
 
 
 class Streamer(Protocol):
@@ -153,7 +164,7 @@ class UI:
                                         style="dim"))
             if message.content:
                 self.markdown(message.content)
-            self._tool_calls(message.fields.get("tool_calls"))
+            self._tool_calls(message.fields.get("tool_calls"), tool_names(message))
             if message.status:
                 self.info(STATUS_NOTES.get(message.status, f"({message.status})"))
         elif message.role == SUMMARY:
@@ -163,16 +174,17 @@ class UI:
             self._dim_lines(f"{message.role}: ", message.content)
         self.console.print()
 
-    def _tool_calls(self, calls: object) -> None:
-        """Each tool call as one collapsed line: its name and arguments, cut to the width."""
+    def _tool_calls(self, calls: object, names: Mapping[str, str]) -> None:
+        """Each tool call as one collapsed line, cut to the width: its tool as the question
+        named it (``names``; else the name the model called), and its arguments."""
         for call in calls if isinstance(calls, list) else []:
             function = call.get("function") if isinstance(call, dict) else None
             if not isinstance(function, dict):
                 continue
-            name = str(function.get("name", "?")).replace("__", ".", 1)  # MCP's server__tool
-            line = f"⚙ {name} {function.get('arguments', '')}"
-            self.console.print(Text(clean_line(" ".join(line.split())), style="dim"),
-                               overflow="ellipsis", no_wrap=True)
+            name = str(function.get("name", "?"))
+            arguments = " ".join(shown_arguments(function.get("arguments")).split())
+            line = f"⚙ {clean_line(names.get(name, name))} {clean_line(arguments)}"
+            self.console.print(Text(line, style="dim"), overflow="ellipsis", no_wrap=True)
 
     def _dim_lines(self, label: str, text: str, lines: int = 3) -> None:
         shown = text.strip().splitlines()

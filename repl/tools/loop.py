@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from repl.client import Done
 from repl.context import Context
-from repl.thread import INTERRUPTED, Message
+from repl.sanitize import clean_line
+from repl.thread import INTERRUPTED, TOOL_NAMES, Message
 from repl.tools.toolbox import Tool
 
 SWITCHES = "tools"  # thread setting: {"server" or "server.tool": true/false}
@@ -45,6 +46,19 @@ def offered(ctx: Context) -> list[dict[str, Any]]:
         return []
     switched = switches(ctx)
     return [t.function() for t in ctx.tools.tools() if is_on(t, switched)]
+
+
+def names(ctx: Context, calls: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The tools of ``calls`` that chatrepl has, as shown (``server.tool``), by the name the
+    model called them: kept with the answer (thread.tool_names)."""
+    box = ctx.tools
+    found = (box.find(_name(call)) for call in calls) if box is not None else ()
+    return {tool.api_name: tool.shown for tool in found if tool is not None}
+
+
+def _name(call: Mapping[str, Any]) -> str:
+    function = call.get("function")
+    return str(function.get("name", "")) if isinstance(function, Mapping) else ""
 
 
 async def ready(ctx: Context) -> None:
@@ -94,14 +108,14 @@ async def _one(ctx: Context, call: dict[str, Any], save: Save) -> bool | None:
     """One call, answered by one stored tool message: True if it ran or the user declined it,
     False if there is no such tool, None if the user stopped the loop."""
     function = call.get("function") or {}
-    name, raw = str(function.get("name", "")), str(function.get("arguments") or "")
+    name, raw = _name(call), str(function.get("arguments") or "")
     box = ctx.tools
     tool = box.find(name) if box is not None else None
     if box is None or tool is None or not is_on(tool, switches(ctx)):
         save(tool_message(call["id"], NOT_RUN.format(name)))
         return False
     arguments, problem = _arguments(raw)
-    _show_call(ctx, tool, arguments if problem is None else raw)
+    _show_call(ctx, tool, call)
     if problem is not None:
         save(tool_message(call["id"], f"not run: {problem}"))
         return True
@@ -117,7 +131,7 @@ async def _one(ctx: Context, call: dict[str, Any], save: Save) -> bool | None:
         result = await box.call(tool, arguments)
     except asyncio.CancelledError:
         save(tool_message(call["id"], INTERRUPTED_CALL, status=INTERRUPTED))
-        ctx.ui.info(f"{tool.shown} cancelled")
+        ctx.ui.info(f"{clean_line(tool.shown)} cancelled")
         raise
     text = f"error: {result.text}" if result.error else result.text
     save(tool_message(call["id"], text))
@@ -135,10 +149,10 @@ def _arguments(raw: str) -> tuple[dict[str, Any], str | None]:
     return value, None
 
 
-def _show_call(ctx: Context, tool: Tool, arguments: dict[str, Any] | str) -> None:
-    shown = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
-    ctx.ui.message(Message("assistant", "", fields={"tool_calls": [
-        {"function": {"name": tool.shown, "arguments": shown}}]}))
+def _show_call(ctx: Context, tool: Tool, call: dict[str, Any]) -> None:
+    """The call as /history shows it (the stored call, its tool's name beside it)."""
+    ctx.ui.message(Message("assistant", "", fields={"tool_calls": [call]},
+                           meta={TOOL_NAMES: {tool.api_name: tool.shown}}))
 
 
 async def _approval(ctx: Context, tool: Tool) -> str:
@@ -146,7 +160,8 @@ async def _approval(ctx: Context, tool: Tool) -> str:
     allowed = ctx.setting(ALLOWED) or []
     if (ctx.tools is not None and ctx.tools.approves(tool)) or tool.shown in allowed:
         return "y"
-    choice = await ctx.choose(f"run {tool.shown}? [y]es, [n]o, [a]lways in this thread: ")
+    choice = await ctx.choose(f"run {clean_line(tool.shown)}? [y]es, [n]o, [a]lways in this "
+                              "thread: ")
     if choice == "a":
         ctx.save_setting(ALLOWED, [*allowed, tool.shown])
         return "y"

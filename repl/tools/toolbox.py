@@ -12,13 +12,13 @@ import asyncio
 import contextlib
 import importlib
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from repl import files
+from repl.tools import names
 from repl.tools.servers import ServerConfig
 
 INSTALL = "pip install 'chatrepl[mcp]'"
@@ -28,19 +28,15 @@ STARTING, READY, FAILED = "starting", "ready", "failed"
 @dataclass(frozen=True, slots=True)
 class Tool:
     server: str
-    name: str
+    name: str  # as the server lists it, and is called by
     description: str
     schema: dict[str, Any]
+    api_name: str  # what the model calls it by: distinct and stable (names.py)
 
     @property
     def shown(self) -> str:
         """What the user sees and types: ``server.tool``."""
         return f"{self.server}.{self.name}"
-
-    @property
-    def api_name(self) -> str:
-        """What the model sees: ``server__tool``, as function names must be (^[\\w-]{1,64}$)."""
-        return re.sub(r"[^A-Za-z0-9_-]", "_", f"{self.server}__{self.name}")[:64]
 
     def function(self) -> dict[str, Any]:
         """The tool as a chat completions function tool."""
@@ -172,7 +168,7 @@ class Toolbox:
         me = Implementation(name="chatrepl", version=__version__)
         try:
             async with Client(self._transport(server.config), client_info=me) as client:
-                server.tools = await _list(client, server.config.name)
+                server.tools = self._named(server.config.name, await _list(client))
                 server.client, server.state = client, READY
                 await server.stop.wait()
         except Exception as e:
@@ -180,6 +176,20 @@ class Toolbox:
                 return  # closing, or already said
             self._gone(server, "exited" if server.state == READY else "could not start",
                        _reason(e))
+
+    def _named(self, server: str, listed: list[Any]) -> tuple[Tool, ...]:
+        """The tools a server listed, each with its API name (a name listed twice: once)."""
+        taken = {t.api_name for s in self.servers.values() if s.config.name != server
+                 for t in s.tools}
+        tools: dict[str, Tool] = {}
+        for t in listed:
+            if t.name not in tools:
+                name = names.unique(names.api_name(server, t.name, self.servers),
+                                    lambda n: n in taken)
+                taken.add(name)
+                tools[t.name] = Tool(server, t.name, t.description or "",
+                                     dict(t.input_schema or {}), name)
+        return tuple(tools.values())
 
     def _transport(self, config: ServerConfig) -> Any:
         if config.url is not None:
@@ -201,17 +211,17 @@ class Toolbox:
         return self._log
 
 
-async def _list(client: Any, server: str) -> tuple[Tool, ...]:
-    tools: list[Tool] = []
+async def _list(client: Any) -> list[Any]:
+    """The SDK's tools of a server, every page of them."""
+    tools: list[Any] = []
     cursor: str | None = None
     for _ in range(100):  # pages; a server that pages forever is cut off
         page = await client.list_tools(cursor=cursor)
-        tools += [Tool(server, t.name, t.description or "", dict(t.input_schema or {}))
-                  for t in page.tools]
+        tools += page.tools
         cursor = page.next_cursor
         if cursor is None:
             break
-    return tuple(tools)
+    return tools
 
 
 def _text(content: list[Any]) -> str:
