@@ -58,12 +58,12 @@ class App:
     async def run(self, thread: str | None = None, *, system: str | None = None,
                   preset: str | None = None) -> None:
         ctx = self.ctx
+        created = ctx.open(ctx.initial_thread(thread), system=system)  # -t "" is an error
+        if preset:
+            apply_preset(ctx, preset, system=system)
         try:
-            created = ctx.open(ctx.initial_thread(thread), system=system)
-            if preset:
-                apply_preset(ctx, preset, system=system)
             show_opened(ctx, created)
-        except ChatreplError as e:  # no stored thread stops chatrepl from starting
+        except ChatreplError as e:  # a stored thread never stops chatrepl from starting
             ctx.ui.error(e.line(repl=True))
         warming: list[asyncio.Task[None]] = []
 

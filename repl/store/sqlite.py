@@ -7,7 +7,6 @@ instead of failing, and readers always see whole, committed turns.
 from __future__ import annotations
 
 import contextlib
-import errno
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -18,22 +17,13 @@ from typing import Any
 
 from repl import files
 from repl.errors import StoreBusyError, StoreError, ThreadError
-from repl.store import blobs, migrations, recover, sqlrows, sqlsearch
+from repl.store import blobs, recover, sqlopen, sqlrows, sqlsearch
 from repl.store.sqlrows import INFO, MESSAGE
 from repl.thread import Hit, Message, ThreadInfo, attachment_names, last_group, restored_name
 
-BUSY_TIMEOUT_MS = 10_000
-READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)  # what a disk one cannot write to says
 # a state key set in the transaction that deletes, cleared once the scrub is done: an erase
 # cut short (kill -9, a full disk) is scrubbed at the next open (no user key starts with ".")
 ERASING = ".erasing"
-
-class _Damaged(sqlite3.DatabaseError):
-    sqlite_errorname = "SQLITE_CORRUPT"
-
-
-def _is_damage(e: sqlite3.Error) -> bool:
-    return getattr(e, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
 
 class SQLiteStore:
@@ -47,64 +37,21 @@ class SQLiteStore:
                 files.private_dir(path.parent)
                 files.private_file(path)
             except OSError as e:
-                if e.errno not in READ_ONLY or not path.is_file():
+                if e.errno not in sqlopen.READ_ONLY or not path.is_file():
                     raise
-                self._db, self.read_only = self._connect_read_only(), True
+                self._db, self.read_only = sqlopen.connect_read_only(path), True
                 return
             try:
-                self._db = self._connect()
+                self._db = sqlopen.connect(path)
             except sqlite3.DatabaseError as e:
-                if not _is_damage(e):
+                if not sqlopen.is_damage(e):
                     raise
-                self._db = self._recover(str(e))
+                self._db, self.recovered = sqlopen.replace_damaged(path, str(e))
             self._finish_erasure()
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open the thread store {path}: {e}") from None
         for suffix in recover.SIDE_FILES:
             files.tighten(path.with_name(path.name + suffix))
-
-    def _connect_read_only(self) -> sqlite3.Connection:
-        """The store as it is on a disk chatrepl may not write to (immutable: no -shm needed)."""
-        uri = f"{self.path.absolute().as_uri()}?mode=ro&immutable=1"
-        db = sqlite3.connect(uri, uri=True, isolation_level=None)
-        try:
-            if migrations.pending(db):
-                raise StoreError(f"the thread store {self.path} is read-only and was written "
-                                 "by an older chatrepl: it needs an upgrade, which writes")
-        except BaseException:
-            db.close()
-            raise
-        return db
-
-    def _connect(self) -> sqlite3.Connection:
-        # Look at the file before connecting: closing any other descriptor on it once SQLite has
-        # it open would drop SQLite's POSIX locks, and another chatrepl closing would then
-        # delete the WAL this one still writes to.
-        suspect = recover.needs_check(self.path)
-        db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-        try:
-            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = FULL")
-            db.execute("PRAGMA foreign_keys = ON")
-            db.execute("PRAGMA secure_delete = ON")  # what is erased is overwritten, not freed
-            if suspect and not recover.is_intact(db):
-                raise _Damaged("it failed SQLite's integrity check")
-            migrations.apply(db)
-            recover.marker(self.path).unlink(missing_ok=True)
-        except BaseException:
-            db.close()
-            raise
-        return db
-
-    def _recover(self, reason: str) -> sqlite3.Connection:
-        """Move the damaged file aside (kept), start a new one, copy in what can be read."""
-        damaged = recover.quarantine(self.path)
-        files.private_file(self.path)
-        db = self._connect()
-        threads, messages = recover.salvage(damaged, db)
-        self.recovered = recover.Recovery(self.path, damaged, reason, threads, messages)
-        return db
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -133,7 +80,7 @@ class SQLiteStore:
 
     def _error(self, e: sqlite3.Error) -> StoreError:
         text = str(e)
-        if _is_damage(e):
+        if sqlopen.is_damage(e):
             recover.marker(self.path).touch()  # the next start checks the file and repairs it
             return StoreError(f"the thread store {self.path} is damaged ({text}); restart "
                               "chatrepl to repair it (nothing is deleted)")
