@@ -13,6 +13,7 @@ from repl import window
 from repl.client import LOCAL_SERVERS, ChatClient, State
 from repl.config import DEFAULT_ENDPOINT, Config, Endpoint
 from repl.errors import EndpointError
+from repl.redaction import scrub, url_secrets
 
 LIST_TIMEOUT = 3.0  # seconds an endpoint has to list its models for completion
 KEY_TIMEOUT = 30.0  # seconds api_key_command may take (pass may ask for a passphrase)
@@ -113,13 +114,18 @@ class Endpoints:
                 api_key=self.key(endpoint), base_url=endpoint.base_url,
                 timeout=self.config.timeout, retries=self._retries, backoff=self._backoff,
                 local_servers=self._local_servers, headers=endpoint.headers, api=api,
-                server_state=self.config.server_state, state=self._state)
+                server_state=self.config.server_state, state=self._state, endpoint=name)
         return self._clients[name]
 
     def secrets(self) -> list[str]:
-        """Every key known this session (taken out of logged tracebacks)."""
+        """Every key known this session, and the credentials of every base URL."""
         found = [k for k in self._keys.values() if k]
-        return found + [e.api_key for e in self.all.values() if e.api_key]
+        found += [e.api_key for e in self.all.values() if e.api_key]
+        return found + [s for e in self.all.values() for s in url_secrets(e.base_url)]
+
+    def scrub(self, text: str) -> str:
+        """``text`` (a line to show or log) without any of the session's secrets."""
+        return scrub(text, self.secrets())
 
     async def aclose(self) -> None:
         for client in self._clients.values():
