@@ -28,7 +28,8 @@ class Session:
                  timeout: float | None = None, retries: int | None = None,
                  backoff: float = 1.0, clock: Callable[[], float] = time.time,
                  config: config_mod.Config | None = None,
-                 run_settings: dict[str, Any] | None = None) -> None:
+                 run_settings: dict[str, Any] | None = None,
+                 key_timeout: float | None = None) -> None:
         self.config = config or config_mod.load(model=model)
         if timeout is not None:
             from dataclasses import replace
@@ -44,7 +45,8 @@ class Session:
         ask = YesNo(input=self.pipe, output=output)
         edit = LineEditor(input=self.pipe, output=output)
         endpoints = Endpoints(self.config, retries=retries, backoff=backoff, local_servers=(),
-                              state=self.store)
+                              state=self.store, **({} if key_timeout is None else
+                                                   {"key_timeout": key_timeout}))
         self.ctx = Context(store=self.store, ui=UI(console, term="xterm"), config=self.config,
                            endpoints=endpoints, run_settings=dict(run_settings or {}), ask=ask,
                            edit=edit, external_edit=ExternalEditor(self.config.editor),

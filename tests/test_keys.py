@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fakeserver import Failure, FakeOpenAI
 from harness import Session
+
+from repl.commands.session import model_names
 
 REPL = Path(__file__).parent.parent / "repl"
 
@@ -54,6 +58,22 @@ def stored(s: Session, name: str) -> list[tuple[str, str]]:
 
 
 # -- item 2: what a key command prints; a key never shown ----------------------------------------
+
+
+def test_a_key_command_printing_several_lines_sends_its_first_line(
+        api_env: dict[str, str], other: FakeOpenAI, isolated: dict[str, str]) -> None:
+    write_config(isolated, command_table(
+        "pass", other.url, "printf 'sk-first-line-key-789\\nlogin: me\\nurl: example.org\\n'"))
+
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("/model pass:m")
+        out = await s.line("hello")
+        assert "echo: hello" in out and "error" not in out, out
+        assert bearer(other.headers[-1]) == "Bearer sk-first-line-key-789"
+        await s.quit()
+
+    asyncio.run(go())
 
 
 @pytest.mark.parametrize(("key", "header"), [
@@ -118,6 +138,148 @@ def test_one_primitive_hides_secrets() -> None:
     writers = [p.relative_to(REPL).as_posix() for p in REPL.rglob("*.py")
                if '"***"' in p.read_text() and p.name != "redaction.py"]
     assert writers == []
+
+
+def test_a_failing_key_commands_stderr_is_scrubbed_of_keys(
+        api_env: dict[str, str], other: FakeOpenAI, isolated: dict[str, str]) -> None:
+    command = ("printf 'sk-cmd-secret-4242\\n'; "
+               "echo \"token sk-cmd-secret-4242 refused, not $OPENAI_API_KEY\" >&2; exit 2")
+    write_config(isolated, command_table("cmd", other.url, command))
+
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("/model cmd:m")
+        out = await s.line("hello")
+        assert out.count("error:") == 1 and "failed (exit status 2: token *** refused" in out
+        assert_hidden(out, "sk-cmd-secret-4242")
+        assert_hidden(out, api_env["OPENAI_API_KEY"])
+        await s.quit()
+
+    asyncio.run(go())
+
+
+# -- item 3: a key command runs off the loop, once, when the endpoint first sends ----------------
+
+
+def test_tab_never_runs_a_key_command_and_a_failure_runs_once(
+        api_env: dict[str, str], other: FakeOpenAI, isolated: dict[str, str],
+        tmp_path: Path) -> None:
+    runs, broken = tmp_path / "runs", tmp_path / "broken"
+    write_config(isolated, command_table(
+        "cmd", other.url, f"echo run >> '{runs}'; echo key-from-cmd",
+        'models = ["by-hand"]\n') + command_table(
+        "broken", other.url, f"echo run >> '{broken}'; echo nope >&2; exit 3"))
+
+    async def go() -> None:
+        s = await Session().start("t")
+        names = await model_names(s.ctx)
+        assert "fake-model" in names and "cmd:by-hand" in names  # listed without its key
+        assert not runs.exists() and not broken.exists() and not other.gets
+        await s.line("/model cmd:m")
+        await s.line("one")
+        await s.line("two")
+        assert [bearer(h) for h in other.headers] == ["Bearer key-from-cmd"] * 2
+        await model_names(s.ctx)
+        assert other.gets  # its key had: asked now
+        await s.line("/model broken:m")
+        first = await s.line("three")
+        again = await s.line("four")
+        await model_names(s.ctx)
+        assert first.count("error:") == 1 and "failed (exit status 3: nope)" in first, first
+        assert again.count("error:") == 1 and "earlier this session" in again, again
+        assert "interrupted" not in first + again
+        assert runs.read_text().count("run") == 1 and broken.read_text().count("run") == 1
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_a_key_command_runs_off_the_event_loop(
+        api_env: dict[str, str], other: FakeOpenAI, isolated: dict[str, str],
+        tmp_path: Path) -> None:
+    started, go_on = tmp_path / "started", tmp_path / "go"
+    write_config(isolated, command_table(
+        "slow", other.url,
+        f"touch '{started}'; while [ ! -f '{go_on}' ]; do sleep 0.02; done; echo slow-key"))
+
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("/model slow:m")
+        await s.line("hello", wait=False)
+        await s.until(started.exists)  # the loop runs while the command waits
+        assert "default:fake-model" in await model_names(s.ctx)  # Tab lists the others
+        go_on.touch()
+        await s.wait_prompt()
+        assert "echo: hello" in s.text and bearer(other.headers[-1]) == "Bearer slow-key"
+        await s.quit()
+
+    asyncio.run(go())
+
+
+# -- issue 20, item 8: each key failure said as what happened, once -------------------------------
+
+
+def test_ctrl_c_stops_a_key_command_and_says_it_was_cancelled(
+        api_env: dict[str, str], other: FakeOpenAI, isolated: dict[str, str],
+        tmp_path: Path) -> None:
+    pid, second = tmp_path / "pid", tmp_path / "second"
+    write_config(isolated, command_table(
+        "slow", other.url,
+        f"if [ -f '{second}' ]; then echo key-2; else echo $$ > '{pid}'; sleep 30; fi"))
+
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("/model slow:m")
+        before = len(s.text)
+        await s.line("hello", wait=False)
+        await s.until(lambda: pid.exists() and pid.read_text().strip() != "")
+        os.kill(os.getpid(), signal.SIGINT)
+        await s.wait_prompt()
+        out = s.text[before:]
+        assert out.count("cancelled") == 1 and "api_key_command" in out, out
+        assert "error" not in out and "interrupted" not in out and "fix it" not in out
+        with pytest.raises(ProcessLookupError):  # stopped, not left running
+            os.kill(int(pid.read_text()), 0)
+        assert stored(s, "t") == [("user", "hello")]
+        second.touch()  # a cancelled command is no failure: the next message runs it again
+        out = await s.line("/retry")
+        assert "echo: hello" in out and bearer(other.headers[-1]) == "Bearer key-2"
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_a_key_command_that_times_out_says_so(
+        api_env: dict[str, str], other: FakeOpenAI, isolated: dict[str, str]) -> None:
+    write_config(isolated, command_table("slow", other.url, "sleep 30"))
+
+    async def go() -> None:
+        s = await Session(key_timeout=0.2).start("t")
+        await s.line("/model slow:m")
+        out = await s.line("hello")
+        assert out.count("error:") == 1 and "timed out after 0.2 s" in out, out
+        assert "TimeoutExpired" not in out and "interrupted" not in out
+        assert stored(s, "t") == [("user", "hello")]
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_a_missing_key_is_said_as_what_happened(
+        api_env: dict[str, str], other: FakeOpenAI, isolated: dict[str, str]) -> None:
+    write_config(isolated, f'[endpoints.unset]\nbase_url = "{other.url}"\n'
+                           'api_key_env = "NO_SUCH_KEY_VAR"\n')
+
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("/model unset:m")
+        out = await s.line("hello")
+        assert out.count("error:") == 1 and "NO_SUCH_KEY_VAR is not set" in out, out
+        assert "interrupted" not in out
+        assert stored(s, "t") == [("user", "hello")]
+        await s.quit()
+
+    asyncio.run(go())
 
 
 # -- item 15: credentials in a base_url ------------------------------------------------------------
