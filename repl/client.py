@@ -33,7 +33,7 @@ from repl.errors import (
     TimedOutError,
 )
 from repl.events import Calling, Delta, Done, Event, Notice, Retrying
-from repl.redaction import url_secrets
+from repl.redaction import header_secrets, url_secrets
 from repl.thread import Usage
 
 __all__ = ["REQUEST_SETTINGS", "ChatClient", "Delta", "Done", "Event", "Notice", "Retrying",
@@ -309,8 +309,9 @@ class ChatClient:
 
     @property
     def secrets(self) -> list[str | None]:
-        """What its errors must never show: the key, the base URL's user and password."""
-        return [self.api_key, *url_secrets(self.base_url)]
+        """What its errors must never show: the key, the base URL's user and password, the
+        values of headers named like a credential."""
+        return [self.api_key, *url_secrets(self.base_url), *header_secrets(self.headers)]
 
     async def complete(self, messages: list[dict[str, Any]], model: str) -> str:
         """The whole answer to ``messages`` as one string (for summaries)."""

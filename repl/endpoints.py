@@ -17,7 +17,7 @@ from repl import window
 from repl.client import LOCAL_SERVERS, ChatClient, State
 from repl.config import DEFAULT_ENDPOINT, Config, Endpoint
 from repl.errors import EndpointError
-from repl.redaction import scrub, url_secrets
+from repl.redaction import header_secrets, scrub, url_secrets
 
 LIST_TIMEOUT = 3.0  # seconds an endpoint has to list its models for completion
 KEY_TIMEOUT = 30.0  # seconds api_key_command may take (pass may ask for a passphrase)
@@ -172,9 +172,12 @@ class Endpoints:
         return self._clients[name]
 
     def secrets(self) -> list[str]:
-        """Every key known this session, and the credentials of every base URL."""
+        """Every key known this session, the credentials of every base URL, and the values of
+        configured headers named like a credential (Authorization, X-Api-Key...)."""
         found = [*self._keys.values(), *(e.api_key for e in self.all.values() if e.api_key)]
-        return found + [s for e in self.all.values() for s in url_secrets(e.base_url)]
+        for endpoint in self.all.values():
+            found += header_secrets(endpoint.headers) + url_secrets(endpoint.base_url)
+        return found
 
     def scrub(self, text: str) -> str:
         """``text`` (a line to show or log) without any of the session's secrets."""

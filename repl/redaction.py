@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote, unquote
 
 HIDDEN = "***"
 SHORTEST = 4  # characters: a shorter secret is hidden only as a whole word, not inside words
 # the userinfo of a URL: scheme://[user[:password]]@ (up to the last @ before the path)
+_CREDENTIAL = re.compile(r"auth|key|token|secret|password", re.IGNORECASE)  # a header's name
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s@]*(?:@[^/?#\s@]*)*@")
 
 
@@ -52,3 +53,10 @@ def url_secrets(url: str | None) -> list[str]:
     userinfo = found.group(0)[len(found.group(1)):-1]
     parts = [userinfo, *userinfo.split(":", 1)]
     return [p for part in parts for p in {part, unquote(part)} if p]
+
+
+def header_secrets(headers: Mapping[str, str]) -> list[str]:
+    """The values of ``headers`` whose names say they hold a credential (Authorization,
+    X-Api-Key, ...), and their last words (the token of ``Bearer TOKEN``)."""
+    values = [value for name, value in headers.items() if _CREDENTIAL.search(name)]
+    return values + [value.split()[-1] for value in values if value.split()]

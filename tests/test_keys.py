@@ -121,6 +121,26 @@ def test_a_key_is_never_shown_whatever_its_escaping(
     asyncio.run(go())
 
 
+def test_credential_headers_of_an_endpoint_are_never_shown(
+        api_env: dict[str, str], other: FakeOpenAI, isolated: dict[str, str]) -> None:
+    write_config(isolated, f'[endpoints.hdr]\nbase_url = "{other.url}"\nheaders = {{ '
+                           f'"X-Api-Key" = "hdr-secret-value-77", '
+                           f'Authorization = "Bearer hdr-bearer-88", "X-Title" = "chatrepl" }}\n')
+
+    async def go() -> None:
+        s = await Session(retries=0).start("t")
+        await s.line("/model hdr:m")
+        other.queue(Failure(401, {"error": {"message": "neither hdr-secret-value-77 nor "
+                                                       "'hdr-bearer-88' will do (chatrepl)"}}))
+        out = await s.line("hello")
+        assert out.count("error:") == 1 and "(chatrepl)" in out, out
+        assert_hidden(out, "hdr-secret-value-77")
+        assert_hidden(out, "hdr-bearer-88")
+        await s.quit()
+
+    asyncio.run(go())
+
+
 def test_scrub_hides_every_spelling_of_a_secret() -> None:
     from repl.redaction import scrub
 
