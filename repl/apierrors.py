@@ -1,5 +1,6 @@
 """What went wrong with a request, as one of repl.errors' ApiError classes: SDK exceptions, error
-bodies of every shape servers send (dicts, strings, lists, HTML), with the API key taken out.
+bodies of every shape servers send (dicts, strings, lists, HTML), with the API key and the base
+URL's credentials taken out (repl.redaction).
 
 Messages hold no REPL command and no flag: each class's ``hint`` says what to do where the user is.
 """
@@ -17,6 +18,7 @@ from repl.errors import (
     ConnectionFailedError,
     ContextTooLongError,
     EmptyAnswerError,
+    HeaderRefusedError,
     ModelNotFoundError,
     NotFoundError,
     PermissionDeniedError,
@@ -29,6 +31,7 @@ from repl.errors import (
     TimedOutError,
     UnsupportedSettingError,
 )
+from repl.redaction import scrub
 
 MAX_ERROR = 400  # characters of a server's error text worth showing on one line
 
@@ -39,12 +42,10 @@ _CONTEXT_HINTS = ("context_length_exceeded", "exceed_context_size", "maximum con
 _RESPONSES_ONLY = ("only supported in v1/responses", "not a chat model")
 
 
-def redact(error: ApiError, key: str | None) -> ApiError:
-    """The error without the API key in it (servers may echo it), then cut to one line's worth:
-    in that order, so a cut can never leave part of the key behind."""
-    text = str(error)
-    if key and len(key) > 4:
-        text = text.replace(key, "***")
+def redact(error: ApiError, *secrets: str | None) -> ApiError:
+    """The error without the secrets in it (servers may echo the key), then cut to one line's
+    worth: in that order, so a cut can never leave part of a secret behind."""
+    text = scrub(str(error), secrets)
     if len(text) > MAX_ERROR:
         text = text[:MAX_ERROR] + "…"
     error.args = (text,)
@@ -80,11 +81,15 @@ def stream_error(event: str, chunk: dict[str, Any]) -> StreamError | None:
     return StreamError(f"the server reported an error mid-answer: {message or 'no details'}")
 
 
-def map_error(e: Exception, model: str, base_url: str | None) -> ApiError:
+def map_error(e: Exception, model: str, base_url: str | None, endpoint: str) -> ApiError:
     """One clear line for an SDK exception (or a broken body while reading the answer)."""
     import openai
 
-    where = base_url or "api.openai.com"
+    where = scrub(base_url or "api.openai.com")
+    if refused_header(e):
+        return HeaderRefusedError(f"endpoint {endpoint!r}: its API key or one of its headers "
+                                  "cannot be sent as an HTTP header (it holds a line break or "
+                                  "another character a header cannot); nothing was sent")
     if isinstance(e, openai.APITimeoutError):
         return TimedOutError(f"the request to {where} timed out")
     if isinstance(e, openai.APIConnectionError):
@@ -97,6 +102,20 @@ def map_error(e: Exception, model: str, base_url: str | None) -> ApiError:
     if isinstance(e, OSError) or type(e).__module__.startswith(("httpx", "httpcore", "h11")):
         return StreamError(f"the connection to {where} broke off mid-answer ({_describe(e)})")
     return StreamError(f"request failed: {type(e).__name__}: {e}")
+
+
+def refused_header(e: BaseException) -> bool:
+    """The HTTP library refused a header value before sending (httpx's LocalProtocolError
+    "Illegal header value", or a value that is not ASCII), whatever wraps it."""
+    seen: BaseException | None = e
+    for _ in range(8):  # a chain of causes is short; never follow one round in a loop
+        if seen is None:
+            break
+        kind = type(seen).__name__
+        if kind in ("LocalProtocolError", "UnicodeEncodeError") and "header" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _cause(e: Exception) -> str:

@@ -32,6 +32,7 @@ from repl.errors import ChatreplError
 from repl.input_history import InputHistory
 from repl.keys import bindings
 from repl.prompts import continuation
+from repl.redaction import scrub
 from repl.render.terminal import QuietInput, terminal_gone
 from repl.sanitize import clean_line
 from repl.signals import STOP_SIGNALS, handling
@@ -124,17 +125,14 @@ class App:
                 await chat.send(ctx, line[1:] if line.startswith("//") else line)
             self._title()
         except ChatreplError as e:
-            ctx.ui.error(e.line(repl=True))
+            ctx.ui.error(ctx.endpoints.scrub(e.line(repl=True)))
         except EOFError:  # /quit
             raise
         except Exception as e:
             if terminal_gone(e):  # the window was closed (what arrived is saved): leave quietly
                 raise EOFError from None
-            secrets = ctx.endpoints.secrets()
-            log_bug(ctx.config.log_path, *secrets)
-            what = f"{type(e).__name__}: {e}"
-            for secret in secrets:
-                what = what.replace(secret, "***")
+            log_bug(ctx.config.log_path, *ctx.endpoints.secrets())
+            what = ctx.endpoints.scrub(f"{type(e).__name__}: {e}")
             ctx.ui.error(f"internal error ({what}); details in {ctx.config.log_path}")
 
     def _title(self) -> None:
@@ -193,9 +191,7 @@ async def warm_up(ctx: Context) -> None:
 
 def log_bug(path: Path, *secrets: str) -> None:
     """Append the traceback being handled to the log (owner-only), without the API keys."""
-    text = traceback.format_exc()
-    for secret in secrets:
-        text = text.replace(secret, "***")
+    text = scrub(traceback.format_exc(), secrets)
     fd = files.open_private(path, os.O_WRONLY | os.O_APPEND)
     with os.fdopen(fd, "a", encoding="utf-8") as f:
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} unexpected error\n{text}\n")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from repl import attachments, responses, window
+from repl.client import ChatClient
 from repl.context import Context
 from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, UnsavedError
 from repl.events import Calling, Delta, Done, Notice, Retrying
@@ -61,11 +62,12 @@ async def answer(ctx: Context, history: list[Message]) -> None:
     """Stream the model's answer to ``history`` (fitted into its context window) and save it;
     while it calls tools, run them (repl/tools/loop.py) and ask again with their results.
     A question left without any answer: its error says how to send it again."""
-    name = ctx.thread.name
+    info = ctx.thread
+    name, client = info.name, await _client(ctx, info)
     await tools.ready(ctx)
     for rounds in range(1, ctx.config.max_tool_rounds + 2):
         try:
-            done = await _answer(ctx, history)
+            done = await _answer(ctx, client, history)
         except ApiError as e:
             if not e.partial and ctx.interactive:
                 e.args = (f"{e}{RESEND}", *e.args[1:])  # whatever the error's class
@@ -75,10 +77,24 @@ async def answer(ctx: Context, history: list[Message]) -> None:
         history = ctx.store.messages(name)
 
 
+async def _client(ctx: Context, info: ThreadInfo) -> ChatClient:
+    """The turn's client, had once for the turn: before anything is drawn, so that a key that
+    cannot be had is one line, and Ctrl-C while a key command runs says so."""
+    name = ctx.chosen(info)[0]
+    try:
+        return await ctx.client_for(info)
+    except asyncio.CancelledError:
+        if not ctx.endpoints.ready(name):
+            resend = RESEND if ctx.interactive else ""
+            ctx.ui.info(f"(cancelled while endpoint {name!r}'s api_key_command ran: nothing "
+                        f"was sent{resend})")
+        raise
+
+
 SHRINKS = 4  # times a turn may be sent again with fewer messages, when refused as too long
 
 
-async def _answer(ctx: Context, history: list[Message]) -> Done | None:
+async def _answer(ctx: Context, client: ChatClient, history: list[Message]) -> Done | None:
     """If the server finds it too long, leave out more of the oldest messages: once when it
     states the sizes, a few times (halving) when it answers with nothing (llama-cpp-python).
     What the server counts and states is remembered for the model (window.Fit), so the next
@@ -94,7 +110,7 @@ async def _answer(ctx: Context, history: list[Message]) -> Done | None:
     guess = fit  # what the refusals so far suggest, stated or not
     for shrinks in range(SHRINKS + 1):
         try:
-            done = await _stream(ctx, info, with_meta(plan.messages, history), model)
+            done = await _stream(ctx, client, info, with_meta(plan.messages, history), model)
             break
         except (ContextTooLongError, EmptyAnswerError) as e:
             # a size the server states is exact: sent again once; an empty answer, halved
@@ -137,8 +153,8 @@ def _say_dropped(ctx: Context, plan: window.Plan, model: str) -> None:
                     f"fit {model}'s context; they stay in the thread (/compact summarises)")
 
 
-async def _stream(ctx: Context, info: ThreadInfo, payload: list[dict[str, Any]],
-                  model: str) -> Done | None:
+async def _stream(ctx: Context, client: ChatClient, info: ThreadInfo,
+                  payload: list[dict[str, Any]], model: str) -> Done | None:
     view = ctx.ui.stream()
     parts: list[str] = []
     thought: list[str] = []
@@ -149,9 +165,9 @@ async def _stream(ctx: Context, info: ThreadInfo, payload: list[dict[str, Any]],
     painter = asyncio.create_task(_paint(view))
     try:
         # attachments are stored once per SHA-256: their bytes go back in only now
-        async for event in ctx.client_for(info).stream(ctx.store.expand(payload), model,
-                                                       settings=ctx.request_settings(info),
-                                                       tools=tools.offered(ctx)):
+        async for event in client.stream(ctx.store.expand(payload), model,
+                                         settings=ctx.request_settings(info),
+                                         tools=tools.offered(ctx)):
             if isinstance(event, Delta):
                 parts.append(event.text)
                 thought.append(event.reasoning)

@@ -83,9 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except ChatreplError as e:
+        from repl.redaction import scrub
         from repl.sanitize import clean_line
 
-        print(f"chatrepl: {clean_line(e.line(repl=False))}", file=sys.stderr)
+        print(f"chatrepl: {clean_line(scrub(e.line(repl=False)))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

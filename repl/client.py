@@ -33,6 +33,7 @@ from repl.errors import (
     TimedOutError,
 )
 from repl.events import Calling, Delta, Done, Event, Notice, Retrying
+from repl.redaction import header_secrets, url_secrets
 from repl.thread import Usage
 
 __all__ = ["REQUEST_SETTINGS", "ChatClient", "Delta", "Done", "Event", "Notice", "Retrying",
@@ -70,7 +71,8 @@ class ChatClient:
                  local_servers: Sequence[tuple[int, str]] = LOCAL_SERVERS,
                  headers: Mapping[str, str] | None = None,
                  api: str = "auto", server_state: bool = False,
-                 state: State | None = None) -> None:
+                 state: State | None = None, endpoint: str = "default") -> None:
+        self.endpoint = endpoint  # its name, for the lines that blame its configuration
         self.api = api  # auto, chat or responses
         self.server_state = server_state  # Responses: store: true and previous_response_id
         self._state = state
@@ -302,11 +304,17 @@ class ChatClient:
             raise TimedOutError(f"the server sent nothing for {self.timeout:g} s; "
                                 "gave up") from None
         except ApiError as e:
-            raise redact(e, self.api_key) from None
+            raise redact(e, *self.secrets) from None
         except Exception as e:
-            error = redact(map_error(e, model, self.base_url), self.api_key)
+            error = redact(map_error(e, model, self.base_url, self.endpoint), *self.secrets)
             self._used = self._used or error.status is not None  # it answered on a connection
             raise error from None
+
+    @property
+    def secrets(self) -> list[str | None]:
+        """What its errors must never show: the key, the base URL's user and password, the
+        values of headers named like a credential."""
+        return [self.api_key, *url_secrets(self.base_url), *header_secrets(self.headers)]
 
     async def complete(self, messages: list[dict[str, Any]], model: str) -> str:
         """The whole answer to ``messages`` as one string (for summaries)."""

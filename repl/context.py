@@ -104,12 +104,13 @@ class Context:
 
     @property
     def client(self) -> ChatClient:
-        """The client of the current thread's endpoint."""
-        return self.client_for(self.thread)
+        """The client of the current thread's endpoint, if its key is had (``ready``)."""
+        return self.endpoints.client(self.chosen(self.thread)[0])
 
-    def client_for(self, info: ThreadInfo) -> ChatClient:
-        """The client of the endpoint a turn on ``info`` goes to."""
-        return self.endpoints.client(self.chosen(info)[0])
+    async def client_for(self, info: ThreadInfo) -> ChatClient:
+        """The client of the endpoint a turn on ``info`` goes to, its key had first (a key
+        command runs now if it has not: Ctrl-C stops it)."""
+        return await self.endpoints.open(self.chosen(info)[0])
 
     def model_for(self, info: ThreadInfo) -> str:
         """The model a turn on ``info`` uses: -m (until /model), the thread's, the default."""

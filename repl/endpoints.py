@@ -1,35 +1,66 @@
 """The session's endpoints: ``NAME:MODEL`` resolved, one client per endpoint built on first use
-(its key from ``api_key_env``, or ``api_key_command`` run once a session; a key is never stored
-or logged), and the models each lists, asked concurrently with a short timeout, cached."""
+(its key from ``api_key_env``, or the first line of ``api_key_command``'s output, run by /bin/sh
+off the event loop once a session, when the endpoint first sends; a key is never stored or
+logged), and the models each lists, asked concurrently with a short timeout, cached. Listing
+never runs a key command: an endpoint whose key is not had yet offers its configured models."""
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-from collections.abc import Callable, Sequence
+import contextlib
+import os
+import signal
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from repl import window
 from repl.client import LOCAL_SERVERS, ChatClient, State
 from repl.config import DEFAULT_ENDPOINT, Config, Endpoint
 from repl.errors import EndpointError
+from repl.redaction import header_secrets, scrub, url_secrets
 
 LIST_TIMEOUT = 3.0  # seconds an endpoint has to list its models for completion
 KEY_TIMEOUT = 30.0  # seconds api_key_command may take (pass may ask for a passphrase)
-RunCommand = Callable[[str], str]  # a shell command line -> its standard output
+# a shell command line, the seconds it may take, the secrets its stderr must not show -> its
+# standard output's first line
+RunCommand = Callable[[str, float, Sequence[str]], Awaitable[str]]
 
 
-def run_command(command: str) -> str:
-    """The standard output of ``command`` (a shell command line); RuntimeError if it fails."""
+class KeyCommandError(Exception):
+    """What a key command did instead of printing a key, as words that follow "its
+    api_key_command" (no key in them)."""
+
+
+async def run_command(command: str, timeout: float = KEY_TIMEOUT,
+                      secrets: Sequence[str] = ()) -> str:
+    """The first line of ``command``'s output (run by /bin/sh, stdin closed, in a session of
+    its own so that only chatrepl stops it). Cancelled (Ctrl-C) or past ``timeout`` seconds,
+    its process group is killed. KeyCommandError says why there is no key; the line of
+    stderr it quotes is scrubbed of what the command printed and of ``secrets``."""
     try:
-        done = subprocess.run(command, shell=True, capture_output=True, text=True,
-                              timeout=KEY_TIMEOUT, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise RuntimeError(type(e).__name__) from None
-    if done.returncode != 0:
-        said = (done.stderr.strip().splitlines() or [""])[-1][:120]
-        raise RuntimeError(f"exit status {done.returncode}" + (f": {said}" if said else ""))
-    return done.stdout.strip()
+        process = await asyncio.create_subprocess_exec(
+            "/bin/sh", "-c", command, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True)
+    except OSError as e:
+        raise KeyCommandError(f"could not be started ({e.strerror or e})") from None
+    try:
+        async with asyncio.timeout(timeout):
+            out, err = await process.communicate()
+    except TimeoutError:
+        raise KeyCommandError(f"timed out after {timeout:g} s") from None
+    finally:
+        if process.returncode is None:  # cancelled or timed out: it, and whatever it started
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await asyncio.shield(process.wait())
+    printed = out.decode(errors="replace")
+    if process.returncode != 0:
+        said = (err.decode(errors="replace").strip().splitlines() or [""])[-1]
+        said = scrub(said, [printed, *secrets])[:120]  # each line of it too
+        raise KeyCommandError(f"failed (exit status {process.returncode}"
+                              + (f": {said})" if said else ")"))
+    return (printed.splitlines() or [""])[0].strip()
 
 
 class Endpoints:
@@ -37,7 +68,8 @@ class Endpoints:
 
     def __init__(self, config: Config, *, retries: int | None = None, backoff: float = 1.0,
                  local_servers: Sequence[tuple[int, str]] = LOCAL_SERVERS,
-                 run: RunCommand = run_command, state: State | None = None) -> None:
+                 run: RunCommand = run_command, key_timeout: float = KEY_TIMEOUT,
+                 state: State | None = None) -> None:
         self.config = config
         self._state = state  # where clients remember what they learn (a model's API...)
         self.all: dict[str, Endpoint] = dict(config.endpoints) or {
@@ -47,8 +79,11 @@ class Endpoints:
         self._backoff = backoff
         self._local_servers = local_servers
         self._run = run
+        self._key_timeout = key_timeout
         self._clients: dict[str, ChatClient] = {}
-        self._keys: dict[str, str | None] = {}  # for this session only
+        self._keys: dict[str, str] = {}  # had from key commands, for this session only
+        self._failed: dict[str, str] = {}  # endpoint -> why its key command gave no key
+        self._running = asyncio.Lock()  # one key command at a time (each may ask for a PIN)
         self._listed: dict[str, list[str]] = {}
 
     @property
@@ -78,33 +113,53 @@ class Endpoints:
         endpoint = self.all.get(name)
         return endpoint is not None and (not endpoint.api_key_command or name in self._keys)
 
+    async def open(self, name: str) -> ChatClient:
+        """The client of endpoint ``name``, its key had first: a key command runs now if it has
+        not yet (off the event loop; Ctrl-C stops it and it runs again next time); a failure is
+        kept for the session and not run again."""
+        endpoint = self.get(name)
+        if endpoint.api_key_command and name not in self._keys:
+            async with self._running:
+                if name not in self._keys:
+                    self._keys[name] = await self._command_key(endpoint)
+        return self.client(name)
+
+    async def _command_key(self, endpoint: Endpoint) -> str:
+        where, fix = f"endpoint {endpoint.name!r}", f"fix it in {self.config.config_file}"
+        if endpoint.name in self._failed:
+            raise EndpointError(f"{where}: its api_key_command {self._failed[endpoint.name]} "
+                                f"earlier this session (not run again until chatrepl "
+                                f"restarts); {fix}")
+        assert endpoint.api_key_command
+        try:
+            key = await self._run(endpoint.api_key_command, self._key_timeout, self.secrets())
+        except KeyCommandError as e:
+            self._failed[endpoint.name] = str(e)
+            raise EndpointError(f"{where}: its api_key_command {e}; {fix}") from None
+        if not key:
+            self._failed[endpoint.name] = "printed no key on its first line"
+            raise EndpointError(f"{where}: its api_key_command printed no key on its first "
+                                f"line; {fix}")
+        return key
+
     def key(self, endpoint: Endpoint) -> str | None:
-        """The endpoint's key: from its variable, or its command's output (run once)."""
-        if endpoint.name in self._keys:
-            return self._keys[endpoint.name]
+        """The endpoint's key: from its variable, or its command's output (``open`` has it)."""
         where = f"endpoint {endpoint.name!r}"
         if endpoint.key_problem:
             raise EndpointError(f"{where}: {endpoint.key_problem}; set it, or change api_key_env "
                                 f"in {self.config.config_file}")
-        key = endpoint.api_key
         if endpoint.api_key_command:
-            try:
-                key = self._run(endpoint.api_key_command)
-            except RuntimeError as e:
-                raise EndpointError(f"{where}: its api_key_command failed ({e}); fix it in "
-                                    f"{self.config.config_file}") from None
-            if not key:
-                raise EndpointError(f"{where}: its api_key_command printed no key; fix it in "
-                                    f"{self.config.config_file}")
-        self._keys[endpoint.name] = key
-        return key
+            if endpoint.name not in self._keys:
+                raise EndpointError(f"{where}: its api_key_command has not been run yet")
+            return self._keys[endpoint.name]
+        return endpoint.api_key
 
     def install(self, name: str, client: ChatClient) -> None:
         """Use ``client`` for endpoint ``name`` from now on (one built elsewhere)."""
         self._clients[name] = client
 
     def client(self, name: str) -> ChatClient:
-        """The client of endpoint ``name``, built on first use."""
+        """The client of endpoint ``name``, built on first use (``ready``, or ``open`` first)."""
         if name not in self._clients:
             endpoint = self.get(name)
             # the endpoint's own api, else the setting's (CHATREPL_API, api =)
@@ -113,13 +168,20 @@ class Endpoints:
                 api_key=self.key(endpoint), base_url=endpoint.base_url,
                 timeout=self.config.timeout, retries=self._retries, backoff=self._backoff,
                 local_servers=self._local_servers, headers=endpoint.headers, api=api,
-                server_state=self.config.server_state, state=self._state)
+                server_state=self.config.server_state, state=self._state, endpoint=name)
         return self._clients[name]
 
     def secrets(self) -> list[str]:
-        """Every key known this session (taken out of logged tracebacks)."""
-        found = [k for k in self._keys.values() if k]
-        return found + [e.api_key for e in self.all.values() if e.api_key]
+        """Every key known this session, the credentials of every base URL, and the values of
+        configured headers named like a credential (Authorization, X-Api-Key...)."""
+        found = [*self._keys.values(), *(e.api_key for e in self.all.values() if e.api_key)]
+        for endpoint in self.all.values():
+            found += header_secrets(endpoint.headers) + url_secrets(endpoint.base_url)
+        return found
+
+    def scrub(self, text: str) -> str:
+        """``text`` (a line to show or log) without any of the session's secrets."""
+        return scrub(text, self.secrets())
 
     async def aclose(self) -> None:
         for client in self._clients.values():
@@ -129,12 +191,14 @@ class Endpoints:
                       names: Sequence[str] | None = None) -> dict[str, list[str]]:
         """Each endpoint's models (its ``models`` when the server lists none), asked at once,
         once a session; one that does not answer in time is skipped. The context sizes a
-        server states in its listing are kept in ``state`` for the window."""
+        server states in its listing are kept in ``state`` for the window. An endpoint whose
+        key command has not run is not asked (its ``models`` are offered)."""
         wanted = list(self.all) if names is None else [n for n in names if n in self.all]
-        missing = [name for name in wanted if name not in self._listed]
+        missing = [name for name in wanted if name not in self._listed and self.ready(name)]
         found = await asyncio.gather(*(self._list(name, state) for name in missing))
         self._listed.update(zip(missing, found, strict=True))
-        return {name: self._listed[name] for name in wanted}
+        # a key not had yet is not run for: the endpoint's own list, until it has sent
+        return {name: self._listed.get(name, list(self.all[name].models)) for name in wanted}
 
     async def _list(self, name: str, state: window.State | None) -> list[str]:
         endpoint = self.all[name]

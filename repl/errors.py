@@ -17,6 +17,8 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
  +-- ApiError                      the endpoint refused or failed a request (``partial``: some of
       |                            the answer had arrived first)
       +-- NoKeyError               no API key and no base URL: nothing to send to
+      +-- HeaderRefusedError       the key or a header cannot be sent (a line break in it): the
+      |                            endpoint's configuration (an EndpointError too), never retried
       +-- AuthenticationError      401: the API key was refused
       +-- PermissionDeniedError    403: the key is fine, the request is not allowed
       +-- NotFoundError            404: nothing at that URL (a wrong base URL)
@@ -124,6 +126,16 @@ class NoKeyError(ApiError):
     """No API key and no base URL: there is nothing to send the request to."""
 
     repl_hint = "then restart chatrepl"
+
+
+class HeaderRefusedError(ApiError, EndpointError):
+    """The HTTP library refused to send a header: the endpoint's key or one of its headers holds
+    a character no header can (a line break from a key command's output, a control, non-ASCII).
+    A fault of the configuration, not of the connection: nothing was sent, and nothing is
+    retried."""
+
+    repl_hint = flag_hint = ("check the endpoint's api_key_env, api_key_command or headers in "
+                             "config.toml (or OPENAI_API_KEY)")
 
 
 class AuthenticationError(ApiError):

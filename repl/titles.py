@@ -61,7 +61,8 @@ async def _ask(ctx: Context, name: str, question: Message, answer: Message) -> s
         endpoint = chosen or endpoint
     text = f"User: {question.content[:2000]}\n\nAssistant: {answer.content[:2000]}"
     request = [{"role": "system", "content": ASK}, {"role": "user", "content": text}]
-    return await ctx.endpoints.client(endpoint).complete(request, model)
+    client = await ctx.endpoints.open(endpoint)
+    return await client.complete(request, model)
 
 
 def cleaned(text: str) -> str:

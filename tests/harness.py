@@ -30,7 +30,7 @@ class Session:
                  backoff: float = 1.0, clock: Callable[[], float] = time.time,
                  config: config_mod.Config | None = None,
                  run_settings: dict[str, Any] | None = None, history: bool = False,
-                 output: Output | None = None) -> None:
+                 output: Output | None = None, key_timeout: float | None = None) -> None:
         self.config = config or config_mod.load(model=model)
         if timeout is not None:
             from dataclasses import replace
@@ -48,7 +48,8 @@ class Session:
         # with ``history``, the input history file the real REPL keeps (else one in memory)
         typed = InputHistory(self.config.history_path) if history else None
         endpoints = Endpoints(self.config, retries=retries, backoff=backoff, local_servers=(),
-                              state=self.store)
+                              state=self.store, **({} if key_timeout is None else
+                                                   {"key_timeout": key_timeout}))
         self.ctx = Context(store=self.store, ui=UI(console, term="xterm"), config=self.config,
                            endpoints=endpoints, run_settings=dict(run_settings or {}), ask=ask,
                            edit=edit, external_edit=ExternalEditor(self.config.editor),

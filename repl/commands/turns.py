@@ -165,7 +165,8 @@ async def compact(ctx: Context, arg: str) -> None:
     request = ctx.store.expand(window.conversation([*older, Message("user", SUMMARISE)]))
     ctx.ui.info(f"summarising {len(older)} messages…")
     try:
-        summary = await ctx.client.complete(request, ctx.model)
+        client = await ctx.client_for(ctx.thread)
+        summary = await client.complete(request, ctx.model)
     except asyncio.CancelledError:
         ctx.ui.info("(stopped: nothing was compacted)")
         raise

@@ -14,6 +14,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from repl.errors import ConfigError, StoreBusyError, StoreError, ThreadError
+from repl.redaction import scrub
 from repl.store.redis import codec, scripts
 from repl.thread import ThreadInfo
 
@@ -93,8 +94,7 @@ class Connection:
     def _error(self, e: redis.exceptions.RedisError) -> StoreError:
         reason = codec.error_reason(str(e)) or type(e).__name__
         secret = self._r.connection_pool.connection_kwargs.get("password")
-        if secret:
-            reason = reason.replace(str(secret), "***")
+        reason = scrub(reason, [str(secret)] if secret else [])
         at = f"the Redis store at {self.where}"
         if isinstance(e, redis.exceptions.AuthenticationError):
             if secret:
