@@ -335,7 +335,7 @@ class ChatClient:
         except ApiError:  # no key
             raise
         except Exception as e:
-            error = redact(map_error(e, "", self.base_url), self.api_key)
+            error = redact(map_error(e, "", self.base_url, self.endpoint), *self.secrets)
             if error.status != 404:
                 raise error from None
 

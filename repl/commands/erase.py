@@ -36,7 +36,7 @@ async def _delete_at_server(ctx: Context, info: ThreadInfo, ids: list[str]) -> N
     failed: list[tuple[str, ChatreplError]] = []
     for rid in ids:
         try:
-            await ctx.client_for(info).delete_response(rid)
+            await (await ctx.client_for(info)).delete_response(rid)
         except ChatreplError as e:
             failed.append((rid, e))
     if failed:
