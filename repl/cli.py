@@ -73,6 +73,8 @@ def parser() -> argparse.ArgumentParser:
                    "extension, else md)")
     p.add_argument("--force", action="store_true", help="with --export: overwrite the file if "
                    "it exists")
+    p.add_argument("--config", action="store_true", help="print every setting of config.toml, "
+                   "documented (its path goes to stderr) and exit")
     p.add_argument("--version", action="version", version=f"chatrepl {__version__}")
     return p
 
@@ -110,6 +112,8 @@ def _run(args: argparse.Namespace) -> int:
     from repl.render import UI
     from repl.store import open_store
 
+    if args.config:
+        return _print_config(config_mod.config_path())
     config = config_mod.load(model=args.model, store=args.store)
     options = _options(args.option)
     if args.preset and args.preset not in config.presets:
@@ -150,6 +154,16 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_repl(ctx, args, config))
     finally:
         _close(store)
+
+
+def _print_config(path: Path) -> int:
+    """The documented settings on stdout (``> config.toml`` starts one); where they go on stderr."""
+    from repl.config import CONFIG_TEMPLATE
+
+    where = "it exists" if path.exists() else "not there yet"
+    print(f"chatrepl: the settings file is {path} ({where})", file=sys.stderr)
+    sys.stdout.write(CONFIG_TEMPLATE)
+    return 0
 
 
 def _options(items: list[str]) -> dict[str, object]:

@@ -16,6 +16,8 @@ APP = "chatrepl"
 DEFAULT_MODEL = "gpt-4o-mini"
 APIS = ("auto", "chat", "responses")  # chat completions or OpenAI's Responses API
 
+# Every setting the file takes, documented: what `chatrepl --config` prints (a test checks that
+# it names every key _read_file accepts)
 CONFIG_TEMPLATE = """\
 # chatrepl settings. Every key is optional; flags and environment variables win over this file.
 # model = "gpt-4o-mini"          # default model for new threads (or CHATREPL_MODEL)
@@ -73,11 +75,11 @@ _KEYS: dict[str, type] = {
     "context_sizes": dict,
     "prices": dict,
     "attach": dict,
-    # tools (issue 13): [mcp.servers.NAME] tables, the loop's limits
+    # tools: [mcp.servers.NAME] tables, the loop's limits
     "mcp": dict,
     "max_tool_rounds": int,
     "tool_timeout": float,
-    # issue 12: endpoints, presets, titles
+    # endpoints, presets, titles
     "endpoints": dict,
     "presets": dict,
     "auto_title": bool,
@@ -146,6 +148,11 @@ def _dirs() -> tuple[Path, Path]:
     return user_data_path(APP, appauthor=False), user_config_path(APP, appauthor=False)
 
 
+def config_path() -> Path:
+    """The settings file: config.toml in the user's config dir."""
+    return _dirs()[1] / "config.toml"
+
+
 def _read_file(path: Path) -> dict[str, object]:
     if not path.exists():
         return {}
@@ -206,8 +213,7 @@ def load(*, model: str | None = None, store: str | None = None,
          env: dict[str, str] | None = None) -> Config:
     """Build the Config from flags, the environment and the config file."""
     env = dict(os.environ) if env is None else env
-    data_dir, config_dir = _dirs()
-    config_file = config_dir / "config.toml"
+    data_dir, config_file = _dirs()[0], config_path()
     values = _read_file(config_file)
     if env.get("CHATREPL_MODEL"):
         values["model"] = env["CHATREPL_MODEL"]
@@ -245,7 +251,7 @@ def load(*, model: str | None = None, store: str | None = None,
     )
 
 
-# -- endpoints, request settings and presets (issue 12) ----------------------------------------
+# -- endpoints, request settings and presets -------------------------------------------------
 
 DEFAULT_ENDPOINT = "default"  # base_url / OPENAI_BASE_URL and OPENAI_API_KEY
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
