@@ -128,6 +128,10 @@ class UI:
     def say(self, text: str) -> None:
         self.console.print(Text(clean(text)))
 
+    def dim(self, text: str) -> None:
+        """A block of text that is not the answer (stored reasoning), dimmed, on the console."""
+        self.console.print(Text(clean(text), style="dim"))
+
     def warn(self, text: str) -> None:
         self.err.print(Text.assemble(("warning: ", "bold yellow"), clean_line(text)),
                        soft_wrap=True)
@@ -160,8 +164,8 @@ class UI:
             return
         if message.role == "assistant":
             if message.reasoning:  # collapsed: stored and shown, never sent
-                self.console.print(Text(f"▸ reasoning ({len(message.reasoning):,} characters)",
-                                        style="dim"))
+                self.console.print(Text(f"▸ reasoning ({len(message.reasoning):,} characters; "
+                                        "/reasoning prints it)", style="dim"))
             if message.content:
                 self.markdown(message.content)
             self._tool_calls(message.fields.get("tool_calls"), tool_names(message))
