@@ -233,7 +233,7 @@ class UI:
             line = Text.assemble((f"{n:>2}. ", "bold"), (clean_line(hit.thread), "cyan"),
                                  (f" · turn {hit.turn} · {who}{gone}: ", "dim"))
             for i, piece in enumerate(clean_line(hit.snippet).replace(end, start).split(start)):
-                line += Text(piece, style="bold yellow" if i % 2 else "")
+                line += Text(piece, style="bold reverse" if i % 2 else "")  # any background
             self.console.print(line)
         self.info("/goto N opens a hit")
 
