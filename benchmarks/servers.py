@@ -45,51 +45,65 @@ def png(width: int = 8, height: int = 8) -> bytes:
             + chunk(b"IEND", b""))
 
 
-Scenario = Callable[[Session, Path], Awaitable[str]]
+Scenario = Callable[["Lane", Path], Awaitable[str]]
 
 
-async def plain(s: Session, work: Path) -> str:
+class Lane:
+    """The App, typed into as a user would, waiting as long as a real model takes."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def line(self, text: str) -> str:
+        s = self.session
+        before = len(s.out.getvalue())
+        s.pipe.send_text(text + "\r")
+        await s.wait_prompt(timeout=600)
+        return str(s.out.getvalue()[before:])
+
+
+async def plain(s: Lane, work: Path) -> str:
     return await s.line("Say hello in five words.")
 
 
-async def text_attachment(s: Session, work: Path) -> str:
+async def text_attachment(s: Lane, work: Path) -> str:
     notes = work / "notes.txt"
     notes.write_text(FACT * 3)
     await s.line(f"/attach {notes}")
     return await s.line("What is the secret word in the attached notes?")
 
 
-async def image(s: Session, work: Path) -> str:
+async def image(s: Lane, work: Path) -> str:
     picture = work / "red.png"
     picture.write_bytes(png())
     await s.line(f"/attach {picture}")
     return await s.line("What colour is this image?")
 
 
-async def system_prompt(s: Session, work: Path) -> str:
+async def system_prompt(s: Lane, work: Path) -> str:
     await s.line("/system Always answer in French, in one sentence.")
     return await s.line("What is the capital of Italy?")
 
 
-async def over_the_window(s: Session, work: Path) -> str:
+async def over_the_window(s: Lane, work: Path) -> str:
     for n in range(3):
         await s.line(f"Remember this, part {n}: {LONG[: 2500]}")
     return await s.line("What was the last item you were told?")
 
 
-async def compact(s: Session, work: Path) -> str:
+async def compact(s: Lane, work: Path) -> str:
     for question in ("Name a fruit.", "Name a colour.", "Name a country."):
         await s.line(question)
     out = await s.line("/compact")
     return out + await s.line("What did we talk about?")
 
 
-async def retry(s: Session, work: Path) -> str:
+async def retry(s: Lane, work: Path) -> str:
     await s.line("Tell me a one-line joke.")
     return await s.line("/retry")
 
 
-async def two_turns(s: Session, work: Path) -> str:
+async def two_turns(s: Lane, work: Path) -> str:
     """The second turn replays the first answer (as output items, on the Responses API)."""
     await s.line("Say one word.")
     return await s.line("And another one.")
@@ -121,11 +135,13 @@ async def run_one(name: str, scenario: Scenario, url: str, model: str, api: str,
             os.environ[var] = str(root / var)
         os.environ.update(OPENAI_BASE_URL=url, OPENAI_API_KEY=key, CHATREPL_API=api)
         config = config_mod.load(model=model)
-        session = Session(config=config, timeout=120, width=120)
+        # answers kept short (as -o max_tokens=150): a small model rambles to its window
+        session = Session(config=config, timeout=120, width=120,
+                          run_settings={"max_tokens": 150})
         s = await session.start("lane", system=None)
         started = time.perf_counter()
         try:
-            out = await asyncio.wait_for(scenario(s, root), 600)
+            out = await asyncio.wait_for(scenario(Lane(s), root), 1200)
         except Exception as e:  # a row of the table, not the end of the run
             out = f"error (lane): {type(e).__name__}: {e}"
         took = time.perf_counter() - started

@@ -410,11 +410,11 @@ def test_reasoning_is_stored_shown_collapsed_and_never_sent(api_env: dict[str, s
         assert server.sent_messages()[1] == {"role": "assistant", "content": "It is 4."}
         assert "reasoning" not in json.dumps(server.requests[-1])
         out = await s.line("/history")
-        assert f"▸ reasoning ({len(thinking)} characters)" in out
+        assert f"▸ reasoning ({len(thinking)} characters; /reasoning prints it)" in out
         assert thinking not in out
         await s.quit()
         s = await Session().start("r")  # the turns shown on open
-        assert f"▸ reasoning ({len(thinking)} characters)" in s.text
+        assert f"▸ reasoning ({len(thinking)} characters; /reasoning prints it)" in s.text
         await s.quit()
 
     asyncio.run(go())
