@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import os
 import re
 import shutil
 import subprocess
@@ -235,8 +236,10 @@ def test_cli_and_slash_export_write_html(api_env: dict[str, str], server: FakeOp
 
 # -- in a real browser ---------------------------------------------------------------------------
 
-CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser",
-                                                 "google-chrome"))), None)
+# .ci/run names the browser it installed (read at import: inside a test CHATREPL_* is cleared);
+# then a browser test fails rather than skip
+CHROMIUM = os.environ.get("CHATREPL_TEST_CHROMIUM") or next(
+    filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 browser = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed "
                              "(apt-get install chromium; .ci/run installs it)")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
