@@ -250,13 +250,18 @@ def _image(self: RendererHTML, tokens: Sequence[Token], idx: int, options: Optio
     """An image the model linked to is a link: showing it would be a request."""
     token = tokens[idx]
     alt = self.renderInlineAsText(token.children or [], options, env) or "image"
-    href = escape(str(token.attrs.get("src", "")))
-    return f"<a href=\"{href}\" rel=\"noopener noreferrer\">image: {escape(alt)}</a>"
+    src = str(token.attrs.get("src", ""))
+    if not safe_link(src):
+        return f"image: {escape(alt)}"
+    return f"<a href=\"{escape(src)}\" rel=\"noopener noreferrer\">image: {escape(alt)}</a>"
 
 
 def _link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict,
                env: EnvType) -> str:
-    tokens[idx].attrSet("rel", "noopener noreferrer")
+    token = tokens[idx]
+    if not safe_link(str(token.attrs.get("href", ""))):  # markdown-it leaves a refused one empty
+        token.attrs.pop("href", None)
+    token.attrSet("rel", "noopener noreferrer")
     return self.renderToken(tokens, idx, options, env)
 
 

@@ -24,6 +24,8 @@ import html_sample
 import pytest
 from fakeserver import FakeOpenAI
 from harness import Session
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from repl.export import format_for
 from repl.export_html import CSP, render_markdown, to_html
@@ -81,7 +83,7 @@ def assert_inert(page: Page) -> None:
     handlers = [(tag, k) for tag, attrs in page.elements for k in attrs if k.startswith("on")]
     assert handlers == []
     assert all(url.startswith("data:image/") for url in resources(page)), resources(page)
-    hrefs = [a["href"] for a in page.tags("a")]
+    hrefs = [a["href"] for a in page.tags("a") if "href" in a]
     assert all(h.startswith(("http://", "https://", "mailto:")) for h in hrefs), hrefs
 
 
@@ -100,16 +102,27 @@ def test_raw_html_from_the_model_is_text(text: str) -> None:
     assert "<" in page.all_text()  # the markup is shown, as text
 
 
+PIECES = ["<script>", "</script>", "<img src=x onerror=alert(1)>", "<a href='javascript:x'>",
+          "javascript:", "](", "[", "![", ")", "`", "```", "\n", "$", "\\(", "\\)", "<",
+          ">", '"', "'", "&", "&#58;", "on", "=", " ", "x", "http://127.0.0.1/", "<svg", "*"]
+
+
+@given(st.lists(st.sampled_from(PIECES) | st.text(max_size=5), max_size=40).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_property_no_markdown_makes_markup(text: str) -> None:
+    assert_inert(Page(render_markdown(text)))
+
+
 @pytest.mark.parametrize("link", [
     "[x](javascript:alert(1))", "[x](JaVaScRiPt:alert(1))", "[x](javascript&#58;alert(1))",
     "[x](vbscript:msgbox(1))", "[x](data:text/html;base64,PHNjcmlwdD4=)", "[x](file:///etc/passwd)",
     "[x](../../secret.txt)", "<javascript:alert(1)>", "[x][r]\n\n[r]: javascript:alert(1)",
-    "![x](javascript:alert(1))", "![x](data:image/svg+xml;base64,PHN2Zz4=)",
+    "![x](javascript:alert(1))", "![x](data:image/svg+xml;base64,PHN2Zz4=)", "[]()", "![x]()",
 ])
 def test_links_other_than_web_and_mail_are_not_links(link: str) -> None:
     page = Page(render_markdown(link))
     assert_inert(page)
-    assert all(not a.get("href") for a in page.tags("a")), page.tags("a")
+    assert all("href" not in a for a in page.tags("a")), page.tags("a")
 
 
 def test_web_and_mail_links_are_links_and_images_are_links_too() -> None:
