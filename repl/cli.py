@@ -36,7 +36,8 @@ examples:
   chatrepl --list                   the threads
   chatrepl --search "error budget"  every message that says so, one hit a line
   chatrepl --import conversations.json   ChatGPT's export: one thread per conversation
-  chatrepl -t work --export work.md (or .json for the OpenAI messages array, - for stdout)
+  chatrepl -t work --export work.md (.html: a page to read; .json: the OpenAI messages
+                                    array; - for stdout)
 
 environment: OPENAI_API_KEY, OPENAI_BASE_URL (any OpenAI-compatible server), CHATREPL_MODEL,
 NO_COLOR. Inside the REPL, /help lists the commands.
@@ -44,6 +45,8 @@ NO_COLOR. Inside the REPL, /help lists the commands.
 
 
 def parser() -> argparse.ArgumentParser:
+    from repl.export import FORMATS
+
     p = argparse.ArgumentParser(
         prog="chatrepl", description="Chat with OpenAI-compatible models in named threads that "
         "are saved after every turn.", epilog=EXAMPLES,
@@ -69,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--import", dest="import_path", metavar="PATH", help="import conversations "
                    "(messages array, chatrepl export, ChatGPT conversations.json); -t names it")
     p.add_argument("--export", metavar="PATH", help="write the thread to PATH (- for stdout)")
-    p.add_argument("--format", choices=("md", "json"), help="export format (default: from the "
+    p.add_argument("--format", choices=FORMATS, help="export format (default: from the "
                    "extension, else md)")
     p.add_argument("--force", action="store_true", help="with --export: overwrite the file if "
                    "it exists")

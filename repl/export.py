@@ -1,4 +1,5 @@
-"""Pure conversions of a thread to what users take away: markdown and the JSON messages array."""
+"""Pure conversions of a thread to what users take away: markdown and the JSON messages array
+(the HTML page is repl/export_html.py)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,20 @@ import datetime
 import json
 import re
 from collections.abc import Callable, Sequence
+from pathlib import PurePath
 from typing import Any
 
 from repl.thread import SUMMARY, Message, ThreadInfo, attachment, part_names
 
-FORMATS = ("md", "json")
+FORMATS = ("md", "json", "html")
+_EXTENSIONS = {".json": "json", ".html": "html", ".htm": "html"}
 
 
 def format_for(path: str, explicit: str | None = None) -> str:
     """The export format: ``explicit`` if given, else from the file extension, else markdown."""
     if explicit:
         return explicit
-    return "json" if path.lower().endswith(".json") else "md"
+    return _EXTENSIONS.get(PurePath(path.lower()).suffix, "md")
 
 
 def system_head(info: ThreadInfo) -> list[dict[str, str]]:

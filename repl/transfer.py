@@ -153,15 +153,19 @@ def _append(store: BufferedStore, name: str, messages: list[Message]) -> None:
 # == export ========================================================================================
 
 def export_text(store: BufferedStore, name: str, fmt: str) -> tuple[str, int]:
-    """Thread ``name`` as ``fmt`` (md or json), and how many messages that is."""
+    """Thread ``name`` as ``fmt`` (md, json or html), and how many messages that is."""
     info = store.get(name)
     if info is None:
         raise ExportError(f"no thread named {name!r}")
     if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r} (use md or json)")
+        raise ExportError(f"unknown export format {fmt!r} (use {', '.join(FORMATS)})")
     messages = store.messages(name)
     if fmt == "json":
         return to_json(info, messages, expand=store.expand), len(messages)
+    if fmt == "html":
+        from repl.export_html import to_html  # markdown-it and pygments: only when asked for
+
+        return to_html(info, messages, now=time.time(), expand=store.expand), len(messages)
     return to_markdown(info, messages, now=time.time()), len(messages)
 
 

@@ -11,6 +11,7 @@ import pytest
 
 
 @pytest.mark.parametrize("module", ["repl.store.sqlite", "repl.client", "repl.export",
+                                    "repl.export_html", "repl.export_style",
                                     "repl.thread", "repl.sanitize", "repl.config",
                                     "repl.importers", "repl.window", "repl.sse",
                                     "repl.store.words", "repl.store.jsonfiles",

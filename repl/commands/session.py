@@ -63,7 +63,7 @@ async def system(ctx: Context, arg: str) -> None:
 
 @command("export", usage="[PATH]")
 async def export(ctx: Context, arg: str) -> None:
-    """Write this thread to PATH (.json: the messages array; default: <thread>.md here)."""
+    """Write this thread to PATH (.html: a page to read, .json: the messages array; else .md)."""
     path = _quoted(arg) if arg[:1] in ("'", '"') else arg or f"{ctx.thread.name}.md"
     if path == "-":
         raise ExportError("/export writes a file (chatrepl --export - writes to standard output)")
