@@ -112,7 +112,7 @@ def _to_closer(state: StateBlock, start: int, end: int, closer: str) -> tuple[in
             before, _, after = text.partition(closer)
             if after.strip():
                 return -1, "", False
-            inner = state.getLines(start + 1, line, state.sCount[start], False)
+            inner = state.getLines(start + 1, line, state.sCount[start], True)
             return line + 1, inner + before, True
         line += 1
     return line, state.getLines(start + 1, line, state.sCount[start], False), False

@@ -75,7 +75,7 @@ class _ToText(latex2text.LatexNodes2Text):  # type: ignore[misc]  # pylatexenc i
     def nodelist_to_text(self, nodelist: list[Any]) -> str:
         out: list[str] = []
         mark = ""  # a ^ or _ waiting for what it raises or lowers
-        space = False  # a bare macro's trailing space, owed to what follows unless it is a script
+        space = ""  # what a bare macro followed by a space stood for: a space is owed after it
         previous: Any = None
         for node in nodelist:
             if node.isNodeType(latexwalker.LatexCharsNode):
@@ -89,21 +89,20 @@ class _ToText(latex2text.LatexNodes2Text):  # type: ignore[misc]  # pylatexenc i
                         out.append(script(mark, char))
                         mark = ""
                     elif char in "^_":
-                        mark, space = char, False
+                        mark, space = char, ""
                     else:
-                        out.append(" " if space and not char.isspace() else "")
+                        out.append(_space(space, char))
                         out.append(char)
-                        space = False
+                        space = ""
             else:
                 piece = self.node_to_text(node)
                 if mark:
                     out.append(script(mark, piece))
                     mark = ""
                 else:
-                    out.append(" " if space and piece else "")
+                    out.append(_space(space, piece))
                     out.append(piece)
-                space = (self._is_bare_macro_node(node) and bool(node.macro_post_space)
-                         and not _letter(piece))
+                space = piece if self._is_bare_macro_node(node) and node.macro_post_space else ""
             previous = node
         out.append(mark)  # one left at the end is shown as typed
         return "".join(out)
@@ -114,9 +113,17 @@ def _is_delimiter_macro(node: Any) -> bool:
             and node.macroname in ("left", "right", "middle"))
 
 
-def _letter(text: str) -> bool:
-    """A macro that stands for a letter is written against what follows (``\\pi r``: πr)."""
-    return len(text) == 1 and (unicodedata.category(text)[0] == "L" or text in "∂∇")
+def _space(before: str, after: str) -> str:
+    """The space owed after the macro that stood for ``before``: none before a space, none
+    between a letter and what it multiplies (``\\pi r`` is πr, ``\\partial f`` ∂f, as TeX sets them), else one."""
+    if not before or not after or after[0].isspace():
+        return ""
+    tight = len(before) == 1 and _letter(before) and (_letter(after[0]) or after[0].isdigit())
+    return "" if tight else " "
+
+
+def _letter(char: str) -> bool:
+    return unicodedata.category(char)[0] == "L" or char in "∂∇"
 
 
 def _unknown(node: Any) -> str:
@@ -207,7 +214,7 @@ def _lay_out(rows: list[list[str]], *, how: str, gap: str) -> list[str]:
 
 def _pad(cell: str, size: int, how: str) -> str:
     room = size - cell_len(cell)
-    before = {"right": room, "left": 0, "center": room // 2}[how]
+    before = {"right": room, "left": 0, "center": (room + 1) // 2}[how]  # 10 over 1, not 1
     return " " * before + cell + " " * (room - before)
 
 
