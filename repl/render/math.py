@@ -1,11 +1,12 @@
-"""Math in markdown: where TeX is found (markdown-it rules) and how it is shown (repl.render.tex).
+r"""Math in markdown: where TeX is found (markdown-it rules) and how it is shown (repl.render.tex).
 
 Inline ``$...$`` follows pandoc, so that money and shell variables stay text: an opening ``$`` has
 a non-space right after it, the closing one a non-space right before it and no digit after it
-(``$5 and $10`` is no formula). ``\\(...\\)`` and ``$$...$$`` are inline too; a line that starts
-with ``$$`` or ``\\[`` opens a display block, which (as a code fence) runs to its closing line or,
-unclosed, to the end: a streamed formula is one block, never printed half-open. Code spans and
-blocks are found first and hold no math. TeX that cannot be converted is shown as it was written.
+(``$5 and $10`` is no formula). ``\(...\)`` and ``$$...$$`` are inline too, and ``\[...\]`` when
+it holds some TeX (``\[1\]`` is an escaped ``[1]``). A line that starts with ``$$`` or ``\[``
+opens a display block which, as a code fence, runs to its closing line or, unclosed, to the end:
+a streamed formula is one block, never printed half-open. Code spans and blocks are found first
+and hold no math. TeX that cannot be converted is shown as it was written.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rich.text import Text
 from repl.render.tex import to_text
 
 CLOSERS = {"$$": "$$", "\\[": "\\]", "\\(": "\\)", "$": "$"}
+TEX = "\\^_{}="  # what an inline \[...\] holds one of to be math
 INDENT = "    "  # a display formula stands apart, as in print
 
 
@@ -43,8 +45,10 @@ def span(src: str, pos: int) -> tuple[str, int] | None:
     closer, start = CLOSERS[opener], pos + len(opener)
     if opener != "$":
         close = src.find(closer, start)
-        return (opener, close + len(closer)) if close > start and src[start:close].strip() \
-            else None
+        body = src[start:close] if close > start else ""
+        if not body.strip() or (opener == "\\[" and not any(c in body for c in TEX)):
+            return None
+        return opener, close + len(closer)
     if start >= len(src) or src[start].isspace():
         return None
     close = src.find("$", start)

@@ -10,11 +10,16 @@ default is to drop the name silently, and a formula missing a ``\\neq`` says som
 from __future__ import annotations
 
 import functools
+import logging
 import unicodedata
 from typing import Any
 
 from pylatexenc import latex2text, latexwalker, macrospec
 from rich.cells import cell_len
+
+# pylatexenc warns through logging about TeX it trips on; with no handler anywhere, Python would
+# print that on the terminal, under the answer (the TeX itself is shown as written instead)
+logging.getLogger("pylatexenc").addHandler(logging.NullHandler())
 
 # names pylatexenc does not know: shown as themselves, as nothing (sizes, spacing), as symbols
 _NAMED = "arg det deg dim ker hom gcd lcm Pr cot sec csc coth sgn"
@@ -31,8 +36,6 @@ _BRACKETS = {"pmatrix": ("()", "⎛⎜⎝", "⎞⎟⎠"), "bmatrix": ("[]", "⎡
 _GRIDS = ("matrix", "smallmatrix", "array", "aligned", "align", "align*", "split", "gathered",
           "gather", "gather*", *_BRACKETS)
 _ALIGNED = ("aligned", "align", "align*", "split")  # pairs of columns: right, then left
-
-
 GRID_LINE = "\x00"  # marks a line of a matrix in a display formula, until it is laid out
 
 
@@ -56,7 +59,7 @@ def _convert(tex: str, display: bool) -> str | None:
     except Exception:  # whatever pylatexenc trips on, the TeX is shown instead
         return None
     if not display:
-        return " ".join(text.split())
+        return " ".join(text.replace(GRID_LINE, "").split())
     # a grid's lines keep their alignment; the text around a grid loses the spaces it had there
     shown = [line[1:].rstrip() if line.startswith(GRID_LINE) else line.strip()
              for line in text.splitlines()]
@@ -114,8 +117,9 @@ def _is_delimiter_macro(node: Any) -> bool:
 
 
 def _space(before: str, after: str) -> str:
-    """The space owed after the macro that stood for ``before``: none before a space, none
-    between a letter and what it multiplies (``\\pi r`` is πr, ``\\partial f`` ∂f, as TeX sets them), else one."""
+    r"""The space owed after the macro that stood for ``before``: none before a space, none
+    between a letter and what it multiplies (``\pi r`` is πr, ``\partial f`` ∂f, as TeX sets
+    them), else one."""
     if not before or not after or after[0].isspace():
         return ""
     tight = len(before) == 1 and _letter(before) and (_letter(after[0]) or after[0].isdigit())
