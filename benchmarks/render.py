@@ -14,6 +14,9 @@ Renderers:
   chatrepl repl.render.stream.MarkdownStream: finished blocks once, only the open block live
            (at most 30 fps)
 
+Last, a math-heavy answer (inline and display TeX, matrices, money) through chatrepl's renderer
+with math shown as Unicode and with ``math = false``: what the conversion costs.
+
 Usage: python benchmarks/render.py [naive] [stable] [chatrepl]   (default: all three)
 """
 
@@ -64,6 +67,21 @@ def answer(tokens: int, seed: int = 1) -> str:
         parts.append(" ".join(sentence() for _ in range(8)))
     text = "\n\n".join(parts)
     return text[: tokens * 4]
+
+
+def math_answer(tokens: int, seed: int = 1) -> str:
+    """An answer of about ``tokens`` tokens that is mostly formulas, as a maths tutor's is."""
+    rnd = random.Random(seed)
+    parts: list[str] = []
+    n = 0
+    while sum(map(len, parts)) < tokens * 4:
+        n += 1
+        words = " ".join(rnd.choice(WORDS) for _ in range(30))
+        parts.append(f"## Step {n}\n\nLet $x_{{{n}}} = \\alpha^{{{n}}} + \\frac{{1}}{{{n}}}$ and "
+                     f"\\(\\sum_{{i=1}}^{{{n}}} i\\); it costs $5 and $10. {words}")
+        parts.append(f"$$\n\\int_0^{{{n}}} x^2\\,dx = \\frac{{{n}^3}}{{3}}\n$$")
+        parts.append(f"$$\nA = \\begin{{pmatrix}} {n} & 0 \\\\ 0 & 1 \\end{{pmatrix}}\n$$")
+    return "\n\n".join(parts)[: tokens * 4]
 
 
 def tokenize(text: str) -> list[str]:
@@ -158,9 +176,9 @@ class Stable:
 
 
 class Ours:
-    def __init__(self) -> None:
+    def __init__(self, *, math: bool = True) -> None:
         self.now = 0.0
-        self.stream = MarkdownStream(console(), clock=lambda: self.now)
+        self.stream = MarkdownStream(console(), clock=lambda: self.now, math=math)
         self.stream.start()
 
     def feed(self, token: str, now: float) -> bool:
@@ -276,6 +294,15 @@ def main() -> None:
         mem = [peak_memory(make, tokenize(answer(size))) if name != "naive" or size == 2000
                else float("nan") for size in sizes]
         print(f"{name:<9} {growth:>24} {mem[0]:>12,.0f} {mem[1]:>12,.0f}")
+    if "chatrepl" in chosen:
+        print()
+        print(f"{'math':<9} {'tokens':>6} {'rate':>11} {'CPU s':>7} {'ms/token':>9} {'lag p99':>9}")
+        tokens = tokenize(math_answer(8000))
+        for shown, math in (("unicode", True), ("false", False)):
+            result = run(lambda math=math: Ours(math=math), tokens, 2000.0, budget)
+            if result is not None and result.lag_p99 is not None:
+                print(f"{shown:<9} {8000:>6} {'2,000 tok/s':>11} {result.cpu:>7.3f} "
+                      f"{result.cpu / len(tokens) * 1000:>9.3f} {result.lag_p99 * 1000:>6.1f} ms")
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
 
         err = Console(stderr=True, highlight=False)
         ui = UI(Console(highlight=False, emoji=False), err=err, code_theme=config.code_theme,
-                term=config.term)
+                math=config.math, term=config.term)
         ctx = Context(store=store, ui=ui, config=config,
                       endpoints=Endpoints(config, state=store), run_settings=options,
                       clock=time.time)
@@ -152,7 +152,8 @@ def _run(args: argparse.Namespace) -> int:
             return _export(store, ctx.initial_thread(args.thread), args)
         prompt = _one_shot_prompt(args.prompt)
         if prompt is not None:  # stdout is for the answer only; no one to ask: ctx's defaults
-            ui = UI(ui.console, err=err, notes=err, code_theme=config.code_theme, term=config.term)
+            ui = UI(ui.console, err=err, notes=err, code_theme=config.code_theme,
+                    math=config.math, term=config.term)
             return asyncio.run(_one_shot(replace(ctx, ui=ui), args, prompt))
         return asyncio.run(_repl(ctx, args, config))
     finally:

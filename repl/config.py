@@ -26,6 +26,7 @@ CONFIG_TEMPLATE = """\
 # timeout = 60                   # seconds without a token before an answer is given up
 # retries = 2                    # automatic retries of a failed request (busy server...); 0: off
 # code_theme = "monokai"         # pygments theme for code blocks
+# math = true                    # TeX in answers ($x^2$, $$...$$) shown as Unicode (x²)
 # show_turns = 3                 # turns shown when a thread is opened
 # api = "auto"                   # auto, chat or responses (or CHATREPL_API); auto: the Responses
 #                                # API on api.openai.com, chat completions elsewhere
@@ -69,6 +70,7 @@ _KEYS: dict[str, type] = {
     "timeout": float,
     "retries": int,
     "code_theme": str,
+    "math": bool,
     "show_turns": int,
     "api": str,
     "server_state": bool,
@@ -109,6 +111,7 @@ class Config:
     timeout: float = 60.0
     retries: int = 2  # automatic retries of a request that failed before any answer arrived
     code_theme: str = "monokai"
+    math: bool = True  # TeX in answers shown as Unicode on the screen (the text is unchanged)
     show_turns: int = 3
     api: str = "auto"  # auto, chat or responses (APIS)
     server_state: bool = False  # Responses: store: true and previous_response_id

@@ -50,7 +50,8 @@ class Session:
         endpoints = Endpoints(self.config, retries=retries, backoff=backoff, local_servers=(),
                               state=self.store, **({} if key_timeout is None else
                                                    {"key_timeout": key_timeout}))
-        self.ctx = Context(store=self.store, ui=UI(console, term="xterm"), config=self.config,
+        ui = UI(console, term="xterm", math=self.config.math)
+        self.ctx = Context(store=self.store, ui=ui, config=self.config,
                            endpoints=endpoints, run_settings=dict(run_settings or {}), ask=ask,
                            edit=edit, external_edit=ExternalEditor(self.config.editor),
                            clock=clock, interactive=True, typed=typed)

@@ -4,7 +4,8 @@ rich renders markdown-it's raw-HTML tokens as nothing, so ``Vec<T>`` or ``x<y an
 and a ``<details>`` block vanished. Here raw HTML is shown as the text it is, a ``<think>`` block
 (reasoning inline in the content, from servers without a reasoning parser) is shown dimmed, an
 image is shown where it stands (its alt text and URL), tables wrap cells instead of cutting them,
-and no line is padded to the terminal's full width (code blocks only to their longest line).
+no line is padded to the terminal's full width (code blocks only to their longest line), and TeX
+math is shown as Unicode (repl.render.math).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from rich.segment import Segment
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
+
+from repl.render import math as render_math
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
@@ -153,14 +156,17 @@ def _shown(token: Token) -> list[Token]:
     return [token]
 
 
-def _parser() -> MarkdownIt:
+def _parser(*, math: bool) -> MarkdownIt:
     parser = MarkdownIt().enable("strikethrough").enable("table")
     parser.block.ruler.before("html_block", "think", _think)
     parser.core.ruler.after("inline", "inline_html_as_text", _inline_html_as_text)
+    if math:
+        render_math.use(parser)
     return parser
 
 
-PARSER = _parser()
+PARSER = _parser(math=True)
+PLAIN_PARSER = _parser(math=False)  # math = false: TeX is left as the markdown it is
 
 
 def lines(console: Console, markdown: Markdown) -> list[list[Segment]]:
@@ -187,13 +193,13 @@ class Markdown(rich_markdown.Markdown):
     elements: ClassVar[dict[str, type[rich_markdown.MarkdownElement]]] = {
         **rich_markdown.Markdown.elements,
         "html_block": HtmlBlock, "think": ThinkBlock, "fence": CodeBlock, "code_block": CodeBlock,
-        "table_open": TableElement,
+        "table_open": TableElement, "math_block": render_math.MathBlock,
     }
 
-    def __init__(self, markup: str, *, code_theme: str = "monokai") -> None:
+    def __init__(self, markup: str, *, code_theme: str = "monokai", math: bool = True) -> None:
         # rich's __init__ builds a new parser for every call; the stream makes one per paint
         self.markup = markup
-        self.parsed = PARSER.parse(markup)
+        self.parsed = (PARSER if math else PLAIN_PARSER).parse(markup)
         self.code_theme = code_theme
         self.justify = None
         self.style = "none"

@@ -40,10 +40,11 @@ WORD = re.compile(r"[^\s▌•─━]+")  # a word, not the quote bars, bullets 
 class MarkdownStream:
     """Feed it text deltas; it keeps the terminal showing the answer rendered as markdown."""
 
-    def __init__(self, console: Console, *, code_theme: str = "monokai", fps: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, console: Console, *, code_theme: str = "monokai", math: bool = True,
+                 fps: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.console = console
         self.code_theme = code_theme
+        self.math = math
         self.interval = 1.0 / fps
         self.clock = clock
         self._open: list[str] = []  # the text of the open (unfinished) part, in pieces
@@ -121,7 +122,7 @@ class MarkdownStream:
             self._reasoning_started = None
 
     def _markdown(self, text: str) -> Markdown:
-        return Markdown(clean(text), code_theme=self.code_theme)
+        return Markdown(clean(text), code_theme=self.code_theme, math=self.math)
 
     def _follow_resize(self) -> None:
         """Take note of a new terminal size before painting for it."""

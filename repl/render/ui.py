@@ -108,11 +108,12 @@ class UI:
 
     def __init__(self, console: Console, *, err: Console | None = None,
                  notes: Console | None = None, code_theme: str = "monokai",
-                 term: str = "") -> None:
+                 math: bool = True, term: str = "") -> None:
         self.console = console
         self.err = err or console
         self.notes = notes or console
         self.code_theme = code_theme
+        self.math = math  # TeX shown as Unicode (the text itself is never changed)
         self.term = term  # TERM, from Config
 
     @property
@@ -146,7 +147,7 @@ class UI:
 
         from repl.render.markdown import Markdown, lines
 
-        markdown = Markdown(clean(text), code_theme=self.code_theme)
+        markdown = Markdown(clean(text), code_theme=self.code_theme, math=self.math)
         self.console.print(SegmentLines(lines(self.console, markdown), new_lines=True), end="")
 
     def attached(self, items: Sequence[Shown], *, console: Console | None = None) -> None:
@@ -207,7 +208,7 @@ class UI:
         else:
             from repl.render.stream import MarkdownStream
 
-            view = MarkdownStream(self.console, code_theme=self.code_theme)
+            view = MarkdownStream(self.console, code_theme=self.code_theme, math=self.math)
         return view if self.notes is self.console else NotesApart(view, self.notes)
 
     def copy(self, text: str) -> None:
