@@ -82,6 +82,7 @@ NOT_MATH = {
     "money": "It costs $5 and $10, or $5-$10 at most.",
     "money in a sentence": "Between $20,000 and $30,000 a year.",
     "shell": "Run echo $PATH, then cd $HOME and set $EDITOR.",
+    "shell paths": "Copy it to $HOME/$USER/notes and $XDG_DATA_HOME/$APP.",
     "a spaced dollar": "A $ x $ is no formula.",
     "escaped": "Escaped \\$x\\$ stays.",
     "escaped brackets": "See \\[1\\] and a\\[0\\].",  # no TeX inside: not \[...\] math

@@ -11,6 +11,8 @@ and hold no math. TeX that cannot be converted is shown as it was written.
 
 from __future__ import annotations
 
+import re
+
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_core import StateCore
@@ -23,6 +25,7 @@ from rich.text import Text
 from repl.render.tex import to_text
 
 CLOSERS = {"$$": "$$", "\\[": "\\]", "\\(": "\\)", "$": "$"}
+_SHELL = re.compile(r"[A-Z_][A-Z0-9_]+\b")  # what an environment variable's name looks like
 TEX = "\\^_{}="  # what an inline \[...\] holds one of to be math
 INDENT = "    "  # a display formula stands apart, as in print
 
@@ -56,6 +59,8 @@ def span(src: str, pos: int) -> tuple[str, int] | None:
         close = src.find("$", close + 1)
     if close <= start or src[close - 1].isspace() or src[close + 1:close + 2].isdigit():
         return None
+    if _SHELL.match(src, start) and not any(c in src[start:close] for c in TEX):
+        return None  # $HOME/$USER: shell variables, where a formula would show no dollars
     return opener, close + 1
 
 
