@@ -25,7 +25,8 @@ from rich.text import Text
 from repl.render.tex import to_text
 
 CLOSERS = {"$$": "$$", "\\[": "\\]", "\\(": "\\)", "$": "$"}
-_SHELL = re.compile(r"[A-Z_][A-Z0-9_]+\b")  # what an environment variable's name looks like
+# what $NAME/... between two dollars is when NAME looks like an environment variable's name
+_SHELL = re.compile(r"[A-Z_][A-Z0-9_]+(?:[/:.-][^\\^{}=]*)?")
 TEX = "\\^_{}="  # what an inline \[...\] holds one of to be math
 INDENT = "    "  # a display formula stands apart, as in print
 
@@ -59,7 +60,7 @@ def span(src: str, pos: int) -> tuple[str, int] | None:
         close = src.find("$", close + 1)
     if close <= start or src[close - 1].isspace() or src[close + 1:close + 2].isdigit():
         return None
-    if _SHELL.match(src, start) and not any(c in src[start:close] for c in TEX):
+    if _SHELL.fullmatch(src, start, close):
         return None  # $HOME/$USER: shell variables, where a formula would show no dollars
     return opener, close + 1
 
