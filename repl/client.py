@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from repl import completions, responses, sse
-from repl.apierrors import empty_answer, map_error, redact, retry_reason, stream_error
+from repl.apierrors import empty_answer, map_error, redact, retry_reason
 from repl.completions import REQUEST_SETTINGS, request_options
 from repl.errors import (
     ApiError,
@@ -32,12 +31,12 @@ from repl.errors import (
     ResponsesOnlyError,
     TimedOutError,
 )
-from repl.events import Calling, Delta, Done, Event, Notice, Retrying
+from repl.events import Delta, Done, Event, Notice, Retrying
+from repl.local import LOCAL_SERVERS, no_key_message
 from repl.redaction import header_secrets, url_secrets
-from repl.thread import Usage
 
-__all__ = ["REQUEST_SETTINGS", "ChatClient", "Delta", "Done", "Event", "Notice", "Retrying",
-           "request_options"]
+__all__ = ["LOCAL_SERVERS", "REQUEST_SETTINGS", "ChatClient", "Delta", "Done", "Event", "Notice",
+           "Retrying", "request_options"]
 
 
 class State(Protocol):
@@ -47,22 +46,8 @@ class State(Protocol):
 
     def set_state(self, key: str, value: str) -> None: ...
 
-# Local OpenAI-compatible servers worth suggesting when no API key is set.
-LOCAL_SERVERS: tuple[tuple[int, str], ...] = ((11434, "Ollama"), (1234, "LM Studio"),
-                                              (8080, "llama.cpp"), (8000, "vLLM"))
+
 MAX_WAIT = 20.0  # seconds: a server asking for a longer wait is not retried (the error says it)
-
-
-
-
-def find_local_server(ports: Sequence[tuple[int, str]] = LOCAL_SERVERS) -> tuple[int, str] | None:
-    for port, label in ports:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.05):
-                return port, label
-        except OSError:
-            continue
-    return None
 
 
 class ChatClient:
@@ -91,7 +76,7 @@ class ChatClient:
     def _client(self) -> Any:
         if self._sdk is None:
             if not self.api_key and not self.base_url:
-                raise NoKeyError(self._no_key_message())
+                raise NoKeyError(no_key_message(self._local_servers))
             import openai
 
             self._sdk = openai.AsyncOpenAI(
@@ -131,15 +116,6 @@ class ChatClient:
         if self._sdk is not None:
             sdk, self._sdk, self._used = self._sdk, None, False
             await sdk.close()
-
-    def _no_key_message(self) -> str:
-        text = "no API key: set OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)"
-        found = find_local_server(self._local_servers)
-        if found:
-            port, label = found
-            text += (f"; a server answers on localhost:{port} ({label}): "
-                     f"OPENAI_BASE_URL=http://localhost:{port}/v1 chatrepl")
-        return text
 
     async def stream(self, messages: list[dict[str, Any]], model: str, *,
                      settings: Mapping[str, Any] | None = None,
@@ -364,28 +340,11 @@ class ChatClient:
                 yield name, chunk
 
     async def _events(self, response: Any, deadline: asyncio.Timeout) -> AsyncIterator[Event]:
-        """Chat completions' chunks as events (SERVERS.md, points 1 to 7)."""
-        finish: str | None = None
-        usage, model, received = Usage(), None, 0
-        calls = completions.ToolCalls()
+        """Chat completions' chunks as events (repl/completions.py)."""
         self._said_done = False
-        async for name, chunk in self._data(response, deadline):
-            received += 1
-            error = stream_error(name, chunk)
-            if error:
-                raise error
-            model = chunk.get("model") or model
-            usage = completions.usage(chunk.get("usage")) or usage
-            choice = completions.first_choice(chunk)
-            delta = completions.delta(choice)
-            if delta:
-                yield delta
-            if calls.feed(choice.get("delta")):
-                yield Calling(calls.snapshot())
-            finish = choice.get("finish_reason") or finish
-        if received == 0:
-            raise empty_answer(self._said_done)
-        yield Done(finish, usage, model, calls.done())
+        async for event in completions.events(self._data(response, deadline),
+                                              lambda: self._said_done):
+            yield event
 
 
 # What the first request would import: the SDK, its chat resources, anyio's asyncio backend.
