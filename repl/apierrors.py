@@ -20,6 +20,7 @@ from repl.errors import (
     EmptyAnswerError,
     HeaderRefusedError,
     ModelNotFoundError,
+    NoResponsesApiError,
     NotFoundError,
     PermissionDeniedError,
     PreviousResponseNotFoundError,
@@ -81,8 +82,10 @@ def stream_error(event: str, chunk: dict[str, Any]) -> StreamError | None:
     return StreamError(f"the server reported an error mid-answer: {message or 'no details'}")
 
 
-def map_error(e: Exception, model: str, base_url: str | None, endpoint: str) -> ApiError:
-    """One clear line for an SDK exception (or a broken body while reading the answer)."""
+def map_error(e: Exception, model: str, base_url: str | None, endpoint: str, *,
+              route: str = "chat") -> ApiError:
+    """One clear line for an SDK exception (or a broken body while reading the answer);
+    ``route``: the API the request went to (chat, or responses)."""
     import openai
 
     where = scrub(base_url or "api.openai.com")
@@ -95,6 +98,9 @@ def map_error(e: Exception, model: str, base_url: str | None, endpoint: str) -> 
     if isinstance(e, openai.APIConnectionError):
         return ConnectionFailedError(f"cannot connect to {where} ({_cause(e)})")
     if isinstance(e, openai.APIStatusError):
+        if route == "responses" and e.status_code == 404 and not _names_model(e.body, model):
+            return NoResponsesApiError(f"the server has no Responses API (404 on {where}"
+                                       "/responses)", endpoint=endpoint, status=404)
         return status_error(e.status_code, e.body, e.response.headers, model, where)
     if isinstance(e, openai.APIError):
         message, _ = body_message(e.body)
@@ -165,6 +171,13 @@ def status_error(status: int, body: object, headers: Any, model: str, where: str
         return UnsupportedSettingError(f"the server rejected the request{detail}",
                                        setting=setting, status=status)
     return BadRequestError(f"the server rejected the request{detail}", status=status)
+
+
+def _names_model(body: object, model: str) -> bool:
+    """A 404 body that is about the model (OpenAI's ``model_not_found``, Ollama's "model 'x' not
+    found"), not about the route."""
+    message, code = body_message(body)
+    return "model_not_found" in code or (bool(model) and model.lower() in message.lower())
 
 
 def _param(body: object) -> object:

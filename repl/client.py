@@ -27,6 +27,7 @@ from repl.errors import (
     BadRequestError,
     ConnectionFailedError,
     NoKeyError,
+    NoResponsesApiError,
     PreviousResponseNotFoundError,
     ResponsesOnlyError,
     TimedOutError,
@@ -125,7 +126,7 @@ class ChatClient:
         ``settings``: chatrepl's request settings by name (REQUEST_SETTINGS); ``tools``: function
         tools as chat completions has them ({"type": "function", "function": {...}})."""
         settings, chain = settings or {}, self.server_state
-        tries, reconnected = 0, False
+        tries, reconnected, switched = 0, False, False
         while True:
             arrived: list[bool] = []
             try:
@@ -138,10 +139,10 @@ class ChatClient:
             if arrived:
                 error.partial = True
                 raise error
-            if isinstance(error, ResponsesOnlyError) and self.api == "auto":
-                self._remember(f"api:{model}", "responses")
-                yield Notice(f"{model} is served only on the Responses API: chatrepl uses it "
-                             "for this model from now on")
+            if isinstance(error, ResponsesOnlyError | NoResponsesApiError) and \
+                    self.api == "auto" and not switched:  # once: never back and forth
+                switched = True
+                yield self._switch(model, error)
                 continue
             if isinstance(error, PreviousResponseNotFoundError) and chain:
                 chain = False
@@ -162,11 +163,22 @@ class ChatClient:
             yield Retrying(retry_reason(error), delay)
             await asyncio.sleep(delay)  # inside the caller's task: Ctrl-C cancels the wait
 
+    def _switch(self, model: str, error: ApiError) -> Notice:
+        """Use the other API for ``model`` from now on, remembered, and say so."""
+        if isinstance(error, ResponsesOnlyError):
+            self._remember(f"api:{model}", "responses")
+            return Notice(f"{model} is served only on the Responses API: chatrepl uses it "
+                          "for this model from now on")
+        self._remember(f"api:{model}", "chat")
+        return Notice(f"the server has no Responses API: chatrepl uses chat completions for "
+                      f"{model} from now on")
+
     def uses_responses(self, model: str) -> bool:
         """Whether a request for ``model`` goes to the Responses API."""
         if self.api != "auto":
             return self.api == "responses"
-        return self.openai_platform or self._recall(f"api:{model}") == "responses"
+        learned = self._recall(f"api:{model}")  # the model's own, or the server's lack
+        return learned == "responses" if learned else self.openai_platform
 
     @property
     def openai_platform(self) -> bool:
@@ -252,7 +264,7 @@ class ChatClient:
         try:
             async for event in self._request(
                     lambda: client.responses.with_streaming_response.create(**body),
-                    read, model, arrived):
+                    read, model, arrived, route="responses"):
                 yield event
             return
         except BadRequestError as e:
@@ -264,8 +276,9 @@ class ChatClient:
 
     async def _request(self, send: Callable[[], AbstractAsyncContextManager[Any]],
                        read: Callable[[Any, asyncio.Timeout], AsyncIterator[Event]], model: str,
-                       arrived: list[bool]) -> AsyncIterator[Event]:
-        """One request under our deadline, its failures as ApiError (the key taken out)."""
+                       arrived: list[bool], *, route: str = "chat") -> AsyncIterator[Event]:
+        """One request under our deadline, its failures as ApiError (the key taken out);
+        ``route``: the API it goes to."""
         try:
             # made before the deadline starts: the SDK imports what a request needs on its
             # first use (a fifth of a second on a slow machine), which is not the server's time
@@ -282,7 +295,8 @@ class ChatClient:
         except ApiError as e:
             raise redact(e, *self.secrets) from None
         except Exception as e:
-            error = redact(map_error(e, model, self.base_url, self.endpoint), *self.secrets)
+            error = redact(map_error(e, model, self.base_url, self.endpoint, route=route),
+                           *self.secrets)
             self._used = self._used or error.status is not None  # it answered on a connection
             raise error from None
 

@@ -23,7 +23,8 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
       +-- PermissionDeniedError    403: the key is fine, the request is not allowed
       +-- NotFoundError            404: nothing at that URL (a wrong base URL)
       |    +-- ModelNotFoundError  404: the endpoint does not serve that model
-      |         +-- ResponsesOnlyError  ...on chat completions: only on the Responses API
+      |    |    +-- ResponsesOnlyError  ...on chat completions: only on the Responses API
+      |    +-- NoResponsesApiError  404 on /v1/responses: the server has no Responses API
       +-- RateLimitError           429 without insufficient_quota (``retry_after``: seconds)
       +-- QuotaExhaustedError      402, or 429 insufficient_quota: retrying never helps
       +-- ContextTooLongError      the conversation does not fit the model's context (``limit``,
@@ -162,6 +163,22 @@ class ModelNotFoundError(NotFoundError):
 
     repl_hint = "choose another with /model NAME (Tab lists the endpoint's models)"
     flag_hint = "choose another with -m MODEL"
+
+
+class NoResponsesApiError(NotFoundError):
+    """404 on ``/v1/responses`` for anything but the model: the server has no Responses API
+    (llama-cpp-python). With ``api = "auto"`` the client falls back to chat completions;
+    ``endpoint`` names the endpoint whose ``api`` setting chose it."""
+
+    def __init__(self, message: str, *, endpoint: str = "default",
+                 status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.endpoint = endpoint
+
+    def hint(self, *, repl: bool) -> str:
+        if self.endpoint == "default":
+            return 'set api = "chat" (or "auto") in config.toml, or CHATREPL_API=chat'
+        return f'set api = "chat" (or "auto") in [endpoints.{self.endpoint}] in config.toml'
 
 
 class ResponsesOnlyError(ModelNotFoundError):

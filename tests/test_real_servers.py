@@ -2,7 +2,7 @@
 switches (tests/fakeserver.py) and driven through the App or the command line: llama-cpp-python's
 template-based chat formats (list contents and system messages dropped, no usage in streams, an
 empty 200 on overflow), LiteLLM in front of it (an empty answer ending in ``stop``), and
-``transformers serve`` (its own overflow wording)."""
+``transformers serve`` (its own overflow wording), a server with no ``/v1/responses``."""
 
 from __future__ import annotations
 
@@ -314,3 +314,61 @@ def test_a_tiny_request_does_not_swing_a_good_estimate(
         await s.quit()
 
     run(go())
+
+
+# -- 9. a server without /v1/responses ------------------------------------------------------
+
+
+def test_no_responses_api_is_said_as_such_naming_the_endpoint(
+        api_env: dict[str, str], server: FakeOpenAI, isolated: dict[str, str]) -> None:
+    server.no_responses = True
+    configure(isolated, f'[endpoints.llama]\nbase_url = "{server.url}"\napi = "responses"\n')
+
+    async def go() -> None:
+        s = await Session(model="llama:gemma3").start("t")
+        out = await s.line("hello")
+        assert "the server has no Responses API" in out, out
+        assert '[endpoints.llama]' in out and 'api = "chat"' in out
+        assert "not found" not in out and "OPENAI_BASE_URL" not in out
+        await s.quit()
+
+    run(go())
+    assert server.paths == ["/v1/responses"]
+
+
+def test_with_api_auto_a_server_without_responses_falls_back_to_chat_and_remembers(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    server.responses_only = {"m"}  # learned first: the model moves to the Responses API
+
+    async def go() -> None:
+        s = await Session(model="m").start("t")
+        out = await s.line("first")
+        assert "served only on the Responses API" in out and "echo: first" in out, out
+        server.responses_only, server.no_responses = set(), True  # now a llama server there
+        out = await s.line("second")
+        assert "the server has no Responses API: chatrepl uses chat completions" in out, out
+        assert "echo: second" in out and "error:" not in out
+        await s.line("third")
+        await s.quit()
+        s = await Session(model="m").start("t")
+        await s.line("after a restart")
+        await s.quit()
+
+    run(go())
+    assert server.paths == ["/v1/chat/completions", "/v1/responses", "/v1/responses",
+                            "/v1/chat/completions", "/v1/chat/completions",
+                            "/v1/chat/completions"]
+
+
+def test_the_api_is_switched_once_a_request_never_back_and_forth(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    server.responses_only, server.no_responses = {"m"}, True
+
+    async def go() -> None:
+        s = await Session(model="m").start("t")
+        out = await s.line("hello")
+        assert "error:" in out and "the server has no Responses API" in out, out
+        await s.quit()
+
+    run(go())
+    assert server.paths == ["/v1/chat/completions", "/v1/responses"]
