@@ -192,7 +192,7 @@ def with_meta(payload: list[dict[str, Any]], history: list[Message]) -> list[dic
     """``payload`` with each answer's stored record of its exchange (Message.meta) beside it,
     for the Responses API to replay or chain from (chat completions leaves it out). The
     answers sent are the last ones of the conversation: matched from the end."""
-    metas = [m.meta for m in history if m.role == "assistant"]
+    metas = [m.meta for m in history if m.role == "assistant" and not window.blank(m)]
     out = list(payload)
     sent = [i for i, m in enumerate(out) if m.get("role") == "assistant"]
     for i, meta in zip(reversed(sent), reversed(metas), strict=False):

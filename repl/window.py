@@ -246,14 +246,22 @@ class Plan:
     tokens: int  # the estimated (calibrated) size of what is sent
 
 
+def blank(m: Message) -> bool:
+    """An answer with no text and no tool call (stored by chatrepl before it knew better, or
+    with reasoning only): no answer, never sent back."""
+    return m.role == "assistant" and not m.content.strip() and not m.fields and not m.parts
+
+
 def _summary_and_tail(history: Sequence[Message]) -> tuple[Message | None, list[Message]]:
-    """The thread's last summary, if compacted, and the messages it does not cover, without a
-    question that was never answered and was followed by another (the new one takes its place:
-    two user messages in a row are refused by strict chat templates, and say one thing twice)."""
+    """The thread's last summary, if compacted, and the messages it does not cover, without
+    blank answers, nor a question that was never answered and was followed by another (the new
+    one takes its place: two user messages in a row are refused by strict chat templates, and
+    say one thing twice)."""
     summaries = [m for m in history if m.role == SUMMARY]
     summary = summaries[-1] if summaries else None
     covered = summary.covers if summary and summary.covers is not None else -1
-    tail = [m for m in history if m.role != SUMMARY and (m.id is None or m.id > covered)]
+    tail = [m for m in history if m.role != SUMMARY and (m.id is None or m.id > covered)
+            and not blank(m)]
     kept = [m for m, after in pairwise(tail)
             if not (m.role == "user" and after.role == "user")]
     return summary, kept + tail[-1:]

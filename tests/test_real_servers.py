@@ -182,6 +182,24 @@ def test_an_empty_stop_answer_is_an_error_never_stored_nor_sent_back(
     assert server.sent_messages() == [{"role": "user", "content": "hello again"}]
 
 
+def test_an_empty_answer_stored_by_an_earlier_chatrepl_is_never_sent_back(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = Session(model="m")
+        s.store.create("t", model="m")
+        for text in ("first", "", "second", "echo: second"):
+            s.store.append("t", Message("assistant" if len(s.store.messages("t")) % 2 else
+                                        "user", text, model="m"))
+        await s.start("t")
+        await s.line("third")
+        await s.quit()
+
+    run(go())
+    assert server.sent_messages() == [
+        {"role": "user", "content": "second"}, {"role": "assistant", "content": "echo: second"},
+        {"role": "user", "content": "third"}]
+
+
 def test_an_overflow_answered_empty_through_a_proxy_is_shrunk_and_resent(
         api_env: dict[str, str], server: FakeOpenAI, isolated: dict[str, str]) -> None:
     """LiteLLM in front of llama-cpp-python: over the window, an empty answer ending in stop."""
