@@ -170,9 +170,9 @@ class NoResponsesApiError(NotFoundError):
     (llama-cpp-python). With ``api = "auto"`` the client falls back to chat completions;
     ``endpoint`` names the endpoint whose ``api`` setting chose it."""
 
-    def __init__(self, message: str, *, endpoint: str = "default",
-                 status: int | None = None) -> None:
-        super().__init__(message, status=status)
+    def __init__(self, message: str, *, endpoint: str = "default", partial: bool = False,
+                 status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, partial=partial, status=status, retry_after=retry_after)
         self.endpoint = endpoint
 
     def hint(self, *, repl: bool) -> str:
@@ -213,8 +213,9 @@ class ContextTooLongError(ApiError):
     flag_hint = "use a new thread (-t NAME) or a model with a larger context (-m MODEL)"
 
     def __init__(self, message: str, *, limit: int | None = None, prompt: int | None = None,
-                 partial: bool = False, status: int | None = None) -> None:
-        super().__init__(message, partial=partial, status=status)
+                 partial: bool = False, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, partial=partial, status=status, retry_after=retry_after)
         self.limit = limit
         self.prompt = prompt
 
