@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from repl.errors import StoreError
 from repl.thread import attachment, parts_text
-from repl.window import estimate
+from repl.window import LOW_DETAIL, estimate
 
 
 class State(Protocol):
@@ -122,12 +122,23 @@ FAR_BELOW = 3  # the server counted less than a third of the (calibrated) estima
 MIN_GAP = 48  # tokens: a smaller difference is a tokenizer's, not a dropped message
 
 
+def _least(message: Mapping[str, Any]) -> int:
+    """The fewest tokens ``message`` can be: an image, a file or audio counted as a low-detail
+    image (models count them so differently, Gemini an image at 258, that only a floor is
+    safe), its text as estimated."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return estimate(message)
+    texts = [p for p in content if _is_text(p)]
+    return estimate({**message, "content": texts}) + (len(content) - len(texts)) * LOW_DETAIL
+
+
 @dataclass(frozen=True)
 class Ignored:
     """What a request held that the server may have ignored: its count was far below it."""
 
     reported: int
-    estimated: int
+    estimated: int  # the least the request held, calibrated
     lists: bool  # list contents (attachments, parts)
     system: bool  # the system message (system prompt, /compact summary)
 
@@ -140,7 +151,7 @@ class Ignored:
         what = " and ".join(w for w, blamed in (
             ("list contents (attachments)", self.lists),
             ("the system message (system prompt, /compact summary)", self.system)) if blamed)
-        said = (f"{model} was sent about {self.estimated:,} tokens but the server counted "
+        said = (f"{model} was sent at least {self.estimated:,} tokens but the server counted "
                 f"{self.reported:,}: it may have ignored {what or 'part of the request'}")
         if not (what and adapted):
             return said
@@ -152,9 +163,9 @@ class Ignored:
 def ignored(sent: Sequence[Mapping[str, Any]], reported: int,
             scale: float) -> Ignored | None:
     """What the server may have ignored of ``sent``, if its count ``reported`` is far below
-    the calibrated estimate: the smallest explanation among what the request held (list
-    contents, then the system message, then both), else all of them."""
-    sizes = [round(estimate(m) * scale) for m in sent]
+    the calibrated estimate of the least it held: the smallest explanation among what the
+    request held (list contents, then the system message, then both), else all of them."""
+    sizes = [round(_least(m) * scale) for m in sent]
     total = sum(sizes)
     if reported * FAR_BELOW >= total or total - reported < MIN_GAP:
         return None

@@ -162,6 +162,16 @@ def test_a_summary_is_folded_too_once_the_system_role_is_known_to_be_dropped(
                                   "Zürich\n\nwhat did we plan?")
 
 
+def test_a_model_that_counts_images_cheaply_is_not_taken_for_one_that_dropped_them() -> None:
+    ref = "chatrepl-blob:" + "0" * 64 + ":400000:1024x1024:data:image/png;base64,"
+    images = [{"type": "image_url", "image_url": {"url": ref}} for _ in range(10)]
+    sent = [{"role": "user", "content": [{"type": "text", "text": "compare these"}, *images]}]
+    assert window.estimate(sent[0]) > 7_000  # OpenAI's count: 765 an image
+    assert wire.ignored(sent, 10 * 258 + 10, 1.0) is None  # Gemini's: 258 an image
+    dropped = wire.ignored(sent, 7, 1.0)  # llama's template: nothing of it
+    assert dropped is not None and dropped.lists and not dropped.system
+
+
 # -- 3. an answer with no text and no tool call is a failure --------------------------------
 
 
