@@ -164,8 +164,10 @@ def _smaller(ctx: Context, target: Target, history: list[Message], plan: window.
                           scale=guess.scale)
     if smaller.dropped <= plan.dropped:
         raise error
-    ctx.ui.info(f"the server says the conversation is too long for {target.model}: sending "
-                f"it again without the {smaller.dropped} earliest messages")
+    said = ("the server says the conversation is" if isinstance(error, ContextTooLongError)
+            else "the server answered with nothing: the conversation is probably")
+    ctx.ui.info(f"{said} too long for {target.model}: sending it again without the "
+                f"{smaller.dropped} earliest messages")
     return smaller, guess
 
 
