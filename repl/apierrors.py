@@ -20,6 +20,7 @@ from repl.errors import (
     EmptyAnswerError,
     HeaderRefusedError,
     ModelNotFoundError,
+    NoResponsesApiError,
     NotFoundError,
     PermissionDeniedError,
     PreviousResponseNotFoundError,
@@ -37,7 +38,7 @@ MAX_ERROR = 400  # characters of a server's error text worth showing on one line
 
 _CONTEXT_HINTS = ("context_length_exceeded", "exceed_context_size", "maximum context length",
                   "context length", "context window", "context size", "too many tokens",
-                  "prompt is too long")
+                  "prompt is too long", "but the model takes at most")
 # chat completions' 404 for a model it does not serve, though the Responses API does
 _RESPONSES_ONLY = ("only supported in v1/responses", "not a chat model")
 
@@ -81,8 +82,10 @@ def stream_error(event: str, chunk: dict[str, Any]) -> StreamError | None:
     return StreamError(f"the server reported an error mid-answer: {message or 'no details'}")
 
 
-def map_error(e: Exception, model: str, base_url: str | None, endpoint: str) -> ApiError:
-    """One clear line for an SDK exception (or a broken body while reading the answer)."""
+def map_error(e: Exception, model: str, base_url: str | None, endpoint: str, *,
+              route: str = "chat") -> ApiError:
+    """One clear line for an SDK exception (or a broken body while reading the answer);
+    ``route``: the API the request went to (chat, or responses)."""
     import openai
 
     where = scrub(base_url or "api.openai.com")
@@ -95,6 +98,9 @@ def map_error(e: Exception, model: str, base_url: str | None, endpoint: str) -> 
     if isinstance(e, openai.APIConnectionError):
         return ConnectionFailedError(f"cannot connect to {where} ({_cause(e)})")
     if isinstance(e, openai.APIStatusError):
+        if route == "responses" and e.status_code == 404 and not _names_model(e.body, model):
+            return NoResponsesApiError(f"the server has no Responses API (404 on {where}"
+                                       "/responses)", endpoint=endpoint, status=404)
         return status_error(e.status_code, e.body, e.response.headers, model, where)
     if isinstance(e, openai.APIError):
         message, _ = body_message(e.body)
@@ -140,9 +146,10 @@ def status_error(status: int, body: object, headers: Any, model: str, where: str
     if status == 429:
         return RateLimitError(f"rate limited{detail}", status=status, retry_after=wait)
     if any(hint in lowered for hint in _CONTEXT_HINTS):
+        limit, prompt = overflow(body, message)
         detail += _context_numbers(body, message)
         return ContextTooLongError(f"the conversation is too long for {model}'s context{detail}",
-                                   status=status)
+                                   limit=limit, prompt=prompt, status=status)
     if status == 404 and any(hint in lowered for hint in _RESPONSES_ONLY):
         return ResponsesOnlyError(f"{model} is served only on the Responses API{detail}",
                                   status=status)
@@ -166,6 +173,13 @@ def status_error(status: int, body: object, headers: Any, model: str, where: str
     return BadRequestError(f"the server rejected the request{detail}", status=status)
 
 
+def _names_model(body: object, model: str) -> bool:
+    """A 404 body that is about the model (OpenAI's ``model_not_found``, Ollama's "model 'x' not
+    found"), not about the route."""
+    message, code = body_message(body)
+    return "model_not_found" in code or (bool(model) and model.lower() in message.lower())
+
+
 def _param(body: object) -> object:
     inner = body.get("error", body) if isinstance(body, dict) else None
     return inner.get("param") if isinstance(inner, dict) else None
@@ -178,9 +192,44 @@ _SETTING_OF = {"temperature": "temperature", "top_p": "top_p", "seed": "seed",
                "reasoning.effort": "effort"}
 
 
+# What servers say (SERVERS.md): OpenAI "maximum context length is N tokens. However, your
+# messages resulted in M tokens" (or "... you requested T tokens (M in the messages, ...)");
+# vLLM "You passed M input tokens ... the model's context length is only N tokens"; llama.cpp
+# "request (M tokens) exceeds the available context size (N tokens)", n_prompt_tokens, n_ctx;
+# Anthropic's compatibility layer "prompt is too long: M tokens > N maximum"; transformers serve
+# "The prompt has M tokens, but the model takes at most N".
+_LIMITS = (r"context length is (?:only )?(\d+)", r"context size \((\d+) tokens\)",
+           r"context window of (\d+)", r"(\d+) maximum", r"takes at most (\d+)")
+_PROMPTS = (r"(\d+) in the messages", r"resulted in (\d+) tokens", r"passed (\d+) input tokens",
+            r"has (\d+) input tokens", r"request \((\d+) tokens\)", r"too long: (\d+) tokens",
+            r"prompt has (\d+) tokens")
+
+
+def overflow(body: object, message: str) -> tuple[int | None, int | None]:
+    """(window, prompt size) a context-too-long error states, where it states them: the body's
+    fields (llama.cpp's ``n_ctx``, ``n_prompt_tokens``), else the server's own words."""
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    fields = inner if isinstance(inner, dict) else {}
+    limit, prompt = fields.get("n_ctx"), fields.get("n_prompt_tokens")
+    return (limit if _count(limit) else _first(_LIMITS, message),
+            prompt if _count(prompt) else _first(_PROMPTS, message))
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _first(patterns: tuple[str, ...], text: str) -> int | None:
+    for pattern in patterns:
+        found = re.search(pattern, text, re.IGNORECASE)
+        if found:
+            return int(found.group(1))
+    return None
+
+
 def _context_numbers(body: object, message: str) -> str:
-    """llama.cpp's sizes (``n_prompt_tokens``, ``n_ctx``) when its message does not state them:
-    chatrepl learns the window from them (window.overflow)."""
+    """llama.cpp's sizes (``n_prompt_tokens``, ``n_ctx``) when its message does not state them,
+    for the user to read (the error carries them as fields too)."""
     inner = body.get("error", body) if isinstance(body, dict) else None
     if not isinstance(inner, dict) or re.search(r"\d", message):
         return ""
@@ -199,6 +248,13 @@ def retry_after(headers: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None
+
+
+def blank_answer(finish: str | None) -> EmptyAnswerError:
+    """An answer that ended (``finish``) with no text and no tool call: what LiteLLM makes of
+    llama's empty reply to a prompt too long for the context. Never stored as an answer."""
+    return EmptyAnswerError(f"the model answered with nothing (finish_reason {finish!r}): "
+                            "servers do this when the conversation is too long for the context")
 
 
 def empty_answer(said_done: bool) -> EmptyAnswerError:

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from repl import attachments, responses, window
+from repl import attachments, responses, window, wire
+from repl.apierrors import blank_answer
 from repl.client import ChatClient
 from repl.context import Context
 from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, UnsavedError
@@ -94,51 +95,106 @@ async def _client(ctx: Context, info: ThreadInfo) -> ChatClient:
 SHRINKS = 4  # times a turn may be sent again with fewer messages, when refused as too long
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a turn's requests are fitted to, resolved once: the model, the system prompt as the
+    first message, the window configured or known for the model, and the keys of what was
+    learned of it on this endpoint (window.Fit, wire.Quirks)."""
+
+    model: str
+    head: list[dict[str, str]]
+    configured: int | None
+    fit_key: str
+    wire_key: str
+
+
+def _target(ctx: Context, info: ThreadInfo) -> Target:
+    model = ctx.model_for(info)
+    return Target(model, system_head(info), ctx.context_size(info), ctx.window_key(info),
+                  wire.state_key(model, ctx.endpoint_for(info).base_url))
+
+
 async def _answer(ctx: Context, client: ChatClient, history: list[Message]) -> Done | None:
     """If the server finds it too long, leave out more of the oldest messages: once when it
-    states the sizes, a few times (halving) when it answers with nothing (llama-cpp-python).
-    What the server counts and states is remembered for the model (window.Fit), so the next
-    fits; an empty answer is not, as it may be no such thing."""
+    states the sizes, a few times (halving) when it answers with nothing (llama-cpp-python, or
+    an empty answer through a proxy). What the server counts and states is remembered for the
+    model (window.Fit), and so is the window a shrunk request fitted, so the next fits."""
     info = ctx.thread
-    model = ctx.model_for(info)
-    head = system_head(info)
-    configured = ctx.context_size(info)
-    key = ctx.window_key(info)
-    fit = window.load(ctx.store, key)
-    plan = window.plan(head, history, limit=fit.window(configured), scale=fit.scale)
-    _say_dropped(ctx, plan, model)
+    target = _target(ctx, info)
+    fit = window.load(ctx.store, target.fit_key)
+    quirks = wire.load(ctx.store, target.wire_key)
+    plan = window.plan(target.head, history, limit=fit.window(target.configured),
+                       scale=fit.scale)
+    _say_dropped(ctx, plan, target.model)
     guess = fit  # what the refusals so far suggest, stated or not
+    stated = True
     for shrinks in range(SHRINKS + 1):
+        sent = wire.shape(plan.messages, quirks)
         try:
-            done = await _stream(ctx, client, info, with_meta(plan.messages, history), model)
+            done = await _stream(ctx, client, info, with_meta(sent, history), target.model)
             break
         except (ContextTooLongError, EmptyAnswerError) as e:
             # a size the server states is exact: sent again once; an empty answer, halved
             if e.partial or shrinks == SHRINKS or (shrinks and isinstance(e, ContextTooLongError)):
                 raise
-            guess = guess.refused(plan.messages, str(e), configured)
-            if isinstance(e, ContextTooLongError):
-                fit = guess
-                window.save(ctx.store, key, fit)
-            elif guess.limit:  # no size stated: halve what was sent, so a few tries find it
-                guess = replace(guess, limit=guess.limit // 2)
-            smaller = window.plan(head, history, limit=guess.window(configured),
-                                  scale=guess.scale)
-            if smaller.dropped <= plan.dropped:
-                raise
-            ctx.ui.info(f"the server says the conversation is too long for {model}: sending "
-                        f"it again without the {smaller.dropped} earliest messages")
-            plan = smaller
-    if done is not None and done.usage.prompt_tokens:
-        window.save(ctx.store, key, fit.measured(plan.messages, done.usage.prompt_tokens))
+            stated = isinstance(e, ContextTooLongError) and e.limit is not None
+            plan, guess = _smaller(ctx, target, history, plan, sent, guess, e)
+    if shrinks:  # where the server stated no window, the size that fitted is the window now
+        fit = guess if stated else replace(guess, limit=window.holding(plan.tokens))
+        window.save(ctx.store, target.fit_key, fit)
+    if done is not None:
+        _learn(ctx, target, fit, quirks, sent, done)
     return done
+
+
+def _smaller(ctx: Context, target: Target, history: list[Message], plan: window.Plan,
+             sent: list[dict[str, Any]], guess: window.Fit,
+             error: ContextTooLongError | EmptyAnswerError) -> tuple[window.Plan, window.Fit]:
+    """The plan to send after ``error`` refused ``plan`` (``sent`` as it went), or answered
+    it with nothing, and what that suggests of the window; ``error`` again if no more can be
+    left out."""
+    if isinstance(error, ContextTooLongError):
+        guess = guess.refused(sent, target.configured, limit=error.limit, prompt=error.prompt)
+        window.save(ctx.store, target.fit_key, guess)
+    else:
+        guess = guess.refused(sent, target.configured)
+        if guess.limit:  # no size stated: halve what was sent, so a few tries find it
+            guess = replace(guess, limit=guess.limit // 2)
+    smaller = window.plan(target.head, history, limit=guess.window(target.configured),
+                          scale=guess.scale)
+    if smaller.dropped <= plan.dropped:
+        raise error
+    said = ("the server says the conversation is" if isinstance(error, ContextTooLongError)
+            else "the server answered with nothing: the conversation is probably")
+    ctx.ui.info(f"{said} too long for {target.model}: sending it again without the "
+                f"{smaller.dropped} earliest messages")
+    return smaller, guess
+
+
+def _learn(ctx: Context, target: Target, fit: window.Fit, quirks: wire.Quirks,
+           sent: list[dict[str, Any]], done: Done) -> None:
+    """What the answer's usage teaches: the scale of the estimate; unless the server counted
+    far less than was sent, having ignored part of it: then that is said (once) and sent
+    another way from now on, and the count teaches nothing."""
+    reported = done.usage.prompt_tokens
+    if not reported:
+        return
+    found = wire.ignored(sent, reported, fit.scale)
+    if found is None:
+        window.save(ctx.store, target.fit_key, fit.measured(sent, reported))
+        return
+    adapted = found.adapted(quirks)
+    if adapted != quirks:
+        wire.save(ctx.store, target.wire_key, adapted)
+        changed = replace(adapted, warned=False) != replace(quirks, warned=False)
+        ctx.ui.info(found.line(target.model, changed))
 
 
 def with_meta(payload: list[dict[str, Any]], history: list[Message]) -> list[dict[str, Any]]:
     """``payload`` with each answer's stored record of its exchange (Message.meta) beside it,
     for the Responses API to replay or chain from (chat completions leaves it out). The
     answers sent are the last ones of the conversation: matched from the end."""
-    metas = [m.meta for m in history if m.role == "assistant"]
+    metas = [m.meta for m in history if m.role == "assistant" and not window.blank(m)]
     out = list(payload)
     sent = [i for i, m in enumerate(out) if m.get("role") == "assistant"]
     for i, meta in zip(reversed(sent), reversed(metas), strict=False):
@@ -185,22 +241,39 @@ async def _stream(ctx: Context, client: ChatClient, info: ThreadInfo,
         raise
     finally:
         painter.cancel()
-        note = None
-        if status is None and done is not None and done.finish_reason not in ("stop", "tool_calls"):
-            status = TRUNCATED
-            note = FINISH_NOTES.get(done.finish_reason, f"(finished: {done.finish_reason})")
-        elif status == INTERRUPTED:
-            resend = RESEND if ctx.interactive else ""
-            began = parts or calling
-            note = "(interrupted)" if began else f"(interrupted before the answer began{resend})"
+        calls = done.tool_calls if done else calling
+        answer = Answer("".join(parts), "".join(thought), model, status, done, calls,
+                        tools.names(ctx, calls))
+        status, note = _ending(ctx, answer)
         try:
             # saved before anything is drawn: the terminal may be gone (SIGHUP, a closed pipe)
-            calls = done.tool_calls if done else calling
-            _save_answer(ctx, Answer("".join(parts), "".join(thought), model, status, done,
-                                     calls, tools.names(ctx, calls)))
+            if status != BLANK:
+                _save_answer(ctx, replace(answer, status=status))
         finally:
             view.finish(note)
+    if status == BLANK:  # not an answer: never stored, never sent back; the question stays
+        raise blank_answer(done.finish_reason if done else None)
     return done
+
+
+BLANK = "blank"  # an answer that ended normally with no text and no tool call: a failure
+
+
+def _ending(ctx: Context, answer: Answer) -> tuple[str | None, str | None]:
+    """How the answer ended: its status (as stored, or BLANK) and the note shown under it."""
+    done, status = answer.done, answer.status
+    if status is None and done is not None and done.finish_reason in ("stop", "tool_calls"):
+        message = answer.message()
+        return (BLANK if not (message.content.strip() or answer.calls) else None), None
+    if status is None and done is not None:
+        finish = done.finish_reason
+        return TRUNCATED, FINISH_NOTES.get(finish, f"(finished: {finish})")
+    if status == INTERRUPTED:
+        resend = RESEND if ctx.interactive else ""
+        began = answer.text or answer.reasoning or answer.calls
+        return status, ("(interrupted)" if began else
+                        f"(interrupted before the answer began{resend})")
+    return status, None
 
 
 CUT_SHORT = "the answer was cut short while this call arrived: it was not run"

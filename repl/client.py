@@ -15,29 +15,29 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from repl import completions, responses, sse
-from repl.apierrors import empty_answer, map_error, redact, retry_reason, stream_error
+from repl.apierrors import empty_answer, map_error, redact, retry_reason
 from repl.completions import REQUEST_SETTINGS, request_options
 from repl.errors import (
     ApiError,
     BadRequestError,
     ConnectionFailedError,
     NoKeyError,
+    NoResponsesApiError,
     PreviousResponseNotFoundError,
     ResponsesOnlyError,
     TimedOutError,
 )
-from repl.events import Calling, Delta, Done, Event, Notice, Retrying
+from repl.events import Delta, Done, Event, Notice, Retrying
+from repl.local import LOCAL_SERVERS, no_key_message
 from repl.redaction import header_secrets, url_secrets
-from repl.thread import Usage
 
-__all__ = ["REQUEST_SETTINGS", "ChatClient", "Delta", "Done", "Event", "Notice", "Retrying",
-           "request_options"]
+__all__ = ["LOCAL_SERVERS", "REQUEST_SETTINGS", "ChatClient", "Delta", "Done", "Event", "Notice",
+           "Retrying", "request_options"]
 
 
 class State(Protocol):
@@ -47,22 +47,8 @@ class State(Protocol):
 
     def set_state(self, key: str, value: str) -> None: ...
 
-# Local OpenAI-compatible servers worth suggesting when no API key is set.
-LOCAL_SERVERS: tuple[tuple[int, str], ...] = ((11434, "Ollama"), (1234, "LM Studio"),
-                                              (8080, "llama.cpp"), (8000, "vLLM"))
+
 MAX_WAIT = 20.0  # seconds: a server asking for a longer wait is not retried (the error says it)
-
-
-
-
-def find_local_server(ports: Sequence[tuple[int, str]] = LOCAL_SERVERS) -> tuple[int, str] | None:
-    for port, label in ports:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.05):
-                return port, label
-        except OSError:
-            continue
-    return None
 
 
 class ChatClient:
@@ -91,7 +77,7 @@ class ChatClient:
     def _client(self) -> Any:
         if self._sdk is None:
             if not self.api_key and not self.base_url:
-                raise NoKeyError(self._no_key_message())
+                raise NoKeyError(no_key_message(self._local_servers))
             import openai
 
             self._sdk = openai.AsyncOpenAI(
@@ -132,15 +118,6 @@ class ChatClient:
             sdk, self._sdk, self._used = self._sdk, None, False
             await sdk.close()
 
-    def _no_key_message(self) -> str:
-        text = "no API key: set OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)"
-        found = find_local_server(self._local_servers)
-        if found:
-            port, label = found
-            text += (f"; a server answers on localhost:{port} ({label}): "
-                     f"OPENAI_BASE_URL=http://localhost:{port}/v1 chatrepl")
-        return text
-
     async def stream(self, messages: list[dict[str, Any]], model: str, *,
                      settings: Mapping[str, Any] | None = None,
                      tools: Sequence[Mapping[str, Any]] = ()) -> AsyncIterator[Event]:
@@ -149,7 +126,7 @@ class ChatClient:
         ``settings``: chatrepl's request settings by name (REQUEST_SETTINGS); ``tools``: function
         tools as chat completions has them ({"type": "function", "function": {...}})."""
         settings, chain = settings or {}, self.server_state
-        tries, reconnected = 0, False
+        tries, reconnected, switched = 0, False, False
         while True:
             arrived: list[bool] = []
             try:
@@ -162,10 +139,10 @@ class ChatClient:
             if arrived:
                 error.partial = True
                 raise error
-            if isinstance(error, ResponsesOnlyError) and self.api == "auto":
-                self._remember(f"api:{model}", "responses")
-                yield Notice(f"{model} is served only on the Responses API: chatrepl uses it "
-                             "for this model from now on")
+            if isinstance(error, ResponsesOnlyError | NoResponsesApiError) and \
+                    self.api == "auto" and not switched:  # once: never back and forth
+                switched = True
+                yield self._switch(model, error)
                 continue
             if isinstance(error, PreviousResponseNotFoundError) and chain:
                 chain = False
@@ -186,11 +163,22 @@ class ChatClient:
             yield Retrying(retry_reason(error), delay)
             await asyncio.sleep(delay)  # inside the caller's task: Ctrl-C cancels the wait
 
+    def _switch(self, model: str, error: ApiError) -> Notice:
+        """Use the other API for ``model`` from now on, remembered, and say so."""
+        if isinstance(error, ResponsesOnlyError):
+            self._remember(f"api:{model}", "responses")
+            return Notice(f"{model} is served only on the Responses API: chatrepl uses it "
+                          "for this model from now on")
+        self._remember(f"api:{model}", "chat")
+        return Notice(f"the server has no Responses API: chatrepl uses chat completions for "
+                      f"{model} from now on")
+
     def uses_responses(self, model: str) -> bool:
         """Whether a request for ``model`` goes to the Responses API."""
         if self.api != "auto":
             return self.api == "responses"
-        return self.openai_platform or self._recall(f"api:{model}") == "responses"
+        learned = self._recall(f"api:{model}")  # the model's own, or the server's lack
+        return learned == "responses" if learned else self.openai_platform
 
     @property
     def openai_platform(self) -> bool:
@@ -276,7 +264,7 @@ class ChatClient:
         try:
             async for event in self._request(
                     lambda: client.responses.with_streaming_response.create(**body),
-                    read, model, arrived):
+                    read, model, arrived, route="responses"):
                 yield event
             return
         except BadRequestError as e:
@@ -288,8 +276,9 @@ class ChatClient:
 
     async def _request(self, send: Callable[[], AbstractAsyncContextManager[Any]],
                        read: Callable[[Any, asyncio.Timeout], AsyncIterator[Event]], model: str,
-                       arrived: list[bool]) -> AsyncIterator[Event]:
-        """One request under our deadline, its failures as ApiError (the key taken out)."""
+                       arrived: list[bool], *, route: str = "chat") -> AsyncIterator[Event]:
+        """One request under our deadline, its failures as ApiError (the key taken out);
+        ``route``: the API it goes to."""
         try:
             # made before the deadline starts: the SDK imports what a request needs on its
             # first use (a fifth of a second on a slow machine), which is not the server's time
@@ -306,7 +295,8 @@ class ChatClient:
         except ApiError as e:
             raise redact(e, *self.secrets) from None
         except Exception as e:
-            error = redact(map_error(e, model, self.base_url, self.endpoint), *self.secrets)
+            error = redact(map_error(e, model, self.base_url, self.endpoint, route=route),
+                           *self.secrets)
             self._used = self._used or error.status is not None  # it answered on a connection
             raise error from None
 
@@ -364,28 +354,11 @@ class ChatClient:
                 yield name, chunk
 
     async def _events(self, response: Any, deadline: asyncio.Timeout) -> AsyncIterator[Event]:
-        """Chat completions' chunks as events (SERVERS.md, points 1 to 7)."""
-        finish: str | None = None
-        usage, model, received = Usage(), None, 0
-        calls = completions.ToolCalls()
+        """Chat completions' chunks as events (repl/completions.py)."""
         self._said_done = False
-        async for name, chunk in self._data(response, deadline):
-            received += 1
-            error = stream_error(name, chunk)
-            if error:
-                raise error
-            model = chunk.get("model") or model
-            usage = completions.usage(chunk.get("usage")) or usage
-            choice = completions.first_choice(chunk)
-            delta = completions.delta(choice)
-            if delta:
-                yield delta
-            if calls.feed(choice.get("delta")):
-                yield Calling(calls.snapshot())
-            finish = choice.get("finish_reason") or finish
-        if received == 0:
-            raise empty_answer(self._said_done)
-        yield Done(finish, usage, model, calls.done())
+        async for event in completions.events(self._data(response, deadline),
+                                              lambda: self._said_done):
+            yield event
 
 
 # What the first request would import: the SDK, its chat resources, anyio's asyncio backend.

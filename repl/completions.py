@@ -4,10 +4,11 @@ them (SERVERS.md, "A streamed chat completion"), and the usage they report."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-from repl.events import Delta
+from repl.apierrors import empty_answer, stream_error
+from repl.events import Calling, Delta, Done, Event
 from repl.thread import Usage
 
 # chatrepl's request settings -> the chat completions field each is sent as
@@ -117,3 +118,29 @@ def count(raw: dict[str, Any], *path: str) -> int | None:
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+async def events(chunks: AsyncIterator[tuple[str, dict[str, Any]]],
+                 said_done: Callable[[], bool]) -> AsyncIterator[Event]:
+    """The (event name, chunk) pairs of a streamed answer as events (SERVERS.md, points 1 to
+    7); ``said_done``: whether the body ended with ``[DONE]``, asked once it has ended."""
+    finish: str | None = None
+    found, model, received = Usage(), None, 0
+    calls = ToolCalls()
+    async for name, chunk in chunks:
+        received += 1
+        error = stream_error(name, chunk)
+        if error:
+            raise error
+        model = chunk.get("model") or model
+        found = usage(chunk.get("usage")) or found
+        choice = first_choice(chunk)
+        text = delta(choice)
+        if text:
+            yield text
+        if calls.feed(choice.get("delta")):
+            yield Calling(calls.snapshot())
+        finish = choice.get("finish_reason") or finish
+    if received == 0:
+        raise empty_answer(said_done())
+    yield Done(finish, found, model, calls.done())

@@ -23,11 +23,14 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
       +-- PermissionDeniedError    403: the key is fine, the request is not allowed
       +-- NotFoundError            404: nothing at that URL (a wrong base URL)
       |    +-- ModelNotFoundError  404: the endpoint does not serve that model
-      |         +-- ResponsesOnlyError  ...on chat completions: only on the Responses API
+      |    |    +-- ResponsesOnlyError  ...on chat completions: only on the Responses API
+      |    +-- NoResponsesApiError  404 on /v1/responses: the server has no Responses API
       +-- RateLimitError           429 without insufficient_quota (``retry_after``: seconds)
       +-- QuotaExhaustedError      402, or 429 insufficient_quota: retrying never helps
-      +-- ContextTooLongError      the conversation does not fit the model's context
-      +-- EmptyAnswerError         HTTP 200 and an answer without a single event
+      +-- ContextTooLongError      the conversation does not fit the model's context (``limit``,
+      |                            ``prompt``: the window and the size the server stated)
+      +-- EmptyAnswerError         HTTP 200 and an answer without a single event, or one that
+                                   ended with no text and no tool call (a probable overflow)
       +-- ServerError              5xx, 408, 409: the server failed or was busy
       +-- ConnectionFailedError    no connection, or it broke before the answer began
       +-- TimedOutError            nothing arrived for ``timeout`` seconds
@@ -162,6 +165,22 @@ class ModelNotFoundError(NotFoundError):
     flag_hint = "choose another with -m MODEL"
 
 
+class NoResponsesApiError(NotFoundError):
+    """404 on ``/v1/responses`` for anything but the model: the server has no Responses API
+    (llama-cpp-python). With ``api = "auto"`` the client falls back to chat completions;
+    ``endpoint`` names the endpoint whose ``api`` setting chose it."""
+
+    def __init__(self, message: str, *, endpoint: str = "default", partial: bool = False,
+                 status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, partial=partial, status=status, retry_after=retry_after)
+        self.endpoint = endpoint
+
+    def hint(self, *, repl: bool) -> str:
+        if self.endpoint == "default":
+            return 'set api = "chat" (or "auto") in config.toml, or CHATREPL_API=chat'
+        return f'set api = "chat" (or "auto") in [endpoints.{self.endpoint}] in config.toml'
+
+
 class ResponsesOnlyError(ModelNotFoundError):
     """404 from chat completions: the model is served only on the Responses API (with
     ``api = "auto"`` the client switches to it by itself)."""
@@ -186,17 +205,27 @@ class QuotaExhaustedError(ApiError):
 
 
 class ContextTooLongError(ApiError):
-    """The conversation does not fit the model's context window."""
+    """The conversation does not fit the model's context window: ``limit`` is the window the
+    server stated and ``prompt`` the size it counted for the refused request, where it said."""
 
     repl_hint = ("start a new thread with /new, /compact this one, or choose a model with a "
                  "larger context (/model NAME)")
     flag_hint = "use a new thread (-t NAME) or a model with a larger context (-m MODEL)"
 
+    def __init__(self, message: str, *, limit: int | None = None, prompt: int | None = None,
+                 partial: bool = False, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, partial=partial, status=status, retry_after=retry_after)
+        self.limit = limit
+        self.prompt = prompt
+
 
 class EmptyAnswerError(ApiError):
-    """HTTP 200 and not a single event. An empty body is how llama.cpp servers answer a
-    conversation too long for their context (not retried: chat.py trims it); a body that says
-    ``[DONE]`` and nothing else is an answer a relay lost (``retryable``)."""
+    """HTTP 200 and not a single event, or an answer that ended with no text and no tool call.
+    An empty body is how llama.cpp servers answer a conversation too long for their context,
+    and a proxy in front of one (LiteLLM) turns it into an empty answer ending in ``stop``:
+    neither is retried as it is (chat.py trims it); a body that says ``[DONE]`` and nothing
+    else is an answer a relay lost (``retryable``)."""
 
     repl_hint = "if the thread is long, start a new one with /new or /compact this one"
     flag_hint = "if the thread is long, use a new one (-t NAME)"

@@ -1,10 +1,11 @@
 """What to send: the conversation fitted into the model's context window, decided at send time.
 
 Stored history is never changed to make it fit. Token counts are estimated (about four characters
-a token), then scaled by what the server counted for the last request it reported on: its
-``prompt_tokens`` over the estimate of exactly the messages that request sent. A window a server
-states in a context error is learned too. Both are kept per model (``Fit``, in the store's state),
-so the next request fits the first time, in any thread and after a restart.
+a token), then scaled by what the server counted: its ``prompt_tokens`` over the estimate of
+exactly the messages a request sent, weighed by the request's size. A window a server states in a
+context error is learned too, and, where it states none, the one a shrunk request fitted. Both
+are kept per model (``Fit``, in the store's state), so the next request fits the first time, in
+any thread and after a restart.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from itertools import pairwise
@@ -117,6 +117,14 @@ def answer_room(limit: int | None) -> int:
     return min(4096, limit // 4) if limit else 0
 
 
+def holding(tokens: int) -> int:
+    """The smallest window whose plans are at most ``tokens`` (with answer_room beside them)."""
+    limit = tokens + min(4096, math.ceil(tokens / 3))
+    while limit - answer_room(limit) > tokens:
+        limit -= 1
+    return limit
+
+
 # -- what is known of a model's window --------------------------------------------------------
 
 
@@ -131,11 +139,14 @@ class State(Protocol):
 @dataclass(frozen=True)
 class Fit:
     """One model's window as the server showed it: the scale of our estimate to its tokenizer,
-    and the window it stated (``limit``), learned while ``configured`` was the known size."""
+    weighed by the size of the requests it was measured on (``weight``: their estimated
+    tokens, up to WEIGHT), and the window it stated or that was found by shrinking (``limit``),
+    learned while ``configured`` was the known size."""
 
     scale: float = 1.0
     limit: int | None = None
     configured: int | None = None
+    weight: float = 0.0
 
     def window(self, configured: int | None) -> int | None:
         """The window to fit into: the server's, unless it is larger than ``configured`` or
@@ -144,23 +155,34 @@ class Fit:
             return configured
         return min(self.limit, configured) if configured else self.limit
 
-    def measured(self, sent: Sequence[dict[str, str]], tokens: int) -> Fit:
-        """The server counted ``tokens`` for exactly the messages ``sent``."""
+    @property
+    def measured_ever(self) -> bool:
+        """Whether a server ever counted a request for this model (else all is estimated)."""
+        return self.weight > 0
+
+    def measured(self, sent: Sequence[Mapping[str, Any]], tokens: int) -> Fit:
+        """The server counted ``tokens`` for exactly the messages ``sent``: the scale moves
+        towards its ratio by the request's share of what was measured so far, so that a tiny
+        request (a "Hi." whose chat template outweighs it) cannot swing a good estimate."""
         guessed = sum(map(estimate, sent))
         if not guessed or tokens <= 0:
             return self
-        return replace(self, scale=_scale(tokens / guessed))
+        scale = (self.scale * self.weight + tokens) / (self.weight + guessed)
+        return replace(self, scale=_scale(scale), weight=min(self.weight + guessed, WEIGHT))
 
-    def refused(self, sent: Sequence[dict[str, str]], error: str,
-                configured: int | None) -> Fit:
-        """The server refused ``sent`` as too long, saying ``error``: learn the window it states
-        and the size it counted; either way the window is smaller than what was refused."""
-        stated = overflow(error)
-        fit = self.measured(sent, stated.prompt) if stated.prompt else self
+    def refused(self, sent: Sequence[Mapping[str, Any]], configured: int | None, *,
+                limit: int | None = None, prompt: int | None = None) -> Fit:
+        """The server refused ``sent`` as too long, stating the window ``limit`` and the size
+        ``prompt`` it counted, where it did: either way the window is smaller than what was
+        refused."""
+        fit = self.measured(sent, prompt) if prompt else self
         refused = round(sum(map(estimate, sent)) * fit.scale)
         known = fit.window(configured)
-        limit = min((n for n in (stated.limit, refused, known) if n), default=None)
-        return replace(fit, limit=limit, configured=configured)
+        smallest = min((n for n in (limit, refused, known) if n), default=None)
+        return replace(fit, limit=smallest, configured=configured)
+
+
+WEIGHT = 32_768  # estimated tokens: the most the scale's past is worth against a new request
 
 
 def state_key(model: str, endpoint: str | None) -> str:
@@ -193,7 +215,10 @@ def load(state: State, key: str) -> Fit:
     try:
         data = json.loads(state.get_state(key) or "{}")
         scale = _scale(float(data.get("scale", 1.0)))
-        return Fit(scale, _count(data.get("limit")), _count(data.get("configured")))
+        # a scale kept before weights were: as much as a middling request
+        weight = float(data.get("weight", 1_000 if scale != 1.0 else 0))
+        weight = min(max(weight, 0.0), WEIGHT) if math.isfinite(weight) else 0.0
+        return Fit(scale, _count(data.get("limit")), _count(data.get("configured")), weight)
     except (StoreError, ValueError, TypeError, AttributeError):
         return Fit()
 
@@ -210,37 +235,6 @@ def save(state: State, key: str, fit: Fit) -> None:
     state.set_state(key, json.dumps(asdict(fit)))
 
 
-@dataclass(frozen=True)
-class Overflow:
-    limit: int | None  # the window the server states
-    prompt: int | None  # the size it counted for the refused request
-
-
-# What servers say (SERVERS.md): OpenAI "maximum context length is N tokens. However, your
-# messages resulted in M tokens" (or "... you requested T tokens (M in the messages, ...)");
-# vLLM "You passed M input tokens ... the model's context length is only N tokens"; llama.cpp
-# "request (M tokens) exceeds the available context size (N tokens)", n_prompt_tokens, n_ctx;
-# Anthropic's compatibility layer "prompt is too long: M tokens > N maximum".
-_LIMITS = (r"context length is (?:only )?(\d+)", r"context size \((\d+) tokens\)",
-           r"n_ctx\W{0,3}(\d+)", r"context window of (\d+)", r"(\d+) maximum")
-_PROMPTS = (r"(\d+) in the messages", r"resulted in (\d+) tokens", r"passed (\d+) input tokens",
-            r"has (\d+) input tokens", r"request \((\d+) tokens\)", r"n_prompt_tokens\W{0,3}(\d+)",
-            r"too long: (\d+) tokens")
-
-
-def overflow(error: str) -> Overflow:
-    """The numbers a context-too-long error states, where it states them."""
-    return Overflow(_first(_LIMITS, error), _first(_PROMPTS, error))
-
-
-def _first(patterns: Sequence[str], text: str) -> int | None:
-    for pattern in patterns:
-        found = re.search(pattern, text, re.IGNORECASE)
-        if found:
-            return int(found.group(1))
-    return None
-
-
 # -- what is sent ---------------------------------------------------------------------------
 
 
@@ -252,14 +246,22 @@ class Plan:
     tokens: int  # the estimated (calibrated) size of what is sent
 
 
+def blank(m: Message) -> bool:
+    """An answer with no text and no tool call (stored by chatrepl before it knew better, or
+    with reasoning only): no answer, never sent back."""
+    return m.role == "assistant" and not m.content.strip() and not m.fields and not m.parts
+
+
 def _summary_and_tail(history: Sequence[Message]) -> tuple[Message | None, list[Message]]:
-    """The thread's last summary, if compacted, and the messages it does not cover, without a
-    question that was never answered and was followed by another (the new one takes its place:
-    two user messages in a row are refused by strict chat templates, and say one thing twice)."""
+    """The thread's last summary, if compacted, and the messages it does not cover, without
+    blank answers, nor a question that was never answered and was followed by another (the new
+    one takes its place: two user messages in a row are refused by strict chat templates, and
+    say one thing twice)."""
     summaries = [m for m in history if m.role == SUMMARY]
     summary = summaries[-1] if summaries else None
     covered = summary.covers if summary and summary.covers is not None else -1
-    tail = [m for m in history if m.role != SUMMARY and (m.id is None or m.id > covered)]
+    tail = [m for m in history if m.role != SUMMARY and (m.id is None or m.id > covered)
+            and not blank(m)]
     kept = [m for m, after in pairwise(tail)
             if not (m.role == "user" and after.role == "user")]
     return summary, kept + tail[-1:]

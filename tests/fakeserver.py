@@ -111,6 +111,8 @@ CONTEXT_ERRORS: dict[str, Callable[[int, int], Any]] = {
     "old llama.cpp": lambda n, p: {"error": {
         "code": 400, "message": "the request exceeds the available context size, try increasing it",
         "type": "exceed_context_size_error", "n_prompt_tokens": p, "n_ctx": n}},
+    "transformers": lambda n, p: {"detail": f"The prompt has {p} tokens, but the model takes at "
+                                            f"most {n}"},
 }
 
 
@@ -153,7 +155,16 @@ class FakeOpenAI:
         self.chars_per_token = 4
         self.context_limit: int | None = None
         self.empty_when_too_long = False  # answer a prompt over the limit with an empty body
+        self.blank_when_too_long = False  # ... with an empty answer ending in "stop" (LiteLLM)
         self.context_style = "openai"
+        # what the model is given, as llama-cpp-python's template-based chat formats do: a list
+        # content becomes nothing, a system message is dropped (they count for nothing, and the
+        # echo does not see them); and the tokens its chat template adds to every request
+        self.strings_only = False
+        self.drop_system = False
+        self.template_tokens = 0
+        self.stream_usage = True  # False: stream_options.include_usage ignored (llama-cpp-python)
+        self.no_responses = False  # no /v1/responses route: a 404 {"detail": "Not Found"}
         # what GET /v1/models lists (each entry as the server sends it) and GET /props answers
         self.models: list[dict[str, Any]] = [
             {"id": "fake-model", "object": "model", "owned_by": "test"}]
@@ -225,6 +236,16 @@ class FakeOpenAI:
         return sum(len(c if isinstance(c := m.get("content"), str) else json.dumps(c))
                    // self.chars_per_token + 4 for m in messages)
 
+    def seen(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The messages as the model is given them (``strings_only``, ``drop_system``)."""
+        return [{**m, "content": "" if self.strings_only and isinstance(m.get("content"), list)
+                 else m.get("content")} for m in messages
+                if not (self.drop_system and m.get("role") == "system")]
+
+    def counted(self, messages: list[dict[str, Any]]) -> int:
+        """The prompt's tokens as this server counts them."""
+        return self.tokens(self.seen(messages)) + self.template_tokens
+
     # -- answering ------------------------------------------------------------------------------
 
     def _json(self, h: BaseHTTPRequestHandler, status: int, obj: Any) -> None:
@@ -244,17 +265,18 @@ class FakeOpenAI:
         if self.reject_stream_options and "stream_options" in body:
             self._json(h, 400, {"error": {"message": "Unknown parameter: 'stream_options'"}})
             return
-        prompt = self.tokens(body["messages"])
-        if self.context_limit is not None and prompt > self.context_limit:
-            if self.empty_when_too_long:  # llama-cpp-python: a 200 with an empty body
-                self._empty(h)
-                return
-            refusal = CONTEXT_ERRORS[self.context_style](self.context_limit, prompt)
-            self._json(h, 400, refusal)
+        prompt = self.counted(body["messages"])
+        over = self.context_limit is not None and prompt > self.context_limit
+        if over and self.empty_when_too_long:  # llama-cpp-python: a 200 with an empty body
+            self._empty(h)
             return
-        script = self.scripts.popleft() if self.scripts else None
+        if over and not self.blank_when_too_long:
+            self._json(h, 400, CONTEXT_ERRORS[self.context_style](self.context_limit or 0, prompt))
+            return
+        # over the window behind LiteLLM: llama's empty reply as an empty answer ending in stop
+        script = Reply("") if over else self.scripts.popleft() if self.scripts else None
         if script is None:
-            last = next((m["content"] for m in reversed(body["messages"])
+            last = next((m["content"] for m in reversed(self.seen(body["messages"]))
                          if m["role"] == "user"), "")
             script = Reply(f"echo: {last}")
         if isinstance(script, Reset):
@@ -333,9 +355,9 @@ class FakeOpenAI:
             w.flush()
         if r.finish:
             w.write(chunk({}, finish=r.finish).encode())
-        if r.usage and want_usage:
+        if r.usage and want_usage and self.stream_usage:
             prompt, completion = r.usage if isinstance(r.usage, tuple) else (
-                self.tokens(messages), len(r.text) // self.chars_per_token)
+                self.counted(messages), len(r.text) // self.chars_per_token)
             u = {"prompt_tokens": prompt, "completion_tokens": completion,
                  "total_tokens": prompt + completion}
             w.write(chunk(usage=u, choices=False).encode())
@@ -362,6 +384,9 @@ class FakeOpenAI:
             self._json(h, 200, {"id": rid, "object": "response", "deleted": True})
 
     def _respond(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        if self.no_responses:  # llama-cpp-python (FastAPI): no such route
+            self._json(h, 404, {"detail": "Not Found"})
+            return
         refusal = self._refusal(body)
         if refusal:
             self._json(h, 400, {"error": {"type": "invalid_request_error", **refusal}})

@@ -132,8 +132,8 @@ def test_files_are_read_when_sent_and_the_stage_empties_even_on_failure(
         await s.quit()
 
     run(go())
-    assert server.sent_content()[1]["text"] == (
-        '<file name="notes.txt">\nchanged since /attach\n\n</file>')
+    assert server.sent_content() == (  # all text: one string
+        'read it\n\n<file name="notes.txt">\nchanged since /attach\n\n</file>')
 
 
 def test_attach_lists_detach_drops_and_paths_are_quoted_or_under_home(

@@ -280,26 +280,27 @@ def test_overflow_reads_each_servers_numbers(style: str) -> None:
 
     error = status_error(400, CONTEXT_ERRORS[style](4096, 4476), {}, "m", "here")
     assert isinstance(error, ContextTooLongError)
-    assert window.overflow(str(error)) == window.Overflow(4096, 4476)
+    assert (error.limit, error.prompt) == (4096, 4476)
 
 
 def test_overflow_of_other_wordings() -> None:
+    from repl.apierrors import overflow
+
     openai_requested = ("This model's maximum context length is 8192 tokens. However, you "
                         "requested 9000 tokens (8000 in the messages, 1000 in the completion).")
-    assert window.overflow(openai_requested) == window.Overflow(8192, 8000)
+    assert overflow({}, openai_requested) == (8192, 8000)
     anthropic = "prompt is too long: 210000 tokens > 200000 maximum"
-    assert window.overflow(anthropic) == window.Overflow(200000, 210000)
-    assert window.overflow("the stream was empty") == window.Overflow(None, None)
+    assert overflow({}, anthropic) == (200000, 210000)
+    assert overflow({}, "the stream was empty") == (None, None)
 
 
 def test_a_refusal_teaches_the_window_and_the_scale() -> None:
     sent = [{"role": "user", "content": "x" * 396}]  # 103 estimated
-    fit = Fit().refused(sent, "maximum context length is 150 tokens. However, your messages "
-                              "resulted in 206 tokens", 1000)
-    assert fit == Fit(scale=pytest.approx(2.0), limit=150, configured=1000)
+    fit = Fit().refused(sent, 1000, limit=150, prompt=206)
+    assert fit == Fit(scale=pytest.approx(2.0), limit=150, configured=1000, weight=103)
     assert fit.window(1000) == 150
     assert fit.window(100) == 100  # [context_sizes] edited since: the config is used again
-    unstated = Fit().refused(sent, "too long", 1000)
+    unstated = Fit().refused(sent, 1000)
     assert unstated.limit == 103  # the window is smaller than what was refused
     assert Fit(limit=150, configured=None).window(None) == 150  # a model no table knows
 
@@ -310,14 +311,14 @@ def test_a_fit_is_kept_in_the_store_state(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path}/s.db", tmp_path)
     key = window.state_key("m", "http://localhost:8080/v1")
     assert window.load(store, key) == Fit()
-    window.save(store, key, Fit(scale=1.25, limit=4096, configured=8192))
-    assert window.load(store, key) == Fit(scale=1.25, limit=4096, configured=8192)
+    window.save(store, key, Fit(scale=1.25, limit=4096, configured=8192, weight=500))
+    assert window.load(store, key) == Fit(scale=1.25, limit=4096, configured=8192, weight=500)
     assert window.load(store, window.state_key("m", None)) == Fit()  # another endpoint
     for damaged in ("not json", "[1]", '{"scale": "x"}', '{"scale": NaN}'):
         store.set_state(key, damaged)
         assert window.load(store, key) == Fit(), damaged
     store.set_state(key, '{"scale": 99, "limit": "4096", "configured": true}')
-    assert window.load(store, key) == Fit(scale=window.SCALES[1])
+    assert window.load(store, key) == Fit(scale=window.SCALES[1], weight=1000)  # kept before
     store.close()
 
 

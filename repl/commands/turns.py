@@ -217,12 +217,16 @@ async def tokens(ctx: Context, arg: str) -> None:
     limit = fit.window(ctx.context_size(ctx.thread))
     plan = window.plan(head, [m for m in messages if m.hidden is None], limit=limit,
                        scale=fit.scale)
+    guessed = "" if fit.measured_ever else " (an estimate: never counted by the server)"
     rows = [
         ("used", f"{prompt:,} prompt ({cached:,} cached) + {completion:,} completion "
                  f"({reasoning:,} reasoning) tokens (reported for {reported} of "
-                 f"{len(answers)} answers)"),
+                 f"{len(answers)} answers)" if reported or not answers else
+                 f"unknown: the server reports no usage for {ctx.model} (none of "
+                 f"{len(answers)} answers was counted); the figures here are estimates"),
         ("next request", f"about {plan.tokens:,} tokens" +
-         (f" of {ctx.model}'s {limit:,}" if limit else f" ({ctx.model}'s window is unknown)")),
+         (f" of {ctx.model}'s {limit:,}" if limit else f" ({ctx.model}'s window is unknown)")
+         + guessed),
     ]
     price = ctx.config.prices.get(ctx.model) or _price(ctx.model)
     if price:
