@@ -82,24 +82,23 @@ def _rows(db: sqlite3.Connection, table: str,
         have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
     except sqlite3.DatabaseError:
         have = set(wanted[:6])
-    columns = [c for c in wanted if c in have]
-    select = f"SELECT {', '.join(columns)} FROM {table}"
+    chosen = [c for c in wanted if c in have]
+    select = f"SELECT {', '.join(chosen)} FROM {table}"
     try:
-        return columns, db.execute(select + " ORDER BY id").fetchall()
+        return chosen, db.execute(select + " ORDER BY id").fetchall()
     except sqlite3.DatabaseError:
         pass
     try:
         top = int(db.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0)
     except (sqlite3.DatabaseError, TypeError, ValueError):
         top = 100_000
-    return columns, _one_by_one(db, select + " WHERE id = ?", top)
+    return chosen, _one_by_one(db, select + " WHERE id = ?", top)
 
 
-THREAD_COLUMNS = ("id", "name", "model", "system", "created_at", "updated_at", "deleted_at",
-                  "deleted_name")
-MESSAGE_COLUMNS = ("id", "thread_id", "role", "content", "created_at", "model", "status",
-                   "prompt_tokens", "completion_tokens", "hidden", "hidden_at", "covers", "uid",
-                   "parts", "fields", "reasoning", "names")
+def columns(db: sqlite3.Connection, table: str) -> tuple[str, ...]:
+    """The columns of ``table`` in ``db`` (the new store, migrated), in their order: the
+    migrations name them once, so a column a later migration adds is recovered too."""
+    return tuple(row[1] for row in db.execute(f"PRAGMA table_info({table})"))
 
 
 BLOB_TABLES = (("blobs", ("sha", "data")), ("message_blobs", ("message_id", "sha")))
@@ -177,8 +176,8 @@ def _copy_rows(damaged: Path, target: sqlite3.Connection) -> tuple[int, int]:
     except sqlite3.Error:
         return 0, 0
     try:
-        thread_columns, threads = _rows(source, "threads", THREAD_COLUMNS)
-        message_columns, messages = _rows(source, "messages", MESSAGE_COLUMNS)
+        thread_columns, threads = _rows(source, "threads", columns(target, "threads"))
+        message_columns, messages = _rows(source, "messages", columns(target, "messages"))
         state = []
         try:
             state = source.execute("SELECT key, value FROM state").fetchall()
@@ -195,7 +194,7 @@ def _copy_rows(damaged: Path, target: sqlite3.Connection) -> tuple[int, int]:
     lost = sorted({int(str(row[1])) for row in messages} - known)
     target.execute("BEGIN IMMEDIATE")
     target.executemany(_insert("threads", thread_columns), threads)
-    target.executemany(_insert("threads", THREAD_COLUMNS[:6]),
+    target.executemany(_insert("threads", columns(target, "threads")[:6]),
                        [(tid, f"recovered-{tid}", None, None, now, now) for tid in lost])
     kept = {row[0] for row in target.execute("SELECT id FROM threads")}
     messages = [row for row in messages if row[1] in kept]
