@@ -141,3 +141,17 @@ def test_every_column_of_every_migration_is_recovered(tmp_path: Path) -> None:
     assert message.meta == {"response_id": "r1"}
     assert message.usage == Usage(10, 5, cached_tokens=4, reasoning_tokens=2)
     store.close()
+
+
+def test_list_on_a_half_kept_store_lists_what_was_on_its_intact_pages(
+        api_env: dict[str, str], data_dir: Path) -> None:
+    path = data_dir / "chatrepl.db"
+    build(path, threads=1, messages=3)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    done = subprocess.run([sys.executable, "-m", "repl", "--list"],
+                          env={**api_env, "COLUMNS": "300"}, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "1 threads with 3 messages were recovered" in " ".join(done.stderr.split())
+    assert "t0" in done.stdout
