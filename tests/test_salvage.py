@@ -213,6 +213,20 @@ def test_the_page_size_is_found_when_the_header_is_lost(tmp_path: Path, size: in
     assert len(rows(path)) == 500
 
 
+def test_the_page_size_is_found_when_an_attachment_fills_the_first_pages(
+        tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, text TEXT, data BLOB)")
+    with db:
+        db.execute("INSERT INTO t (data) VALUES (?)", (os.urandom(1 << 20),))  # overflow pages
+        db.executemany("INSERT INTO t (text) VALUES (?)", [(f"row {i} " + "z" * 400,)
+                                                            for i in range(8000)])
+    db.close()
+    overwrite(path, [1])
+    assert len([c for c in sqlfile.cells(path) if c.values[1] is not None]) == 8000
+
+
 @pytest.fixture(scope="module")
 def small_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("source") / "chatrepl.db"

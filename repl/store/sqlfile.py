@@ -21,7 +21,7 @@ HEADER = b"SQLite format 3\x00"
 LEAF_TABLE = 0x0D  # the page type of a table b-tree leaf, the pages that hold rows
 PAGE_TYPES = (0x02, 0x05, 0x0A, 0x0D)  # interior index, interior table, leaf index, leaf table
 SIZES = tuple(512 << k for k in range(8))  # the page sizes SQLite allows, 512 to 65536
-GUESS_PAGES = 256  # pages looked at to guess the page size when the header is lost
+GUESS_BYTES = 8 << 20  # the part of the file looked at to guess a lost header's page size
 ENCODINGS = {1: "utf-8", 2: "utf-16-le", 3: "utf-16-be"}
 FREE_SLOT = 4  # bytes per page number in a freelist trunk page
 
@@ -116,8 +116,10 @@ def _guess_size(data: bytes | mmap.mmap) -> int:
 
 
 def _score(f: File) -> int:
-    return sum(_looks_like_btree(f, n) for n in range(2, min(len(f.data) // f.page_size,
-                                                               GUESS_PAGES) + 1))
+    """How many pages look like b-tree pages, in the same first bytes under every page size (a
+    larger size must not win by looking further)."""
+    last = min(len(f.data), GUESS_BYTES) // f.page_size
+    return sum(_looks_like_btree(f, number) for number in range(2, last + 1))
 
 
 def _looks_like_btree(f: File, number: int) -> bool:
@@ -126,9 +128,10 @@ def _looks_like_btree(f: File, number: int) -> bool:
         return False
     start = 8 if page[0] in (0x0A, 0x0D) else 12  # interior pages have a right-most pointer
     count = int.from_bytes(page[3:5], "big")
+    content = int.from_bytes(page[5:7], "big") or 65536  # where the cells begin
     end = start + 2 * count
-    return end <= f.usable and all(end <= pointer < f.usable for pointer in
-                                   struct.unpack_from(f">{count}H", page, start))
+    return end <= content <= f.usable and all(content <= pointer < f.usable for pointer in
+                                              struct.unpack_from(f">{count}H", page, start))
 
 
 def _freelist(f: File) -> set[int]:
@@ -205,8 +208,11 @@ def _overflow(f: File, number: int, need: int) -> bytes:
 
 def varint(data: bytes, at: int) -> tuple[int, int]:
     """The varint at ``data[at]`` and where it ends (1 to 9 bytes, big-endian)."""
-    value = 0
-    for k in range(8):
+    value = data[at]
+    if value < 0x80:  # most are one byte: take them first
+        return value, at + 1
+    value &= 0x7F
+    for k in range(1, 8):
         byte = data[at + k]
         value = (value << 7) | (byte & 0x7F)
         if byte < 0x80:
