@@ -168,7 +168,8 @@ def measure(build: Callable[[Path], int], runs: int,
             wall, cpu, walk = (statistics.median(r[k] for r in results) for k in range(3))
             threads, messages = results[0][3:]
             rows.append(f"| {shown} | {name} | {wall:.3f} s | {cpu:.3f} s | {walk:.3f} s | "
-                        f"{threads} threads, {messages:,} of {total:,} messages |")
+                        f"{threads} thread{'s' * (threads != 1)}, {messages:,} of {total:,}"
+                        " messages |")
     return rows
 
 
