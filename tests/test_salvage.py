@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from repl.store import sqlfile
+from repl.store import recover, sqlfile
 from repl.store.sqlite import SQLiteStore
 from repl.thread import Message
 
@@ -246,3 +246,22 @@ def test_any_damage_gives_rows_or_nothing_never_an_error(
     path = small_store.with_name("damaged.db")
     path.write_bytes(bytes(data))
     assert all(cell.page >= 1 for cell in sqlfile.cells(path))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 40 * PAGE), st.integers(1, 3 * PAGE),
+                          st.sampled_from([b"\x00", b"\xff", b"\x0d", b"\x81"])),
+                min_size=1, max_size=6))
+def test_any_damage_opens_a_store_with_at_most_what_was_there(
+        small_store: Path, tmp_path_factory: pytest.TempPathFactory,
+        damage: list[tuple[int, int, bytes]]) -> None:
+    data = bytearray(small_store.read_bytes())
+    for at, length, fill in damage:
+        data[at:at + length] = fill * len(data[at:at + length])
+    path = tmp_path_factory.mktemp("damaged") / "chatrepl.db"
+    path.write_bytes(bytes(data))
+    recover.marker(path).touch()  # as a failed read leaves it: the open checks the file
+    store = SQLiteStore(path)
+    threads = store.list_threads()
+    assert len(threads) <= 2 and sum(info.message_count for info in threads) <= 120
+    store.close()

@@ -166,7 +166,8 @@ def _insert_all(target: sqlite3.Connection, found: dict[str, Rows]) -> tuple[int
 def _insert_threads(target: sqlite3.Connection, threads: Rows,
                     messages: Rows) -> tuple[int, set[object]]:
     """(how many threads, the ids of the messages) now in ``target``: messages whose thread row
-    is lost go to a thread of their own rather than away."""
+    is lost go to a thread of their own rather than away; a row's references are to rows that
+    are in ``target`` (a foreign key is not a conflict INSERT OR IGNORE would skip)."""
     (thread_columns, thread_rows), (message_columns, message_rows) = threads, messages
     lost = {row[1] for row in message_rows if isinstance(row[1], int)}
     lost -= {row[0] for row in thread_rows}
@@ -178,4 +179,4 @@ def _insert_threads(target: sqlite3.Connection, threads: Rows,
     message_rows = [row for row in message_rows if row[1] in kept]
     target.executemany(_insert("messages", message_columns), message_rows)
     target.execute("UPDATE messages SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL")
-    return len(kept), {row[0] for row in message_rows}
+    return len(kept), {row[0] for row in target.execute("SELECT id FROM messages")}
