@@ -155,3 +155,16 @@ def test_list_on_a_half_kept_store_lists_what_was_on_its_intact_pages(
     assert done.returncode == 0, done.stderr
     assert "1 threads with 3 messages were recovered" in " ".join(done.stderr.split())
     assert "t0" in done.stdout
+
+
+def test_a_schema_whose_text_is_not_utf8_is_damage_and_loses_no_row(tmp_path: Path) -> None:
+    path = tmp_path / "chatrepl.db"
+    build(path, threads=2, messages=50)
+    data = bytearray(path.read_bytes())
+    data[data.index(b"CREATE TABLE threads") + 7] = 0xFF  # SQLite's own error quotes it
+    path.write_bytes(bytes(data))
+    recover.marker(path).touch()
+    store = SQLiteStore(path)
+    assert store.recovered is not None and "not UTF-8" in store.recovered.reason
+    assert (store.recovered.threads, store.recovered.messages) == (2, 100)
+    store.close()

@@ -65,7 +65,7 @@ def marker(path: Path) -> Path:
 def is_intact(db: sqlite3.Connection) -> bool:
     try:
         rows = db.execute("PRAGMA integrity_check").fetchall()
-    except sqlite3.DatabaseError:
+    except (sqlite3.DatabaseError, UnicodeDecodeError):  # its error quoting damaged bytes
         return False
     return rows == [("ok",)]
 
@@ -134,7 +134,7 @@ def _read_whole(damaged: Path, wanted: dict[str, shapes.Shape]) -> dict[str, Row
         for table, shape in wanted.items():
             try:
                 found[table] = _whole(source, table, shape.columns)
-            except sqlite3.DatabaseError:
+            except (sqlite3.DatabaseError, UnicodeDecodeError):  # read off its pages instead
                 continue
     finally:
         source.close()
