@@ -11,8 +11,9 @@ from pathlib import Path
 from fakeserver import FakeOpenAI
 
 from repl.errors import StoreError
+from repl.store import recover
 from repl.store.sqlite import SQLiteStore
-from repl.thread import Message
+from repl.thread import Message, Usage
 
 
 def build(path: Path, threads: int = 3, messages: int = 300) -> None:
@@ -105,3 +106,65 @@ def test_the_warning_names_the_database_that_was_opened(api_env: dict[str, str],
     said = " ".join(done.stderr.split())
     assert f"the thread store {other} was damaged" in said
     assert str(data_dir / "chatrepl.db") not in said
+
+
+def damage_an_index(path: Path) -> None:
+    """Garbage over the root page of the messages_by_thread index, and the marker a failed read
+    leaves, so the next open checks the file and recovers it."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    (root,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'messages_by_thread'"
+                         ).fetchone()
+    (size,) = db.execute("PRAGMA page_size").fetchone()
+    db.close()
+    data = bytearray(path.read_bytes())
+    data[(root - 1) * size:root * size] = b"\xa5" * size
+    path.write_bytes(bytes(data))
+    recover.marker(path).touch()
+
+
+def test_every_column_of_every_migration_is_recovered(tmp_path: Path) -> None:
+    path = tmp_path / "chatrepl.db"
+    store = SQLiteStore(path)
+    store.create("t")
+    store.update("t", settings={"temperature": 0.5})
+    store.append("t", Message("assistant", "hi", meta={"response_id": "r1"},
+                              usage=Usage(10, 5, cached_tokens=4, reasoning_tokens=2)))
+    store.close()
+    damage_an_index(path)
+    store = SQLiteStore(path)
+    assert store.recovered is not None and store.recovered.messages == 1
+    info = store.get("t")
+    assert info is not None and info.settings == {"temperature": 0.5}
+    (message,) = store.messages("t")
+    assert message.meta == {"response_id": "r1"}
+    assert message.usage == Usage(10, 5, cached_tokens=4, reasoning_tokens=2)
+    store.close()
+
+
+def test_list_on_a_half_kept_store_lists_what_was_on_its_intact_pages(
+        api_env: dict[str, str], data_dir: Path) -> None:
+    path = data_dir / "chatrepl.db"
+    build(path, threads=1, messages=3)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    done = subprocess.run([sys.executable, "-m", "repl", "--list"],
+                          env={**api_env, "COLUMNS": "300"}, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "1 threads with 3 messages were recovered" in " ".join(done.stderr.split())
+    assert "t0" in done.stdout
+
+
+def test_a_schema_whose_text_is_not_utf8_is_damage_and_loses_no_row(tmp_path: Path) -> None:
+    path = tmp_path / "chatrepl.db"
+    build(path, threads=2, messages=50)
+    data = bytearray(path.read_bytes())
+    data[data.index(b"CREATE TABLE threads") + 7] = 0xFF  # SQLite's own error quotes it
+    path.write_bytes(bytes(data))
+    recover.marker(path).touch()
+    store = SQLiteStore(path)
+    assert store.recovered is not None and "not UTF-8" in store.recovered.reason
+    assert (store.recovered.threads, store.recovered.messages) == (2, 100)
+    store.close()

@@ -2,7 +2,8 @@
 
 Nothing is ever deleted: the damaged database (with its -wal and -shm files) is moved aside under
 a ``.damaged-<time>`` name and kept, and a new database gets every thread and message that can
-still be read from it, row by row where whole tables cannot be.
+still be read from it: through SQLite where a whole table reads, else off every intact page of
+the file (repl/store/sqlfile.py, shapes.py), whatever its schema and indexes still say.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from repl import files
+from repl.store import shapes
 
 SIDE_FILES = ("-wal", "-shm")
 HEADER = b"SQLite format 3\x00"
@@ -63,7 +65,7 @@ def marker(path: Path) -> Path:
 def is_intact(db: sqlite3.Connection) -> bool:
     try:
         rows = db.execute("PRAGMA integrity_check").fetchall()
-    except sqlite3.DatabaseError:
+    except (sqlite3.DatabaseError, UnicodeDecodeError):  # its error quoting damaged bytes
         return False
     return rows == [("ok",)]
 
@@ -72,67 +74,6 @@ def quarantine(path: Path) -> Path:
     damaged = files.quarantine(path, companions=SIDE_FILES)
     marker(path).unlink(missing_ok=True)
     return damaged
-
-
-def _rows(db: sqlite3.Connection, table: str,
-          wanted: tuple[str, ...]) -> tuple[list[str], list[tuple[object, ...]]]:
-    """(columns, every readable row) of ``table``: all at once if possible, else one id at a
-    time. Only columns the damaged file has (it may predate a migration) are read."""
-    try:
-        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-    except sqlite3.DatabaseError:
-        have = set(wanted[:6])
-    columns = [c for c in wanted if c in have]
-    select = f"SELECT {', '.join(columns)} FROM {table}"
-    try:
-        return columns, db.execute(select + " ORDER BY id").fetchall()
-    except sqlite3.DatabaseError:
-        pass
-    try:
-        top = int(db.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0)
-    except (sqlite3.DatabaseError, TypeError, ValueError):
-        top = 100_000
-    return columns, _one_by_one(db, select + " WHERE id = ?", top)
-
-
-THREAD_COLUMNS = ("id", "name", "model", "system", "created_at", "updated_at", "deleted_at",
-                  "deleted_name")
-MESSAGE_COLUMNS = ("id", "thread_id", "role", "content", "created_at", "model", "status",
-                   "prompt_tokens", "completion_tokens", "hidden", "hidden_at", "covers", "uid",
-                   "parts", "fields", "reasoning", "names")
-
-
-BLOB_TABLES = (("blobs", ("sha", "data")), ("message_blobs", ("message_id", "sha")))
-
-
-def _by_rowid(db: sqlite3.Connection, table: str,
-              columns: tuple[str, ...]) -> list[tuple[object, ...]]:
-    """Every readable row of ``table`` (none if the file predates it): at once, else one rowid
-    at a time."""
-    select = f"SELECT {', '.join(columns)} FROM {table}"
-    try:
-        return db.execute(select).fetchall()
-    except sqlite3.DatabaseError:
-        pass
-    try:
-        top = int(db.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0)
-    except (sqlite3.DatabaseError, TypeError, ValueError):
-        return []
-    return _one_by_one(db, select + " WHERE rowid = ?", top)
-
-
-def _one_by_one(db: sqlite3.Connection, select: str, top: int) -> list[tuple[object, ...]]:
-    """The rows ``select`` (with one ``?`` for the key) reads for keys 1..top, skipping those
-    a damaged page hides."""
-    rows = []
-    for key in range(1, top + 1):
-        try:
-            row = db.execute(select, (key,)).fetchone()
-        except sqlite3.DatabaseError:
-            continue
-        if row:
-            rows.append(row)
-    return rows
 
 
 def salvage(damaged: Path, target: sqlite3.Connection) -> tuple[int, int]:
@@ -171,40 +112,71 @@ def _fit_header(copy: Path) -> None:
             f.write(pages.to_bytes(4, "big"))
 
 
+TABLES = ("threads", "messages", "state", "blobs", "message_blobs")
+Rows = tuple[tuple[str, ...], list[shapes.Row]]  # the columns read, and the rows
+
+
 def _copy_rows(damaged: Path, target: sqlite3.Connection) -> tuple[int, int]:
+    """Each table read whole through SQLite where it can be; the others off its pages."""
+    wanted = {table: shapes.shape(target, table) for table in TABLES}
+    found = _read_whole(damaged, wanted)
+    unread = [wanted[table] for table in TABLES if table not in found]
+    if unread:
+        found.update((table, (wanted[table].columns, rows))
+                     for table, rows in shapes.walk(damaged, unread).items())
+    return _insert_all(target, found)
+
+
+def _read_whole(damaged: Path, wanted: dict[str, shapes.Shape]) -> dict[str, Rows]:
+    found = {}
+    source = sqlite3.connect(damaged)
     try:
-        source = sqlite3.connect(damaged)
-    except sqlite3.Error:
-        return 0, 0
-    try:
-        thread_columns, threads = _rows(source, "threads", THREAD_COLUMNS)
-        message_columns, messages = _rows(source, "messages", MESSAGE_COLUMNS)
-        state = []
-        try:
-            state = source.execute("SELECT key, value FROM state").fetchall()
-        except sqlite3.DatabaseError:
-            pass
-        found = {table: _by_rowid(source, table, columns) for table, columns in BLOB_TABLES}
-    except sqlite3.DatabaseError:
-        return 0, 0
+        for table, shape in wanted.items():
+            try:
+                found[table] = _whole(source, table, shape.columns)
+            except (sqlite3.DatabaseError, UnicodeDecodeError):  # read off its pages instead
+                continue
     finally:
         source.close()
-    # messages whose thread row is lost go to a thread of their own rather than away
-    known = {int(str(row[0])) for row in threads}
-    now = time.time()
-    lost = sorted({int(str(row[1])) for row in messages} - known)
+    return found
+
+
+def _whole(db: sqlite3.Connection, table: str, wanted: tuple[str, ...]) -> Rows:
+    """Every row of ``table``, with the columns the damaged file has (it may predate a
+    migration, or the table); SQLite's error if any page of it is damaged."""
+    have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    columns = tuple(column for column in wanted if column in have)
+    if not columns:
+        return wanted, []
+    return columns, db.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()
+
+
+def _insert_all(target: sqlite3.Connection, found: dict[str, Rows]) -> tuple[int, int]:
     target.execute("BEGIN IMMEDIATE")
-    target.executemany(_insert("threads", thread_columns), threads)
-    target.executemany(_insert("threads", THREAD_COLUMNS[:6]),
-                       [(tid, f"recovered-{tid}", None, None, now, now) for tid in lost])
-    kept = {row[0] for row in target.execute("SELECT id FROM threads")}
-    messages = [row for row in messages if row[1] in kept]
-    target.executemany(_insert("messages", message_columns), messages)
-    target.execute("UPDATE messages SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL")
-    target.executemany("INSERT OR REPLACE INTO state VALUES (?, ?)", state)
-    ids = {row[0] for row in messages}
-    target.executemany(_insert("blobs", BLOB_TABLES[0][1]), found["blobs"])
-    target.executemany(_insert("message_blobs", BLOB_TABLES[1][1]),
-                       [row for row in found["message_blobs"] if row[0] in ids])
+    threads, messages = _insert_threads(target, found["threads"], found["messages"])
+    target.executemany(_insert("state", found["state"][0]), found["state"][1])
+    target.executemany(_insert("blobs", found["blobs"][0]), found["blobs"][1])
+    columns, links = found["message_blobs"]
+    target.executemany(_insert("message_blobs", columns),
+                       [row for row in links if row[0] in messages])
     target.execute("COMMIT")
-    return len(kept), len(messages)
+    return threads, len(messages)
+
+
+def _insert_threads(target: sqlite3.Connection, threads: Rows,
+                    messages: Rows) -> tuple[int, set[object]]:
+    """(how many threads, the ids of the messages) now in ``target``: messages whose thread row
+    is lost go to a thread of their own rather than away; a row's references are to rows that
+    are in ``target`` (a foreign key is not a conflict INSERT OR IGNORE would skip)."""
+    (thread_columns, thread_rows), (message_columns, message_rows) = threads, messages
+    lost = {row[1] for row in message_rows if isinstance(row[1], int)}
+    lost -= {row[0] for row in thread_rows}
+    now = time.time()
+    target.executemany(_insert("threads", thread_columns), thread_rows)
+    target.executemany(_insert("threads", ("id", "name", "created_at", "updated_at")),
+                       [(tid, f"recovered-{tid}", now, now) for tid in sorted(lost)])
+    kept = {row[0] for row in target.execute("SELECT id FROM threads")}
+    message_rows = [row for row in message_rows if row[1] in kept]
+    target.executemany(_insert("messages", message_columns), message_rows)
+    target.execute("UPDATE messages SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL")
+    return len(kept), {row[0] for row in target.execute("SELECT id FROM messages")}

@@ -55,6 +55,9 @@ def connect(path: Path) -> sqlite3.Connection:
             raise Damaged("it failed SQLite's integrity check")
         migrations.apply(db)
         recover.marker(path).unlink(missing_ok=True)
+    except UnicodeDecodeError:  # SQLite's error (or a row) holds the damaged bytes themselves
+        db.close()
+        raise Damaged("it holds damaged text, bytes that are not UTF-8") from None
     except BaseException:
         db.close()
         raise
