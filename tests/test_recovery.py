@@ -153,7 +153,7 @@ def test_list_on_a_half_kept_store_lists_what_was_on_its_intact_pages(
                           env={**api_env, "COLUMNS": "300"}, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "1 threads with 3 messages were recovered" in " ".join(done.stderr.split())
+    assert "1 thread with 3 messages were recovered" in " ".join(done.stderr.split())
     assert "t0" in done.stdout
 
 

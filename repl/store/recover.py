@@ -32,8 +32,13 @@ class Recovery:
 
     def describe(self) -> str:
         return (f"the thread store {self.path} was damaged ({self.reason}); it was moved to "
-                f"{self.damaged} and kept, and {self.threads} threads with {self.messages} "
-                "messages were recovered from it into a new store. Carry on as usual.")
+                f"{self.damaged} and kept, and {_counted(self.threads, 'thread')} with "
+                f"{_counted(self.messages, 'message')} were recovered from it into a new store. "
+                "Carry on as usual.")
+
+
+def _counted(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def needs_check(path: Path) -> bool:
