@@ -69,8 +69,7 @@ async def answer(ctx: Context, history: list[Message]) -> None:
         try:
             done = await _answer(ctx, client, history)
         except ApiError as e:
-            if not e.partial and ctx.interactive:
-                e.args = (f"{e}{RESEND}", *e.args[1:])  # whatever the error's class
+            e.resend = not e.partial  # said by its line, in the REPL
             raise
         if not await tools.run_calls(ctx, done, rounds, functools.partial(_save, ctx, name)):
             return
