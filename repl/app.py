@@ -61,7 +61,7 @@ class App:
         ctx = self.ctx
         created = ctx.open(ctx.initial_thread(thread), system=system)  # -t "" is an error
         if preset:
-            apply_preset(ctx, preset, system=system)
+            apply_preset(ctx, preset, system=system, model=ctx.config.model_override)
         try:
             show_opened(ctx, created)
         except ChatreplError as e:  # a stored thread never stops chatrepl from starting

@@ -279,7 +279,7 @@ async def _one_shot(ctx: Context, args: argparse.Namespace, prompt: str) -> int:
     if args.preset:
         from repl.commands.settings import apply_preset
 
-        apply_preset(ctx, args.preset, system=args.system)
+        apply_preset(ctx, args.preset, system=args.system, model=args.model or None)
     ctx.staged.extend(_attached(args.attach))
     task = asyncio.current_task()
     assert task is not None
