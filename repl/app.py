@@ -14,6 +14,7 @@ import os
 import signal
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
@@ -24,6 +25,7 @@ from prompt_toolkit.output import Output
 
 from repl import chat, files, titles
 from repl.commands import dispatch, parse
+from repl.commands.attach import stage
 from repl.commands.settings import apply_preset
 from repl.commands.threads import show_opened
 from repl.completion import CommandCompleter
@@ -57,7 +59,8 @@ class App:
         )
 
     async def run(self, thread: str | None = None, *, system: str | None = None,
-                  preset: str | None = None) -> None:
+                  preset: str | None = None, attach: Sequence[Path] = ()) -> None:
+        """``attach``: -a's files, checked now as /attach checks them."""
         ctx = self.ctx
         created = ctx.open(ctx.initial_thread(thread), system=system)  # -t "" is an error
         if preset:
@@ -66,6 +69,8 @@ class App:
             show_opened(ctx, created)
         except ChatreplError as e:  # a stored thread never stops chatrepl from starting
             ctx.ui.error(e.line(repl=True))
+        if attach:
+            stage(ctx, list(attach))
         warming: list[asyncio.Task[None]] = []
 
         def warm(app: object) -> None:  # once the first prompt is drawn, not before

@@ -15,7 +15,7 @@ import html
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -150,17 +150,43 @@ def _judge(path: Path, head: bytes, size: int, limits: AttachLimits) -> str:
     return kind
 
 
-def examine(path: Path, limits: AttachLimits) -> Shown:
-    """What ``path`` would be sent as (text is read whole, to check it; images and PDFs are not).
-    Raises AttachError saying why it cannot be attached."""
+def labels(paths: Sequence[Path]) -> list[str]:
+    """The name each of the staged ``paths`` is shown and sent by: its file name, or as many of
+    its last folders as tell it from the others (two notes.txt: a/notes.txt, b/notes.txt)."""
+    tails = [path.parts for path in paths]
+    found = []
+    for i, parts in enumerate(tails):
+        k = 1
+        while k < len(parts) and any(j != i and other[-k:] == parts[-k:]
+                                     for j, other in enumerate(tails)):
+            k += 1
+        found.append("/".join(parts[-k:]) if k < len(parts) else str(paths[i]))
+    return found
+
+
+def examine(path: Path, limits: AttachLimits, name: str | None = None) -> Shown:
+    """What ``path`` would be sent as (text is read whole, to check it; images and PDFs are not),
+    named ``name`` (labels; else its file name). Raises AttachError saying why it cannot be
+    attached."""
     with _reading(path, limits) as (f, head, size, kind):
         if kind == TEXT and size > len(head) and not _is_text(head + f.read(), whole=True):
             raise AttachError(f"{path} is not {KINDS}")
-    return Shown(path.name, kind, size)
+    return Shown(name or path.name, kind, size)
 
 
-def load(path: Path, limits: AttachLimits) -> Attachment:
-    """Read ``path`` as it is now and make its part. Raises AttachError."""
+def check_all(paths: Sequence[Path], limits: AttachLimits) -> None:
+    """NotSentError for the first of ``paths`` that cannot be attached (-a, before anything
+    is made: a thread, the question)."""
+    try:
+        for path in paths:
+            examine(path, limits)
+    except AttachError as e:
+        raise NotSentError(str(e)) from None
+
+
+def load(path: Path, limits: AttachLimits, name: str | None = None) -> Attachment:
+    """Read ``path`` as it is now and make its part, named ``name`` (labels; else its file
+    name). Raises AttachError."""
     with _reading(path, limits) as (f, head, _, kind):
         limit, _ = _limit(kind, limits)
         data = head + f.read(max(0, limit + 1 - len(head)))  # one that grew is not read whole
@@ -168,14 +194,16 @@ def load(path: Path, limits: AttachLimits) -> Attachment:
         _judge(path, head, len(data), limits)  # raises: over the limit
     if kind == TEXT and not _is_text(data, whole=True):
         raise AttachError(f"{path} is not {KINDS}")
-    return Attachment(Shown(path.name, kind, len(data)), make_part(path.name, kind, data),
+    name = name or path.name
+    return Attachment(Shown(name, kind, len(data)), make_part(name, kind, data),
                       hashlib.sha256(data).hexdigest())
 
 
-def load_all(paths: Iterable[Path], limits: AttachLimits) -> list[Attachment]:
-    """Every staged file, read now; NotSentError at the first that cannot be attached."""
+def load_all(paths: Sequence[Path], limits: AttachLimits) -> list[Attachment]:
+    """Every staged file, read now, each named by its label; NotSentError at the first that
+    cannot be attached."""
     try:
-        return [load(path, limits) for path in paths]
+        return [load(path, limits, name) for path, name in zip(paths, labels(paths), strict=True)]
     except AttachError as e:
         raise NotSentError(str(e)) from None
 

@@ -4,7 +4,6 @@ class outside the request (search, exports, imports, names), and lines that conf
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeserver import Failure, FakeOpenAI, Reply
+from fakeserver import Failure, FakeOpenAI
 from harness import Session
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -113,3 +112,102 @@ def test_m_wins_over_the_presets_model_in_the_repl(
         await s.quit()
 
     run(go())
+
+
+# -- item 2: /detach takes what /attach took; two notes.txt are told apart -------------------
+
+
+def test_detach_takes_a_path_or_a_unique_name_and_two_names_are_told_apart(
+        api_env: dict[str, str], server: FakeOpenAI, work: Path) -> None:
+    for folder in ("a", "b"):
+        (work / folder).mkdir()
+        (work / folder / "notes.txt").write_text(f"notes of {folder}\n")
+    (work / "c").mkdir()
+    (work / "c" / "notes.txt").write_text("notes of c\n")
+    (work / "cat.png").write_bytes(PNG)
+
+    async def go() -> None:
+        s = await Session().start("t")
+        out = await s.line("/attach a/notes.txt b/notes.txt c/notes.txt cat.png")
+        assert "📎 b/notes.txt · text" in out
+        out = await s.line("/detach notes.txt")  # three have that name: none is dropped
+        assert "error: notes.txt names 3 attached files (a/notes.txt, b/notes.txt, " \
+               "c/notes.txt)" in out
+        assert len(s.ctx.staged) == 4
+        out = await s.line("/detach c/notes.txt")  # the path /attach took: that one only
+        assert "detached 1 file; 3 files still attached" in out
+        assert s.ctx.staged == [work / "a" / "notes.txt", work / "b" / "notes.txt",
+                                work / "cat.png"]
+        await s.line(f"/detach {work / 'cat.png'}")
+        out = await s.line("/attach")
+        assert "📎 a/notes.txt · text" in out and "📎 b/notes.txt · text" in out
+        await s.line("what do they say?")
+        sent = server.sent_content()
+        assert [p["text"].split("\n")[0] for p in sent[1:]] == [
+            '<file name="a/notes.txt">', '<file name="b/notes.txt">']
+        await s.quit()
+
+    run(go())
+
+
+# -- item 12: /detach's Tab quotes a name with spaces ----------------------------------------
+
+
+def test_detach_completion_quotes_names_with_spaces(api_env: dict[str, str], work: Path) -> None:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    from repl.completion import CommandCompleter
+
+    (work / "my photo.png").write_bytes(PNG)
+    (work / "cat.png").write_bytes(PNG)
+
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line('/attach "my photo.png" cat.png')
+        completer = CommandCompleter(s.ctx)
+
+        async def complete(text: str) -> list[str]:
+            found = completer.get_completions_async(Document(text), CompleteEvent())
+            return [c.text async for c in found]
+
+        assert await complete("/detach my") == ['"my photo.png"']
+        assert await complete('/detach "my') == ['"my photo.png"']
+        assert await complete("/detach cat.png m") == ['"my photo.png"']
+        assert await complete("/detach ") == ['"my photo.png"', "cat.png"]
+        out = await s.line('/detach "my photo.png"')
+        assert "detached 1 file; 1 file still attached" in out
+        await s.quit()
+
+    run(go())
+
+
+# -- items 10, 11: -a is checked at start; a refused one-shot makes no thread ----------------
+
+
+def test_a_missing_attachment_is_said_at_start_of_the_repl(api_env: dict[str, str],
+                                                           work: Path) -> None:
+    (work / "cat.png").write_bytes(PNG)
+
+    async def go() -> None:
+        s = Session()
+        await s.start("t", attach=(work / "missing.png", work / "cat.png"))
+        assert f"error: {work / 'missing.png'}: no such file; not attached" in s.text
+        assert "📎 cat.png · image/png" in s.text
+        assert s.ctx.staged == [work / "cat.png"]
+        await s.quit()
+
+    run(go())
+
+
+def test_a_one_shot_with_a_refused_attachment_makes_no_thread(
+        api_env: dict[str, str], server: FakeOpenAI, work: Path) -> None:
+    first = chatrepl(api_env, work, "-t", "kept", "hello")
+    assert first.returncode == 0, first.stderr
+    done = chatrepl(api_env, work, "-t", "new one", "-a", "missing.png", "what is this?")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"chatrepl: {work / 'missing.png'}: no such file; nothing was sent"]
+    listed = chatrepl(api_env, work, "--list")
+    assert "new one" not in listed.stdout and "* kept" in listed.stdout
+    assert len(server.requests) == 1
