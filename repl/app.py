@@ -50,6 +50,7 @@ class App:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False  # SIGTERM or SIGHUP: leave once the answer is saved
         self._titling: dict[str, asyncio.Task[None]] = {}  # thread name -> its title request
+        self._bar = ""  # the bottom bar, as read for the prompt on screen
         self.session: PromptSession[str] = PromptSession(
             input=input, output=output, history=history or InMemoryHistory(),
             completer=CommandCompleter(ctx), complete_while_typing=False,
@@ -92,9 +93,11 @@ class App:
         """Until Ctrl-D, /quit (both raise EOFError), a stop signal or a closed terminal."""
         while not self._stopping:
             try:
-                # the bar is read once a prompt, not at every key (a JSON store parses a file)
+                # the bar is read once a prompt, not at every key (a JSON store parses a
+                # file), and again when a thread is named meanwhile (_name)
+                self._bar = self._toolbar()
                 line = await self.session.prompt_async([("bold", "❯ ")],
-                                                       bottom_toolbar=self._toolbar())
+                                                       bottom_toolbar=lambda: self._bar)
                 await self.handle(line)
             except KeyboardInterrupt:
                 continue
@@ -150,7 +153,9 @@ class App:
         try:
             new = await titles.name_thread(self.ctx, name)
             if new:
-                await run_in_terminal(lambda: self.ctx.ui.info(f"thread named {new!r}"))
+                self._bar = self._toolbar()  # at once, not at the next prompt
+                await run_in_terminal(
+                    lambda: self.ctx.ui.info(f"thread {name!r} is now {new!r}"))
         except Exception:  # a convenience: whatever failed leaves the thread as it was
             log_bug(self.ctx.config.log_path, *self.ctx.endpoints.secrets())
         finally:

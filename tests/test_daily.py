@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeserver import Failure, FakeOpenAI
+from fakeserver import Failure, FakeOpenAI, Reply
 from harness import Session
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -211,3 +211,24 @@ def test_a_one_shot_with_a_refused_attachment_makes_no_thread(
     listed = chatrepl(api_env, work, "--list")
     assert "new one" not in listed.stdout and "* kept" in listed.stdout
     assert len(server.requests) == 1
+
+
+# -- item 13: an auto-title shows in the bar at once, and its line names both ----------------
+
+
+def test_an_auto_title_is_in_the_bar_at_once_and_names_both(api_env: dict[str, str],
+                                                            server: FakeOpenAI) -> None:
+    server.queue(Reply("Knead it well."), Reply("Bread at home"))
+
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("/new")
+        dated = s.ctx.thread.name
+        await s.line("how do I bake bread?")
+        await s.until(lambda: "is now" in s.text)
+        assert f"thread {dated!r} is now 'Bread at home'" in s.text
+        bar = s.app.session.bottom_toolbar  # the prompt on screen, no line typed since
+        assert callable(bar) and bar().startswith(" Bread at home · "), bar
+        await s.quit()
+
+    run(go())
