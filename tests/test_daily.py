@@ -4,6 +4,7 @@ class outside the request (search, exports, imports, names), and lines that conf
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from typing import Any
 import pytest
 from fakeserver import Failure, FakeOpenAI, Reply
 from harness import Session
+
+from repl.thread import Message
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
@@ -232,3 +235,206 @@ def test_an_auto_title_is_in_the_bar_at_once_and_names_both(api_env: dict[str, s
         await s.quit()
 
     run(go())
+
+
+# -- items 3, 4, 5, 6, 7: attachments outside the request ------------------------------------
+
+NOTES = "proofing takes patience\n```\nbackticks inside\n"
+
+
+@pytest.fixture
+def files(work: Path) -> Path:
+    (work / "notes.txt").write_text(NOTES, encoding="utf-8")
+    (work / "cat.png").write_bytes(PNG)
+    (work / "kitten.png").write_bytes(PNG)  # the same bytes, another name
+    return work
+
+
+async def attached_question(s: Session, server: FakeOpenAI) -> None:
+    await s.line("/attach notes.txt cat.png kitten.png")
+    server.queue(Reply("notes and two cats"))
+    await s.line("what are these?")
+
+
+def attached_lines(out: str) -> list[str]:
+    return [line.strip() for line in out.splitlines() if "📎" in line]
+
+
+def test_a_text_file_is_searched_in_the_thread_that_attached_it(
+        api_env: dict[str, str], server: FakeOpenAI, files: Path, backend: str,
+        tmp_path: Path) -> None:
+    from stores import BACKENDS
+
+    from repl.store import buffered
+
+    async def go() -> None:
+        s = await Session().start("bread")
+        await s.line("/attach notes.txt")
+        await s.line("read this")
+        out = await s.line("/search patience")
+        assert "bread · turn 1 · you" in out, out
+        assert "bread" in await s.line("/search notes.txt")
+        await s.quit()
+
+    run(go())
+    done = chatrepl(api_env, files, "--search", "proofing")
+    assert done.returncode == 0 and done.stdout.startswith("bread\tturn 1\tuser\t"), done
+    # every store, through its contract
+    from repl import attachments
+
+    store = buffered.BufferedStore(BACKENDS[backend](tmp_path / "s"))
+    store.create("t")
+    part = attachments.make_part("recipe.txt", attachments.TEXT, b"sourdough starter\n")
+    store.append("t", Message("user", "look", parts=({"type": "text", "text": "look"}, part)))
+    assert [h.thread for h in store.search("sourdough")] == ["t"]
+    assert [h.thread for h in store.search("recipe")] == ["t"]
+    store.close()
+
+
+@pytest.fixture(params=["sqlite", "json", "redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_markdown_export_names_each_attachment_and_holds_a_text_file(
+        api_env: dict[str, str], server: FakeOpenAI, files: Path) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await attached_question(s, server)
+        await s.line(f"/export {files / 't.md'}")
+        await s.quit()
+
+    run(go())
+    text = (files / "t.md").read_text()
+    assert "- notes.txt (text, 45 bytes)\n- cat.png (image/png, 1,032 bytes)\n" \
+           "- kitten.png (image/png, 1,032 bytes)\n" in text
+    assert "<details><summary>notes.txt</summary>\n\n````text\n" + NOTES + "\n````\n\n" \
+           "</details>" in text
+
+
+def test_a_markdown_export_imports_back_what_it_holds(
+        api_env: dict[str, str], server: FakeOpenAI, files: Path) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await attached_question(s, server)
+        await s.line(f"/export {files / 't.md'}")
+        out = await s.line(f"/import {files / 't.md'}")
+        assert "left out: 2 image parts" in out, out
+        await s.line("/switch t-2")
+        out = await s.line("/history")
+        assert attached_lines(out) == [
+            "📎 notes.txt · text · 45 B",
+            "📎 cat.png · image/png, 1,032 bytes · not in the export",
+            "📎 kitten.png · image/png, 1,032 bytes · not in the export"]
+        assert "proofing" not in out  # an attachment, not typed text
+        await s.line("and now?")
+        await s.quit()
+
+    run(go())
+    question = server.requests[-1]["messages"][0]["content"]
+    assert question[0] == {"type": "text", "text": "what are these?"}
+    assert question[1] == {"type": "text", "text": f'<file name="notes.txt">\n{NOTES}\n</file>'}
+    assert question[2] == {"type": "text", "text": "[image not in the export: cat.png]"}
+
+
+def test_a_json_export_imports_back_its_attachments_as_attachments(
+        api_env: dict[str, str], server: FakeOpenAI, files: Path) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await attached_question(s, server)
+        before = attached_lines(await s.line("/history"))
+        hits = await s.line("/search kitten")
+        await s.line(f"/export {files / 't.json'}")
+        await s.line("/rename original")  # else the import finds it already there
+        await s.line(f"/import {files / 't.json'}")
+        await s.line("/switch t")
+        out = await s.line("/history")
+        assert attached_lines(out) == before == [
+            "📎 notes.txt · text · 45 B", "📎 cat.png · image/png · 1 KB",
+            "📎 kitten.png · image/png · 1 KB"]
+        assert "proofing" not in out  # the file's text is not shown as typed
+        [question] = [m for m in s.store.messages("t") if m.role == "user"]
+        assert question.content == "what are these?"
+        again = await s.line("/search kitten")
+        assert again.count("turn 1 · you") == 2 == hits.count("turn 1 · you") + 1
+        await s.quit()
+
+    run(go())
+    exported = json.loads((files / "t.json").read_text())
+    assert [p.get("chatrepl") for p in exported[0]["content"]] == [
+        None, {"file": "notes.txt"}, {"file": "cat.png"}, {"file": "kitten.png"}]
+    for request in server.requests:  # the names are chatrepl's: never sent
+        for message in request["messages"]:
+            for part in message["content"] if isinstance(message["content"], list) else []:
+                assert "chatrepl" not in part
+
+
+def test_two_images_of_the_same_bytes_keep_their_own_names(
+        api_env: dict[str, str], server: FakeOpenAI, files: Path) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("/attach cat.png kitten.png")
+        await s.line("twins?")
+        out = await s.line("/history")
+        assert attached_lines(out) == ["📎 cat.png · image/png · 1 KB",
+                                       "📎 kitten.png · image/png · 1 KB"]
+        assert "turn 1 · you" in await s.line("/search cat.png")
+        assert "turn 1 · you" in await s.line("/search kitten.png")
+        await s.line(f"/export {files / 't.md'}")
+        await s.quit()
+
+    run(go())
+    text = (files / "t.md").read_text()
+    assert "- cat.png (image/png" in text and "- kitten.png (image/png" in text
+
+
+# -- item 14: /edit's live view shows the attachments the question keeps ---------------------
+
+
+def test_edit_shows_the_attachments_the_question_keeps(api_env: dict[str, str],
+                                                       server: FakeOpenAI, files: Path) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("/attach notes.txt cat.png")
+        await s.line("what is this?")
+        s.pipe.send_text("/edit\r")
+        await s.wait_prompt()
+        before = len(s.text)
+        s.pipe.send_text(" now?\r")
+        await s.wait_prompt()
+        out = s.text[before:]
+        assert attached_lines(out) == ["📎 notes.txt · text · 45 B",
+                                       "📎 cat.png · image/png · 1 KB"], out
+        await s.quit()
+
+    run(go())
+    assert len(server.requests[-1]["messages"][0]["content"]) == 3
+
+
+# -- the SQLite store's index of older messages -----------------------------------------------
+
+
+def test_an_older_sqlite_store_finds_its_text_files_after_the_migration(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from repl import attachments
+    from repl.store import migrations
+    from repl.store.sqlite import SQLiteStore
+
+    path = tmp_path / "old.db"
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:8])  # as released before
+        old = SQLiteStore(path)
+        old.create("t")
+        part = attachments.make_part("recipe.txt", attachments.TEXT, b"sourdough starter\n")
+        stored = Message("user", "look", parts=({"type": "text", "text": "look"}, part))
+        old.append("t", stored)
+        old._db.execute("UPDATE messages SET names = NULL")  # as 007 indexed it: no names
+        old._db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
+        assert old.search("sourdough") == []
+        old.close()
+    store = SQLiteStore(path)
+    assert [h.thread for h in store.search("sourdough")] == ["t"]
+    assert [h.thread for h in store.search("recipe")] == ["t"]
+    store.erase("t", [m.id or 0 for m in store.messages("t")])  # the index stays consistent
+    assert store.search("sourdough") == [] and store.search("look") == []
+    store.close()

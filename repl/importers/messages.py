@@ -1,7 +1,8 @@
 """The OpenAI messages array (bare, or in a ``{"messages": [...]}`` object) -> one thread.
 
 Every message is kept whole, so nothing is left out. A chatrepl summary is a system message
-marked with a ``chatrepl`` key.
+marked with a ``chatrepl`` key; a part chatrepl made from a file has one beside it
+(repl/parts.py): its text is an attachment, not what was typed.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from collections import Counter
 from typing import Any
 
 from repl.importers.common import ImportedThread, error
-from repl.thread import SUMMARY, Message, parts_text
+from repl.parts import typed
+from repl.thread import SUMMARY, Message
 
 SUMMARY_PREFIX = Message(SUMMARY, "").for_api()["content"]  # what the API sees before a summary
 
@@ -59,7 +61,7 @@ def _message(item: dict[str, Any], number: int, filename: str) -> Message:
         return Message(item["role"], content, fields=fields)
     if isinstance(content, list) and all(isinstance(p, dict) for p in content):
         parts = tuple(content)
-        return Message(item["role"], parts_text(parts), parts=parts, fields=fields)
+        return Message(item["role"], typed(parts), parts=parts, fields=fields)
     if content is not None and not isinstance(content, list):
         raise error(filename, f"has a message {number} whose content is neither text nor a "
                               "list of parts")
