@@ -411,6 +411,37 @@ def test_edit_shows_the_attachments_the_question_keeps(api_env: dict[str, str],
     assert len(server.requests[-1]["messages"][0]["content"]) == 3
 
 
+# -- item 18: messages no API takes are left out, and said ----------------------------------
+
+
+def test_messages_no_api_takes_are_left_out_and_a_file_of_only_those_refused(
+        api_env: dict[str, str], server: FakeOpenAI, tmp_path: Path) -> None:
+    bad = tmp_path / "odd.json"
+    bad.write_text(json.dumps([{"role": "oracle", "content": "hm"}, {"role": "user"}]))
+    done = chatrepl(api_env, tmp_path, "--import", str(bad))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "chatrepl: odd.json has nothing chatrepl can import (left out: 1 message with an "
+        "unknown role, 1 message without content)"]
+    mixed = tmp_path / "mixed.json"
+    mixed.write_text(json.dumps([{"role": "oracle", "content": "hm"}, {"role": "user"},
+                                 {"role": "user", "content": None},
+                                 {"role": "user", "content": "hello"},
+                                 {"role": "assistant", "content": None,
+                                  "tool_calls": [{"id": "c", "type": "function",
+                                                  "function": {"name": "f",
+                                                               "arguments": "{}"}}]},
+                                 {"role": "tool", "tool_call_id": "c", "content": "ok"}]))
+    done = chatrepl(api_env, tmp_path, "--import", str(mixed))
+    assert done.returncode == 0, done.stderr
+    assert "left out: 1 message with an unknown role, 2 messages without content" \
+        in done.stderr
+    done = chatrepl(api_env, tmp_path, "-t", "mixed", "go on")
+    assert done.returncode == 0, done.stderr
+    assert [m["role"] for m in server.requests[-1]["messages"]] == [
+        "user", "assistant", "tool", "user"]
+
+
 # -- the SQLite store's index of older messages -----------------------------------------------
 
 

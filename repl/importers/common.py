@@ -29,7 +29,7 @@ LEFT_OUT = {
     "system": ("system message after the conversation began",
                "system messages after the conversation began"),
     "role": ("message with an unknown role", "messages with an unknown role"),
-    "empty": ("empty message", "empty messages"),
+    "empty": ("message without content", "messages without content"),
     "reference": ("attachment naming stored bytes instead of holding them",
                   "attachments naming stored bytes instead of holding them"),
 }
