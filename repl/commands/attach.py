@@ -43,14 +43,14 @@ def stage(ctx: Context, found: list[Path]) -> None:
         if path in ctx.staged:
             ctx.ui.info(f"{path.name} is already attached")
             continue
+        label = attachments.labels([*ctx.staged, path])[-1]  # as it will be sent
         try:
-            attachments.examine(path, ctx.config.attach)
+            shown = attachments.examine(path, ctx.config.attach, label)
         except AttachError as e:
             ctx.ui.error(f"{e}; not attached")
             continue
         ctx.staged.append(path)
-        label = attachments.labels(ctx.staged)[-1]
-        ctx.ui.attached([attachments.examine(path, ctx.config.attach, label)])
+        ctx.ui.attached([shown])
     if ctx.staged:
         ctx.ui.info(f"{counted(len(ctx.staged), 'file')} attached to your next message "
                     "(read when it is sent; /detach drops them)")

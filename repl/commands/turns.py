@@ -19,6 +19,7 @@ from repl.thread import (
     EDITED,
     REPLACED,
     SUMMARY,
+    TEXT_PARTS,
     UNDONE,
     UNDONE_EDIT,
     Message,
@@ -151,7 +152,7 @@ def _attached(question: Message) -> tuple[Part, ...]:
     with its file's name (a message stored before names were marked gets them now)."""
     return tuple(marked(p, name) if name else p
                  for p, name in zip(question.parts or (), names_of(question), strict=True)
-                 if name or p.get("type") != "text")
+                 if name or p.get("type") not in TEXT_PARTS)
 
 
 @command("compact", usage="[N]")
