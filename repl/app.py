@@ -14,6 +14,7 @@ import os
 import signal
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
@@ -24,6 +25,7 @@ from prompt_toolkit.output import Output
 
 from repl import chat, files, titles
 from repl.commands import dispatch, parse
+from repl.commands.attach import stage
 from repl.commands.settings import apply_preset
 from repl.commands.threads import show_opened
 from repl.completion import CommandCompleter
@@ -48,6 +50,7 @@ class App:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False  # SIGTERM or SIGHUP: leave once the answer is saved
         self._titling: dict[str, asyncio.Task[None]] = {}  # thread name -> its title request
+        self._bar = ""  # the bottom bar, as read for the prompt on screen
         self.session: PromptSession[str] = PromptSession(
             input=input, output=output, history=history or InMemoryHistory(),
             completer=CommandCompleter(ctx), complete_while_typing=False,
@@ -57,15 +60,18 @@ class App:
         )
 
     async def run(self, thread: str | None = None, *, system: str | None = None,
-                  preset: str | None = None) -> None:
+                  preset: str | None = None, attach: Sequence[Path] = ()) -> None:
+        """``attach``: -a's files, checked now as /attach checks them."""
         ctx = self.ctx
         created = ctx.open(ctx.initial_thread(thread), system=system)  # -t "" is an error
         if preset:
-            apply_preset(ctx, preset, system=system)
+            apply_preset(ctx, preset, system=system, model=ctx.config.model_override)
         try:
             show_opened(ctx, created)
         except ChatreplError as e:  # a stored thread never stops chatrepl from starting
             ctx.ui.error(e.line(repl=True))
+        if attach:
+            stage(ctx, list(attach))
         warming: list[asyncio.Task[None]] = []
 
         def warm(app: object) -> None:  # once the first prompt is drawn, not before
@@ -87,9 +93,11 @@ class App:
         """Until Ctrl-D, /quit (both raise EOFError), a stop signal or a closed terminal."""
         while not self._stopping:
             try:
-                # the bar is read once a prompt, not at every key (a JSON store parses a file)
+                # the bar is read once a prompt, not at every key (a JSON store parses a
+                # file), and again when a thread is named meanwhile (_name)
+                self._bar = self._toolbar()
                 line = await self.session.prompt_async([("bold", "❯ ")],
-                                                       bottom_toolbar=self._toolbar())
+                                                       bottom_toolbar=lambda: self._bar)
                 await self.handle(line)
             except KeyboardInterrupt:
                 continue
@@ -145,7 +153,9 @@ class App:
         try:
             new = await titles.name_thread(self.ctx, name)
             if new:
-                await run_in_terminal(lambda: self.ctx.ui.info(f"thread named {new!r}"))
+                self._bar = self._toolbar()  # at once, not at the next prompt
+                await run_in_terminal(
+                    lambda: self.ctx.ui.info(f"thread {name!r} is now {new!r}"))
         except Exception:  # a convenience: whatever failed leaves the thread as it was
             log_bug(self.ctx.config.log_path, *self.ctx.endpoints.secrets())
         finally:

@@ -2,7 +2,8 @@
 becomes, and what a part is shown as (name, kind, size). Pure: no terminal, no store.
 
 Images (PNG, JPEG, GIF, WebP) become ``image_url`` parts holding a data URL, PDFs ``file`` parts,
-UTF-8 text a text part that names the file (``TEXT_FILE``); anything else is refused.
+UTF-8 text a text part that names the file (``parts.TEXT_FILE``); anything else is refused.
+Each part carries the name of its file beside it (repl/parts.py).
 """
 
 from __future__ import annotations
@@ -11,17 +12,16 @@ import base64
 import codecs
 import contextlib
 import hashlib
-import html
 import os
-import re
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from repl.config import AttachLimits
 from repl.errors import ChatreplError
+from repl.parts import ABSENT, absent_of, file_names, file_text, marked, text_file_part
 from repl.thread import Part, parse_ref
 
 PDF = "application/pdf"
@@ -35,9 +35,6 @@ SIGNATURES = (  # the first bytes of each kind sent as it is
 )
 KINDS = "an image (PNG, JPEG, GIF, WebP), a PDF or UTF-8 text"
 SNIFF = 64 * 1024  # a larger file is judged text or not by this much of its start
-# a text file as a part: the model sees the name; chatrepl recognises the part to show it as
-# an attachment, not as the question's text
-TEXT_FILE = re.compile(r'<file name="([^"\n]*)">\n(.*)\n</file>', re.DOTALL)
 
 
 class AttachError(ChatreplError):
@@ -150,17 +147,43 @@ def _judge(path: Path, head: bytes, size: int, limits: AttachLimits) -> str:
     return kind
 
 
-def examine(path: Path, limits: AttachLimits) -> Shown:
-    """What ``path`` would be sent as (text is read whole, to check it; images and PDFs are not).
-    Raises AttachError saying why it cannot be attached."""
+def labels(paths: Sequence[Path]) -> list[str]:
+    """The name each of the staged ``paths`` is shown and sent by: its file name, or as many of
+    its last folders as tell it from the others (two notes.txt: a/notes.txt, b/notes.txt)."""
+    tails = [path.parts for path in paths]
+    found = []
+    for i, parts in enumerate(tails):
+        k = 1
+        while k < len(parts) and any(j != i and other[-k:] == parts[-k:]
+                                     for j, other in enumerate(tails)):
+            k += 1
+        found.append("/".join(parts[-k:]) if k < len(parts) else str(paths[i]))
+    return found
+
+
+def examine(path: Path, limits: AttachLimits, name: str | None = None) -> Shown:
+    """What ``path`` would be sent as (text is read whole, to check it; images and PDFs are not),
+    named ``name`` (labels; else its file name). Raises AttachError saying why it cannot be
+    attached."""
     with _reading(path, limits) as (f, head, size, kind):
         if kind == TEXT and size > len(head) and not _is_text(head + f.read(), whole=True):
             raise AttachError(f"{path} is not {KINDS}")
-    return Shown(path.name, kind, size)
+    return Shown(name or path.name, kind, size)
 
 
-def load(path: Path, limits: AttachLimits) -> Attachment:
-    """Read ``path`` as it is now and make its part. Raises AttachError."""
+def check_all(paths: Sequence[Path], limits: AttachLimits) -> None:
+    """NotSentError for the first of ``paths`` that cannot be attached (-a, before anything
+    is made: a thread, the question)."""
+    try:
+        for path in paths:
+            examine(path, limits)
+    except AttachError as e:
+        raise NotSentError(str(e)) from None
+
+
+def load(path: Path, limits: AttachLimits, name: str | None = None) -> Attachment:
+    """Read ``path`` as it is now and make its part, named ``name`` (labels; else its file
+    name). Raises AttachError."""
     with _reading(path, limits) as (f, head, _, kind):
         limit, _ = _limit(kind, limits)
         data = head + f.read(max(0, limit + 1 - len(head)))  # one that grew is not read whole
@@ -168,27 +191,28 @@ def load(path: Path, limits: AttachLimits) -> Attachment:
         _judge(path, head, len(data), limits)  # raises: over the limit
     if kind == TEXT and not _is_text(data, whole=True):
         raise AttachError(f"{path} is not {KINDS}")
-    return Attachment(Shown(path.name, kind, len(data)), make_part(path.name, kind, data),
+    name = name or path.name
+    return Attachment(Shown(name, kind, len(data)), make_part(name, kind, data),
                       hashlib.sha256(data).hexdigest())
 
 
-def load_all(paths: Iterable[Path], limits: AttachLimits) -> list[Attachment]:
-    """Every staged file, read now; NotSentError at the first that cannot be attached."""
+def load_all(paths: Sequence[Path], limits: AttachLimits) -> list[Attachment]:
+    """Every staged file, read now, each named by its label; NotSentError at the first that
+    cannot be attached."""
     try:
-        return [load(path, limits) for path in paths]
+        return [load(path, limits, name) for path, name in zip(paths, labels(paths), strict=True)]
     except AttachError as e:
         raise NotSentError(str(e)) from None
 
 
 def make_part(name: str, kind: str, data: bytes) -> Part:
+    """The part the file ``name`` of ``kind`` holding ``data`` is sent as, its name marked."""
     if kind == TEXT:
-        text = data.decode("utf-8-sig")
-        quoted = html.escape(name).replace("\n", "&#10;")
-        return {"type": "text", "text": f'<file name="{quoted}">\n{text}\n</file>'}
+        return text_file_part(name, data.decode("utf-8-sig"))
     url = f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
     if kind == PDF:
-        return {"type": "file", "file": {"filename": name, "file_data": url}}
-    return {"type": "image_url", "image_url": {"url": url}}
+        return marked({"type": "file", "file": {"filename": name, "file_data": url}}, name)
+    return marked({"type": "image_url", "image_url": {"url": url}}, name)
 
 
 def user_parts(text: str, attached: Iterable[Attachment]) -> tuple[Part, ...]:
@@ -199,16 +223,24 @@ def user_parts(text: str, attached: Iterable[Attachment]) -> tuple[Part, ...]:
 # -- showing parts that were stored or imported (any shape: they are untrusted) ---------------
 
 
-def describe(part: object) -> Shown | None:
-    """What a part is shown as; None for a plain text part (it is the message's text)."""
+def describe(part: object, name: str | None = None) -> Shown | None:
+    """What a part is shown as (``name``: of the file it was made from, parts.file_name); None
+    for a plain text part (it is the message's text)."""
     if not isinstance(part, Mapping):
         return Shown("?", "not a part", None)
     kind = part.get("type")
     if kind == "text":
-        match = TEXT_FILE.fullmatch(_str(part.get("text")))
-        if match is None:
+        if name is None:
             return None
-        return Shown(html.unescape(match.group(1)), TEXT, len(match.group(2).encode()))
+        absent = absent_of(part)
+        if absent is not None:
+            return Shown(name, f"{absent} · {ABSENT}", None)
+        return Shown(name, TEXT, len(file_text(part).encode()))
+    found = _described(part, kind)
+    return Shown(name, found.kind, found.size) if name is not None else found
+
+
+def _described(part: Mapping[str, Any], kind: object) -> Shown:
     inner = part.get(kind) if isinstance(kind, str) else None
     inner = {"url": inner} if isinstance(inner, str) else _map(inner)  # "image_url": "https:…"
     if kind == "image_url":
@@ -250,22 +282,10 @@ def _map(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def shown_parts(parts: Iterable[object], names: Mapping[str, str] | None = None) -> list[Shown]:
-    """One Shown per part that is not plain text, in order; ``names`` (thread.part_names) give
-    an image its file's name."""
-    shown = []
-    for part in parts:
-        found = describe(part)
-        if found is None:
-            continue
-        ref = parse_ref(_map(_map(part).get("image_url")).get("url"))
-        if ref is not None and names and ref.sha in names:
-            found = Shown(names[ref.sha], found.kind, found.size)
-        shown.append(found)
-    return shown
-
-
-def names_of(attached: Iterable[Attachment]) -> dict[str, str]:
-    """The file names of the attached images, by the SHA-256 of their bytes (what the stored
-    reference names): an image part has no name of its own."""
-    return {a.sha: a.shown.name for a in attached if a.part.get("type") == "image_url"}
+def shown_parts(parts: Sequence[object],
+                names: Sequence[str | None] | None = None) -> list[Shown]:
+    """One Shown per part that is not plain text, in order; ``names``: the file each was made
+    from (parts.names_of the message; else read from the parts alone)."""
+    names = file_names(parts) if names is None else names
+    found = (describe(part, name) for part, name in zip(parts, names, strict=True))
+    return [shown for shown in found if shown is not None]

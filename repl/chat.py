@@ -35,26 +35,23 @@ FINISH_NOTES = {
 }
 
 
-async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = (),
-               names: Mapping[str, str] | None = None) -> None:
+async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = ()) -> None:
     """Send ``text``, with the staged files, on the current thread and stream the answer. Raises
     NotSentError, having saved and sent nothing, if a staged file cannot be attached; ApiError
     after saving whatever arrived; a cancellation (Ctrl-C) saves the partial answer and
     re-raises. Once the question is stored, nothing is staged any more. ``carried``: parts of
-    an earlier version of the question (/edit) that go with the new text, ``names`` their
-    images' file names (thread.part_names)."""
+    an earlier version of the question (/edit) that go with the new text. Every attachment of
+    the question is shown under it, new and carried alike."""
     info = ctx.thread  # one read: each is a store read
     name, model = info.name, ctx.model_for(info)
     attached = attachments.load_all(ctx.staged, ctx.config.attach)  # read now, as they are now
     parts = (*attachments.user_parts(text, attached), *carried) if attached or carried else None
     history = tools.settle(ctx.store.messages(name), functools.partial(_save, ctx, name))
-    named = {**(names or {}), **attachments.names_of(attached)}
-    message = Message("user", text, model=model, parts=parts,
-                      meta={"names": named} if named else {})
+    message = Message("user", text, model=model, parts=parts)
     question = replace(_save(ctx, name, message), parts=parts)  # sent as built, whatever is kept
     ctx.staged.clear()
-    if attached:
-        ctx.ui.attached([a.shown for a in attached])
+    if parts:
+        ctx.ui.attached(attachments.shown_parts(parts))
     ctx.remember_model(info)
     await answer(ctx, [*history, question])
 
@@ -70,8 +67,7 @@ async def answer(ctx: Context, history: list[Message]) -> None:
         try:
             done = await _answer(ctx, client, history)
         except ApiError as e:
-            if not e.partial and ctx.interactive:
-                e.args = (f"{e}{RESEND}", *e.args[1:])  # whatever the error's class
+            e.resend = not e.partial  # said by its line, in the REPL
             raise
         if not await tools.run_calls(ctx, done, rounds, functools.partial(_save, ctx, name)):
             return

@@ -285,20 +285,22 @@ def _one_shot_prompt(words: list[str]) -> str | None:
 
 
 def _attached(paths: list[str]) -> list[Path]:
-    """-a's paths, staged as /attach stages them (read and checked when the message is sent)."""
+    """-a's paths, made absolute as /attach makes them (checked at start, read when sent)."""
     return list(dict.fromkeys(Path(path).expanduser().absolute() for path in paths))
 
 
 async def _one_shot(ctx: Context, args: argparse.Namespace, prompt: str) -> int:
-    from repl import chat
+    from repl import attachments, chat
     from repl.signals import STOP_SIGNALS, handling
 
+    staged = _attached(args.attach)
+    attachments.check_all(staged, ctx.config.attach)  # before a thread is made or chosen
     ctx.open(ctx.initial_thread(args.thread), system=args.system)
     if args.preset:
         from repl.commands.settings import apply_preset
 
-        apply_preset(ctx, args.preset, system=args.system)
-    ctx.staged.extend(_attached(args.attach))
+        apply_preset(ctx, args.preset, system=args.system, model=args.model or None)
+    ctx.staged.extend(staged)
     task = asyncio.current_task()
     assert task is not None
     try:
@@ -326,11 +328,11 @@ async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
     ctx = replace(ctx, ask=ask, choose=ask.choose, edit=LineEditor(input=input, output=output),
                   external_edit=ExternalEditor(config.editor), interactive=True, tools=toolbox,
                   typed=history)
-    ctx.staged.extend(_attached(args.attach))  # for the first message
     app = App(ctx, input=input, output=output, history=history)
     tools.start(ctx)  # in the background
     try:
-        await app.run(args.thread, system=args.system, preset=args.preset)
+        await app.run(args.thread, system=args.system, preset=args.preset,
+                      attach=_attached(args.attach))  # for the first message
     finally:
         await toolbox.aclose()
     return 0

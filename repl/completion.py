@@ -56,6 +56,10 @@ class CommandCompleter(Completer):
             yield from self._names(word) if not arg else ()
         elif cmd.name in PATH_ARGUMENTS:
             yield from paths(arg)
+        elif cmd.name in WORD_ARGUMENTS and cmd.complete is not None:
+            values = cmd.complete(self.ctx)
+            if not inspect.isawaitable(values):
+                yield from shell_words(values, arg)
         elif cmd.complete is not None:
             values = cmd.complete(self.ctx)
             if not inspect.isawaitable(values):
@@ -65,8 +69,10 @@ class CommandCompleter(Completer):
                                     complete_event: CompleteEvent
                                     ) -> AsyncGenerator[Completion, None]:
         split = self._split(document)
-        if split is not None and split[1] is not None and split[1].complete is not None:
-            values = split[1].complete(self.ctx)  # asked once, awaited if it must be
+        cmd = split[1] if split is not None else None
+        if split is not None and cmd is not None and cmd.complete is not None \
+                and cmd.name not in WORD_ARGUMENTS:
+            values = cmd.complete(self.ctx)  # asked once, awaited if it must be
             found = await values if inspect.isawaitable(values) else values
             for completion in self._values(found, split[2]):
                 yield completion
@@ -76,6 +82,7 @@ class CommandCompleter(Completer):
 
 
 PATH_ARGUMENTS = {"attach"}  # commands whose arguments are file paths, completed as in a shell
+WORD_ARGUMENTS = {"detach"}  # commands taking several of their completer's values, as words
 LISTED = 200  # entries of one directory offered at most
 
 
@@ -112,6 +119,17 @@ def paths(arg: str) -> Iterable[Completion]:
         name = clean_line(entry.name)
         yield Completion(_quoted(folder + slash + name, quote, is_dir), -len(raw),
                          display=name + ("/" if is_dir else ""))
+
+
+def shell_words(values: Iterable[str], arg: str) -> Iterable[Completion]:
+    """The ``values`` the last word of ``arg`` begins, quoted as /attach's paths are (a name
+    with a space is inserted as ``"my photo.dat"``)."""
+    raw = last_word(arg)
+    quote = raw[:1] if raw[:1] in ("'", '"') else ""
+    typed = raw.replace('"', "").replace("'", "")
+    for value in map(clean_line, values):
+        if value.startswith(typed):
+            yield Completion(_quoted(value, quote, False), -len(raw), display=value)
 
 
 def _quoted(path: str, quote: str, is_dir: bool) -> str:

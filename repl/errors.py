@@ -41,7 +41,9 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
 
 The message says what happened, in words that hold everywhere; ``hint(repl=...)`` says what to
 do where the user is: REPL commands in the REPL (``/model NAME``), flags on the command line
-(``-m MODEL``). ``retryable`` says whether trying the same request again may help.
+(``-m MODEL``). ``retryable`` says whether trying the same request again may help; ``resend``
+(set by chat.py) that the question got no answer at all, so the REPL's hint offers /retry, in
+place of "try again" where the hint said that, so that it is said once.
 
 Anything else that escapes a command is a bug: its traceback is logged, and one line is shown.
 """
@@ -113,6 +115,7 @@ class ApiError(ChatreplError):
     retryable: bool = False  # may the same request, sent again, succeed?
     repl_hint: ClassVar[str] = ""
     flag_hint: ClassVar[str] = ""
+    offers_retry: ClassVar[bool] = False  # the hint itself says to try again (_again)
 
     def __init__(self, message: str, *, partial: bool = False, status: int | None = None,
                  retry_after: float | None = None) -> None:
@@ -120,9 +123,27 @@ class ApiError(ChatreplError):
         self.partial = partial
         self.status = status
         self.retry_after = retry_after
+        self.resend = False  # the question got no answer: in the REPL, /retry sends it again
 
     def hint(self, *, repl: bool) -> str:
         return self.repl_hint if repl else self.flag_hint
+
+    def line(self, *, repl: bool) -> str:
+        hint = self.hint(repl=repl)
+        if repl and self.resend and not self.offers_retry:
+            hint = f"{RETRY}; {hint}" if hint else RETRY
+        return f"{self}; {hint}" if hint else str(self)
+
+    def _again(self, repl: bool, otherwise: str) -> str:
+        """"try again" (in N s, when the server said), or where /retry would send the question
+        again, that: one offer to try again, not two."""
+        wait = self.retry_after
+        if repl and self.resend:
+            return f"wait {wait:g} s, then {RETRY}" if wait else RETRY
+        return f"try again in {wait:g} s" if wait else otherwise
+
+
+RETRY = "/retry sends it again"
 
 
 class NoKeyError(ApiError):
@@ -193,9 +214,10 @@ class RateLimitError(ApiError):
     the server asked for, in seconds, when it said one."""
 
     retryable = True
+    offers_retry = True
 
     def hint(self, *, repl: bool) -> str:
-        return _again(self.retry_after, "wait a moment and try again")
+        return self._again(repl, "wait a moment and try again")
 
 
 class QuotaExhaustedError(ApiError):
@@ -235,9 +257,10 @@ class ServerError(ApiError):
     """5xx, 408 or 409: the server failed or was too busy; the same request may succeed later."""
 
     retryable = True
+    offers_retry = True
 
     def hint(self, *, repl: bool) -> str:
-        return _again(self.retry_after, "try again")
+        return self._again(repl, "try again")
 
 
 class ConnectionFailedError(ApiError):
@@ -250,7 +273,10 @@ class ConnectionFailedError(ApiError):
 class TimedOutError(ApiError):
     """Nothing arrived for ``timeout`` seconds (keep-alive comments do not count)."""
 
-    repl_hint = flag_hint = "try again, or raise timeout in config.toml"
+    offers_retry = True
+
+    def hint(self, *, repl: bool) -> str:
+        return self._again(repl, "try again") + ", or raise timeout in config.toml"
 
 
 class BadRequestError(ApiError):
@@ -280,7 +306,3 @@ class UnsupportedSettingError(BadRequestError):
 
 class StreamError(ApiError):
     """The server reported an error after HTTP 200, or the body broke off, mid-answer."""
-
-
-def _again(wait: float | None, otherwise: str) -> str:
-    return f"try again in {wait:g} s" if wait else otherwise

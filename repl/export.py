@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import datetime
+import html
 import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import PurePath
 from typing import Any
 
-from repl.thread import SUMMARY, Message, ThreadInfo, attachment, part_names
+from repl.parts import Attachment, attachments
+from repl.thread import SUMMARY, Message, ThreadInfo
 
 FORMATS = ("md", "json", "html")
 _EXTENSIONS = {".json": "json", ".html": "html", ".htm": "html"}
@@ -50,10 +52,14 @@ def to_json(info: ThreadInfo, messages: Sequence[Message], *,
     """The messages array, each message whole (``expand``, the store's, puts the attachments'
     bytes back). A /compact summary is a system message marked
     ``"chatrepl": {"summary": true, "covers": N}`` (it stands for the first N other messages),
-    so that an import sends what was sent before; other readers see a system message."""
+    so that an import sends what was sent before; other readers see a system message. A part
+    made from a file has its name beside it (``"chatrepl": {"file": "cat.png"}``), so that an
+    import knows it for an attachment, by its name."""
     entries: list[dict[str, Any]] = [{**m} for m in system_head(info)]
     for message in messages:
         entry: dict[str, Any] = {**message.for_api()}
+        if message.parts is not None:  # with the parts' marks, which for_api leaves out
+            entry["content"] = [dict(p) for p in message.parts]
         if message.role == SUMMARY:
             entry["chatrepl"] = {"summary": True, "covers": covered(message, messages)}
         entries.append(entry)
@@ -130,16 +136,34 @@ def _message_section(message: Message, messages: Sequence[Message]) -> str:
 
 def _extra(message: Message) -> str:
     """What a message holds beside its text, for a reader: one line per attachment (name, kind,
-    size) and its other keys (tool calls, the tool call a result answers) as fenced JSON. The
-    importer steps over it: markdown keeps a thread's text, the JSON export everything."""
-    names = part_names(message)
-    found = [a for a in (attachment(p, names) for p in message.parts or ()) if a is not None]
+    size), a text file's content in a collapsed block, and the message's other keys (tool
+    calls, the tool call a result answers) as fenced JSON. The importer reads them back: a
+    text file whole, an image or a PDF by its name (markdown does not hold their bytes)."""
+    found = attachments(message)
     lines = [f"- {_one_line(a.line())}" for a in found]
+    for a in found:
+        if a.text is not None:
+            lines += ["", *text_block(a)]
     if message.fields:
         blob = json.dumps(dict(message.fields), ensure_ascii=False, indent=2)
-        fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", blob)), default=0))
-        lines += ["", f"{fence}json", blob, fence]
+        lines += ["", f"{fence_for(blob)}json", blob, fence_for(blob)]
     return "\n".join(lines).strip("\n")
+
+
+TEXT_BLOCK = "<details><summary>{}</summary>"  # a text file's content follows, fenced
+
+
+def text_block(a: Attachment) -> list[str]:
+    """A text file's content, exactly, in a fenced block inside a collapsed <details>."""
+    text = a.text or ""
+    fence = fence_for(text)
+    return [TEXT_BLOCK.format(html.escape(_one_line(a.name))), "", f"{fence}text", text, fence,
+            "", "</details>"]
+
+
+def fence_for(text: str) -> str:
+    """A backtick fence longer than any run of backticks in ``text``."""
+    return "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", text)), default=0))
 
 
 def to_markdown(info: ThreadInfo, messages: Sequence[Message], *, now: float) -> str:

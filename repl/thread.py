@@ -71,12 +71,14 @@ class Message:
         if self.role == SUMMARY:
             return {"role": "system",
                     "content": f"Summary of the earlier conversation:\n\n{self.content}"}
-        content: object = [dict(p) for p in self.parts] if self.parts is not None else self.content
+        content: object = [{k: v for k, v in p.items() if k != MARK} for p in self.parts] \
+            if self.parts is not None else self.content
         # a content that was neither text nor parts (null, say) is kept in fields, verbatim
         return {"role": self.role, "content": content, **self.fields}
 
 
 PREFIX = "chatrepl-blob:"  # a part's attachment, its bytes kept by the store (Ref)
+MARK = "chatrepl"  # a part's own record, never sent: the file it was made from (repl/parts.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,65 +118,8 @@ def is_sha(text: str) -> bool:
     return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
-@dataclass(frozen=True, slots=True)
-class Attachment:
-    """What a part that is not text holds, for a person: a name, a kind, a size when known."""
-
-    name: str
-    kind: str  # image, file, audio, or the part's own type
-    size: int | None = None
-    media: str | None = None  # the data URL's media type (image/png), when there is one
-
-    def line(self) -> str:
-        size = f", {self.size:,} bytes" if self.size is not None else ""
-        return f"{self.name} ({self.media or self.kind}{size})"
-
-
 ATTACHED = {"image_url": ("image_url", "url", "image"), "file": ("file", "file_data", "file"),
-             "input_audio": ("input_audio", "data", "audio")}
-
-
-def attachment(part: Part, names: Mapping[str, str] | None = None) -> Attachment | None:
-    """The attachment ``part`` holds; None for a text part. ``names``: part_names(message)."""
-    kind = part.get("type")
-    if kind in TEXT_PARTS:
-        return None
-    key, field_, label = ATTACHED.get(str(kind), ("", "", str(kind)))
-    inner = part.get(key)
-    value = inner.get(field_) if isinstance(inner, Mapping) else None
-    name = label
-    ref = parse_ref(value)
-    if ref is not None and names and ref.sha in names:
-        name = names[ref.sha]
-    elif isinstance(inner, Mapping) and isinstance(inner.get("filename"), str):
-        name = inner["filename"]
-    elif kind == "input_audio" and isinstance(inner, Mapping):
-        name = f"audio.{inner.get('format') or 'bin'}"
-    elif isinstance(value, str) and value.startswith(("http://", "https://")):
-        name = value.rsplit("/", 1)[-1].split("?", 1)[0] or value
-    return Attachment(name, label, *_size_and_media(value))
-
-
-def _size_and_media(value: object) -> tuple[int | None, str | None]:
-    ref = parse_ref(value)
-    header = ref.header if ref else value.partition(",")[0] + "," if isinstance(value, str) \
-        and value.startswith("data:") else ""
-    media = header[5:].split(";", 1)[0] or None if header.startswith("data:") else None
-    if ref:
-        return ref.size, media
-    if isinstance(value, str) and header:
-        data = value[len(header):]
-        return len(data) * 3 // 4 - data[-2:].count("="), media
-    return None, media
-
-
-def part_names(m: Message) -> dict[str, str]:
-    """The file names the message's attachments were read from, by the SHA-256 of their bytes:
-    kept in its meta, since an image part has no name the API would accept."""
-    names = m.meta.get("names")
-    if not isinstance(names, Mapping):
-        return {}
-    return {k: v for k, v in names.items() if isinstance(k, str) and isinstance(v, str)}
+            "input_audio": ("input_audio", "data", "audio")}
 
 
 TOOL_NAMES = "tool_names"  # an answer's meta: {name the model called: server.tool shown}
@@ -187,19 +132,6 @@ def tool_names(m: Message) -> dict[str, str]:
     if not isinstance(names, Mapping):
         return {}
     return {k: v for k, v in names.items() if isinstance(k, str) and isinstance(v, str)}
-
-
-def attachment_names(m: Message) -> str:
-    """The names of the message's attachments, one a line: searched with its text."""
-    names = part_names(m)
-    found = (attachment(p, names) for p in m.parts or ())
-    return "\n".join(a.name for a in found if a is not None)
-
-
-def searchable(m: Message) -> str:
-    """What a search looks in: the text, then the attachments' names."""
-    names = attachment_names(m)
-    return f"{m.content}\n{names}" if names else m.content
 
 
 def parts_text(parts: list[Any] | tuple[Any, ...]) -> str:

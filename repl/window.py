@@ -19,8 +19,9 @@ from itertools import pairwise
 from typing import Any, Protocol
 
 from repl.errors import StoreError
+from repl.parts import attachment
 from repl.store.blobs import image_size
-from repl.thread import SUMMARY, TEXT_PARTS, Message, attachment, parse_ref
+from repl.thread import SUMMARY, TEXT_PARTS, Message, parse_ref
 
 # Context sizes of common models (tokens), by name prefix; config's [context_sizes] adds more.
 CONTEXT_SIZES: dict[str, int] = {

@@ -6,6 +6,7 @@ import asyncio
 import io
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from prompt_toolkit.input import create_pipe_input
@@ -73,8 +74,9 @@ class Session:
         session.prompt_async = counting
 
     async def start(self, thread: str | None = None, *, system: str | None = None,
-                    preset: str | None = None) -> Session:
-        self.task = asyncio.create_task(self.app.run(thread, system=system, preset=preset))
+                    preset: str | None = None, attach: tuple[Path, ...] = ()) -> Session:
+        self.task = asyncio.create_task(self.app.run(thread, system=system, preset=preset,
+                                                     attach=attach))
         await self.wait_prompt()
         return self
 

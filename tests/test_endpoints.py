@@ -251,7 +251,7 @@ def test_a_thread_new_made_names_itself_after_its_first_answer(
         await s.line("what museums are in Paris?")
         await s.until(lambda: s.store.get("Paris Museums") is not None)
         assert s.store.get(dated) is None and s.ctx.thread.name == "Paris Museums"
-        await s.until(lambda: "thread named 'Paris Museums'" in s.text)
+        await s.until(lambda: f"thread {dated!r} is now 'Paris Museums'" in s.text)
         title_request = server.requests[-1]
         assert "what museums are in Paris?" in title_request["messages"][-1]["content"]
         await s.line("and in Rome?")  # named once only

@@ -313,9 +313,9 @@ _keys = _text.filter(lambda k: k not in ("role", "content", "chatrepl"))
 _api_message = st.builds(
     lambda role, content, extra: {"role": role, "content": content, **extra},
     st.sampled_from(["user", "assistant", "tool", "developer", "system", "function"]),
-    _text | st.lists(_part, max_size=4) | st.none(),
+    _text | st.lists(_part, min_size=1, max_size=4) | st.none(),
     st.dictionaries(_keys, _json, max_size=3),
-)
+).filter(lambda m: m["content"] is not None or m.get("tool_calls"))  # else no API takes it
 _counter = itertools.count()
 
 

@@ -192,7 +192,7 @@ def test_api_errors_are_one_line_and_keep_the_message(api_env: dict[str, str],
             (Failure(401, {"error": {"message": "bad key"}}), "refused the API key"),
             (Failure(404, {"error": {"message": "model 'nope' not found"}}), "not found"),
             (Failure(429, {"error": {"message": "slow down"}}, {"retry-after": "7"}),
-             "try again in 7 s"),
+             "wait 7 s, then /retry sends it again"),
             (Failure(503, "<html><body>Bad gateway</body></html>"), "server failed"),
             (Reply("never", stall=2), "sent nothing for 0.5 s"),
         ]

@@ -33,12 +33,19 @@ async def attach(ctx: Context, arg: str) -> None:
     if not arg:
         _list(ctx)
         return
-    for path in paths(arg):
+    stage(ctx, paths(arg))
+
+
+def stage(ctx: Context, found: list[Path]) -> None:
+    """Stage ``found`` for the next message, each checked now (a file that cannot be attached
+    is said and left out): what /attach and -a do."""
+    for path in found:
         if path in ctx.staged:
             ctx.ui.info(f"{path.name} is already attached")
             continue
+        label = attachments.labels([*ctx.staged, path])[-1]  # as it will be sent
         try:
-            shown = attachments.examine(path, ctx.config.attach)
+            shown = attachments.examine(path, ctx.config.attach, label)
         except AttachError as e:
             ctx.ui.error(f"{e}; not attached")
             continue
@@ -53,30 +60,44 @@ def _list(ctx: Context) -> None:
     if not ctx.staged:
         ctx.ui.info("nothing attached; /attach PATH attaches a file to your next message")
         return
-    for path in ctx.staged:
+    for path, label in zip(ctx.staged, attachments.labels(ctx.staged), strict=True):
         try:
-            ctx.ui.attached([attachments.examine(path, ctx.config.attach)])
+            ctx.ui.attached([attachments.examine(path, ctx.config.attach, label)])
         except AttachError as e:
             ctx.ui.error(f"{e}; the message will not be sent until it is fixed or detached")
     ctx.ui.info(f"{counted(len(ctx.staged), 'file')} attached to your next message")
 
 
 def staged_names(ctx: Context) -> list[str]:
-    return [path.name for path in ctx.staged]
+    """The names /detach takes: each staged file's label (its name, or enough of its path)."""
+    return attachments.labels(ctx.staged)
+
+
+def chosen(ctx: Context, word: str) -> Path:
+    """The staged file ``word`` means: its path (as /attach took it), or a name (a label, or
+    the end of its path) that only one staged file has. CommandError otherwise."""
+    exact = Path(word).expanduser().absolute()
+    if exact in ctx.staged:
+        return exact
+    tail = Path(word).parts
+    found = [p for p in ctx.staged if tail and p.parts[-len(tail):] == tail]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise CommandError(f"not attached: {word} (/attach lists them)")
+    named = ", ".join(attachments.labels(ctx.staged)[ctx.staged.index(p)] for p in found)
+    raise CommandError(f"{word} names {len(found)} attached files ({named}): /detach one of "
+                       "those, or its path")
 
 
 @command("detach", usage="[NAME...]", complete=staged_names)
 async def detach(ctx: Context, arg: str) -> None:
-    """Drop the files attached to your next message (all, or those named)."""
+    """Drop the files attached to your next message (all, or those named: a name or a path)."""
     if not ctx.staged:
         ctx.ui.info("nothing attached")
         return
-    names = {Path(word).name for word in words(arg)} if arg else {p.name for p in ctx.staged}
-    unknown = names - {p.name for p in ctx.staged}
-    if unknown:
-        raise CommandError(f"not attached: {', '.join(sorted(unknown))} (/attach lists them)")
-    kept = [p for p in ctx.staged if p.name not in names]
-    dropped = len(ctx.staged) - len(kept)
+    dropped = {chosen(ctx, word) for word in words(arg)} if arg else set(ctx.staged)
+    kept = [p for p in ctx.staged if p not in dropped]
     ctx.staged[:] = kept
     left = f"; {counted(len(kept), 'file')} still attached" if kept else ""
-    ctx.ui.info(f"detached {counted(dropped, 'file')}{left}")
+    ctx.ui.info(f"detached {counted(len(dropped), 'file')}{left}")

@@ -42,9 +42,11 @@ def preset_names(ctx: Context) -> list[str]:
     return [*ctx.config.presets, UNSET]
 
 
-def apply_preset(ctx: Context, name: str, *, system: str | None = None) -> None:
+def apply_preset(ctx: Context, name: str, *, system: str | None = None,
+                 model: str | None = None) -> None:
     """Apply preset ``name`` to the current thread: its system prompt (unless ``system``, -s,
-    is given) and model now, its settings from now on (under the thread's own)."""
+    is given) and model (unless ``model``, -m, is: it is the run's) now, its settings from now
+    on (under the thread's own)."""
     preset = ctx.config.presets.get(name)
     if preset is None:
         known = ", ".join(ctx.config.presets) or "none in config.toml"
@@ -52,12 +54,13 @@ def apply_preset(ctx: Context, name: str, *, system: str | None = None) -> None:
     info = ctx.thread
     if system is None and preset.system is not None:
         ctx.store.update(info.name, system=preset.system)
-    if preset.model:
+    if preset.model and model is None:
         ctx.model_override = preset.model
         ctx.remember_model(info)
         ctx.model_override = None
     ctx.save_setting("preset", preset.name)
-    ctx.ui.info(f"preset {preset.name!r} for {info.name!r}: {preset.describe()}")
+    run = f" (-m {model} for this run)" if model and preset.model else ""
+    ctx.ui.info(f"preset {preset.name!r} for {info.name!r}: {preset.describe()}{run}")
 
 
 @command("preset", usage="[NAME | -]", complete=preset_names)

@@ -14,15 +14,16 @@ from repl.commands.registry import CommandError, command
 from repl.context import Context
 from repl.export import system_head
 from repl.importers import counted
+from repl.parts import marked, names_of
 from repl.thread import (
     EDITED,
     REPLACED,
     SUMMARY,
+    TEXT_PARTS,
     UNDONE,
     UNDONE_EDIT,
     Message,
     Part,
-    part_names,
 )
 
 UNDONE_RETRY = f"{UNDONE}:retry"  # /undo of a /retry (redo re-applies it)
@@ -143,13 +144,15 @@ async def edit(ctx: Context, arg: str) -> None:
         ctx.ui.info("not edited")
         return
     ctx.store.hide(ctx.thread.name, _ids(exchange), EDITED)
-    await chat.send(ctx, text, carried=_attached(exchange[0]), names=part_names(exchange[0]))
+    await chat.send(ctx, text, carried=_attached(exchange[0]))
 
 
 def _attached(question: Message) -> tuple[Part, ...]:
-    """What a question carried besides what was typed: its attachments go with an edit."""
-    typed = {"type": "text", "text": question.content}
-    return tuple(p for p in question.parts or () if dict(p) != typed)
+    """What a question carried besides what was typed: its attachments go with an edit, each
+    with its file's name (a message stored before names were marked gets them now)."""
+    return tuple(marked(p, name) if name else p
+                 for p, name in zip(question.parts or (), names_of(question), strict=True)
+                 if name or p.get("type") not in TEXT_PARTS)
 
 
 @command("compact", usage="[N]")

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from repl.errors import ChatreplError
-from repl.thread import ATTACHED, PREFIX, Message, parts_text
+from repl.parts import typed
+from repl.thread import ATTACHED, PREFIX, Message
 
 EXPECTED = ('expected a JSON messages array ([{"role": ..., "content": ...}]), '
             "ChatGPT's conversations.json or a markdown export from chatrepl")
@@ -28,7 +29,7 @@ LEFT_OUT = {
     "system": ("system message after the conversation began",
                "system messages after the conversation began"),
     "role": ("message with an unknown role", "messages with an unknown role"),
-    "empty": ("empty message", "empty messages"),
+    "empty": ("message without content", "messages without content"),
     "reference": ("attachment naming stored bytes instead of holding them",
                   "attachments naming stored bytes instead of holding them"),
 }
@@ -99,7 +100,7 @@ def without_references(thread: ImportedThread) -> ImportedThread:
             fields = {**m.fields, "content": list(content or ())} if content is not None \
                 else m.fields
             m = replace(m, parts=parts, fields=fields,
-                        content=parts_text(parts) if parts is not None else m.content)
+                        content=typed(parts) if parts is not None else m.content)
             dropped += lost
         messages.append(m)
     if not dropped:

@@ -8,10 +8,10 @@ import json
 import re
 from collections import Counter
 from dataclasses import replace
-from typing import Any
 
 from repl.export import END_MARKER, MARKER, status_line
-from repl.importers.common import MAX_DEPTH, ImportedThread, error, too_deep
+from repl.importers import details
+from repl.importers.common import ImportedThread, error
 from repl.thread import SUMMARY, Message
 
 _ROLES = ("user", "assistant", "tool", SUMMARY)
@@ -29,17 +29,26 @@ def from_markdown(text: str, filename: str) -> ImportedThread:
     meta, body_start = _front_matter(text)
     sections = _sections(text, body_start, filename)
     messages: list[Message] = []
+    left_out: Counter[str] = Counter()
     for kind, attrs, content in sections:
         if kind == "message" and attrs.get("role") in _ROLES:
             messages.append(_md_message(attrs, content))
+        elif kind == "message":
+            left_out["role"] += 1
         elif kind == "extra" and messages:  # the details of the message before it
-            messages[-1] = replace(messages[-1], fields=_fields(content, filename))
-    unknown = sum(kind == "message" and attrs.get("role") not in _ROLES
-                  for kind, attrs, _ in sections)
+            found = details.read(content, filename)
+            messages[-1] = _with_details(messages[-1], found)
+            left_out += found.left_out
     system, model, name = (meta.get(k) for k in ("system", "model", "thread"))
     return ImportedThread(name=name, system=system, model=model, messages=messages,
-                          created_at=_timestamp(meta.get("created")),
-                          left_out=Counter(role=unknown))
+                          created_at=_timestamp(meta.get("created")), left_out=left_out)
+
+
+def _with_details(message: Message, found: details.Details) -> Message:
+    """``message`` with its other keys and attachments: what was typed first, then each
+    attachment as a part (a text file whole, another kind as a note naming it)."""
+    parts = ({"type": "text", "text": message.content}, *found.parts) if found.parts else None
+    return replace(message, fields=found.fields, parts=parts)
 
 
 def _front_matter(text: str) -> tuple[dict[str, str], int]:
@@ -122,31 +131,6 @@ def _read_content(text: str, at: int, attrs: dict[str, str],
     if newline < 0:
         raise error(filename, f"ends before its {END_MARKER} line (was it cut short?)")
     return text[at:newline].removesuffix(trailer[:-1]), newline + 1
-
-
-_FENCED = re.compile(r"(?:\A|\n)(`{3,})json\n(.*)\n\1\Z", re.S)
-
-
-def _fields(extra: str, filename: str) -> dict[str, Any]:
-    """A message's other keys (tool calls, the call a result answers), from the fenced JSON of
-    its details section; the attachment lines before it name what markdown cannot hold."""
-    found = _FENCED.search(extra)
-    if found is None:
-        return {}
-    try:
-        value = json.loads(found.group(2))
-        if too_deep(value):
-            raise RecursionError
-    except RecursionError:
-        raise error(filename, f"has details nested deeper than {MAX_DEPTH} levels, which no "
-                              "conversation's are") from None
-    except json.JSONDecodeError:
-        return {}
-    if not isinstance(value, dict):
-        return {}
-    # the section's text is the content: details never put another role or other parts in its
-    # place (only a null content, as a tool call's message has, is carried)
-    return {k: v for k, v in value.items() if k != "role" and (k != "content" or v is None)}
 
 
 def _md_message(attrs: dict[str, str], content: str) -> Message:

@@ -1,7 +1,10 @@
 """The OpenAI messages array (bare, or in a ``{"messages": [...]}`` object) -> one thread.
 
-Every message is kept whole, so nothing is left out. A chatrepl summary is a system message
-marked with a ``chatrepl`` key.
+Every message an API takes is kept whole; one of a role no API has, or without any content
+(and no tool call), is left out and counted (a file left with nothing is refused by
+repl/transfer.py, naming them). A chatrepl
+summary is a system message marked with a ``chatrepl`` key; a part chatrepl made from a file
+has one beside it (repl/parts.py): its text is an attachment, not what was typed.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from collections import Counter
 from typing import Any
 
 from repl.importers.common import ImportedThread, error
-from repl.thread import SUMMARY, Message, parts_text
+from repl.parts import typed
+from repl.thread import SUMMARY, Message
 
 SUMMARY_PREFIX = Message(SUMMARY, "").for_api()["content"]  # what the API sees before a summary
 
@@ -31,20 +35,40 @@ def _string(value: object) -> str | None:
 
 
 def from_messages(data: list[Any], filename: str) -> ImportedThread:
-    """The messages array, every message kept whole (parts, tool calls, tool results, names,
-    unknown keys and roles): exporting the thread gives the array back. A first system message
-    that is plain text is the thread's system prompt."""
+    """The messages array, every message an API takes kept whole (parts, tool calls, tool
+    results, names, unknown keys): exporting the thread gives the array back. A first system
+    message that is plain text is the thread's system prompt."""
     messages: list[Message] = []
+    left_out: Counter[str] = Counter()
     for number, item in enumerate(data, 1):
         if not isinstance(item, dict) or not isinstance(item.get("role"), str):
             raise error(filename, f"has an item {number} that is not a message with a role")
-        messages.append(_message(item, number, filename))
+        kind = _unsendable(item)
+        if kind:
+            left_out[kind] += 1
+        else:
+            messages.append(_message(item, number, filename))
     system = None
     if messages and messages[0].role == "system" and messages[0].parts is None \
             and not messages[0].fields and messages[0].content:
         system, messages = messages[0].content, messages[1:]
     return ImportedThread(name=None, system=system, model=None, messages=messages,
-                          left_out=Counter())
+                          left_out=left_out)
+
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")  # what APIs take
+
+
+def _unsendable(item: dict[str, Any]) -> str | None:
+    """The LEFT_OUT kind of a message no API takes: a role none has ("role"), or no content
+    and no tool call ("empty"); None for one that is sent. A summary of chatrepl's is sent."""
+    if item["role"] not in ROLES:
+        return "role"
+    content = item.get("content")
+    calls = any(item.get(k) for k in ("tool_calls", "function_call", "refusal", "audio"))
+    if (content is None or content == []) and not calls:
+        return "empty"
+    return None
 
 
 def _message(item: dict[str, Any], number: int, filename: str) -> Message:
@@ -59,7 +83,7 @@ def _message(item: dict[str, Any], number: int, filename: str) -> Message:
         return Message(item["role"], content, fields=fields)
     if isinstance(content, list) and all(isinstance(p, dict) for p in content):
         parts = tuple(content)
-        return Message(item["role"], parts_text(parts), parts=parts, fields=fields)
+        return Message(item["role"], typed(parts), parts=parts, fields=fields)
     if content is not None and not isinstance(content, list):
         raise error(filename, f"has a message {number} whose content is neither text nor a "
                               "list of parts")

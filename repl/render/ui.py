@@ -17,8 +17,9 @@ from rich.console import Console
 from rich.text import Text
 
 from repl.attachments import Shown, shown_parts
+from repl.parts import names_of
 from repl.sanitize import clean, clean_line
-from repl.thread import HIGHLIGHT, SUMMARY, Hit, Message, ThreadInfo, part_names, tool_names
+from repl.thread import HIGHLIGHT, SUMMARY, Hit, Message, ThreadInfo, tool_names
 
 
 def shown_arguments(raw: object) -> str:
@@ -160,7 +161,7 @@ class UI:
         if message.role == "user":  # as it was typed: the answer follows right under it
             self.console.print(Text.assemble(("❯ ", "bold cyan"), clean(message.content)))
             if message.parts is not None:
-                self.attached(shown_parts(message.parts, part_names(message)),
+                self.attached(shown_parts(message.parts, names_of(message)),
                               console=self.console)
             return
         if message.role == "assistant":

@@ -112,6 +112,36 @@ def m008_settings_and_meta(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN reasoning_tokens INTEGER")
 
 
+def m009_search_text_files(db: sqlite3.Connection) -> None:
+    """A text file's name and text are searched with its message, as other attachments' names
+    are (007 indexed those only): each message with parts is indexed again, from what
+    repl/parts.py finds in it now (the names column holds it)."""
+    from repl.errors import StoreError
+    from repl.parts import attached_text
+    from repl.store import sqlrows
+
+    rows = db.execute(f"SELECT {sqlrows.MESSAGE}, names FROM messages"
+                      " WHERE parts IS NOT NULL").fetchall()
+    for row in rows:
+        try:
+            m, old = sqlrows.message(row[:-1]), row[-1]
+        except (StoreError, ValueError):  # unreadable: it stays as it was indexed
+            continue
+        new = attached_text(m) or None
+        if new == old:
+            continue
+        db.execute("INSERT INTO messages_fts(messages_fts, rowid, content)"
+                   " VALUES ('delete', ?, ?)", (m.id, _indexed(m.content, old)))
+        db.execute("UPDATE messages SET names = ? WHERE id = ?", (new, m.id))
+        db.execute("INSERT INTO messages_fts(rowid, content) VALUES (?, ?)",
+                   (m.id, _indexed(m.content, new)))
+
+
+def _indexed(content: str, names: str | None) -> str:
+    """What the index holds for a message (as _INDEXED says in SQL)."""
+    return content if names is None else f"{content}\n{names}"
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("001_initial", m001_initial),
     ("002_trash_hidden_search", m002_trash_hidden_search),
@@ -121,6 +151,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("006_blobs", m006_blobs),
     ("007_search_attachment_names", m007_search_attachment_names),
     ("008_settings_and_meta", m008_settings_and_meta),
+    ("009_search_text_files", m009_search_text_files),
 ]
 
 

@@ -17,9 +17,10 @@ from typing import Any
 
 from repl import files
 from repl.errors import StoreBusyError, StoreError, ThreadError
+from repl.parts import attached_text
 from repl.store import blobs, recover, sqlopen, sqlrows, sqlsearch
 from repl.store.sqlrows import INFO, MESSAGE
-from repl.thread import Hit, Message, ThreadInfo, attachment_names, last_group, restored_name
+from repl.thread import Hit, Message, ThreadInfo, last_group, restored_name
 
 # a state key set in the transaction that deletes, cleared once the scrub is done: an erase
 # cut short (kill -9, a full disk) is scrubbed at the next open (no user key starts with ".")
@@ -229,7 +230,7 @@ class SQLiteStore:
         cur = db.execute(
             f"INSERT INTO messages (thread_id, created_at, hidden_at, names, {sqlrows.WRITTEN})"
             f" VALUES (?, ?, ?, ?{', ?' * 15})",
-            (tid, created, created if m.hidden else None, attachment_names(m) or None,
+            (tid, created, created if m.hidden else None, attached_text(m) or None,
              *sqlrows.written(m)))
         db.execute("UPDATE threads SET updated_at = max(updated_at, ?) WHERE id = ?",
                    (created, tid))

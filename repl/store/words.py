@@ -11,7 +11,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from repl.thread import HIGHLIGHT, Hit, Message, searchable
+from repl.parts import searchable
+from repl.thread import HIGHLIGHT, Hit, Message
 
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
 

@@ -8,8 +8,9 @@ import json
 import re
 from dataclasses import replace
 
+from repl.parts import searchable
 from repl.store import loads, words
-from repl.thread import UNDONE_EDIT, Message, ThreadInfo, Usage, new_uid, searchable
+from repl.thread import UNDONE_EDIT, Message, ThreadInfo, Usage, new_uid
 
 
 def body(m: Message, hidden_at: float | None) -> str:
