@@ -25,7 +25,8 @@ from markdown_it.utils import EnvType, OptionsDict
 
 from repl.export import Expand, covered
 from repl.export_style import css
-from repl.thread import SUMMARY, Message, ThreadInfo, attachment, part_names, tool_names
+from repl.parts import attachment, names_of
+from repl.thread import SUMMARY, Message, ThreadInfo, tool_names
 
 # No request, no script, no form, no <base>: even markup that escaped the escaping stays inert.
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
@@ -200,9 +201,9 @@ def _image_url(part: object) -> str | None:
 
 def _attachments(m: Message, images: Sequence[str | None]) -> str:
     """Each attachment named (name, kind, size); an image shown as well, from its bytes."""
-    names, items = part_names(m), []
-    for n, part in enumerate(m.parts or ()):
-        found = attachment(part, names)
+    items = []
+    for n, (part, name) in enumerate(zip(m.parts or (), names_of(m), strict=True)):
+        found = attachment(part, name)
         if found is None:
             continue
         image = images[n] if n < len(images) else None

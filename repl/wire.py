@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 from repl.errors import StoreError
-from repl.thread import attachment, parts_text
+from repl.parts import attachment
+from repl.thread import parts_text
 from repl.window import LOW_DETAIL, estimate
 
 

@@ -145,8 +145,8 @@ def test_detach_takes_a_path_or_a_unique_name_and_two_names_are_told_apart(
         out = await s.line("/attach")
         assert "📎 a/notes.txt · text" in out and "📎 b/notes.txt · text" in out
         await s.line("what do they say?")
-        sent = server.sent_content()
-        assert [p["text"].split("\n")[0] for p in sent[1:]] == [
+        sent = server.sent_content()  # all text: one string (the parts joined)
+        assert [line for line in sent.split("\n") if line.startswith("<file")] == [
             '<file name="a/notes.txt">', '<file name="b/notes.txt">']
         await s.quit()
 
@@ -331,10 +331,10 @@ def test_a_markdown_export_imports_back_what_it_holds(
         await s.quit()
 
     run(go())
-    question = server.requests[-1]["messages"][0]["content"]
-    assert question[0] == {"type": "text", "text": "what are these?"}
-    assert question[1] == {"type": "text", "text": f'<file name="notes.txt">\n{NOTES}\n</file>'}
-    assert question[2] == {"type": "text", "text": "[image not in the export: cat.png]"}
+    question = server.requests[-1]["messages"][0]["content"]  # all text: one string
+    assert question == (f'what are these?\n\n<file name="notes.txt">\n{NOTES}\n</file>\n\n'
+                        "[image not in the export: cat.png]\n\n"
+                        "[image not in the export: kitten.png]")
 
 
 def test_a_json_export_imports_back_its_attachments_as_attachments(
