@@ -203,12 +203,13 @@ class EmptyAnswerError(ApiError):
 
 
 class ServerError(ApiError):
-    """5xx, 408 or 409: the server failed or was too busy; the same request may succeed later."""
+    """5xx, 408 or 409: the server failed or was too busy; the same request may succeed later
+    (not ``retryable`` when the server says it could not read the request)."""
 
     retryable = True
 
     def hint(self, *, repl: bool) -> str:
-        return _again(self.retry_after, "try again")
+        return _again(self.retry_after, "try again") if self.retryable else ""
 
 
 class ConnectionFailedError(ApiError):

@@ -3,7 +3,9 @@ chat completions has it, and the streamed events read into the client's events.
 
 The local store stays the truth: by default every request says ``store: false`` and carries the
 whole conversation, the system prompt as ``instructions``, an answer's stored output items
-(reasoning with its encrypted content, the message with its ``phase``) replayed verbatim. With
+replayed verbatim where they carry what the server needs (reasoning with its encrypted content,
+function calls, the message's ``phase``); a plain answer goes back as a plain assistant message,
+which bridges to chat completions (LiteLLM) can pass on. With
 server state, a request chains from the last answer the server kept (``previous_response_id``)
 and sends only what follows it, if the conversation before that answer is still exactly the one
 the server saw (``context``: a hash of what that answer's request sent); else it replays.
@@ -87,14 +89,15 @@ def function_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def items(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Input items for chat completions messages: an answer's stored output items verbatim, or
-    its text and function calls; a tool message as the call's output."""
+    """Input items for chat completions messages: an answer's stored output items verbatim
+    where it needs them (``replayed``), else its text and function calls; a tool message as
+    the call's output."""
     found: list[dict[str, Any]] = []
     for m in messages:
         role = m.get("role")
-        output = (m.get(META) or {}).get("output")
-        if role == "assistant" and isinstance(output, list) and output:
-            found.extend(dict(item) for item in output)
+        output = replayed(m.get(META) or {}) if role == "assistant" else []
+        if output:
+            found.extend(output)
             continue
         if role == "tool":
             found.append({"type": "function_call_output", "call_id": m.get("tool_call_id", ""),
@@ -109,6 +112,23 @@ def items(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                           "name": function.get("name", ""),
                           "arguments": function.get("arguments", "")})
     return found
+
+
+def replayed(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """An answer's output items to send back as they were, or none (send its text): only an
+    answer with an item that carries what the server needs, its encrypted reasoning, a
+    function call or a message's ``phase``. An output_text item otherwise gains nothing, and
+    a bridge to chat completions turns it into list content, which llama.cpp refuses."""
+    output = meta.get("output")
+    kept = [dict(item) for item in output if isinstance(item, Mapping)] \
+        if isinstance(output, list) else []
+    return kept if any(_needed(item) for item in kept) else []
+
+
+def _needed(item: Mapping[str, Any]) -> bool:
+    if item.get("type") == "reasoning":
+        return bool(item.get("encrypted_content"))
+    return item.get("type") == "function_call" or bool(item.get("phase"))
 
 
 def _text(content: object) -> str:

@@ -1,7 +1,8 @@
 """A real HTTP server on 127.0.0.1 that speaks OpenAI's chat-completions streaming protocol,
 and the Responses API (``POST /v1/responses``: its event sequence, a response store for
 ``previous_response_id`` that ``DELETE /v1/responses/{id}`` empties, ``include`` refused on
-request, models served only there).
+request, models served only there, LiteLLM's chat-completions bridge in front of
+llama-cpp-python: ``bridge``).
 
 It records every request it gets (so tests can assert what history was sent) and answers from a
 queue of scripted replies; with nothing queued it answers "echo: <last user message>".
@@ -18,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -40,7 +41,7 @@ class Reply:
     # with its index, id, type and name, then its arguments in pieces; content null throughout
     tool_calls: list[tuple[str, str, str]] = field(default_factory=list)
     cached: int = 0  # Responses: input tokens reported as read from the prompt cache
-    phase: str = "final_answer"  # Responses: the message item's phase
+    phase: str = "final_answer"  # Responses: the message item's phase ("": none, as bridges)
 
 
 @dataclass
@@ -89,6 +90,17 @@ class PoisonedKeepAlive:
 
 
 Script = Reply | Failure | RawSSE | Reset | PoisonedKeepAlive | ResponseFailed | ErrorEvent
+
+# LiteLLM's Responses bridge turns a replayed output_text part into list content, which
+# llama-cpp-python's chat formats refuse: its 500, wrapped by LiteLLM, as it came (SERVERS.md)
+BRIDGE_500 = {"error": {
+    "message": "litellm.APIError: APIError: OpenAIException - 1 validation error for "
+               "ChatCompletionRequestAssistantMessage\ncontent\n  Input should be a valid string "
+               "[type=string_type, input_value=[{'type': 'text', 'text': 'echo: one'}], "
+               "input_type=list]\n    For further information visit "
+               "https://errors.pydantic.dev/2.11/v/string_type\nReceived Model Group=gemma3\n"
+               "Available Model Group Fallbacks=None",
+    "type": None, "param": None, "code": "500"}}
 
 RESPONSES_ONLY = ("This model is only supported in v1/responses and not in "
                   "v1/chat/completions.")
@@ -143,6 +155,7 @@ class FakeOpenAI:
         # and the responses stored (store: true), by id, with the context each was given
         self.responses_only: set[str] = set()
         self.refuse_include = False
+        self.bridge = False  # LiteLLM's bridge: BRIDGE_500 for output_text, no phase, no include
         self.stored: dict[str, list[dict[str, Any]]] = {}
         self._ids = 0
         self.deletes: list[str] = []  # the path of each DELETE request
@@ -378,6 +391,8 @@ class FakeOpenAI:
         if isinstance(script, Reset):
             self._reset(h)
             return
+        if self.bridge and _replays_output_text(body):
+            script = Failure(500, BRIDGE_500)
         if isinstance(script, Failure):
             self._failure(h, script)
             return
@@ -435,11 +450,12 @@ class FakeOpenAI:
         if r.stall:
             time.sleep(r.stall)
         output: list[dict[str, Any]] = []
-        encrypted = ENCRYPTED in (body.get("include") or [])
+        encrypted = ENCRYPTED in (body.get("include") or []) and not self.bridge
         if r.reasoning:
             output.append(self._reasoning_item(send, len(output), r.reasoning, encrypted))
         if r.text or not r.tool_calls:
-            output.append(self._message_item(send, len(output), r))
+            phase = "" if self.bridge else r.phase  # LiteLLM's output items have none
+            output.append(self._message_item(send, len(output), replace(r, phase=phase)))
         for call_id, name, arguments in r.tool_calls:
             output.append(self._call_item(send, len(output), call_id, name, arguments))
         if isinstance(script, ErrorEvent):
@@ -486,7 +502,8 @@ class FakeOpenAI:
 
     def _message_item(self, send: Callable[..., None], index: int, r: Reply) -> dict[str, Any]:
         item: dict[str, Any] = {"id": f"msg_{self._ids}", "type": "message", "role": "assistant",
-                                "status": "in_progress", "content": [], "phase": r.phase}
+                                "status": "in_progress", "content": [],
+                                **({"phase": r.phase} if r.phase else {})}
         send("response.output_item.added", output_index=index, item=item)
         ids = {"item_id": item["id"], "output_index": index, "content_index": 0}
         part = {"type": "output_text", "text": "", "annotations": []}
@@ -518,6 +535,15 @@ class FakeOpenAI:
 
 
 ENCRYPTED = "reasoning.encrypted_content"
+
+
+def _replays_output_text(body: dict[str, Any]) -> bool:
+    """An input item holds an output_text part (an earlier answer's message item replayed)."""
+    items = body.get("input") if isinstance(body.get("input"), list) else []
+    return any(isinstance(item, dict) and isinstance(item.get("content"), list)
+               and any(isinstance(p, dict) and p.get("type") == "output_text"
+                       for p in item["content"])
+               for item in items)
 
 
 def _last_user_text(items: list[Any]) -> str:

@@ -1,0 +1,104 @@
+"""What real servers and bridges did to chatrepl's Responses requests and to /compact (issue 19,
+items 6 to 8), replayed by the fake server: LiteLLM's chat-completions bridge answering 500 to a
+replayed output_text item, encrypted reasoning refused by another endpoint or organisation, and
+summaries bounded, fitted to the window and never longer than what they replace."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakeserver import BRIDGE_500, Failure, FakeOpenAI, Reply
+from harness import Session
+
+from repl.client import ChatClient
+
+
+@pytest.fixture
+def other() -> Iterator[FakeOpenAI]:
+    s = FakeOpenAI().start()
+    yield s
+    s.stop()
+
+
+def session(server: FakeOpenAI, *, model: str = "gpt-5", retries: int = 0,
+            **kwargs: Any) -> Session:
+    """A Session whose default endpoint speaks the Responses API to ``server``."""
+    s = Session(model=model, **kwargs)
+    install(s, server, retries=retries)
+    return s
+
+
+def install(s: Session, server: FakeOpenAI, *, retries: int = 0) -> None:
+    s.ctx.endpoints.install("default", ChatClient(
+        api_key="sk-test", base_url=server.url, timeout=s.config.timeout, retries=retries,
+        backoff=0.01, local_servers=(), api="responses", state=s.store))
+
+
+def message(role: str, text: str) -> dict[str, Any]:
+    return {"role": role, "content": text}
+
+
+def write_config(isolated: dict[str, str], text: str) -> Path:
+    path = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+# -- item 6: a plain answer goes back as a plain assistant message ----------------------------
+
+
+def test_through_a_bridge_a_plain_answer_is_replayed_as_a_plain_assistant_message(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    server.bridge = True
+
+    async def go() -> None:
+        s = await session(server, model="gemma3").start("b")
+        await s.line("one")
+        out = await s.line("two")
+        assert "echo: two" in out and "error" not in out
+        assert server.requests[1]["input"] == [
+            message("user", "one"), message("assistant", "echo: one"), message("user", "two")]
+        assert len(server.requests) == 2
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_output_items_that_carry_a_phase_or_reasoning_are_still_replayed_verbatim(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await session(server).start("v")
+        server.queue(Reply("Plain.", phase=""), Reply("Phased."), Reply("Thought.",
+                                                                         reasoning="Hm.", phase=""))
+        for question in ("a", "b", "c", "d"):
+            await s.line(question)
+        sent = server.requests[-1]["input"]
+        assert sent[1] == message("assistant", "Plain.")
+        assert sent[3]["type"] == "message" and sent[3]["phase"] == "final_answer"
+        assert sent[5]["type"] == "reasoning" and sent[5]["encrypted_content"]
+        assert sent[6]["type"] == "message" and sent[6]["content"][0]["text"] == "Thought."
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_a_500_with_a_validation_dump_is_one_readable_line_and_not_retried(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await session(server, model="gemma3", retries=2).start("e")
+        server.queue(Failure(500, BRIDGE_500))
+        out = await s.line("one")
+        [line] = [x for x in out.splitlines() if "error" in x]
+        assert ("1 validation error for ChatCompletionRequestAssistantMessage: content: Input "
+                "should be a valid string") in line
+        assert "input_" not in out and "errors.pydantic.dev" not in out
+        assert "Model Group" not in out
+        assert len(server.requests) == 1  # the same request fails the same way
+        await s.quit()
+
+    asyncio.run(go())
