@@ -18,6 +18,7 @@ from repl.errors import (
     ConnectionFailedError,
     ContextTooLongError,
     EmptyAnswerError,
+    EncryptedContentError,
     HeaderRefusedError,
     ModelNotFoundError,
     NotFoundError,
@@ -169,6 +170,9 @@ def status_error(status: int, body: object, headers: Any, model: str, where: str
                           or _param(body) == "previous_response_id"):
         return PreviousResponseNotFoundError(f"the server no longer has the previous response"
                                              f"{detail}", status=status)
+    if status == 400 and "invalid_encrypted_content" in lowered:
+        return EncryptedContentError(f"the server cannot read the earlier answers' encrypted "
+                                     f"reasoning{detail}", status=status)
     if status == 404:
         if "model" in lowered or not message:
             return ModelNotFoundError(f"model {model!r} not found at {where}{detail}",

@@ -33,6 +33,7 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
       +-- TimedOutError            nothing arrived for ``timeout`` seconds
       +-- BadRequestError          any other 4xx: the server rejected the request
       |    +-- PreviousResponseNotFoundError  the server no longer has previous_response_id
+      |    +-- EncryptedContentError     ...cannot read the encrypted reasoning replayed to it
       |    +-- UnsupportedSettingError   ...a request setting (temperature...) the model refuses
       +-- StreamError              the server reported an error, or the body broke, mid-answer
 
@@ -232,6 +233,11 @@ class BadRequestError(ApiError):
 class PreviousResponseNotFoundError(BadRequestError):
     """400 on ``previous_response_id``: the server no longer has that response (expired,
     deleted, another endpoint); the client replays the whole thread instead."""
+
+
+class EncryptedContentError(BadRequestError):
+    """400 ``invalid_encrypted_content``: earlier answers' encrypted reasoning was made for
+    another organisation or endpoint; the client sends the turn again without it."""
 
 
 class UnsupportedSettingError(BadRequestError):

@@ -1,8 +1,8 @@
 """A real HTTP server on 127.0.0.1 that speaks OpenAI's chat-completions streaming protocol,
 and the Responses API (``POST /v1/responses``: its event sequence, a response store for
 ``previous_response_id`` that ``DELETE /v1/responses/{id}`` empties, ``include`` refused on
-request, models served only there, LiteLLM's chat-completions bridge in front of
-llama-cpp-python: ``bridge``).
+request, models served only there, encrypted reasoning it did not make refused, LiteLLM's
+chat-completions bridge in front of llama-cpp-python: ``bridge``).
 
 It records every request it gets (so tests can assert what history was sent) and answers from a
 queue of scripted replies; with nothing queued it answers "echo: <last user message>".
@@ -156,6 +156,7 @@ class FakeOpenAI:
         self.responses_only: set[str] = set()
         self.refuse_include = False
         self.bridge = False  # LiteLLM's bridge: BRIDGE_500 for output_text, no phase, no include
+        self.encrypted: set[str] = set()  # the encrypted reasoning it made (clear: another org)
         self.stored: dict[str, list[dict[str, Any]]] = {}
         self._ids = 0
         self.deletes: list[str] = []  # the path of each DELETE request
@@ -421,6 +422,12 @@ class FakeOpenAI:
         if previous and previous not in self.stored:
             return {"message": f"Previous response with id '{previous}' not found.",
                     "param": "previous_response_id", "code": "previous_response_not_found"}
+        for item in body.get("input") if isinstance(body.get("input"), list) else []:
+            sealed = item.get("encrypted_content") if isinstance(item, dict) else None
+            if sealed and sealed not in self.encrypted:  # another endpoint's or organisation's
+                return {"message": f"The encrypted content for item {item.get('id')} could not "
+                                   "be verified.", "param": None,
+                        "code": "invalid_encrypted_content"}
         return None
 
     def _response_events(self, h: BaseHTTPRequestHandler, script: Script,
@@ -497,6 +504,7 @@ class FakeOpenAI:
         done = {**item, "summary": [{"type": "summary_text", "text": text}]}
         if encrypted:
             done["encrypted_content"] = f"enc:{self._ids}:{len(text)}"
+            self.encrypted.add(done["encrypted_content"])
         send("response.output_item.done", output_index=index, item=done)
         return done
 

@@ -102,3 +102,61 @@ def test_a_500_with_a_validation_dump_is_one_readable_line_and_not_retried(
         await s.quit()
 
     asyncio.run(go())
+
+
+# -- item 7: reasoning goes back only to the endpoint that made it ----------------------------
+
+
+def reasoning_of(sent: list[Any]) -> list[str]:
+    return [item["encrypted_content"] for item in sent if item.get("type") == "reasoning"]
+
+
+def test_a_thread_moved_to_another_endpoint_sends_it_no_reasoning_from_the_first(
+        api_env: dict[str, str], server: FakeOpenAI, other: FakeOpenAI,
+        isolated: dict[str, str]) -> None:
+    write_config(isolated, f'api = "responses"\n[endpoints.b]\nbase_url = "{other.url}"\n')
+
+    async def go() -> None:
+        s = await Session(model="gpt-5").start("m")
+        server.queue(Reply("A.", reasoning="Mine."))
+        await s.line("one")
+        assert s.store.messages("m")[-1].meta["endpoint"] == f"default@{server.url}"
+        await s.line("/model b:gpt-5")
+        other.queue(Reply("B.", reasoning="Theirs."))
+        out = await s.line("two")
+        assert "B." in out and "error" not in out
+        assert reasoning_of(other.sent_input()) == []
+        assert other.sent_input()[1]["type"] == "message"  # its phase still goes
+        await s.line("/model default:gpt-5")
+        await s.line("three")
+        assert reasoning_of(server.sent_input()) == ["enc:1:5"]  # its own, back home
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_reasoning_refused_by_its_endpoint_is_left_out_once_and_for_good(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await session(server).start("o")
+        server.queue(Reply("A.", reasoning="One."), Reply("B.", reasoning="Two."))
+        await s.line("one")
+        await s.line("two")
+        assert reasoning_of(server.sent_input()) == ["enc:1:4"]
+        server.encrypted.clear()  # the key now belongs to another organisation
+        server.queue(Reply("C.", reasoning="Three."))
+        out = await s.line("three")
+        assert out.count("encrypted reasoning") == 1 and "error" not in out and "C." in out
+        assert server.requests[2]["input"][1]["type"] == "reasoning"  # refused
+        assert reasoning_of(server.sent_input(3)) == []  # sent again without any
+        await s.line("four")
+        assert reasoning_of(server.sent_input()) == ["enc:3:6"]  # only what came since
+        assert len(server.requests) == 5
+        await s.quit()
+        again = session(server)
+        await again.start("o")
+        await again.line("five")  # remembered in the store: no refusal first
+        assert len(server.requests) == 6 and reasoning_of(server.sent_input()) == ["enc:3:6"]
+        await again.quit()
+
+    asyncio.run(go())
