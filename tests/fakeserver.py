@@ -2,7 +2,8 @@
 and the Responses API (``POST /v1/responses``: its event sequence, a response store for
 ``previous_response_id`` that ``DELETE /v1/responses/{id}`` empties, ``include`` refused on
 request, models served only there, encrypted reasoning it did not make refused, LiteLLM's
-chat-completions bridge in front of llama-cpp-python: ``bridge``).
+chat-completions bridge in front of llama-cpp-python: ``bridge``). A reply longer than the
+request's ``max_tokens`` / ``max_output_tokens`` is cut there, finishing ``length``.
 
 It records every request it gets (so tests can assert what history was sent) and answers from a
 queue of scripted replies; with nothing queued it answers "echo: <last user message>".
@@ -271,6 +272,7 @@ class FakeOpenAI:
             last = next((m["content"] for m in reversed(body["messages"])
                          if m["role"] == "user"), "")
             script = Reply(f"echo: {last}")
+        script = self._limited(script, body)
         if isinstance(script, Reset):
             self._reset(h)
             return
@@ -389,6 +391,7 @@ class FakeOpenAI:
         script = self.scripts.popleft() if self.scripts else None
         if script is None:
             script = Reply(f"echo: {_last_user_text(context)}")
+        script = self._limited(script, body)
         if isinstance(script, Reset):
             self._reset(h)
             return
@@ -429,6 +432,15 @@ class FakeOpenAI:
                                    "be verified.", "param": None,
                         "code": "invalid_encrypted_content"}
         return None
+
+    def _limited(self, script: Script, body: dict[str, Any]) -> Script:
+        """A reply cut at the request's output limit, as servers do (finish ``length``)."""
+        limit = next((body[k] for k in ("max_tokens", "max_completion_tokens",
+                                        "max_output_tokens") if isinstance(body.get(k), int)), 0)
+        room = limit * self.chars_per_token
+        if isinstance(script, Reply) and limit and len(script.text) > room:
+            return replace(script, text=script.text[:room], finish="length")
+        return script
 
     def _response_events(self, h: BaseHTTPRequestHandler, script: Script,
                          body: dict[str, Any], context: list[Any]) -> None:

@@ -14,7 +14,9 @@ import pytest
 from fakeserver import BRIDGE_500, Failure, FakeOpenAI, Reply
 from harness import Session
 
+from repl import compaction
 from repl.client import ChatClient
+from repl.thread import SUMMARY, TRUNCATED, Message
 
 
 @pytest.fixture
@@ -158,5 +160,115 @@ def test_reasoning_refused_by_its_endpoint_is_left_out_once_and_for_good(
         await again.line("five")  # remembered in the store: no refusal first
         assert len(server.requests) == 6 and reasoning_of(server.sent_input()) == ["enc:3:6"]
         await again.quit()
+
+    asyncio.run(go())
+
+
+# -- item 8: /compact bounded, fitted, given a system prompt, never longer ---------------------
+
+
+async def talk(s: Session, turns: int, size: int = 0) -> None:
+    for n in range(turns):
+        await s.line(f"question {n}" + " x" * size)
+
+
+def summaries(s: Session, name: str) -> list[Message]:
+    return [m for m in s.store.messages(name) if m.role == SUMMARY]
+
+
+def test_the_summary_request_has_a_system_prompt_and_a_bounded_output(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session(model="gpt-4o-mini").start("c")
+        await talk(s, 4, 100)
+        server.queue(Reply("Short."))
+        await s.line("/compact 2")
+        sent = server.requests[-1]
+        assert sent["messages"][0] == {"role": "system", "content": compaction.SYSTEM}
+        assert sent["messages"][-1]["content"] == compaction.SUMMARISE
+        assert sent["max_tokens"] == 4096  # an eighth of gpt-4o-mini's window, at most 4,096
+        await s.line("/set max_tokens 300")  # the user's output limit holds for summaries too
+        await talk(s, 2, 100)
+        server.queue(Reply("Shorter."))
+        await s.line("/compact 1")
+        assert server.requests[-1]["max_tokens"] == 300
+        out = await s.line("/set")
+        assert "compact_tokens" in out and "an eighth of the window" in out
+        await s.line("/set compact_tokens 500")  # its own setting wins
+        await talk(s, 2, 100)
+        server.queue(Reply("Shortest."))
+        await s.line("/compact 1")
+        assert server.requests[-1]["max_tokens"] == 500
+        assert len(summaries(s, "c")) == 3
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_on_the_responses_api_the_summary_has_instructions_and_max_output_tokens(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await session(server, run_settings={"compact_tokens": 80}).start("r")
+        await talk(s, 3, 100)
+        server.queue(Reply("Short."))
+        await s.line("/compact 1")
+        sent = server.requests[-1]
+        assert sent["instructions"] == compaction.SYSTEM and sent["max_output_tokens"] == 80
+        assert "compact_tokens" not in sent
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_the_summary_request_is_fitted_to_the_window_leaving_out_the_oldest(
+        api_env: dict[str, str], server: FakeOpenAI, isolated: dict[str, str]) -> None:
+    write_config(isolated, '[context_sizes]\n"tiny" = 600\n')
+    server.context_limit = 600
+
+    async def go() -> None:
+        s = await Session(model="tiny").start("w")
+        await talk(s, 10, 200)
+        server.queue(Reply("Short."))
+        out = await s.line("/compact 1")
+        assert "oldest messages do not fit tiny's window beside the summary" in out
+        sent = server.requests[-1]
+        assert server.tokens(sent["messages"]) + sent["max_tokens"] <= 600
+        assert sent["max_tokens"] == 75  # an eighth of 600
+        [summary] = summaries(s, "w")
+        assert summary.content == "Short." and summary.status is None
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_a_summary_longer_than_what_it_replaces_is_refused_and_nothing_changes(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session(model="gpt-4o-mini").start("l")
+        await talk(s, 4)
+        server.queue(Reply("long " * 100))
+        out = await s.line("/compact 2")
+        [line] = [x for x in out.splitlines() if "longer than" in x]
+        assert "nothing was changed" in line
+        assert summaries(s, "l") == []
+        await s.line("question 4")
+        assert server.sent_messages()[0]["content"] == "question 0"  # all of it still goes
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_a_summary_cut_off_by_its_limit_is_stored_flagged_and_said(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session(model="gpt-4o-mini").start("t")
+        await talk(s, 6, 200)
+        await s.line("/set compact_tokens 20")
+        server.queue(Reply("word " * 100))  # the server stops it at 20 tokens
+        out = await s.line("/compact 1")
+        assert "cut off at its limit of 20 tokens" in out
+        [summary] = summaries(s, "t")
+        assert summary.status == TRUNCATED and summary.content == "word " * 16
+        await s.quit()
 
     asyncio.run(go())
