@@ -272,3 +272,23 @@ def test_a_summary_cut_off_by_its_limit_is_stored_flagged_and_said(
         await s.quit()
 
     asyncio.run(go())
+
+
+def test_a_summary_request_the_server_still_finds_too_long_is_fitted_to_what_it_states(
+        api_env: dict[str, str], server: FakeOpenAI, isolated: dict[str, str]) -> None:
+    write_config(isolated, '[context_sizes]\n"tiny" = 2000\n')
+
+    async def go() -> None:
+        s = await Session(model="tiny").start("s")
+        await talk(s, 6, 200)
+        assert "not sent" not in s.text  # it all fits the configured window
+        server.context_limit = 600  # the server's real window is smaller
+        server.queue(Reply("Short."))
+        out = await s.line("/compact 1")
+        assert out.count("summary request is too long for tiny") == 1
+        assert "oldest messages do not fit tiny's window" in out
+        assert server.tokens(server.requests[-1]["messages"]) <= 600
+        assert [m.content for m in summaries(s, "s")] == ["Short."]
+        await s.quit()
+
+    asyncio.run(go())

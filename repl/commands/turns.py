@@ -14,6 +14,7 @@ from repl import chat, compaction, window
 from repl.client import ChatClient
 from repl.commands.registry import CommandError, command
 from repl.context import Context
+from repl.errors import ContextTooLongError
 from repl.events import Delta, Done, Notice, Retrying
 from repl.export import system_head
 from repl.importers import counted
@@ -162,18 +163,43 @@ async def compact(ctx: Context, arg: str) -> None:
     if len(users) <= keep:
         raise CommandError(f"nothing to compact: the thread has {len(users)} turns")
     older = messages[:users[-keep] if keep else len(messages)]
-    fit = window.load(ctx.store, ctx.window_key(info))
-    size, settings = fit.window(ctx.context_size(info)), ctx.request_settings(info)
-    request = compaction.request(older, size=size, scale=fit.scale,
-                                 limit=compaction.bound(size, settings))
-    _say_fitted(ctx, request)
     try:
         client = await ctx.client_for(info)
-        summary, finish = await _summarise(ctx, client, request, settings)
+        request, summary, finish = await _summary(ctx, client, older)
     except asyncio.CancelledError:
         ctx.ui.info("(stopped: nothing was compacted)")
         raise
     _keep_summary(ctx, older, request, summary, finish)
+
+
+async def _summary(ctx: Context, client: ChatClient,
+                   older: list[Message]) -> tuple[compaction.Request, str, str | None]:
+    """The summary of ``older``, asked in a request fitted to the window; fitted once more
+    to the window the server states if it still finds it too long (learned, as for turns)."""
+    info = ctx.thread
+    key, configured = ctx.window_key(info), ctx.context_size(info)
+    settings = ctx.request_settings(info)
+
+    def fitted(fit: window.Fit) -> compaction.Request:
+        size = fit.window(configured)
+        request = compaction.request(older, size=size, scale=fit.scale,
+                                     limit=compaction.bound(size, settings))
+        _say_fitted(ctx, request)
+        return request
+
+    fit = window.load(ctx.store, key)
+    request = fitted(fit)
+    try:
+        return (request, *await _summarise(ctx, client, request, settings))
+    except ContextTooLongError as e:
+        if e.partial:
+            raise
+        fit = fit.refused(request.messages, str(e), configured)
+    window.save(ctx.store, key, fit)
+    ctx.ui.info(f"the server says the summary request is too long for {ctx.model}: fitting it "
+                "to the window it states")
+    request = fitted(fit)
+    return (request, *await _summarise(ctx, client, request, settings))
 
 
 def _say_fitted(ctx: Context, request: compaction.Request) -> None:
