@@ -18,7 +18,7 @@ import pytest
                                     "repl.apierrors", "repl.store.redis", "repl.store.blobs",
                                     "repl.responses", "repl.completions", "repl.events",
                                     "repl.endpoints", "repl.tools.servers",
-                                    "repl.tools.toolbox", "repl.tools.names"])
+                                    "repl.tools.toolbox", "repl.tools.names", "repl.compaction"])
 def test_pure_layers_do_not_import_the_ui(module: str) -> None:
     code = (f"import sys, {module}; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
