@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from repl.completions import count
 from repl.errors import StreamError
@@ -38,10 +39,15 @@ RESEALED = ("the server cannot read the earlier answers' encrypted reasoning (ma
 
 
 def origin(endpoint: str, base_url: str | None, refusals: int) -> str:
-    """An endpoint as an answer's meta records it (``endpoint``): its name and URL, and ``#N``
-    once it has refused the reasoning it made N times (what it made before is not sent to it
-    again: it may be another organisation's key now)."""
-    return f"{endpoint}@{base_url or 'api.openai.com'}" + (f"#{refusals}" if refusals else "")
+    """An endpoint as an answer's meta records it (``endpoint``): its name and URL (never its
+    credentials: no user, password or query), and ``#N`` once it has refused the reasoning it
+    made N times (what it made before is not sent to it again: it may be another
+    organisation's key now)."""
+    where = "api.openai.com"
+    if base_url:
+        url = urlsplit(base_url)
+        where = f"{url.scheme}://{url.netloc.rpartition('@')[2]}{url.path}"
+    return f"{endpoint}@{where}" + (f"#{refusals}" if refusals else "")
 
 
 def context(messages: Sequence[Mapping[str, Any]]) -> str:

@@ -292,3 +292,11 @@ def test_a_summary_request_the_server_still_finds_too_long_is_fitted_to_what_it_
         await s.quit()
 
     asyncio.run(go())
+
+
+def test_the_endpoint_an_answer_records_holds_no_credentials() -> None:
+    from repl.responses import origin
+
+    assert origin("w", "https://me:secret@llm.example:8443/v1?key=k2", 0) == \
+        "w@https://llm.example:8443/v1"
+    assert origin("default", None, 2) == "default@api.openai.com#2"
