@@ -180,29 +180,33 @@ def test_the_summary_request_has_a_system_prompt_and_a_bounded_output(
         api_env: dict[str, str], server: FakeOpenAI) -> None:
     async def go() -> None:
         s = await Session(model="gpt-4o-mini").start("c")
-        await talk(s, 4, 100)
+        await talk(s, 3, 100)
         server.queue(Reply("Short."))
-        await s.line("/compact 2")
+        await s.line("/compact 1")
         sent = server.requests[-1]
         assert sent["messages"][0] == {"role": "system", "content": compaction.SYSTEM}
         assert sent["messages"][-1]["content"] == compaction.SUMMARISE
         assert sent["max_tokens"] == 4096  # an eighth of gpt-4o-mini's window, at most 4,096
         await s.line("/set max_tokens 300")  # the user's output limit holds for summaries too
-        await talk(s, 2, 100)
+        await talk(s, 1, 100)
         server.queue(Reply("Shorter."))
         await s.line("/compact 1")
         assert server.requests[-1]["max_tokens"] == 300
+        assert len(summaries(s, "c")) == 2
         out = await s.line("/set")
         assert "compact_tokens" in out and "an eighth of the window" in out
-        await s.line("/set compact_tokens 500")  # its own setting wins
-        await talk(s, 2, 100)
-        server.queue(Reply("Shortest."))
-        await s.line("/compact 1")
-        assert server.requests[-1]["max_tokens"] == 500
-        assert len(summaries(s, "c")) == 3
         await s.quit()
 
     asyncio.run(go())
+
+
+def test_the_bound_is_compact_tokens_else_a_share_of_the_window_within_max_tokens() -> None:
+    assert compaction.bound(128_000, {}) == 4096
+    assert compaction.bound(2_048, {}) == 256
+    assert compaction.bound(256, {}) == 64
+    assert compaction.bound(None, {}) == 1024
+    assert compaction.bound(2_048, {"max_tokens": 100}) == 100
+    assert compaction.bound(2_048, {"max_tokens": 100, "compact_tokens": 500}) == 500
 
 
 def test_on_the_responses_api_the_summary_has_instructions_and_max_output_tokens(
@@ -227,7 +231,7 @@ def test_the_summary_request_is_fitted_to_the_window_leaving_out_the_oldest(
 
     async def go() -> None:
         s = await Session(model="tiny").start("w")
-        await talk(s, 10, 200)
+        await talk(s, 5, 250)
         server.queue(Reply("Short."))
         out = await s.line("/compact 1")
         assert "oldest messages do not fit tiny's window beside the summary" in out
@@ -262,7 +266,7 @@ def test_a_summary_cut_off_by_its_limit_is_stored_flagged_and_said(
         api_env: dict[str, str], server: FakeOpenAI) -> None:
     async def go() -> None:
         s = await Session(model="gpt-4o-mini").start("t")
-        await talk(s, 6, 200)
+        await talk(s, 3, 100)
         await s.line("/set compact_tokens 20")
         server.queue(Reply("word " * 100))  # the server stops it at 20 tokens
         out = await s.line("/compact 1")
@@ -280,7 +284,7 @@ def test_a_summary_request_the_server_still_finds_too_long_is_fitted_to_what_it_
 
     async def go() -> None:
         s = await Session(model="tiny").start("s")
-        await talk(s, 6, 200)
+        await talk(s, 4, 300)
         assert "not sent" not in s.text  # it all fits the configured window
         server.context_limit = 600  # the server's real window is smaller
         server.queue(Reply("Short."))
@@ -300,3 +304,12 @@ def test_the_endpoint_an_answer_records_holds_no_credentials() -> None:
     assert origin("w", "https://me:secret@llm.example:8443/v1?key=k2", 0) == \
         "w@https://llm.example:8443/v1"
     assert origin("default", None, 2) == "default@api.openai.com#2"
+
+
+def test_a_request_that_cannot_hold_even_the_newest_message_summarises_nothing() -> None:
+    older = [Message("user", "x" * 2000, id=1), Message("assistant", "y" * 2000, id=2)]
+    request = compaction.request(older, size=600, scale=1.0, limit=75)
+    assert request.summarised == 0 and request.left_out == 2
+    assert request.replaced == 2 * (500 + 4)
+    fits = compaction.request(older, size=None, scale=1.0, limit=75)
+    assert (fits.summarised, fits.left_out) == (2, 0)
