@@ -18,6 +18,7 @@ from repl.errors import (
     ConnectionFailedError,
     ContextTooLongError,
     EmptyAnswerError,
+    EncryptedContentError,
     HeaderRefusedError,
     ModelNotFoundError,
     NoResponsesApiError,
@@ -54,9 +55,28 @@ def redact(error: ApiError, *secrets: str | None) -> ApiError:
 
 
 def body_message(body: object) -> tuple[str, str]:
-    """(message, code) from an error body of any shape servers send."""
+    """(message, code) from an error body of any shape servers send, the message one line."""
+    message, code = _body_message(body)
+    return readable(message), code
+
+
+# what makes a validation dump (pydantic's, passed on whole by llama-cpp-python and LiteLLM)
+# long and unreadable: the input it echoes, its link, LiteLLM's routing lines
+_NOISE = (r"\s*\[type=[^\n]*\]", r"\s*For further information visit \S+",
+          r"^\s*(?:Received|Available) Model Group.*$")
+
+
+def readable(text: str) -> str:
+    """A server's error text as one line: its lines joined, a validation dump without the
+    input it echoes."""
+    for pattern in _NOISE:
+        text = re.sub(pattern, "", text, flags=re.MULTILINE)
+    return ": ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _body_message(body: object) -> tuple[str, str]:
     if isinstance(body, list) and body:
-        return body_message(body[0])
+        return _body_message(body[0])
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, str):
@@ -157,6 +177,9 @@ def status_error(status: int, body: object, headers: Any, model: str, where: str
                           or _param(body) == "previous_response_id"):
         return PreviousResponseNotFoundError(f"the server no longer has the previous response"
                                              f"{detail}", status=status)
+    if status == 400 and "invalid_encrypted_content" in lowered:
+        return EncryptedContentError(f"the server cannot read the earlier answers' encrypted "
+                                     f"reasoning{detail}", status=status)
     if status == 404:
         if "model" in lowered or not message:
             return ModelNotFoundError(f"model {model!r} not found at {where}{detail}",
@@ -165,7 +188,9 @@ def status_error(status: int, body: object, headers: Any, model: str, where: str
     if status == 403:
         return PermissionDeniedError(f"{where} refused the request{detail}", status=status)
     if status >= 500 or status in (408, 409):
-        return ServerError(f"the server failed{detail}", status=status, retry_after=wait)
+        error = ServerError(f"the server failed{detail}", status=status, retry_after=wait)
+        error.retryable = "validation error" not in lowered  # it fails the same way again
+        return error
     refused = re.search(r"unsupported (?:parameter|value): '([\w.]+)'", message, re.IGNORECASE)
     if refused and (setting := _SETTING_OF.get(refused.group(1))):
         return UnsupportedSettingError(f"the server rejected the request{detail}",

@@ -26,6 +26,7 @@ from repl.errors import (
     ApiError,
     BadRequestError,
     ConnectionFailedError,
+    EncryptedContentError,
     NoKeyError,
     NoResponsesApiError,
     PreviousResponseNotFoundError,
@@ -126,7 +127,7 @@ class ChatClient:
         ``settings``: chatrepl's request settings by name (REQUEST_SETTINGS); ``tools``: function
         tools as chat completions has them ({"type": "function", "function": {...}})."""
         settings, chain = settings or {}, self.server_state
-        tries, reconnected, switched = 0, False, False
+        tries, reconnected, switched, resealed = 0, False, False, False
         while True:
             arrived: list[bool] = []
             try:
@@ -148,6 +149,11 @@ class ChatClient:
                 chain = False
                 yield Notice("the server no longer has the previous response: sending the "
                              "whole thread again")
+                continue
+            if isinstance(error, EncryptedContentError) and not resealed:
+                resealed = True  # what this endpoint gave before: not sent to it again
+                self._remember(f"reasoning:{self.endpoint}", str(self._refusals() + 1))
+                yield Notice(responses.RESEALED)
                 continue
             if isinstance(error, ConnectionFailedError):
                 reused = self._used
@@ -185,6 +191,15 @@ class ChatClient:
         """No base URL, or api.openai.com's."""
         host = (self.base_url or "https://api.openai.com").split("//", 1)[-1].split("/", 1)[0]
         return host == "api.openai.com"
+
+    @property
+    def origin(self) -> str:
+        """This endpoint as answers record it, with the times it refused its own reasoning."""
+        return responses.origin(self.endpoint, self.base_url, self._refusals())
+
+    def _refusals(self) -> int:
+        value = self._recall(f"reasoning:{self.endpoint}") or ""
+        return int(value) if value.isdigit() else 0
 
     def _key(self, what: str) -> str:
         """Keyed like window.state_key: per endpoint (and model, in ``what``)."""
@@ -249,8 +264,9 @@ class ChatClient:
         client = self._client()
         include = self._recall("include") != "refused"
         body = responses.body(messages, model, settings, tools, store=self.server_state,
-                              include=include, chain=chain)
-        reader = responses.Reader(stored=self.server_state, sent=responses.context(messages))
+                              include=include, chain=chain, origin=self.origin)
+        reader = responses.Reader(stored=self.server_state, sent=responses.context(messages),
+                                  origin=self.origin)
 
         async def read(response: Any, deadline: asyncio.Timeout) -> AsyncIterator[Event]:
             async for name, data in self._data(response, deadline):

@@ -60,7 +60,8 @@ CONFIG_TEMPLATE = """\
 # [presets.terse]                # /preset terse, -p terse
 # system = "Answer in one sentence."
 # model = "ollama:llama3.2"
-# temperature = 0.2              # also top_p, max_tokens, seed, effort (and in [endpoints.X])
+# temperature = 0.2              # also top_p, max_tokens, seed, effort, compact_tokens (the
+#                                # most a /compact summary takes), and in [endpoints.X]
 """
 
 _KEYS: dict[str, type] = {
@@ -263,6 +264,7 @@ SETTINGS: dict[str, str] = {
     "temperature": "a number from 0 to 2", "top_p": "a number from 0 to 1",
     "max_tokens": "a whole number of tokens, 1 or more", "seed": "a whole number",
     "effort": "one of " + ", ".join(EFFORTS),
+    "compact_tokens": "a whole number of tokens, 1 or more",  # /compact's summary; never sent
 }
 _ENDPOINT_KEYS = ("base_url", "api_key_env", "api_key_command", "api", "headers", "models",
                   "context_sizes", *SETTINGS)
@@ -316,7 +318,7 @@ def parse_setting(key: str, value: object) -> object:
         if key == "effort":
             if text in EFFORTS:
                 return text
-        elif key in ("max_tokens", "seed"):
+        elif key in ("max_tokens", "seed", "compact_tokens"):
             number = int(text)
             if key == "seed" or number >= 1:
                 return number

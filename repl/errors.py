@@ -36,6 +36,7 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
       +-- TimedOutError            nothing arrived for ``timeout`` seconds
       +-- BadRequestError          any other 4xx: the server rejected the request
       |    +-- PreviousResponseNotFoundError  the server no longer has previous_response_id
+      |    +-- EncryptedContentError     ...cannot read the encrypted reasoning replayed to it
       |    +-- UnsupportedSettingError   ...a request setting (temperature...) the model refuses
       +-- StreamError              the server reported an error, or the body broke, mid-answer
 
@@ -254,13 +255,14 @@ class EmptyAnswerError(ApiError):
 
 
 class ServerError(ApiError):
-    """5xx, 408 or 409: the server failed or was too busy; the same request may succeed later."""
+    """5xx, 408 or 409: the server failed or was too busy; the same request may succeed later
+    (not ``retryable`` when the server says it could not read the request)."""
 
     retryable = True
     offers_retry = True
 
     def hint(self, *, repl: bool) -> str:
-        return self._again(repl, "try again")
+        return self._again(repl, "try again") if self.retryable else ""
 
 
 class ConnectionFailedError(ApiError):
@@ -286,6 +288,11 @@ class BadRequestError(ApiError):
 class PreviousResponseNotFoundError(BadRequestError):
     """400 on ``previous_response_id``: the server no longer has that response (expired,
     deleted, another endpoint); the client replays the whole thread instead."""
+
+
+class EncryptedContentError(BadRequestError):
+    """400 ``invalid_encrypted_content``: earlier answers' encrypted reasoning was made for
+    another organisation or endpoint; the client sends the turn again without it."""
 
 
 class UnsupportedSettingError(BadRequestError):

@@ -3,7 +3,11 @@ chat completions has it, and the streamed events read into the client's events.
 
 The local store stays the truth: by default every request says ``store: false`` and carries the
 whole conversation, the system prompt as ``instructions``, an answer's stored output items
-(reasoning with its encrypted content, the message with its ``phase``) replayed verbatim. With
+replayed verbatim where they carry what the server needs (reasoning with its encrypted content,
+function calls, the message's ``phase``); a plain answer goes back as a plain assistant message,
+which bridges to chat completions (LiteLLM) can pass on. Reasoning goes back only to the
+endpoint that made it (``origin``, kept in the answer's meta as ``endpoint``): another one, or
+another organisation behind the same one, refuses it. With
 server state, a request chains from the last answer the server kept (``previous_response_id``)
 and sends only what follows it, if the conversation before that answer is still exactly the one
 the server saw (``context``: a hash of what that answer's request sent); else it replays.
@@ -16,6 +20,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from repl.completions import count
 from repl.errors import StreamError
@@ -29,6 +34,22 @@ FINISHES = {"max_output_tokens": "length", "content_filter": "content_filter"}
 ROLES = ("user", "assistant", "system", "developer")
 
 
+RESEALED = ("the server cannot read the earlier answers' encrypted reasoning (made for another "
+            "organisation?): sent without it, from now on")
+
+
+def origin(endpoint: str, base_url: str | None, refusals: int) -> str:
+    """An endpoint as an answer's meta records it (``endpoint``): its name and URL (never its
+    credentials: no user, password or query), and ``#N`` once it has refused the reasoning it
+    made N times (what it made before is not sent to it again: it may be another
+    organisation's key now)."""
+    where = "api.openai.com"
+    if base_url:
+        url = urlsplit(base_url)
+        where = f"{url.scheme}://{url.netloc.rpartition('@')[2]}{url.path}"
+    return f"{endpoint}@{where}" + (f"#{refusals}" if refusals else "")
+
+
 def context(messages: Sequence[Mapping[str, Any]]) -> str:
     """What a request sent, as a short hash: a later request may chain from its answer only if
     the messages before that answer hash the same."""
@@ -36,11 +57,13 @@ def context(messages: Sequence[Mapping[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def anchor(messages: Sequence[Mapping[str, Any]]) -> tuple[int, str] | None:
-    """(index, response id) of the last answer the server stored for this very conversation."""
+def anchor(messages: Sequence[Mapping[str, Any]], origin: str) -> tuple[int, str] | None:
+    """(index, response id) of the last answer the server (``origin``) stored for this very
+    conversation."""
     for i in range(len(messages) - 1, -1, -1):
         meta = messages[i].get(META) or {}
         if (messages[i].get("role") == "assistant" and meta.get("stored")
+                and meta.get("endpoint") == origin
                 and isinstance(meta.get("response_id"), str)):
             return (i, meta["response_id"]) if meta.get("context") == context(messages[:i]) \
                 else None
@@ -49,17 +72,17 @@ def anchor(messages: Sequence[Mapping[str, Any]]) -> tuple[int, str] | None:
 
 def body(messages: Sequence[Mapping[str, Any]], model: str, settings: Mapping[str, Any],
          tools: Sequence[Mapping[str, Any]], *, store: bool, include: bool,
-         chain: bool) -> dict[str, Any]:
-    """The request for ``messages`` (chat completions shape); ``chain``: from the last stored
-    answer, when it is still valid."""
+         chain: bool, origin: str = "") -> dict[str, Any]:
+    """The request for ``messages`` (chat completions shape) to the endpoint ``origin``;
+    ``chain``: from the last answer it stored, when it is still valid."""
     first = messages[0] if messages else {}
     instructions = _text(first.get("content")) if first.get("role") == "system" else None
     start = 1 if instructions is not None else 0
-    previous = anchor(messages) if chain else None
+    previous = anchor(messages, origin) if chain else None
     if previous:
         start = max(start, previous[0] + 1)
-    request: dict[str, Any] = {"model": model, "input": items(messages[start:]), "stream": True,
-                               "store": store}
+    request: dict[str, Any] = {"model": model, "input": items(messages[start:], origin),
+                               "stream": True, "store": store}
     if instructions is not None:
         request["instructions"] = instructions
     if previous:
@@ -86,15 +109,16 @@ def function_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
     return {"type": "function", **dict(function)}
 
 
-def items(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Input items for chat completions messages: an answer's stored output items verbatim, or
-    its text and function calls; a tool message as the call's output."""
+def items(messages: Sequence[Mapping[str, Any]], origin: str = "") -> list[dict[str, Any]]:
+    """Input items for chat completions messages: an answer's stored output items verbatim
+    where it needs them (``replayed`` to ``origin``), else its text and function calls; a tool
+    message as the call's output."""
     found: list[dict[str, Any]] = []
     for m in messages:
         role = m.get("role")
-        output = (m.get(META) or {}).get("output")
-        if role == "assistant" and isinstance(output, list) and output:
-            found.extend(dict(item) for item in output)
+        output = replayed(m.get(META) or {}, origin) if role == "assistant" else []
+        if output:
+            found.extend(output)
             continue
         if role == "tool":
             found.append({"type": "function_call_output", "call_id": m.get("tool_call_id", ""),
@@ -109,6 +133,25 @@ def items(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                           "name": function.get("name", ""),
                           "arguments": function.get("arguments", "")})
     return found
+
+
+def replayed(meta: Mapping[str, Any], origin: str) -> list[dict[str, Any]]:
+    """An answer's output items to send back to ``origin`` as they were, or none (send its
+    text): only an answer with an item that carries what the server needs, its encrypted
+    reasoning (to the endpoint that made it: no other can read it), a function call or a
+    message's ``phase``. An output_text item otherwise gains nothing, and a bridge to chat
+    completions turns it into list content, which llama.cpp refuses."""
+    output = meta.get("output")
+    own = bool(origin) and meta.get("endpoint") == origin
+    kept = [dict(item) for item in output if isinstance(item, Mapping)
+            and (own or item.get("type") != "reasoning")] if isinstance(output, list) else []
+    return kept if any(_needed(item) for item in kept) else []
+
+
+def _needed(item: Mapping[str, Any]) -> bool:
+    if item.get("type") == "reasoning":
+        return bool(item.get("encrypted_content"))
+    return item.get("type") == "function_call" or bool(item.get("phase"))
 
 
 def _text(content: object) -> str:
@@ -141,9 +184,10 @@ def _part(part: Mapping[str, Any]) -> dict[str, Any]:
 class Reader:
     """The events of one streamed response, read one at a time (``feed``), then ``done``."""
 
-    def __init__(self, *, stored: bool, sent: str) -> None:
+    def __init__(self, *, stored: bool, sent: str, origin: str) -> None:
         self.received = 0
-        self._meta: dict[str, Any] = {"api": "responses", "stored": stored, "context": sent}
+        self._meta: dict[str, Any] = {"api": "responses", "stored": stored, "context": sent,
+                                      "endpoint": origin}
         self._output: dict[int, dict[str, Any]] = {}
         self._calling: dict[int, dict[str, Any]] = {}  # function calls while they stream
         self._finish: str | None = None

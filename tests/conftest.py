@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fakeserver import FakeOpenAI
+
 # No test depends on the machine's speed: hypothesis's per-example deadline (200 ms) fails a
 # property on a loaded two-core machine, so there is none.
 settings.register_profile("chatrepl", deadline=None)
 settings.load_profile("chatrepl")
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fakeserver import FakeOpenAI
 
 
 @pytest.fixture(autouse=True)

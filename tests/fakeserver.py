@@ -1,7 +1,9 @@
 """A real HTTP server on 127.0.0.1 that speaks OpenAI's chat-completions streaming protocol,
 and the Responses API (``POST /v1/responses``: its event sequence, a response store for
 ``previous_response_id`` that ``DELETE /v1/responses/{id}`` empties, ``include`` refused on
-request, models served only there).
+request, models served only there, encrypted reasoning it did not make refused, LiteLLM's
+chat-completions bridge in front of llama-cpp-python: ``bridge``). A reply longer than the
+request's ``max_tokens`` / ``max_output_tokens`` is cut there, finishing ``length``.
 
 It records every request it gets (so tests can assert what history was sent) and answers from a
 queue of scripted replies; with nothing queued it answers "echo: <last user message>".
@@ -18,7 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -40,7 +42,7 @@ class Reply:
     # with its index, id, type and name, then its arguments in pieces; content null throughout
     tool_calls: list[tuple[str, str, str]] = field(default_factory=list)
     cached: int = 0  # Responses: input tokens reported as read from the prompt cache
-    phase: str = "final_answer"  # Responses: the message item's phase
+    phase: str = "final_answer"  # Responses: the message item's phase ("": none, as bridges)
 
 
 @dataclass
@@ -89,6 +91,17 @@ class PoisonedKeepAlive:
 
 
 Script = Reply | Failure | RawSSE | Reset | PoisonedKeepAlive | ResponseFailed | ErrorEvent
+
+# LiteLLM's Responses bridge turns a replayed output_text part into list content, which
+# llama-cpp-python's chat formats refuse: its 500, wrapped by LiteLLM, as it came (SERVERS.md)
+BRIDGE_500 = {"error": {
+    "message": "litellm.APIError: APIError: OpenAIException - 1 validation error for "
+               "ChatCompletionRequestAssistantMessage\ncontent\n  Input should be a valid string "
+               "[type=string_type, input_value=[{'type': 'text', 'text': 'echo: one'}], "
+               "input_type=list]\n    For further information visit "
+               "https://errors.pydantic.dev/2.11/v/string_type\nReceived Model Group=gemma3\n"
+               "Available Model Group Fallbacks=None",
+    "type": None, "param": None, "code": "500"}}
 
 RESPONSES_ONLY = ("This model is only supported in v1/responses and not in "
                   "v1/chat/completions.")
@@ -145,6 +158,8 @@ class FakeOpenAI:
         # and the responses stored (store: true), by id, with the context each was given
         self.responses_only: set[str] = set()
         self.refuse_include = False
+        self.bridge = False  # LiteLLM's bridge: BRIDGE_500 for output_text, no phase, no include
+        self.encrypted: set[str] = set()  # the encrypted reasoning it made (clear: another org)
         self.stored: dict[str, list[dict[str, Any]]] = {}
         self._ids = 0
         self.deletes: list[str] = []  # the path of each DELETE request
@@ -279,6 +294,7 @@ class FakeOpenAI:
             last = next((m["content"] for m in reversed(self.seen(body["messages"]))
                          if m["role"] == "user"), "")
             script = Reply(f"echo: {last}")
+        script = self._limited(script, body)
         if isinstance(script, Reset):
             self._reset(h)
             return
@@ -400,9 +416,12 @@ class FakeOpenAI:
         script = self.scripts.popleft() if self.scripts else None
         if script is None:
             script = Reply(f"echo: {_last_user_text(context)}")
+        script = self._limited(script, body)
         if isinstance(script, Reset):
             self._reset(h)
             return
+        if self.bridge and _replays_output_text(body):
+            script = Failure(500, BRIDGE_500)
         if isinstance(script, Failure):
             self._failure(h, script)
             return
@@ -431,7 +450,22 @@ class FakeOpenAI:
         if previous and previous not in self.stored:
             return {"message": f"Previous response with id '{previous}' not found.",
                     "param": "previous_response_id", "code": "previous_response_not_found"}
+        for item in body.get("input") if isinstance(body.get("input"), list) else []:
+            sealed = item.get("encrypted_content") if isinstance(item, dict) else None
+            if sealed and sealed not in self.encrypted:  # another endpoint's or organisation's
+                return {"message": f"The encrypted content for item {item.get('id')} could not "
+                                   "be verified.", "param": None,
+                        "code": "invalid_encrypted_content"}
         return None
+
+    def _limited(self, script: Script, body: dict[str, Any]) -> Script:
+        """A reply cut at the request's output limit, as servers do (finish ``length``)."""
+        limit = next((body[k] for k in ("max_tokens", "max_completion_tokens",
+                                        "max_output_tokens") if isinstance(body.get(k), int)), 0)
+        room = limit * self.chars_per_token
+        if isinstance(script, Reply) and limit and len(script.text) > room:
+            return replace(script, text=script.text[:room], finish="length")
+        return script
 
     def _response_events(self, h: BaseHTTPRequestHandler, script: Script,
                          body: dict[str, Any], context: list[Any]) -> None:
@@ -460,11 +494,12 @@ class FakeOpenAI:
         if r.stall:
             time.sleep(r.stall)
         output: list[dict[str, Any]] = []
-        encrypted = ENCRYPTED in (body.get("include") or [])
+        encrypted = ENCRYPTED in (body.get("include") or []) and not self.bridge
         if r.reasoning:
             output.append(self._reasoning_item(send, len(output), r.reasoning, encrypted))
         if r.text or not r.tool_calls:
-            output.append(self._message_item(send, len(output), r))
+            phase = "" if self.bridge else r.phase  # LiteLLM's output items have none
+            output.append(self._message_item(send, len(output), replace(r, phase=phase)))
         for call_id, name, arguments in r.tool_calls:
             output.append(self._call_item(send, len(output), call_id, name, arguments))
         if isinstance(script, ErrorEvent):
@@ -506,12 +541,14 @@ class FakeOpenAI:
         done = {**item, "summary": [{"type": "summary_text", "text": text}]}
         if encrypted:
             done["encrypted_content"] = f"enc:{self._ids}:{len(text)}"
+            self.encrypted.add(done["encrypted_content"])
         send("response.output_item.done", output_index=index, item=done)
         return done
 
     def _message_item(self, send: Callable[..., None], index: int, r: Reply) -> dict[str, Any]:
         item: dict[str, Any] = {"id": f"msg_{self._ids}", "type": "message", "role": "assistant",
-                                "status": "in_progress", "content": [], "phase": r.phase}
+                                "status": "in_progress", "content": [],
+                                **({"phase": r.phase} if r.phase else {})}
         send("response.output_item.added", output_index=index, item=item)
         ids = {"item_id": item["id"], "output_index": index, "content_index": 0}
         part = {"type": "output_text", "text": "", "annotations": []}
@@ -543,6 +580,15 @@ class FakeOpenAI:
 
 
 ENCRYPTED = "reasoning.encrypted_content"
+
+
+def _replays_output_text(body: dict[str, Any]) -> bool:
+    """An input item holds an output_text part (an earlier answer's message item replayed)."""
+    items = body.get("input") if isinstance(body.get("input"), list) else []
+    return any(isinstance(item, dict) and isinstance(item.get("content"), list)
+               and any(isinstance(p, dict) and p.get("type") == "output_text"
+                       for p in item["content"])
+               for item in items)
 
 
 def _last_user_text(items: list[Any]) -> str:

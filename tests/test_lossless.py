@@ -468,7 +468,7 @@ def test_compact_sends_the_attachment_bytes_too(api_env: dict[str, str],
                                   Message("user", "q2"), Message("assistant", "a2")])
         server.queue(Reply("We looked at a cat."))
         await s.line("/compact 1")
-        assert server.sent_messages()[0] == image_message(raw).for_api()
+        assert server.sent_messages()[1] == image_message(raw).for_api()  # after the system
         await s.quit()
 
     asyncio.run(go())

@@ -199,7 +199,7 @@ def test_compact_after_a_failed_question_asks_for_the_summary_in_turn(
         out = await s.line("/compact 2")
         assert "summary" in out
         request = [m["content"] for m in server.sent_messages()]
-        assert request[:2] == ["q0", "echo: q0"] and request[2].startswith("Summarise")
+        assert request[1:3] == ["q0", "echo: q0"] and request[3].startswith("Summarise")
         assert no_two_users_in_a_row(server)
         await s.quit()
 

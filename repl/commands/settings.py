@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from repl.commands.registry import CommandError, command
+from repl.compaction import DEFAULT as COMPACT_DEFAULT
 from repl.config import SETTINGS, parse_setting
 from repl.context import Context
 
 UNSET = "-"
+SERVER_DEFAULT = "the server's default"
+DEFAULTS = {"compact_tokens": COMPACT_DEFAULT}  # chatrepl's own, not the server's
 
 
 def setting_names(ctx: Context) -> list[str]:
@@ -19,7 +22,8 @@ async def set_(ctx: Context, arg: str) -> None:
     if not arg:
         sources = ctx.setting_sources(ctx.thread)
         ctx.ui.rows([(key, f"{sources[key][0]}  ({sources[key][1]})" if key in sources else
-                      "-  (the server's default)") for key in SETTINGS])
+                      f"-  ({DEFAULTS.get(key, SERVER_DEFAULT)})")
+                     for key in SETTINGS])
         return
     key, _, value = arg.partition(" ")
     key, value = key.lower(), value.strip()

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
-from repl import chat, window
+from repl import chat, compaction, window
+from repl.client import ChatClient
 from repl.commands.registry import CommandError, command
 from repl.context import Context
+from repl.errors import ContextTooLongError
+from repl.events import Delta, Done, Notice, Retrying
 from repl.export import system_head
 from repl.importers import counted
 from repl.parts import marked, names_of
@@ -20,6 +24,7 @@ from repl.thread import (
     REPLACED,
     SUMMARY,
     TEXT_PARTS,
+    TRUNCATED,
     UNDONE,
     UNDONE_EDIT,
     Message,
@@ -27,10 +32,6 @@ from repl.thread import (
 )
 
 UNDONE_RETRY = f"{UNDONE}:retry"  # /undo of a /retry (redo re-applies it)
-
-SUMMARISE = ("Summarise our conversation so far for your own later use: the facts, decisions, "
-             "open questions and anything I asked you to remember, concisely. Reply with the "
-             "summary only.")
 
 PRICES: dict[str, tuple[float, float]] = {  # US$ per million tokens (input, output)
     "gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00), "gpt-4.1-nano": (0.10, 0.40),
@@ -159,26 +160,97 @@ def _attached(question: Message) -> tuple[Part, ...]:
 async def compact(ctx: Context, arg: str) -> None:
     """Summarise all but the last N turns (default 2) into one message sent in their place."""
     keep = int(arg) if arg.isdigit() else 2
-    messages = ctx.store.messages(ctx.thread.name)
+    info = ctx.thread
+    messages = ctx.store.messages(info.name)
     users = [i for i, m in enumerate(messages) if m.role == "user"]
     if len(users) <= keep:
         raise CommandError(f"nothing to compact: the thread has {len(users)} turns")
-    cut = users[-keep] if keep else len(messages)
-    older = messages[:cut]
-    request = ctx.store.expand(window.conversation([*older, Message("user", SUMMARISE)]))
-    ctx.ui.info(f"summarising {len(older)} messages…")
+    older = messages[:users[-keep] if keep else len(messages)]
     try:
-        client = await ctx.client_for(ctx.thread)
-        summary = await client.complete(request, ctx.model)
+        client = await ctx.client_for(info)
+        request, summary, finish = await _summary(ctx, client, older)
     except asyncio.CancelledError:
         ctx.ui.info("(stopped: nothing was compacted)")
         raise
+    _keep_summary(ctx, older, request, summary, finish)
+
+
+async def _summary(ctx: Context, client: ChatClient,
+                   older: list[Message]) -> tuple[compaction.Request, str, str | None]:
+    """The summary of ``older``, asked in a request fitted to the window; fitted once more
+    to the window the server states if it still finds it too long (learned, as for turns)."""
+    info = ctx.thread
+    key, configured = ctx.window_key(info), ctx.context_size(info)
+    settings = ctx.request_settings(info)
+
+    def fitted(fit: window.Fit) -> compaction.Request:
+        size = fit.window(configured)
+        request = compaction.request(older, size=size, scale=fit.scale,
+                                     limit=compaction.bound(size, settings))
+        _say_fitted(ctx, request)
+        return request
+
+    fit = window.load(ctx.store, key)
+    request = fitted(fit)
+    try:
+        return (request, *await _summarise(ctx, client, request, settings))
+    except ContextTooLongError as e:
+        if e.partial:
+            raise
+        fit = fit.refused(request.messages, configured, limit=e.limit, prompt=e.prompt)
+    window.save(ctx.store, key, fit)
+    ctx.ui.info(f"the server says the summary request is too long for {ctx.model}: fitting it "
+                "to the window it states")
+    request = fitted(fit)
+    return (request, *await _summarise(ctx, client, request, settings))
+
+
+def _say_fitted(ctx: Context, request: compaction.Request) -> None:
+    if request.summarised <= 0:
+        raise CommandError(f"not even the newest message to summarise fits {ctx.model}'s window "
+                           f"beside a summary of {request.limit:,} tokens; nothing was changed")
+    if request.left_out:
+        ctx.ui.info(f"the {request.left_out} oldest messages do not fit {ctx.model}'s window "
+                    "beside the summary: they are left out of it (they stay in the thread)")
+    ctx.ui.info(f"summarising {request.summarised} messages in at most {request.limit:,} "
+                "tokens…")
+
+
+async def _summarise(ctx: Context, client: ChatClient, request: compaction.Request,
+                     settings: dict[str, Any]) -> tuple[str, str | None]:
+    """The summary's text and how it finished (``length``: cut off at its limit)."""
+    parts: list[str] = []
+    finish: str | None = None
+    async for event in client.stream(ctx.store.expand(request.messages), ctx.model,
+                                     settings={**settings, "max_tokens": request.limit}):
+        if isinstance(event, Delta):
+            parts.append(event.text)
+        elif isinstance(event, Retrying | Notice):
+            ctx.ui.info(str(event))
+        elif isinstance(event, Done):
+            finish = event.finish_reason
+    return "".join(parts), finish
+
+
+def _keep_summary(ctx: Context, older: list[Message], request: compaction.Request,
+                  summary: str, finish: str | None) -> None:
+    """Store the summary, unless it is empty or longer than what it would replace; one cut
+    off by its limit (or a stream cut short) is stored flagged truncated, and said."""
+    size = compaction.tokens(summary)
     if not summary.strip():
         raise CommandError("the model returned an empty summary; nothing was changed")
+    if size > request.replaced:
+        raise CommandError(f"the summary (about {size:,} tokens) is longer than the "
+                           f"{request.replaced:,} it would replace; nothing was changed")
+    cut = finish != "stop"
     ctx.store.append(ctx.thread.name, Message(SUMMARY, summary, model=ctx.model,
-                                              covers=older[-1].id))
-    ctx.ui.info(f"{len(older)} earlier messages are now sent as a summary of "
-                f"{len(summary)} characters; they stay in the thread and in /search")
+                                              covers=older[-1].id,
+                                              status=TRUNCATED if cut else None))
+    note = "" if not cut else (f" (cut off at its limit of {request.limit:,} tokens: its "
+                               "end is missing; /set compact_tokens N allows more)"
+                               if finish == "length" else " (cut short: its end may be missing)")
+    ctx.ui.info(f"{len(older)} earlier messages are now sent as a summary of about {size:,} "
+                f"tokens{note}; they stay in the thread and in /search")
 
 
 def _preview(text: str, size: int = 40) -> str:

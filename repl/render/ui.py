@@ -176,6 +176,8 @@ class UI:
         elif message.role == SUMMARY:
             self.info("(summary sent in place of the earlier messages, which stay stored)")
             self.markdown(message.content)
+            if message.status:
+                self.info(STATUS_NOTES.get(message.status, f"({message.status})"))
         else:  # a tool result, or a system/developer message from an import: dimmed, first lines
             self._dim_lines(f"{message.role}: ", message.content)
         self.console.print()
