@@ -1,21 +1,111 @@
-"""Key bindings: Enter sends; Alt-Enter and Ctrl-J insert a newline; Ctrl-C clears the line.
-(Ctrl-Z suspends, like a shell: the prompts' ``enable_suspend``.)"""
+"""Key bindings: Enter sends; Alt-Enter and Ctrl-J insert a newline; Ctrl-X Ctrl-E edits the
+message in the user's editor. (Ctrl-C clears the line and Ctrl-Z suspends, like a shell: the
+prompts' ``enable_suspend``.)
+
+A paste into a terminal without bracketed paste arrives as keys, its line ends as Enters; an
+Enter that more keys follow at once, or that ends such a burst, is a newline (``Pastes``).
+"""
 
 from __future__ import annotations
 
+import select
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+from prompt_toolkit.application import Application
+from prompt_toolkit.input import Input
+from prompt_toolkit.input.typeahead import get_typeahead, store_typeahead
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.key_binding.key_processor import KeyPress, KeyProcessor
+from prompt_toolkit.keys import Keys
+
+Editor = Callable[[str], Awaitable[str | None]]  # the text, edited; None: left as it was
+# A burst's keys are handled a few microseconds apart; a person's, tens of milliseconds at best.
+# A pause longer than this between two keys ends a paste (generous: a redraw may come between
+# two reads of one paste).
+PASTE_GAP = 0.05
 
 
-def bindings() -> KeyBindings:
+class Pastes:
+    """Tells a paste without bracketed paste from typing, for the Enter key of one prompt.
+
+    An Enter is part of a paste when more keys are already waiting behind it (read, or in the
+    terminal's buffer), or when it ends a burst in which an Enter already was. Lines typed ahead
+    while chatrepl was busy are waiting too when the prompt starts: those prompts send each line,
+    as they always did.
+    """
+
+    def __init__(self) -> None:
+        self._typed_ahead = False
+        self._pasting = False
+        self._last_key = 0.0
+
+    def watch(self, app: Application[str]) -> None:
+        app.on_reset += self._start
+        app.key_processor.before_key_press += self._key
+
+    def _start(self, app: Application[str]) -> None:
+        self._pasting = False
+        self._typed_ahead = _waiting(app.input, _peek_typeahead(app.input))
+
+    def _key(self, processor: KeyProcessor) -> None:
+        now = time.monotonic()
+        if now - self._last_key > PASTE_GAP:
+            self._pasting = False
+        self._last_key = now
+
+    def is_paste(self, app: Application[str]) -> bool:
+        """Is the Enter being handled a line end inside a paste?"""
+        if self._typed_ahead:
+            return False
+        if _waiting(app.input, app.key_processor.input_queue):
+            self._pasting = True
+        return self._pasting
+
+
+def _peek_typeahead(input: Input) -> list[KeyPress]:
+    keys = get_typeahead(input)
+    store_typeahead(input, keys)
+    return keys
+
+
+def _waiting(input: Input, queued: Iterable[KeyPress]) -> bool:
+    """Are keys waiting: among ``queued`` (read, not handled yet) or unread in the terminal?"""
+    # not the terminal's answers to cursor queries, nor the key processor's own flush marker
+    if any(k.key != Keys.CPRResponse and (k.key, k.data) != ("?", "_Flush") for k in queued):
+        return True
+    try:
+        return bool(select.select([input.fileno()], [], [], 0)[0])
+    except (OSError, ValueError, NotImplementedError):
+        return False
+
+
+def bindings(*, pastes: Pastes | None = None, editor: Editor | None = None) -> KeyBindings:
+    """The keys of a prompt; ``pastes`` (watching its application) keeps a paste one message,
+    ``editor`` is what Ctrl-X Ctrl-E runs on the text typed so far."""
     kb = KeyBindings()
 
     @kb.add("enter")
     def _send(event: KeyPressEvent) -> None:
-        event.current_buffer.validate_and_handle()
+        if pastes is not None and pastes.is_paste(event.app):
+            event.current_buffer.insert_text("\n")
+        else:
+            event.current_buffer.validate_and_handle()
 
     @kb.add("escape", "enter")
     @kb.add("c-j")
     def _newline(event: KeyPressEvent) -> None:
         event.current_buffer.insert_text("\n")
+
+    if editor is not None:
+        edit = editor
+
+        @kb.add("c-x", "c-e")
+        async def _edit(event: KeyPressEvent) -> None:
+            buffer = event.current_buffer
+            text = await edit(buffer.text)
+            if text is not None:
+                buffer.text = text
+                buffer.cursor_position = len(text)
 
     return kb
