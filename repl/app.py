@@ -14,6 +14,7 @@ import os
 import signal
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
@@ -30,7 +31,7 @@ from repl.completion import CommandCompleter
 from repl.context import Context
 from repl.errors import ChatreplError
 from repl.input_history import InputHistory
-from repl.keys import Pastes, bindings
+from repl.keys import Pastes, bindings, use_mode, vi_mode
 from repl.prompts import continuation
 from repl.redaction import scrub
 from repl.render.terminal import QuietInput, terminal_gone
@@ -57,6 +58,7 @@ class App:
             prompt_continuation=continuation,
         )
         pastes.watch(self.session.app)
+        use_mode(self.session, ctx.config.editing_mode)
 
     async def run(self, thread: str | None = None, *, system: str | None = None,
                   preset: str | None = None) -> None:
@@ -91,7 +93,7 @@ class App:
             try:
                 # the bar is read once a prompt, not at every key (a JSON store parses a file)
                 line = await self.session.prompt_async([("bold", "❯ ")],
-                                                       bottom_toolbar=self._toolbar())
+                                                       bottom_toolbar=self._bar(self._toolbar()))
                 await self.handle(line)
             except KeyboardInterrupt:
                 continue
@@ -164,6 +166,12 @@ class App:
         model = self.ctx.shown(info)
         return clean_line(f"{warning}{attached} {info.name} · {model} · "
                           f"{info.message_count} messages ")
+
+    def _bar(self, text: str) -> str | Callable[[], str]:
+        """The bar of one prompt: ``text``, after vi's mode (which changes with the keys)."""
+        if self.ctx.config.editing_mode != "vi":
+            return text
+        return lambda: f" {vi_mode(self.session.app)} ·{text}"
 
     async def _edit_typed(self, text: str) -> str | None:
         """Ctrl-X Ctrl-E: the message typed so far, edited in the user's editor."""

@@ -1,6 +1,6 @@
-"""Key bindings: Enter sends; Alt-Enter and Ctrl-J insert a newline; Ctrl-X Ctrl-E edits the
-message in the user's editor. (Ctrl-C clears the line and Ctrl-Z suspends, like a shell: the
-prompts' ``enable_suspend``.)
+"""Key bindings: Enter sends; Alt-Enter (emacs keys) and Ctrl-J insert a newline; Ctrl-X Ctrl-E
+edits the message in the user's editor; vi keys on request (``use_mode``). (Ctrl-C clears the
+line and Ctrl-Z suspends, like a shell: the prompts' ``enable_suspend``.)
 
 A paste into a terminal without bracketed paste arrives as keys, its line ends as Enters; an
 Enter that more keys follow at once, or that ends such a burst, is a newline (``Pastes``).
@@ -12,11 +12,15 @@ import select
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
+from prompt_toolkit import PromptSession
 from prompt_toolkit.application import Application
+from prompt_toolkit.enums import EditingMode
+from prompt_toolkit.filters import emacs_mode
 from prompt_toolkit.input import Input
 from prompt_toolkit.input.typeahead import get_typeahead, store_typeahead
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.key_binding.key_processor import KeyPress, KeyProcessor
+from prompt_toolkit.key_binding.vi_state import InputMode
 from prompt_toolkit.keys import Keys
 
 Editor = Callable[[str], Awaitable[str | None]]  # the text, edited; None: left as it was
@@ -24,6 +28,7 @@ Editor = Callable[[str], Awaitable[str | None]]  # the text, edited; None: left 
 # A pause longer than this between two keys ends a paste (generous: a redraw may come between
 # two reads of one paste).
 PASTE_GAP = 0.05
+ESCAPE_WAIT = 0.05  # vi: how long a lone Escape waits to be sure it starts no escape sequence
 
 
 class Pastes:
@@ -92,7 +97,7 @@ def bindings(*, pastes: Pastes | None = None, editor: Editor | None = None) -> K
         else:
             event.current_buffer.validate_and_handle()
 
-    @kb.add("escape", "enter")
+    @kb.add("escape", "enter", filter=emacs_mode)  # in vi, Escape then Enter sends
     @kb.add("c-j")
     def _newline(event: KeyPressEvent) -> None:
         event.current_buffer.insert_text("\n")
@@ -109,3 +114,24 @@ def bindings(*, pastes: Pastes | None = None, editor: Editor | None = None) -> K
                 buffer.cursor_position = len(text)
 
     return kb
+
+
+def use_mode(session: PromptSession[str], mode: str) -> None:
+    """Give ``session`` the keys of the config's ``editing_mode``: emacs (prompt_toolkit's
+    default) or vi, where Escape switches to NORMAL at once (no Alt-key binding waits on it,
+    and an escape sequence from the terminal arrives within ESCAPE_WAIT)."""
+    if mode == "vi":
+        session.editing_mode = EditingMode.VI
+        session.app.ttimeoutlen = ESCAPE_WAIT
+
+
+VI_MODES = {InputMode.INSERT: "INSERT", InputMode.INSERT_MULTIPLE: "INSERT",
+            InputMode.NAVIGATION: "NORMAL", InputMode.REPLACE: "REPLACE",
+            InputMode.REPLACE_SINGLE: "REPLACE"}
+
+
+def vi_mode(app: Application[str]) -> str:
+    """What the bar says of vi's mode: INSERT, NORMAL, VISUAL or REPLACE."""
+    if app.current_buffer.selection_state is not None:
+        return "VISUAL"
+    return VI_MODES.get(app.vi_state.input_mode, "NORMAL")

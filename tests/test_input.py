@@ -254,3 +254,64 @@ def test_ctrl_x_ctrl_e_with_a_missing_editor_is_one_line_and_keeps_the_text(
         await s.quit()
 
     run(go)
+
+
+# -- vi keys -------------------------------------------------------------------------------------
+
+
+def test_vi_mode_keys_and_the_mode_in_the_bar(api_env: dict[str, str], server: FakeOpenAI,
+                                              isolated: dict[str, str]) -> None:
+    write_config(isolated, 'editing_mode = "vi"\n')
+
+    async def go() -> None:
+        s = await Session().start()
+        buffer = s.app.session.default_buffer
+
+        def bar() -> str:
+            shown = s.app.session.bottom_toolbar
+            assert callable(shown)
+            return str(shown())
+
+        assert bar() == " INSERT · default · gpt-4o-mini · 0 messages "
+        s.pipe.send_text("hello big world\x1b")
+        await s.until(lambda: bar().startswith(" NORMAL · "))
+        s.pipe.send_text("b")  # back a word; then delete it, then insert before the cursor
+        await s.until(lambda: buffer.cursor_position == len("hello big "))
+        s.pipe.send_text("dw")
+        await s.until(lambda: buffer.text == "hello big ")
+        s.pipe.send_text("v")
+        await s.until(lambda: bar().startswith(" VISUAL · "))
+        s.pipe.send_text("\x1bA")  # Escape, then append at the end: insert mode again
+        await s.until(lambda: bar().startswith(" INSERT · "))
+        await s.line("planet")
+        assert asked(server) == ["hello big planet"]
+        await s.quit()
+
+    run(go)
+
+
+@pytest.mark.slow
+def test_vi_mode_in_a_terminal_shows_the_mode_in_the_bar(
+        chatrepl: Callable[..., Terminal], server: FakeOpenAI, isolated: dict[str, str]) -> None:
+    write_config(isolated, 'editing_mode = "vi"\n')
+    term = chatrepl()
+    assert term.toolbar() == "INSERT · default · gpt-4o-mini · 0 messages"
+    term.send("say hi\x1b")
+    term.wait(lambda: term.toolbar().startswith("NORMAL · "), "NORMAL in the bar")
+    term.send("0ceshout\x1b")  # change the first word
+    term.wait(lambda: prompt_lines(term)[:1] == ["❯ shout hi"], "the changed word")
+    term.send("\r")
+    term.wait(lambda: len(server.requests) == 1, "the message")
+    term.wait_prompt()
+    assert term.toolbar() == "INSERT · default · gpt-4o-mini · 2 messages"
+    assert asked(server) == ["shout hi"]
+    assert term.quit() == 0
+
+
+def test_editing_mode_is_emacs_or_vi(isolated: dict[str, str]) -> None:
+    from repl import config as config_mod
+    from repl.errors import ConfigError
+
+    write_config(isolated, 'editing_mode = "vim"\n')
+    with pytest.raises(ConfigError, match="editing_mode must be emacs or vi, not 'vim'"):
+        config_mod.load()
