@@ -28,6 +28,9 @@ Editor = Callable[[str], Awaitable[str | None]]  # the text, edited; None: left 
 # A pause longer than this between two keys ends a paste (generous: a redraw may come between
 # two reads of one paste).
 PASTE_GAP = 0.05
+# How long an Enter with nothing behind it looks for more keys: a paste cut by the link (SSH
+# packets, a full terminal buffer) goes on within it; no person types this fast, none sees it.
+GRACE = 0.005
 ESCAPE_WAIT = 0.05  # vi: how long a lone Escape waits to be sure it starts no escape sequence
 
 
@@ -35,17 +38,22 @@ class Pastes:
     """Tells a paste without bracketed paste from typing, for the Enter key of one prompt.
 
     An Enter is part of a paste when more keys are already waiting behind it (read, or in the
-    terminal's buffer), or when it ends a burst in which an Enter already was. Lines typed ahead
-    while chatrepl was busy are waiting too when the prompt starts: those prompts send each line,
-    as they always did.
+    terminal's buffer), or when it ends a burst in which an Enter already was. A burst goes on
+    from one read of the terminal to the next while more keys were waiting at the end of the
+    first (so a busy machine pausing mid-paste does not end it), or when the next read's keys
+    come within PASTE_GAP. Lines typed ahead while chatrepl was busy are waiting too when the
+    prompt starts: those prompts send each line, as they always did.
     """
 
     def __init__(self) -> None:
         self._typed_ahead = False
         self._pasting = False
+        self._more_behind = False  # at the last key handled: more keys were waiting
         self._last_key = 0.0
+        self._input: Input | None = None
 
     def watch(self, app: Application[str]) -> None:
+        self._input = app.input
         app.on_reset += self._start
         app.key_processor.before_key_press += self._key
 
@@ -55,15 +63,19 @@ class Pastes:
 
     def _key(self, processor: KeyProcessor) -> None:
         now = time.monotonic()
-        if now - self._last_key > PASTE_GAP:
+        if not (self._more_behind or now - self._last_key <= PASTE_GAP):
             self._pasting = False
         self._last_key = now
+        # only in a paste is the terminal asked (a typed key is never kept waiting)
+        self._more_behind = bool(processor.input_queue) or (
+            self._pasting and self._input is not None
+            and _waiting(self._input, (), within=GRACE))
 
     def is_paste(self, app: Application[str]) -> bool:
         """Is the Enter being handled a line end inside a paste?"""
         if self._typed_ahead:
             return False
-        if _waiting(app.input, app.key_processor.input_queue):
+        if self._more_behind or _waiting(app.input, app.key_processor.input_queue, within=GRACE):
             self._pasting = True
         return self._pasting
 
@@ -74,13 +86,14 @@ def _peek_typeahead(input: Input) -> list[KeyPress]:
     return keys
 
 
-def _waiting(input: Input, queued: Iterable[KeyPress]) -> bool:
-    """Are keys waiting: among ``queued`` (read, not handled yet) or unread in the terminal?"""
+def _waiting(input: Input, queued: Iterable[KeyPress], *, within: float = 0) -> bool:
+    """Are keys waiting: among ``queued`` (read, not handled yet) or unread in the terminal
+    (or arriving there ``within`` seconds)?"""
     # not the terminal's answers to cursor queries, nor the key processor's own flush marker
     if any(k.key != Keys.CPRResponse and (k.key, k.data) != ("?", "_Flush") for k in queued):
         return True
     try:
-        return bool(select.select([input.fileno()], [], [], 0)[0])
+        return bool(select.select([input.fileno()], [], [], within)[0])
     except (OSError, ValueError, NotImplementedError):
         return False
 

@@ -154,6 +154,18 @@ def test_tmux_paste_buffer_without_bracketed_paste_is_one_message(
         tmux.run("send-keys", "-t", "chat", "Enter")
         tmux.wait(lambda s: "2 messages" in s, "the answer")
         assert asked(server) == ["\n".join(PASTE) + "\n"]
+        # longer than a read (1024 bytes) and the pty's buffer (4 KB): still one message
+        big = [f"line {i:03} of a long paste, " + "words " * 5 for i in range(80)]
+        (tmp_path / "big.txt").write_text("\n".join(big))
+        tmux.run("load-buffer", str(tmp_path / "big.txt"))
+        tmux.run("paste-buffer", "-t", "chat")
+        # (prompt_toolkit takes its time over a long paste typed as keys: redrawing as it goes)
+        tmux.wait(lambda s: "… line 079 of a long paste" in s, "the long paste", timeout=60)
+        time.sleep(0.5)
+        assert len(server.requests) == 1
+        tmux.run("send-keys", "-t", "chat", "Enter")
+        tmux.wait(lambda s: "4 messages" in s, "its answer")
+        assert asked(server)[1] == "\n".join(big)
     finally:
         tmux.close()
 

@@ -32,8 +32,8 @@ TIMEOUT = 10.0  # seconds a clipboard tool may take (a clipboard owner that neve
 KEPT = 24 * 3600  # seconds a pasted file is kept (sent or not)
 
 
-class NoImage(CommandError):
-    """No clipboard tool is installed, or none gave an image."""
+class ClipboardError(CommandError):
+    """/paste found no image: no clipboard tool is installed, or none gave one."""
 
 
 @command("paste")
@@ -51,25 +51,25 @@ async def paste(ctx: Context, arg: str) -> None:
 
 
 async def clipboard_image() -> bytes:
-    """The PNG on the clipboard, from the first installed tool that has one; NoImage saying
+    """The PNG on the clipboard, from the first installed tool that has one; ClipboardError saying
     which tools were tried and why none gave one."""
     installed = [(path, args) for tool, args in CLIPBOARD_TOOLS if (path := shutil.which(tool))]
     if not installed:
         names = ", ".join(tool for tool, _ in CLIPBOARD_TOOLS)
-        raise NoImage(f"no clipboard tool is installed (one of {names}); "
+        raise ClipboardError(f"no clipboard tool is installed (one of {names}); "
                       "save the image and /attach it")
     why: list[str] = []
     for path, args in installed:
         name = Path(path).name
         try:
             data = await _run(path, args)
-        except NoImage as e:
+        except ClipboardError as e:
             why.append(f"{name}: {e}")
             continue
         if data.startswith(PNG):
             return data
         why.append(f"{name}: not an image")
-    raise NoImage(f"the clipboard holds no image ({'; '.join(why)})")
+    raise ClipboardError(f"the clipboard holds no image ({'; '.join(why)})")
 
 
 async def _run(path: str, args: list[str]) -> bytes:
@@ -78,11 +78,11 @@ async def _run(path: str, args: list[str]) -> bytes:
             path, *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE)
     except OSError as e:
-        raise NoImage(e.strerror or str(e)) from None
+        raise ClipboardError(e.strerror or str(e)) from None
     try:
         out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
     except TimeoutError:
-        raise NoImage(f"no answer in {TIMEOUT:g} s") from None
+        raise ClipboardError(f"no answer in {TIMEOUT:g} s") from None
     finally:
         if process.returncode is None:  # timed out, or Ctrl-C: it does not outlive the command
             with contextlib.suppress(ProcessLookupError):
@@ -90,7 +90,7 @@ async def _run(path: str, args: list[str]) -> bytes:
             await process.wait()
     if process.returncode != 0:
         said = err.decode("utf-8", "replace").strip().splitlines()
-        raise NoImage(said[-1][:120] if said else f"exit status {process.returncode}")
+        raise ClipboardError(said[-1][:120] if said else f"exit status {process.returncode}")
     return out
 
 
