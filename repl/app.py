@@ -32,7 +32,7 @@ from repl.completion import CommandCompleter
 from repl.context import Context
 from repl.errors import ChatreplError
 from repl.input_history import InputHistory
-from repl.keys import bindings
+from repl.keys import Pastes, bindings, use_mode, vi_mode
 from repl.prompts import continuation
 from repl.redaction import scrub
 from repl.render.terminal import QuietInput, terminal_gone
@@ -51,13 +51,16 @@ class App:
         self._stopping = False  # SIGTERM or SIGHUP: leave once the answer is saved
         self._titling: dict[str, asyncio.Task[None]] = {}  # thread name -> its title request
         self._bar = ""  # the bottom bar, as read for the prompt on screen
+        pastes = Pastes()
         self.session: PromptSession[str] = PromptSession(
             input=input, output=output, history=history or InMemoryHistory(),
             completer=CommandCompleter(ctx), complete_while_typing=False,
-            key_bindings=bindings(), multiline=True,
+            key_bindings=bindings(pastes=pastes, editor=self._edit_typed), multiline=True,
             enable_suspend=True,  # Ctrl-Z: to the background, as in a shell (fg returns)
             prompt_continuation=continuation,
         )
+        pastes.watch(self.session.app)
+        use_mode(self.session, ctx.config.editing_mode)
 
     async def run(self, thread: str | None = None, *, system: str | None = None,
                   preset: str | None = None, attach: Sequence[Path] = ()) -> None:
@@ -97,7 +100,7 @@ class App:
                 # file), and again when a thread is named meanwhile (_name)
                 self._bar = self._toolbar()
                 line = await self.session.prompt_async([("bold", "❯ ")],
-                                                       bottom_toolbar=lambda: self._bar)
+                                                       bottom_toolbar=self._shown_bar)
                 await self.handle(line)
             except KeyboardInterrupt:
                 continue
@@ -172,6 +175,24 @@ class App:
         model = self.ctx.shown(info)
         return clean_line(f"{warning}{attached} {info.name} · {model} · "
                           f"{info.message_count} messages ")
+
+    def _shown_bar(self) -> str:
+        """The bar under the prompt: as read for it (``_bar``), after vi's mode, which changes
+        with the keys."""
+        if self.ctx.config.editing_mode != "vi":
+            return self._bar
+        return f" {vi_mode(self.session.app)} ·{self._bar}"
+
+    async def _edit_typed(self, text: str) -> str | None:
+        """Ctrl-X Ctrl-E: the message typed so far, edited in the user's editor."""
+        def edit() -> str | None:
+            try:
+                return self.ctx.external_edit(text)
+            except ChatreplError as e:  # no such editor: one line, the text kept
+                self.ctx.ui.error(e.line(repl=True))
+                return None
+
+        return await run_in_terminal(edit)
 
     def _interrupt(self) -> None:
         if self._task is not None:

@@ -323,9 +323,10 @@ async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
 
     input, output = create_input(), create_output()
     ask = YesNo(input=input, output=output)
+    edit = LineEditor(input=input, output=output, mode=config.editing_mode)
     toolbox = Toolbox(config.mcp, timeout=config.tool_timeout, log_path=config.mcp_log_path)
     history = _history(ctx, config, file_history)
-    ctx = replace(ctx, ask=ask, choose=ask.choose, edit=LineEditor(input=input, output=output),
+    ctx = replace(ctx, ask=ask, choose=ask.choose, edit=edit,
                   external_edit=ExternalEditor(config.editor), interactive=True, tools=toolbox,
                   typed=history)
     app = App(ctx, input=input, output=output, history=history)

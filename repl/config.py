@@ -15,6 +15,7 @@ from repl.tools.servers import ServerConfig, servers
 APP = "chatrepl"
 DEFAULT_MODEL = "gpt-4o-mini"
 APIS = ("auto", "chat", "responses")  # chat completions or OpenAI's Responses API
+EDITING_MODES = ("emacs", "vi")
 
 # Every setting the file takes, documented: what `chatrepl --config` prints (a test checks that
 # it names every key _read_file accepts)
@@ -50,6 +51,7 @@ CONFIG_TEMPLATE = """\
 # headers = { Authorization = "Bearer ..." }
 # auto_title = true              # name a thread /new made without a name from its first exchange
 # title_model = "gpt-4o-mini"    # the model that names it (default: the thread's); NAME:MODEL too
+# editing_mode = "emacs"         # the prompt's keys: emacs or vi (the mode shown in the bar)
 # [endpoints.ollama]             # more servers; a model written ollama:llama3.2 goes there
 # base_url = "http://localhost:11434/v1"
 # [endpoints.openrouter]
@@ -87,6 +89,7 @@ _KEYS: dict[str, type] = {
     "presets": dict,
     "auto_title": bool,
     "title_model": str,
+    "editing_mode": str,
 }
 
 
@@ -126,6 +129,7 @@ class Config:
     presets: dict[str, Preset] = field(default_factory=dict)  # [presets.NAME]
     auto_title: bool = True
     title_model: str | None = None
+    editing_mode: str = "emacs"  # the prompt's keys (EDITING_MODES)
     editor: str = "vi"  # for /edit -e: VISUAL, else EDITOR, else vi
     term: str = ""  # TERM: "" or "dumb" means the terminal's abilities are unknown
 
@@ -228,6 +232,9 @@ def load(*, model: str | None = None, store: str | None = None,
     if values.get("api", "auto") not in APIS:
         raise ConfigError(f"api must be one of {', '.join(APIS)} (CHATREPL_API or "
                           f"{config_file}), not {values['api']!r}")
+    if values.get("editing_mode", "emacs") not in EDITING_MODES:
+        raise ConfigError(f"{config_file}: editing_mode must be emacs or vi, "
+                          f"not {values['editing_mode']!r}")
     if env.get("CHATREPL_STORE"):
         values["store"] = env["CHATREPL_STORE"]
     if store:

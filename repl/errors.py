@@ -5,6 +5,7 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
  |    +-- EndpointError            an endpoint not configured, or its key cannot be had
  +-- ThreadError                   bad thread name, unknown thread, name already taken
  +-- CommandError                  a slash command misused: unknown, ambiguous, bad argument
+ |    +-- ClipboardError           /paste: no clipboard tool, or no image on the clipboard
  +-- StoreError                    the store cannot be opened, read or written
  |    +-- StoreBusyError           another process holds the write lock for too long
  |    +-- UnsavedError             a write failed; the message is kept in memory until it can be

@@ -14,7 +14,7 @@ from prompt_toolkit.input import Input
 from prompt_toolkit.output import Output
 
 from repl.errors import ConfigError
-from repl.keys import bindings
+from repl.keys import Pastes, bindings, use_mode
 from repl.render.terminal import normal_input
 from repl.sanitize import clean_line
 
@@ -53,12 +53,17 @@ class YesNo:
 
 
 class LineEditor:
-    """Let the user edit a text in a prompt prefilled with it (keys as at the main prompt)."""
+    """Let the user edit a text in a prompt prefilled with it (keys as at the main prompt, vi's
+    with ``mode="vi"``; a paste stays in it)."""
 
-    def __init__(self, *, input: Input | None = None, output: Output | None = None) -> None:
+    def __init__(self, *, input: Input | None = None, output: Output | None = None,
+                 mode: str = "emacs") -> None:
+        pastes = Pastes()
         self.session: PromptSession[str] = PromptSession(
-            input=input, output=output, key_bindings=bindings(), multiline=True,
+            input=input, output=output, key_bindings=bindings(pastes=pastes), multiline=True,
             prompt_continuation=continuation, enable_suspend=True)
+        pastes.watch(self.session.app)
+        use_mode(self.session, mode)
 
     async def __call__(self, text: str) -> str | None:
         try:

@@ -1,4 +1,5 @@
-"""Screenshots of real chatrepl sessions: session.svg, threads.svg, attach.svg (and PNG copies).
+"""Screenshots of real chatrepl sessions: session.svg, threads.svg, attach.svg, paste.svg, vi.svg
+(and PNG copies).
 
 The installed ``chatrepl`` runs inside tmux (a real terminal emulator; 100 columns, 42 and 32
 rows) against the fake OpenAI server from tests/fakeserver.py, which streams scripted answers. The
@@ -8,6 +9,7 @@ goes to a temporary directory, and tmux runs as a private server on a socket in 
 user's (threads, tmux sessions, config) is touched.
 
     .venv/bin/python screenshots/make.py          # needs tmux; rsvg-convert for the PNG copies
+    .venv/bin/python screenshots/make.py paste vi # only those
 
 Re-running gives the same pictures except for the clock times in the /list table.
 """
@@ -36,7 +38,7 @@ from fakeserver import FakeOpenAI, Reply  # noqa: E402
 
 COLS = 100
 # the session shot is as tall as its conversation
-ROWS = {"session": 42, "threads": 32, "attach": 16}
+ROWS = {"session": 42, "threads": 32, "attach": 16, "paste": 12, "vi": 8}
 CHATREPL = Path(sys.executable).with_name("chatrepl")
 TOOLBAR = re.compile(r" · (\d+) messages\s*$")
 
@@ -106,8 +108,10 @@ class Pane:
                               capture_output=True, text=True, check=True)
         return done.stdout
 
-    def start(self, cwd: Path, *args: str) -> Pane:
-        command = shlex.join([str(CHATREPL), *args])
+    def start(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> Pane:
+        """Run chatrepl with ``args`` (and ``env`` added to the tmux server's environment)."""
+        command = shlex.join(["env", *(f"{k}={v}" for k, v in (env or {}).items()),
+                              str(CHATREPL), *args])
         self.tmux("new-session", "-d", "-s", self.name, "-x", str(COLS), "-y", str(self.rows),
                   "-c", str(cwd), command)
         return self
@@ -179,7 +183,7 @@ def save(capture: str, path: Path, rows: int) -> None:
         print(f"wrote {png.relative_to(HERE.parent)}")
 
 
-def main() -> None:
+def main(shots: list[str]) -> None:
     if not shutil.which("tmux"):
         raise SystemExit("tmux is needed (apt-get install tmux)")
     if not CHATREPL.exists():
@@ -207,9 +211,15 @@ def main() -> None:
                         "start-server", ";", "new-session", "-d", "-s", "keep", "sleep 600"],
                        env=env, check=True)
         try:
-            shoot(Pane(socket, env, "session"), Pane(socket, env, "threads"), root / "work",
-                  server)
-            shoot_attach(Pane(socket, env, "attach"), root / "work", server)
+            if not shots or "session" in shots or "threads" in shots:
+                shoot(Pane(socket, env, "session"), Pane(socket, env, "threads"), root / "work",
+                      server)
+            if not shots or "attach" in shots:
+                shoot_attach(Pane(socket, env, "attach"), root / "work", server)
+            if not shots or "paste" in shots:
+                shoot_paste(Pane(socket, env, "paste"), root / "work")
+            if not shots or "vi" in shots:
+                shoot_vi(Pane(socket, env, "vi"), root)
         finally:
             subprocess.run(["tmux", "-S", str(socket), "kill-server"], env=env,
                            capture_output=True)
@@ -269,5 +279,46 @@ def shoot_attach(pane: Pane, cwd: Path, server: FakeOpenAI) -> None:
     pane.quit()
 
 
+PASTED = """\
+Why does this fail?
+Traceback (most recent call last):
+  File "report.py", line 12, in <module>
+    total += row["amount"]
+TypeError: unsupported operand type(s) for +=: 'int' and 'str'"""
+
+
+def shoot_paste(pane: Pane, cwd: Path) -> None:
+    """paste.svg: five lines pasted without bracketed paste (tmux paste-buffer without -p, each
+    line end an Enter), waiting in the prompt as one message: nothing sent."""
+    pane.start(cwd, "-t", "debugging")
+    pane.wait_prompt(0)
+    (cwd / "pasted.txt").write_text(PASTED)
+    pane.tmux("load-buffer", str(cwd / "pasted.txt"))
+    pane.tmux("paste-buffer", "-t", pane.name)  # no -p
+    pane.wait(lambda lines: any("TypeError" in line for line in lines), "the paste")
+    time.sleep(0.5)
+    pane.wait(lambda lines: "0 messages" in lines[-1], "nothing sent")
+    save(pane.capture(), HERE / "paste.svg", pane.rows)
+    pane.tmux("send-keys", "-t", pane.name, "C-c")
+    pane.quit()
+
+
+def shoot_vi(pane: Pane, root: Path) -> None:
+    """vi.svg: editing_mode = "vi", a message typed, Escape: NORMAL in the bar."""
+    config = root / "config-vi"
+    (config / "chatrepl").mkdir(parents=True)
+    (config / "chatrepl" / "config.toml").write_text('editing_mode = "vi"\n')
+    pane.start(root / "work", "-t", "vi-keys", env={"XDG_CONFIG_HOME": str(config)})
+    pane.wait(lambda lines: "INSERT · vi-keys" in lines[-1], "INSERT in the bar")
+    pane.tmux("send-keys", "-t", pane.name, "-l", "Summarise this thread in three bullets")
+    pane.tmux("send-keys", "-t", pane.name, "Escape")
+    pane.tmux("send-keys", "-t", pane.name, "-l", "bb")
+    pane.wait(lambda lines: "NORMAL · vi-keys" in lines[-1], "NORMAL in the bar")
+    time.sleep(0.3)
+    save(pane.capture(), HERE / "vi.svg", pane.rows)
+    pane.tmux("send-keys", "-t", pane.name, "C-c")
+    pane.quit()
+
+
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

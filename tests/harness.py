@@ -45,7 +45,7 @@ class Session:
         self.pipe = self._pipe_cm.__enter__()
         output = output or DummyOutput()  # a recording one, to see what a terminal would get
         ask = YesNo(input=self.pipe, output=output)
-        edit = LineEditor(input=self.pipe, output=output)
+        edit = LineEditor(input=self.pipe, output=output, mode=self.config.editing_mode)
         # with ``history``, the input history file the real REPL keeps (else one in memory)
         typed = InputHistory(self.config.history_path) if history else None
         endpoints = Endpoints(self.config, retries=retries, backoff=backoff, local_servers=(),

@@ -622,7 +622,9 @@ def test_import_formats_and_name_clashes(api_env: dict[str, str], server: FakeOp
         await s.line("/switch again")
         await s.line("continue")
         assert server.sent_messages()[0]["role"] == "system"
-        again = [m.for_api() for m in s.store.messages("again")]
+        from repl import wire
+
+        again = wire.shape([m.for_api() for m in s.store.messages("again")], wire.Quirks())
         assert server.sent_messages()[1:-1] == again[:-2]  # tool calls and results sent again
         assert any("tool_calls" in m for m in again) and any(m["role"] == "tool" for m in again)
         await s.quit()

@@ -6,10 +6,11 @@ from repl.commands import session
 from repl.commands import imports
 from repl.commands import erase
 from repl.commands import attach
+from repl.commands import paste
 from repl.commands import reasoning
 from repl.commands import tools
 from repl.commands import settings
 from repl.commands.registry import COMMANDS, CommandError, dispatch, parse, resolve
 
-__all__ = ["COMMANDS", "CommandError", "attach", "dispatch", "erase", "imports", "parse",
+__all__ = ["COMMANDS", "CommandError", "attach", "dispatch", "erase", "imports", "parse", "paste",
            "reasoning", "resolve", "session", "settings", "threads", "tools", "turns"]
