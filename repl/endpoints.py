@@ -53,7 +53,10 @@ async def run_command(command: str, timeout: float = KEY_TIMEOUT,
         if process.returncode is None:  # cancelled or timed out: it, and whatever it started
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            await asyncio.shield(process.wait())
+            # reaped by asyncio's child watcher: never wait on it for ever (the REPL waits)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2):
+                    await asyncio.shield(process.wait())
     printed = out.decode(errors="replace")
     if process.returncode != 0:
         said = (err.decode(errors="replace").strip().splitlines() or [""])[-1]

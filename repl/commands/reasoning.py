@@ -5,10 +5,9 @@ model thought, stored with its answer (never sent), read again."""
 from __future__ import annotations
 
 from repl.commands.registry import CommandError, command
+from repl.config import EFFORTS  # each model supports some
 from repl.context import Context
 from repl.thread import Message
-
-EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")  # each model supports some
 
 
 def efforts(ctx: Context) -> list[str]:
