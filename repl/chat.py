@@ -64,7 +64,11 @@ async def answer(ctx: Context, history: list[Message]) -> None:
     A question left without any answer: its error says how to send it again."""
     info = ctx.thread
     name, client = info.name, await _client(ctx, info)
-    await tools.ready(ctx)
+    try:
+        await tools.ready(ctx)
+    except asyncio.CancelledError:  # Ctrl-C while the MCP servers start: as before an answer
+        ctx.ui.info(_interrupted(ctx, began=False))
+        raise
     for rounds in range(1, ctx.config.max_tool_rounds + 2):
         try:
             done = await _answer(ctx, client, history)
@@ -190,9 +194,7 @@ async def _stream(ctx: Context, client: ChatClient, info: ThreadInfo,
             status = TRUNCATED
             note = FINISH_NOTES.get(done.finish_reason, f"(finished: {done.finish_reason})")
         elif status == INTERRUPTED:
-            resend = RESEND if ctx.interactive else ""
-            began = parts or calling
-            note = "(interrupted)" if began else f"(interrupted before the answer began{resend})"
+            note = _interrupted(ctx, began=bool(parts or calling))
         try:
             # saved before anything is drawn: the terminal may be gone (SIGHUP, a closed pipe)
             calls = done.tool_calls if done else calling
@@ -201,6 +203,14 @@ async def _stream(ctx: Context, client: ChatClient, info: ThreadInfo,
         finally:
             view.finish(note)
     return done
+
+
+def _interrupted(ctx: Context, *, began: bool) -> str:
+    """What Ctrl-C (or a stop signal) leaves under a question: the note says if it got nothing
+    and, where the user can, how to send it again."""
+    if began:
+        return "(interrupted)"
+    return f"(interrupted before the answer began{RESEND if ctx.interactive else ''})"
 
 
 CUT_SHORT = "the answer was cut short while this call arrived: it was not run"
