@@ -17,9 +17,12 @@ from pathlib import Path
 
 from fakeserver import FakeOpenAI, Reply
 from harness import Session
-from test_tools import configure, done
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
+from test_tools import ADD, calc, configure, done, sent_tools, session
 
 from repl.commands import tools as tools_cmd
+from repl.completion import CommandCompleter
 from repl.tools.toolbox import STARTING, Toolbox
 
 SERVERS = Path(__file__).parent / "mcp_servers"
@@ -187,5 +190,103 @@ def test_a_url_servers_failure_does_not_point_at_mcp_log(
         await done(s)
         log = s.config.mcp_log_path
         assert not log.exists() or "web" not in log.read_text()
+
+    asyncio.run(go())
+
+
+# -- item 20: /tools restart ---------------------------------------------------------------------
+
+def test_tools_restart_brings_back_a_server_that_died_and_retries_one_that_failed(
+        api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
+    calc(isolated, f"[mcp.servers.broken]\ncommand = {command('exits.py')}",
+         approve='approve = ["calc.*"]')
+
+    async def go() -> None:
+        s = await session()
+        server.queue(Reply("", tool_calls=[("d", "calc__die", "")], finish="tool_calls"),
+                     Reply("It died."))
+        await s.line("die")
+        await s.until(lambda: "MCP server calc exited" in s.text)
+        out = await s.line("/tools restart calc")
+        assert "restarting MCP server calc…" in out and "calc: 5 tools" in out
+        server.queue(Reply("", tool_calls=[ADD], finish="tool_calls"), Reply("5."))
+        await s.line("add")
+        assert "calc__add" in sent_tools(server, -2)
+        assert server.sent_messages()[-1] == {"role": "tool", "content": "5",
+                                              "tool_call_id": "call_1"}
+        said = s.text.count("MCP server broken could not start")
+        await s.line("/tools restart broken")
+        await s.until(lambda: s.text.count("MCP server broken could not start") == said + 1)
+        assert "no MCP server named 'nope'" in await s.line("/tools restart nope")
+        await done(s)
+
+    asyncio.run(go())
+
+
+def test_tools_restart_and_ask_are_offered_by_tab_and_listed_by_help(
+        api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
+    calc(isolated)
+
+    async def go() -> None:
+        s = await session()
+        completer = CommandCompleter(s.ctx)
+
+        async def offered(text: str) -> list[str]:
+            found = completer.get_completions_async(Document(text), CompleteEvent())
+            return [c.text async for c in found]
+
+        assert await offered("/tools re") == ["restart calc"]
+        assert await offered("/tools as") == []  # nothing always allowed yet
+        s.ctx.save_setting("tools_allowed", ["calc.add"])
+        assert await offered("/tools as") == ["ask calc.add"]
+        assert "/tools [on|off|ask|restart NAME]" in await s.line("/help")
+        await done(s)
+
+    asyncio.run(go())
+
+
+# -- item 21: an "always" taken back ------------------------------------------------------------
+
+def test_tools_ask_takes_back_always_and_the_tool_stays_on(
+        api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
+    calc(isolated)
+
+    async def go() -> None:
+        s = await session()
+        server.queue(Reply("", tool_calls=[ADD], finish="tool_calls"), Reply("5"))
+        await s.line("add")
+        await s.line("a")
+        out = await s.line("/tools")
+        assert "(always allowed: /tools ask calc.add asks again)" in out
+        assert "/tools ask NAME" in out
+        out = await s.line("/tools ask calc.add")
+        assert "calc.add: asked again before each call in this thread" in out
+        assert s.ctx.setting("tools_allowed") == []
+        server.queue(Reply("", tool_calls=[("c2", "calc__add", '{"a": 1, "b": 1}')],
+                           finish="tool_calls"), Reply("2"))
+        prompts = s.prompts
+        await s.line("again")  # the question is asked again (a prompt of its own)
+        assert s.prompts == prompts + 1 and len(server.requests) == 3
+        assert "calc__add" in sent_tools(server)  # still on
+        out = await s.line("y")
+        assert "tool: 2" in out
+        assert "is not always allowed in this thread" in await s.line("/tools ask calc.add")
+        await done(s)
+
+    asyncio.run(go())
+
+
+def test_tools_ask_names_the_config_patterns_it_cannot_take_back(
+        api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
+    calc(isolated, approve='approve = ["calc.add"]')
+
+    async def go() -> None:
+        s = await session()
+        s.ctx.save_setting("tools_allowed", ["calc.add", "calc.fail"])
+        out = " ".join((await s.line("/tools ask calc")).split())  # each tool of a server
+        assert "calc.add, calc.fail: asked again before each call in this thread" in out
+        assert "calc's approve = ['calc.add'] in" in out and "still runs" in out
+        assert "(allowed by approve in config.toml)" in await s.line("/tools")
+        await done(s)
 
     asyncio.run(go())
