@@ -62,7 +62,11 @@ async def answer(ctx: Context, history: list[Message]) -> None:
     A question left without any answer: its error says how to send it again."""
     info = ctx.thread
     name, client = info.name, await _client(ctx, info)
-    await tools.ready(ctx)
+    try:
+        await tools.ready(ctx)
+    except asyncio.CancelledError:  # Ctrl-C while the MCP servers start: as before an answer
+        ctx.ui.info(_interrupted(ctx, began=False))
+        raise
     for rounds in range(1, ctx.config.max_tool_rounds + 2):
         try:
             done = await _answer(ctx, client, history)
@@ -265,11 +269,17 @@ def _ending(ctx: Context, answer: Answer) -> tuple[str | None, str | None]:
         finish = done.finish_reason
         return TRUNCATED, FINISH_NOTES.get(finish, f"(finished: {finish})")
     if status == INTERRUPTED:
-        resend = RESEND if ctx.interactive else ""
-        began = answer.text or answer.reasoning or answer.calls
-        return status, ("(interrupted)" if began else
-                        f"(interrupted before the answer began{resend})")
+        began = bool(answer.text or answer.reasoning or answer.calls)
+        return status, _interrupted(ctx, began=began)
     return status, None
+
+
+def _interrupted(ctx: Context, *, began: bool) -> str:
+    """What Ctrl-C (or a stop signal) leaves under a question: the note says if it got nothing
+    and, where the user can, how to send it again."""
+    if began:
+        return "(interrupted)"
+    return f"(interrupted before the answer began{RESEND if ctx.interactive else ''})"
 
 
 CUT_SHORT = "the answer was cut short while this call arrived: it was not run"

@@ -142,7 +142,7 @@ def test_always_allows_the_tool_in_this_thread_only(api_env: dict[str, str],
         assert s.prompts == prompts + 1 and "tool: 8" in out
         assert s.ctx.setting("tools_allowed") == ["calc.add"]
         out = await s.line("/tools")
-        assert "on  calc.add" in out and "(always allowed)" in out
+        assert "on  calc.add" in out and "(always allowed: /tools ask calc.add" in out
         await s.line("/new other")
         server.queue(Reply("", tool_calls=[ADD], finish="tool_calls"), Reply("5"))
         prompts = s.prompts
@@ -551,7 +551,7 @@ def test_tools_without_servers_says_how_to_add_one(api_env: dict[str, str],
         s = await Session().start("t")
         out = await s.line("/tools")
         assert "no MCP servers: add [mcp.servers.NAME] tables to" in out
-        assert "/tools [on|off NAME]" in await s.line("/help")
+        assert "/tools [on|off|ask|restart NAME]" in await s.line("/help")
         await s.quit()
 
     asyncio.run(go())

@@ -63,10 +63,15 @@ def _name(call: Mapping[str, Any]) -> str:
 
 async def ready(ctx: Context) -> None:
     """Before a request: the servers still starting get a moment, so that their tools are sent
-    (only the first message of a session can wait; the prompt never does)."""
-    if ctx.tools is not None and ctx.tools.starting:
-        ctx.ui.info("waiting for the MCP servers to start…")
-        await ctx.tools.started()
+    (only the first message of a session can wait; the prompt never does). Each one the wait
+    goes on without is named; its tools are sent once it is up."""
+    box = ctx.tools
+    if box is None or not box.starting:
+        return
+    ctx.ui.info(f"waiting for the MCP servers to start: {', '.join(box.waiting())}…")
+    for name in await box.started():
+        ctx.ui.info(f"going on without MCP server {name}: not started within "
+                    f"{box.start_wait:g} s (its tools are sent once it is up; /tools shows it)")
 
 
 def tool_message(call_id: str, text: str, *, status: str | None = None) -> Message:

@@ -1,9 +1,11 @@
 """The MCP servers of a session: started in the background (never before the prompt), their tools
 listed, called with a deadline and cancelled (MCP's notifications/cancelled) on Ctrl-C.
 
-Each server lives in a task of its own, which holds the SDK's client open until the session ends;
-a server that cannot start or that exits is said in one line and the rest go on without it. A
-stdio server's own messages (stderr) go to ``log_path``, never to the terminal.
+Each server lives in a task of its own, which holds the SDK's client open until the session ends
+or the server is restarted; a server that cannot start or that exits is said in one line (with
+the last line it printed) and the rest go on without it. A stdio server's own messages (stderr)
+go to ``log_path``, each line with the time and the server's name (stderr.py), never to the
+terminal.
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ import asyncio
 import contextlib
 import importlib
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from repl import files
+from repl.redaction import header_secrets, scrub
 from repl.tools import names
 from repl.tools.servers import ServerConfig
+from repl.tools.stderr import ServerLog
 
 INSTALL = "pip install 'chatrepl[mcp]'"
 STARTING, READY, FAILED = "starting", "ready", "failed"
@@ -59,17 +64,22 @@ class Server:
     tools: tuple[Tool, ...] = ()
     client: Any = field(default=None, repr=False)
     stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)  # close it
+    lost: str = ""  # why a call found it gone: said once it is closed
+    log: ServerLog | None = field(default=None, repr=False)  # a stdio server's stderr
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
 class Toolbox:
     """``say``: how a line about a server reaches the user (set by whoever shows it)."""
 
     def __init__(self, configs: tuple[ServerConfig, ...], *, timeout: float, log_path: Path,
-                 say: Callable[[str], None] = lambda line: None, start_wait: float = 15) -> None:
+                 say: Callable[[str], None] = lambda line: None, start_wait: float = 15,
+                 clock: Callable[[], float] = time.time) -> None:
         self.servers = {c.name: Server(c) for c in configs}
         self.timeout = timeout
         self.log_path = log_path
         self.say = say
+        self.clock = clock
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = asyncio.Event()
         self._log: TextIO | None = None
@@ -84,16 +94,37 @@ class Toolbox:
     @property
     def starting(self) -> bool:
         """Servers are still starting, and no one waited for them yet."""
-        return not self._waited and any(s.state == STARTING for s in self.servers.values())
+        return not self._waited and bool(self.waiting())
 
-    async def started(self) -> None:
+    def waiting(self) -> list[str]:
+        """The names of the servers still starting."""
+        return [name for name, s in self.servers.items() if s.state == STARTING]
+
+    async def started(self) -> list[str]:
         """Wait, once a session and up to ``start_wait`` seconds, for the servers starting (one
-        that hangs at start delays one message, never the prompt, never every message)."""
+        that hangs at start delays one message, never the prompt, never every message); returns
+        those still starting, which the session goes on without."""
         self._waited = True
+        return await self._settle(self.waiting())
+
+    async def _settle(self, names: list[str]) -> list[str]:
+        """Up to ``start_wait`` seconds, until none of ``names`` is starting; those still are."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.start_wait):
-                while any(s.state == STARTING for s in self.servers.values()):
+                while any(self.servers[n].state == STARTING for n in names):
                     await asyncio.sleep(0.05)
+        return [n for n in names if self.servers[n].state == STARTING]
+
+    async def restart(self, name: str) -> Server:
+        """Stop server ``name`` (whatever its state) and start it again; returns it once it is
+        up, has failed (said in one line) or is still starting after ``start_wait`` seconds."""
+        old = self.servers[name]
+        fresh = self.servers[name] = Server(old.config)  # the old one's end is not said
+        await self._end([old])
+        if await self._imported():
+            self._launch(fresh)
+            await self._settle([name])
+        return fresh
 
     def tools(self) -> list[Tool]:
         """The tools of the servers that are up, in the configuration's order."""
@@ -123,59 +154,99 @@ class Toolbox:
         return Result(_text(result.content), error=bool(result.is_error))
 
     async def _check(self, server: Server) -> None:
-        """After a failed call: a server that no longer lists its tools is gone (said once)."""
+        """After a failed call: a server that no longer lists its tools is gone (its task says
+        so once it has closed it, with what the server printed last)."""
         try:
             async with asyncio.timeout(2):
                 await server.client.list_tools(cache_mode="refresh")
         except Exception as e:
-            if server.state == READY:
-                self._gone(server, "exited", _reason(e))
+            if server.state == READY and not server.lost:
+                server.lost = _reason(e)
                 server.stop.set()
 
-    def _gone(self, server: Server, what: str, reason: str) -> None:
-        server.state, server.reason, server.client = FAILED, reason, None
-        self.say(f"MCP server {server.config.name} {what} ({reason}); its messages are in "
-                 f"{self.log_path}")
-
     async def aclose(self) -> None:
+        """Close every server: those up are told to exit (3 s at most); those still starting
+        are stopped at once, as nothing of theirs can be lost."""
         self._closing.set()
-        for server in self.servers.values():
-            server.stop.set()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=3)  # each closes its server
-        for task in self._tasks:
+        for task in self._tasks:  # the import of the SDK: no server starts any more
             task.cancel()
+        await self._end(list(self.servers.values()))
         if self._log is not None:
             self._log.close()
 
-    async def _start_all(self) -> None:
-        try:  # imported in a thread: the mcp package takes a while to import
+    async def _end(self, servers: list[Server]) -> None:
+        """Stop ``servers``: the ones up close (3 s at most), the ones starting are ended."""
+        for server in servers:
+            server.stop.set()
+            if server.state == STARTING:
+                if server.log is not None:
+                    server.log.stop_writers()
+                if server.task is not None:
+                    server.task.cancel()
+        tasks = [s.task for s in servers if s.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=3)  # each closes its server
+        for task in tasks:
+            task.cancel()
+
+    async def _imported(self) -> bool:
+        """Import the SDK (in a thread: it takes a while); without it, each server has failed."""
+        try:
             await asyncio.to_thread(importlib.import_module, "mcp.client.client")
         except ImportError:
             for server in self.servers.values():
                 server.state, server.reason = FAILED, f"the mcp package is missing: {INSTALL}"
             self.say("MCP servers are configured but the mcp package (version 2 or later) is "
                      f"not installed: {INSTALL}")
-            return
-        self._tasks += [asyncio.create_task(self._serve(s)) for s in self.servers.values()]
+            return False
+        return True
+
+    async def _start_all(self) -> None:
+        if await self._imported():
+            for server in self.servers.values():
+                if server.task is None:  # not restarted meanwhile
+                    self._launch(server)
+
+    def _launch(self, server: Server) -> None:
+        server.task = asyncio.create_task(self._serve(server))
 
     async def _serve(self, server: Server) -> None:
+        """The server's life: started, listed, held open until stopped, then closed; how it
+        ended is said here, once (not when chatrepl closes it)."""
         from mcp import Client
         from mcp.types import Implementation
 
         from repl import __version__
 
         me = Implementation(name="chatrepl", version=__version__)
+        config = server.config
+        failure = ""
         try:
-            async with Client(self._transport(server.config), client_info=me) as client:
-                server.tools = self._named(server.config.name, await _list(client))
+            if config.url is None:
+                server.log = ServerLog(config.name, self._errlog(), clock=self.clock)
+            async with Client(self._transport(config, server.log), client_info=me) as client:
+                server.tools = self._named(config.name, await _list(client))
                 server.client, server.state = client, READY
                 await server.stop.wait()
         except Exception as e:
-            if self._closing.is_set() or server.state == FAILED:
-                return  # closing, or already said
-            self._gone(server, "exited" if server.state == READY else "could not start",
-                       _reason(e))
+            failure = _reason(e)
+        finally:  # what it printed, read to its end before it is told
+            if server.log is not None:
+                await server.log.close(1 if self._closing.is_set() else 5)
+        if not self._closing.is_set() and self.servers.get(config.name) is server:
+            self._gone(server, server.lost or failure or "it closed the connection")
+
+    def _gone(self, server: Server, reason: str) -> None:
+        what = "exited" if server.state == READY else "could not start"
+        server.state, server.reason, server.client = FAILED, reason, None
+        line = f"MCP server {server.config.name} {what} ({reason})"
+        log = server.log
+        if log is not None:  # a url server has no stderr: nothing of it is in mcp.log
+            log.note(f"{what} ({reason})")
+            last = scrub(log.shown(), header_secrets(server.config.env))
+            line += (f"; its last line: {last} (all of them in {self.log_path})" if last
+                     else "; it printed nothing on stderr")
+        self.say(f"{line}; /tools restart {server.config.name} starts it again")
 
     def _named(self, server: str, listed: list[Any]) -> tuple[Tool, ...]:
         """The tools a server listed, each with its API name (a name listed twice: once)."""
@@ -191,7 +262,7 @@ class Toolbox:
                                      dict(t.input_schema or {}), name)
         return tuple(tools.values())
 
-    def _transport(self, config: ServerConfig) -> Any:
+    def _transport(self, config: ServerConfig, log: ServerLog | None) -> Any:
         if config.url is not None:
             from mcp.client.streamable_http import streamable_http_client
             from mcp.shared._httpx_utils import create_mcp_http_client
@@ -200,11 +271,13 @@ class Toolbox:
             return streamable_http_client(config.url, http_client=http)
         from mcp.client.stdio import StdioServerParameters, stdio_client
 
+        assert log is not None
         params = StdioServerParameters(command=config.command[0], args=list(config.command[1:]),
                                        env=config.env or None, cwd=config.cwd)
-        return stdio_client(params, errlog=self._errlog())
+        return stdio_client(params, errlog=log.errlog)
 
     def _errlog(self) -> TextIO:
+        """mcp.log, opened once for every server (their lines are written whole, in turn)."""
         if self._log is None:
             fd = files.open_private(self.log_path, os.O_WRONLY | os.O_APPEND)
             self._log = os.fdopen(fd, "a", encoding="utf-8")
