@@ -202,7 +202,13 @@ def _names_model(body: object, model: str) -> bool:
     """A 404 body that is about the model (OpenAI's ``model_not_found``, Ollama's "model 'x' not
     found"), not about the route."""
     message, code = body_message(body)
+    if any(route in message for route in ROUTE_MISSING):
+        return False  # the route is missing, even where a proxy names the model beside it
     return "model_not_found" in code or (bool(model) and model.lower() in message.lower())
+
+
+# what a server without the route says, as a proxy (LiteLLM) passes it on: FastAPI's, Go's
+ROUTE_MISSING = ('{"detail":"Not Found"}', "404 page not found")
 
 
 def _param(body: object) -> object:

@@ -180,6 +180,7 @@ class FakeOpenAI:
         self.template_tokens = 0
         self.stream_usage = True  # False: stream_options.include_usage ignored (llama-cpp-python)
         self.no_responses = False  # no /v1/responses route: a 404 {"detail": "Not Found"}
+        self.proxied = False  # ... as LiteLLM passes it on, naming the model group
         # what GET /v1/models lists (each entry as the server sends it) and GET /props answers
         self.models: list[dict[str, Any]] = [
             {"id": "fake-model", "object": "model", "owned_by": "test"}]
@@ -400,6 +401,13 @@ class FakeOpenAI:
             self._json(h, 200, {"id": rid, "object": "response", "deleted": True})
 
     def _respond(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        if self.no_responses and self.proxied:  # LiteLLM 1.108 in front of llama-cpp-python
+            model = body.get("model")
+            self._json(h, 404, {"error": {"message": "litellm.NotFoundError: NotFoundError: "
+                                          'OpenAIException - {"detail":"Not Found"}: LiteLLM: '
+                                          f"model group '{model}' failed with the error above. "
+                                          "No fallback was attempted.", "code": "404"}})
+            return
         if self.no_responses:  # llama-cpp-python (FastAPI): no such route
             self._json(h, 404, {"detail": "Not Found"})
             return

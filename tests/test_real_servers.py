@@ -347,9 +347,13 @@ def test_a_tiny_request_does_not_swing_a_good_estimate(
 # -- 9. a server without /v1/responses ------------------------------------------------------
 
 
+@pytest.mark.parametrize("proxied", [False, True])
 def test_no_responses_api_is_said_as_such_naming_the_endpoint(
-        api_env: dict[str, str], server: FakeOpenAI, isolated: dict[str, str]) -> None:
-    server.no_responses = True
+        api_env: dict[str, str], server: FakeOpenAI, isolated: dict[str, str],
+        proxied: bool) -> None:
+    """Also through LiteLLM, whose 404 names the model group but passes on the upstream's
+    route 404 (seen against a real proxy in front of llama-cpp-python)."""
+    server.no_responses, server.proxied = True, proxied
     configure(isolated, f'[endpoints.llama]\nbase_url = "{server.url}"\napi = "responses"\n')
 
     async def go() -> None:
