@@ -95,7 +95,8 @@ def _body_message(body: object) -> tuple[str, str]:
 
 
 def stream_error(event: str, chunk: dict[str, Any]) -> StreamError | None:
-    """The error an event carries after HTTP 200, in each shape servers use (SERVERS.md, 7)."""
+    """The error an event carries after HTTP 200, in each shape servers use (docs/servers.md,
+    point 7)."""
     if not (event == "error" or chunk.get("error") or chunk.get("object") == "error"):
         return None
     message, _ = body_message(chunk)
@@ -223,7 +224,7 @@ _SETTING_OF = {"temperature": "temperature", "top_p": "top_p", "seed": "seed",
                "reasoning.effort": "effort"}
 
 
-# What servers say (SERVERS.md): OpenAI "maximum context length is N tokens. However, your
+# What servers say (docs/servers.md): OpenAI "maximum context length is N tokens. However, your
 # messages resulted in M tokens" (or "... you requested T tokens (M in the messages, ...)");
 # vLLM "You passed M input tokens ... the model's context length is only N tokens"; llama.cpp
 # "request (M tokens) exceeds the available context size (N tokens)", n_prompt_tokens, n_ctx;

@@ -1,5 +1,5 @@
 """Chat completions' streamed chunks read: text, reasoning and tool calls wherever servers put
-them (SERVERS.md, "A streamed chat completion"), and the usage they report."""
+them (docs/servers.md, "What a streamed chat completion may hold"), and the usage they report."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def first_choice(chunk: dict[str, Any]) -> dict[str, Any]:
 
 
 def delta(choice: dict[str, Any]) -> Delta | None:
-    """The text and reasoning a choice carries, if any (SERVERS.md, points 2 to 4)."""
+    """The text and reasoning a choice carries, if any (docs/servers.md, points 2 to 4)."""
     delta = choice.get("delta") or {}
     if not isinstance(delta, dict):
         return None
@@ -58,7 +58,7 @@ def delta(choice: dict[str, Any]) -> Delta | None:
 
 
 class ToolCalls:
-    """Streamed tool calls put together (SERVERS.md, "Tool calls"): a call's first fragment has
+    """Streamed tool calls put together (docs/servers.md, tool calls): a call's first fragment has
     its ``index``, ``id``, ``type`` and ``function.name``, later ones pieces of
     ``function.arguments`` under the same index."""
 
@@ -122,7 +122,7 @@ def count(raw: dict[str, Any], *path: str) -> int | None:
 
 async def events(chunks: AsyncIterator[tuple[str, dict[str, Any]]],
                  said_done: Callable[[], bool]) -> AsyncIterator[Event]:
-    """The (event name, chunk) pairs of a streamed answer as events (SERVERS.md, points 1 to
+    """The (event name, chunk) pairs of a streamed answer as events (docs/servers.md, points 1 to
     7); ``said_done``: whether the body ended with ``[DONE]``, asked once it has ended."""
     finish: str | None = None
     found, model, received = Usage(), None, 0
