@@ -469,3 +469,26 @@ def test_an_older_sqlite_store_finds_its_text_files_after_the_migration(
     store.erase("t", [m.id or 0 for m in store.messages("t")])  # the index stays consistent
     assert store.search("sourdough") == [] and store.search("look") == []
     store.close()
+
+
+def test_attach_takes_globs_and_the_home_directory(api_env: dict[str, str], server: FakeOpenAI,
+                                                    isolated: dict[str, str],
+                                                    tmp_path: Path) -> None:
+    shots = tmp_path / "files"
+    shots.mkdir()
+    for name in ("b.png", "a.png"):
+        (shots / name).write_bytes(PNG)
+    (shots / "notes.txt").write_text("not a png\n")
+    home = Path(isolated["HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "todo.txt").write_text("buy bread\n")
+
+    async def go() -> None:
+        s = await Session().start("t")
+        out = await s.line(f"/attach {shots}/*.png ~/todo.txt")
+        assert s.ctx.staged == [shots / "a.png", shots / "b.png", home / "todo.txt"], out
+        out = await s.line(f"/attach {shots}/*.gif")
+        assert f"error: no file matches {shots}/*.gif" in out and len(s.ctx.staged) == 3
+        await s.quit()
+
+    run(go())

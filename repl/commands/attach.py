@@ -3,6 +3,7 @@ says what a file becomes; chat.send reads the staged files when the message is s
 
 from __future__ import annotations
 
+import glob
 import shlex
 from pathlib import Path
 
@@ -27,13 +28,30 @@ def paths(arg: str) -> list[Path]:
     return [Path(word).expanduser().absolute() for word in words(arg)]
 
 
+def matched(arg: str) -> list[Path]:
+    """The paths in ``arg`` as paths() gives them, a word holding ``*``, ``?`` or ``[`` that
+    names no file standing for the files it matches (sorted; ``**`` crosses folders); a
+    pattern that matches none is an error."""
+    found: list[Path] = []
+    for word in words(arg):
+        path = Path(word).expanduser()
+        if not any(c in word for c in "*?[") or path.exists():
+            found.append(path.absolute())
+            continue
+        hits = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+        if not hits:
+            raise CommandError(f"no file matches {word}")
+        found += [hit.absolute() for hit in hits]
+    return list(dict.fromkeys(found))
+
+
 @command("attach", usage="[PATH...]")
 async def attach(ctx: Context, arg: str) -> None:
     """Attach files (images, PDFs, text) to your next message; alone, list what is attached."""
     if not arg:
         _list(ctx)
         return
-    stage(ctx, paths(arg))
+    stage(ctx, matched(arg))
 
 
 def stage(ctx: Context, found: list[Path]) -> None:
