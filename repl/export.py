@@ -62,6 +62,8 @@ def to_json(info: ThreadInfo, messages: Sequence[Message], *,
             entry["content"] = [dict(p) for p in message.parts]
         if message.role == SUMMARY:
             entry["chatrepl"] = {"summary": True, "covers": covered(message, messages)}
+        elif message.reasoning:  # stored with the answer, never sent: a reader's, as the mark
+            entry["chatrepl"] = {"reasoning": message.reasoning}
         entries.append(entry)
     return json.dumps(expand(entries) if expand else entries, ensure_ascii=False,
                       indent=2) + "\n"
@@ -131,7 +133,9 @@ def _message_section(message: Message, messages: Sequence[Message]) -> str:
              "status": message.status, "created": created}
     section = _section("message", attrs, _one_line(title), message.content, message.status)
     extra = _extra(message)
-    return section + (_section("extra", {}, "Details", extra) if extra else "")
+    thought = _section("reasoning", {}, "Reasoning (stored, never sent)", message.reasoning) \
+        if message.reasoning else ""
+    return section + (_section("extra", {}, "Details", extra) if extra else "") + thought
 
 
 def _extra(message: Message) -> str:

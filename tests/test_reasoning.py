@@ -33,3 +33,28 @@ def test_reasoning_is_collapsed_in_history_and_printed_by_reasoning(
         await s.quit()
 
     asyncio.run(go())
+
+
+def test_the_exports_hold_the_reasoning_and_bring_it_back() -> None:
+    """Markdown gives it a section of its own after the answer; JSON a ``chatrepl`` mark beside
+    the message (never sent: an import reads it back into the answer)."""
+    import json
+
+    from repl.export import to_json, to_markdown
+    from repl.importers import parse
+    from repl.thread import Message, ThreadInfo
+
+    thought = "Weigh it.\n\n## not a heading of the export\n<!-- chatrepl:end -->\nThen answer."
+    info = ThreadInfo("t")
+    messages = [Message("user", "q"), Message("assistant", "forty-two", reasoning=thought),
+                Message("user", "again"), Message("assistant", "plain")]
+    md = to_markdown(info, messages, now=0.0)
+    assert "## Reasoning (stored, never sent)" in md
+    exported = json.loads(to_json(info, messages))
+    assert exported[1] == {"role": "assistant", "content": "forty-two",
+                           "chatrepl": {"reasoning": thought}}
+    for text in (md, json.dumps(exported)):
+        [thread] = parse(text)
+        assert [(m.content, m.reasoning) for m in thread.messages] == [
+            ("q", None), ("forty-two", thought), ("again", None), ("plain", None)]
+        assert all("chatrepl" not in m.for_api() for m in thread.messages)

@@ -35,6 +35,8 @@ def from_markdown(text: str, filename: str) -> ImportedThread:
             messages.append(_md_message(attrs, content))
         elif kind == "message":
             left_out["role"] += 1
+        elif kind == "reasoning" and messages:  # what the answer before it thought
+            messages[-1] = replace(messages[-1], reasoning=content or None)
         elif kind == "extra" and messages:  # the details of the message before it
             found = details.read(content, filename)
             messages[-1] = _with_details(messages[-1], found)

@@ -75,15 +75,19 @@ def _message(item: dict[str, Any], number: int, filename: str) -> Message:
     """The message ``item`` is, whole. A content that is neither text nor a list of part
     objects (null, say) is kept verbatim in ``fields``, which for_api sends in its place."""
     content = item.get("content")
-    fields = {k: v for k, v in item.items() if k not in ("role", "content")}
+    fields = {k: v for k, v in item.items() if k not in ("role", "content", "chatrepl")}
     covers = _summary_covers(item)
     if covers is not None and isinstance(content, str):
         return Message(SUMMARY, content.removeprefix(SUMMARY_PREFIX), covers=covers)
+    mark = item.get("chatrepl")
+    thought = mark.get("reasoning") if isinstance(mark, dict) else None
+    reasoning = thought if isinstance(thought, str) and thought else None
     if isinstance(content, str):
-        return Message(item["role"], content, fields=fields)
+        return Message(item["role"], content, fields=fields, reasoning=reasoning)
     if isinstance(content, list) and all(isinstance(p, dict) for p in content):
         parts = tuple(content)
-        return Message(item["role"], typed(parts), parts=parts, fields=fields)
+        return Message(item["role"], typed(parts), parts=parts, fields=fields,
+                       reasoning=reasoning)
     if content is not None and not isinstance(content, list):
         raise error(filename, f"has a message {number} whose content is neither text nor a "
                               "list of parts")
