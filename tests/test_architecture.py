@@ -1,4 +1,5 @@
-"""The layering the README promises: the pure layers import neither prompt_toolkit, rich, openai."""
+"""The layering docs/architecture.md promises (the pure layers import neither prompt_toolkit,
+rich nor openai), and the docs that the code generates or names."""
 
 from __future__ import annotations
 
@@ -36,8 +37,29 @@ def test_openai_is_not_imported_on_the_way_to_the_prompt() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_the_readmes_command_table_is_the_registry() -> None:
+def test_the_usage_command_table_is_the_registry() -> None:
     from repl.commands import COMMANDS
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert set(re.findall(r"^\| `/([a-z]+)", readme, re.M)) == set(COMMANDS)
+    usage = (ROOT / "docs" / "usage.md").read_text()
+    assert set(re.findall(r"^\| `/([a-z]+)", usage, re.M)) == set(COMMANDS)
+
+
+def test_docs_commands_is_generated_from_the_registry() -> None:
+    """docs/commands.md is what ``python -m repl.commands`` prints (run it to make it again)."""
+    from repl.commands import reference
+
+    assert (ROOT / "docs" / "commands.md").read_text() == reference()
+
+
+def test_the_readme_names_only_real_commands_and_links_only_real_files() -> None:
+    from repl.commands import COMMANDS
+
+    readme = (ROOT / "README.md").read_text()
+    assert set(re.findall(r"^\| `/([a-z]+)", readme, re.M)) <= set(COMMANDS)
+    for folder, text in [(ROOT, readme), *((ROOT / "docs", p.read_text())
+                                            for p in (ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+            assert (folder / target).exists(), f"{target} (linked from {folder})"
+
+
+ROOT = Path(__file__).parent.parent

@@ -13,4 +13,18 @@ from repl.commands import settings
 from repl.commands.registry import COMMANDS, CommandError, dispatch, parse, resolve
 
 __all__ = ["COMMANDS", "CommandError", "attach", "dispatch", "erase", "imports", "parse", "paste",
-           "reasoning", "resolve", "session", "settings", "threads", "tools", "turns"]
+           "reasoning", "reference", "resolve", "session", "settings", "threads", "tools",
+           "turns"]
+
+
+def reference() -> str:
+    """docs/commands.md: every command, its arguments and its help (the first line of its
+    docstring, as /help prints it), in /help's order; a test keeps the file the same."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = [f"| `/{cell((c.name + ' ' + c.usage).strip())}` | {cell(c.help)} |"
+            for c in COMMANDS.values()]
+    return ("# Commands\n\nGenerated from the command registry by `python -m repl.commands > "
+            "docs/commands.md`;\nwhat each does in detail is in [usage](usage.md).\n\n"
+            "| command | what it does |\n| --- | --- |\n" + "\n".join(rows) + "\n")

@@ -95,7 +95,7 @@ def _elsewhere(ctx: Context, responses: list[str]) -> list[str]:
     if n:
         said.append("the response the server stored is deleted there" if n == 1 else
                     f"the {n} responses the server stored are deleted there")
-    logs = ", mcp.log" if ctx.config.mcp_log_path.exists() else ""  # not scrubbed: see README
+    logs = ", mcp.log" if ctx.config.mcp_log_path.exists() else ""  # never scrubbed
     said.append(f"exports already written{logs} and MCP servers' own logs keep what they have"
                 " (chatrepl cannot clean them)")
     return said

@@ -48,7 +48,7 @@ async def tools(ctx: Context, arg: str) -> None:
     box = ctx.tools
     if box is None or not box.servers:
         ctx.ui.info(f"no MCP servers: add [mcp.servers.NAME] tables to {ctx.config.config_file} "
-                    "(the README's Tools section shows how)")
+                    "(docs/tools.md shows how)")
         return
     if not arg:
         _list(ctx)
