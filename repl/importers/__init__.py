@@ -16,13 +16,12 @@ from repl.export import MARKER
 from repl.importers.chatgpt import from_chatgpt
 from repl.importers.common import (
     EXPECTED,
-    MAX_DEPTH,
     ImportedThread,
     ImportFormatError,
+    bounded_json,
     counted,
     describe_left_out,
     error,
-    too_deep,
     without_references,
 )
 from repl.importers.markdown import from_markdown, has_markers
@@ -53,12 +52,7 @@ def parse(text: str, *, filename: str = "") -> list[ImportedThread]:
         raise error(filename, "is empty")
     if _JSON_START.match(stripped):
         try:
-            data = json.loads(stripped)
-            if too_deep(data):
-                raise RecursionError
-        except RecursionError:
-            raise error(filename, f"nests deeper than {MAX_DEPTH} levels, which no "
-                                  "conversation does") from None
+            data = bounded_json(stripped, filename)
         except json.JSONDecodeError as e:
             if not has_markers(text):
                 where = f"line {e.lineno}, column {e.colno}: {e.msg}"

@@ -3,6 +3,7 @@ what an import had to leave out."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -49,6 +50,22 @@ def too_deep(value: object, limit: int = MAX_DEPTH) -> bool:
         if not level:
             return False
     return True
+
+
+def bounded_json(text: str, filename: str, what: str = "") -> object:
+    """``text`` parsed (json.JSONDecodeError as json.loads raises it), or the one-line error
+    of a file nesting deeper than MAX_DEPTH (what a store writes, it must read back).
+    ``what``: the part of the file it is, for the error (the whole file when empty)."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        value = None
+    else:
+        if not too_deep(value):
+            return value
+    subject = f"has {what} nested" if what else "nests"
+    raise error(filename, f"{subject} deeper than {MAX_DEPTH} levels, which no conversation "
+                          "does")
 
 
 class ImportFormatError(ChatreplError):

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from repl.importers.common import MAX_DEPTH, error, too_deep
+from repl.importers.common import bounded_json
 from repl.parts import ABSENT, marked, text_file_part
 from repl.thread import Part
 
@@ -85,12 +85,7 @@ def _fields(blob: str, filename: str) -> dict[str, Any]:
     """A message's other keys (tool calls, the call a result answers), from the JSON of its
     details."""
     try:
-        value = json.loads(blob)
-        if too_deep(value):
-            raise RecursionError
-    except RecursionError:
-        raise error(filename, f"has details nested deeper than {MAX_DEPTH} levels, which no "
-                              "conversation's are") from None
+        value = bounded_json(blob, filename, "details")
     except json.JSONDecodeError:
         return {}
     if not isinstance(value, dict):
