@@ -26,6 +26,7 @@ from markdown_it.utils import EnvType, OptionsDict
 from repl.export import Expand, covered
 from repl.export_style import css
 from repl.parts import attachment, names_of
+from repl.texspan import DISPLAY, span
 from repl.thread import SUMMARY, Message, ThreadInfo, tool_names
 
 # No request, no script, no form, no <base>: even markup that escaped the escaping stays inert.
@@ -273,42 +274,17 @@ def _math_span(self: RendererHTML, tokens: Sequence[Token], idx: int, options: O
     return f"<span class=\"{kind}\">{escape(token.content)}</span>"
 
 
-# Math delimiters, display first; a lone $ follows pandoc's rule so that money is not math:
-# the opening $ is followed by a non-space, the closing one preceded by a non-space and not
-# followed by a digit ($5 and $10 stays text).
-_MATH = (("$$", "$$", True), ("\\[", "\\]", True), ("\\(", "\\)", False), ("$", "$", False))
-
-
 def _math(state: StateInline, silent: bool) -> bool:
-    src, pos = state.src, state.pos
-    for opening, closing, display in _MATH:
-        if not src.startswith(opening, pos):
-            continue
-        end = _closing(src, pos + len(opening), closing)
-        if end is None:
-            return False
-        if not silent:
-            token = state.push("math", "span", 0)
-            token.content, token.meta = src[pos:end + len(closing)], {"display": display}
-        state.pos = end + len(closing)
-        return True
-    return False
-
-
-def _closing(src: str, start: int, closing: str) -> int | None:
-    """Where the math opened before ``start`` closes, or None."""
-    if closing != "$":
-        end = src.find(closing, start)
-        return end if end > start else None
-    if start >= len(src) or src[start].isspace():
-        return None
-    end = src.find("$", start)
-    while end != -1:
-        after = src[end + 1:end + 2]
-        if not src[end - 1].isspace() and src[end - 1] != "\\" and not after.isdigit():
-            return end if end > start else None
-        end = src.find("$", end + 1)
-    return None
+    """A formula where the terminal's renderer finds one (repl.texspan), kept as its source."""
+    found = span(state.src[:state.posMax], state.pos)
+    if found is None:
+        return False
+    opener, end = found
+    if not silent:
+        token = state.push("math", "span", 0)
+        token.content, token.meta = state.src[state.pos:end], {"display": opener in DISPLAY}
+    state.pos = end
+    return True
 
 
 # -- code ----------------------------------------------------------------------------------------

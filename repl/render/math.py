@@ -11,8 +11,6 @@ and hold no math. TeX that cannot be converted is shown as it was written.
 
 from __future__ import annotations
 
-import re
-
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_core import StateCore
@@ -23,11 +21,8 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from repl.render.tex import to_text
+from repl.texspan import CLOSERS, span
 
-CLOSERS = {"$$": "$$", "\\[": "\\]", "\\(": "\\)", "$": "$"}
-# what $NAME/... between two dollars is when NAME looks like an environment variable's name
-_SHELL = re.compile(r"[A-Z_][A-Z0-9_]+(?:[/:.-][^\\^{}=]*)?")
-TEX = "\\^_{}="  # what an inline \[...\] holds one of to be math
 INDENT = "    "  # a display formula stands apart, as in print
 
 
@@ -40,30 +35,6 @@ def use(parser: MarkdownIt) -> None:
 
 
 # -- finding it -----------------------------------------------------------------------------------
-
-def span(src: str, pos: int) -> tuple[str, int] | None:
-    """The inline formula starting at ``pos``: (its opening delimiter, where it ends)."""
-    opener = next((o for o in ("$$", "\\(", "\\[", "$") if src.startswith(o, pos)), None)
-    if opener is None:
-        return None
-    closer, start = CLOSERS[opener], pos + len(opener)
-    if opener != "$":
-        close = src.find(closer, start)
-        body = src[start:close] if close > start else ""
-        if not body.strip() or (opener == "\\[" and not any(c in body for c in TEX)):
-            return None
-        return opener, close + len(closer)
-    if start >= len(src) or src[start].isspace():
-        return None
-    close = src.find("$", start)
-    while close > 0 and src[close - 1] == "\\":  # \$ is a dollar sign inside the formula
-        close = src.find("$", close + 1)
-    if close <= start or src[close - 1].isspace() or src[close + 1:close + 2].isdigit():
-        return None
-    if _SHELL.fullmatch(src, start, close):
-        return None  # $HOME/$USER: shell variables, where a formula would show no dollars
-    return opener, close + 1
-
 
 def _inline(state: StateInline, silent: bool) -> bool:
     if state.src[state.pos] not in "$\\":
