@@ -21,7 +21,15 @@ from typing import Any, BinaryIO
 
 from repl.config import AttachLimits
 from repl.errors import ChatreplError
-from repl.parts import ABSENT, absent_of, file_names, file_text, marked, text_file_part
+from repl.parts import (
+    ABSENT,
+    absent_of,
+    decoded_size,
+    file_names,
+    file_text,
+    marked,
+    text_file_part,
+)
 from repl.thread import Part, parse_ref
 
 PDF = "application/pdf"
@@ -250,7 +258,7 @@ def _described(part: Mapping[str, Any], kind: object) -> Shown:
         return _data_shown(name, _str(inner.get("file_data")), "file")
     if kind == "input_audio":
         audio = _str(inner.get("format")) or "?"
-        return Shown("audio", f"audio/{audio}", _decoded_size(_str(inner.get("data"))))
+        return Shown("audio", f"audio/{audio}", decoded_size(_str(inner.get("data"))))
     return Shown(_str(kind) or "?", "part", None)
 
 
@@ -263,15 +271,12 @@ def _data_shown(name: str, url: str, fallback: str) -> Shown:
     header, comma, payload = url.partition(",")
     if url.startswith("data:") and comma:
         mime = header[5:].split(";")[0] or fallback
-        size = _decoded_size(payload) if header.endswith(";base64") else len(payload)
+        size = decoded_size(payload) if header.endswith(";base64") else len(payload)
         return Shown(name, mime, size)
     if url:
         return Shown(url if len(url) <= 80 else url[:79] + "…", fallback, None)
     return Shown(name, fallback, None)
 
-
-def _decoded_size(b64: str) -> int:
-    return len(b64.rstrip("=")) * 3 // 4
 
 
 def _str(value: object) -> str:

@@ -163,9 +163,13 @@ def _size_and_media(value: object) -> tuple[int | None, str | None]:
     if ref:
         return ref.size, media
     if isinstance(value, str) and header:
-        data = value[len(header):]
-        return len(data) * 3 // 4 - data[-2:].count("="), media
+        return decoded_size(value[len(header):]), media
     return None, media
+
+
+def decoded_size(b64: str) -> int:
+    """How many bytes base64 ``b64`` holds (padded or not), without decoding it."""
+    return len(b64.rstrip("=")) * 3 // 4
 
 
 def attachments(m: Message) -> list[Attachment]:
