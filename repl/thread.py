@@ -122,6 +122,15 @@ ATTACHED = {"image_url": ("image_url", "url", "image"), "file": ("file", "file_d
             "input_audio": ("input_audio", "data", "audio")}
 
 
+def data_slot(part: Part) -> tuple[str, str, str] | None:
+    """(key, field, value) of where an attached part holds its data (ATTACHED), if it does."""
+    key, field_, _ = ATTACHED.get(str(part.get("type")), ("", "", ""))
+    inner = part.get(key) if key else None
+    if isinstance(inner, Mapping) and isinstance(inner.get(field_), str):
+        return key, field_, inner[field_]
+    return None
+
+
 TOOL_NAMES = "tool_names"  # an answer's meta: {name the model called: server.tool shown}
 
 

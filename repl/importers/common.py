@@ -11,7 +11,7 @@ from typing import Any
 
 from repl.errors import ChatreplError
 from repl.parts import typed
-from repl.thread import ATTACHED, PREFIX, Message
+from repl.thread import PREFIX, Message, data_slot
 
 EXPECTED = ('expected a JSON messages array ([{"role": ..., "content": ...}]), '
             "ChatGPT's conversations.json or a markdown export from chatrepl")
@@ -132,9 +132,5 @@ def _kept(parts: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:
 
 def _names_bytes(part: object) -> bool:
     """Whether ``part`` is an attachment whose data is a reference (or looks like one)."""
-    if not isinstance(part, Mapping):
-        return False
-    key, field_, _ = ATTACHED.get(str(part.get("type")), ("", "", ""))
-    inner = part.get(key)
-    value = inner.get(field_) if isinstance(inner, Mapping) else None
-    return isinstance(value, str) and value.lstrip().startswith(PREFIX)
+    found = data_slot(part) if isinstance(part, Mapping) else None
+    return found is not None and found[2].lstrip().startswith(PREFIX)

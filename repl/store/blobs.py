@@ -17,24 +17,10 @@ import struct
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from repl.thread import ATTACHED, PREFIX, Part, Ref, is_sha, parse_ref
+from repl.thread import PREFIX, Part, Ref, data_slot, is_sha, parse_ref
 
 # what is sent in place of a part whose reference is not the store's own
 BROKEN = "[an attachment left out: its reference does not name this store's bytes]"
-
-# (part type, key of the part holding the object, key of the object holding the base64 data):
-# the one table of attached parts, thread.ATTACHED, read here
-SLOTS = tuple((kind, key, field) for kind, (key, field, _) in ATTACHED.items())
-
-
-def _slot(part: Part) -> tuple[str, str, str] | None:
-    """(key, field, value) of the part's base64 data, if it has any."""
-    for kind, key, field in SLOTS:
-        inner = part.get(key) if part.get("type") == kind else None
-        if isinstance(inner, Mapping) and isinstance(inner.get(field), str):
-            return key, field, inner[field]
-    return None
-
 
 def _decode(value: str, key: str) -> tuple[str, bytes] | None:
     """(header, bytes) of a data: URL (or of input audio's bare base64), if it can be given
@@ -59,7 +45,7 @@ def take_out(parts: Iterable[Part]) -> tuple[tuple[Part, ...], dict[str, bytes]]
     found: dict[str, bytes] = {}
     kept: list[Part] = []
     for part in parts:
-        slot = _slot(part)
+        slot = data_slot(part)
         decoded = _decode(slot[2], slot[0]) if slot else None
         if slot is None or decoded is None:
             kept.append(part)
@@ -78,7 +64,7 @@ def take_out(parts: Iterable[Part]) -> tuple[tuple[Part, ...], dict[str, bytes]]
 
 def refs(parts: Iterable[Part] | None) -> list[Ref]:
     """The references in ``parts``."""
-    found = (parse_ref(slot[2]) for slot in map(_slot, parts or ()) if slot)
+    found = (parse_ref(slot[2]) for slot in map(data_slot, parts or ()) if slot)
     return [r for r in found if r is not None]
 
 
@@ -100,7 +86,7 @@ def _expand_message(m: dict[str, Any], read: Callable[[str], bytes]) -> dict[str
 
 
 def _expand_part(part: Part, read: Callable[[str], bytes]) -> Part:
-    slot = _slot(part)
+    slot = data_slot(part)
     ref = parse_ref(slot[2]) if slot else None
     if slot is None or not slot[2].startswith(PREFIX):
         return part
@@ -113,7 +99,7 @@ def _expand_part(part: Part, read: Callable[[str], bytes]) -> Part:
 
 def broken(parts: Iterable[Part] | None) -> int:
     """How many of ``parts`` hold a string that looks like a reference and is not one."""
-    return sum(1 for slot in map(_slot, parts or ()) if slot and slot[2].startswith(PREFIX)
+    return sum(1 for slot in map(data_slot, parts or ()) if slot and slot[2].startswith(PREFIX)
                and parse_ref(slot[2]) is None)
 
 
