@@ -20,7 +20,6 @@ from rich import markdown as rich_markdown
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from repl.render.tex import to_text
 from repl.texspan import CLOSERS, span
 
 INDENT = "    "  # a display formula stands apart, as in print
@@ -115,6 +114,8 @@ def _inline_as_text(state: StateCore) -> None:
 
 
 def _as_text(token: Token) -> Token:
+    from repl.render.tex import to_text  # pylatexenc, once a formula is met: not at start-up
+
     return Token("text", "", 0, content=to_text(token.content) or source(token))
 
 
@@ -131,6 +132,8 @@ class MathBlock(rich_markdown.MarkdownElement):
         return cls(token)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from repl.render.tex import to_text  # pylatexenc, once a formula is met
+
         closed = self.token.meta.get("closed", False)
         shown = to_text(self.token.content, display=True) if closed else None
         if shown is None:
