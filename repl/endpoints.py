@@ -37,13 +37,20 @@ async def run_command(command: str, timeout: float = KEY_TIMEOUT,
     its own so that only chatrepl stops it). Cancelled (Ctrl-C) or past ``timeout`` seconds,
     its process group is killed. KeyCommandError says why there is no key; the line of
     stderr it quotes is scrubbed of what the command printed and of ``secrets``."""
+    starting = asyncio.ensure_future(asyncio.create_subprocess_exec(
+        "/bin/sh", "-c", command, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        start_new_session=True))
     try:
-        process = await asyncio.create_subprocess_exec(
-            "/bin/sh", "-c", command, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True)
+        # shielded: cancelled while its pipes connect, asyncio would kill the shell alone and
+        # wait for the pipes, which its children (``sleep``, a pinentry) hold open
+        process = await asyncio.shield(starting)
     except OSError as e:
         raise KeyCommandError(f"could not be started ({e.strerror or e})") from None
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await _stop(await starting)
+        raise
     try:
         async with asyncio.timeout(timeout):
             out, err = await process.communicate()
@@ -51,12 +58,7 @@ async def run_command(command: str, timeout: float = KEY_TIMEOUT,
         raise KeyCommandError(f"timed out after {timeout:g} s") from None
     finally:
         if process.returncode is None:  # cancelled or timed out: it, and whatever it started
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            # reaped by asyncio's child watcher: never wait on it for ever (the REPL waits)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(2):
-                    await asyncio.shield(process.wait())
+            await _stop(process)
     printed = out.decode(errors="replace")
     if process.returncode != 0:
         said = (err.decode(errors="replace").strip().splitlines() or [""])[-1]
@@ -64,6 +66,15 @@ async def run_command(command: str, timeout: float = KEY_TIMEOUT,
         raise KeyCommandError(f"failed (exit status {process.returncode}"
                               + (f": {said})" if said else ")"))
     return (printed.splitlines() or [""])[0].strip()
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    """Kill ``process``'s group, and wait (2 s at most: the REPL waits) for its reaping."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(2):
+            await asyncio.shield(process.wait())
 
 
 class Endpoints:

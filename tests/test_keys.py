@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -329,3 +330,26 @@ def test_credentials_in_a_base_url_are_never_shown(
         await s.quit()
 
     asyncio.run(go())
+
+
+def test_ctrl_c_while_a_key_command_is_starting_stops_it_at_once(tmp_path: Path) -> None:
+    """Cancelled in the instant between the command's start and its pipes' connection (asyncio
+    then waits for the pipes, which a child such as ``sleep`` holds open): its whole process
+    group is killed and the cancellation is over at once, not when the child ends."""
+    from repl.endpoints import run_command
+
+    marker = f"{30 + os.getpid() % 1000 / 1000:.3f}"  # a sleep no other test runs
+
+    async def go() -> float:
+        task = asyncio.create_task(run_command(f"sleep {marker}; true"))
+        await asyncio.sleep(0)  # the task has spawned the shell and waits for its pipes
+        task.cancel()
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 20)
+        return asyncio.get_running_loop().time() - started
+
+    took = asyncio.run(go())
+    assert took < 5, took
+    left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True)
+    assert left.stdout == "", "the key command's child is still running"
