@@ -26,7 +26,7 @@ from markdown_it.utils import EnvType, OptionsDict
 from repl.export import Expand, covered
 from repl.export_style import css
 from repl.parts import attachment, names_of
-from repl.texspan import DISPLAY, span
+from repl.texspan import CLOSERS, DISPLAY, span
 from repl.thread import SUMMARY, Message, ThreadInfo, tool_names
 
 # No request, no script, no form, no <base>: even markup that escaped the escaping stays inert.
@@ -219,7 +219,7 @@ def _attachments(m: Message, images: Sequence[str | None]) -> str:
 
 def render_markdown(text: str) -> str:
     """Model markdown as HTML: raw HTML as text, links only http(s) and mailto, images as links
-    (a page that fetches nothing), code highlighted, math kept as its TeX in a span."""
+    (a page that fetches nothing), code highlighted, math as Unicode (its TeX kept beside it)."""
     return str(_parser().render(text))
 
 
@@ -269,20 +269,31 @@ def _link_open(self: RendererHTML, tokens: Sequence[Token], idx: int, options: O
 
 def _math_span(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict,
                env: EnvType) -> str:
+    """A formula as the terminal shows it (Unicode, repl.render.tex), its TeX in ``title``; as
+    its TeX where it cannot be converted."""
+    from repl.render.tex import to_text  # pylatexenc, only for a page that holds math
+
     token = tokens[idx]
-    kind = "math display" if token.meta.get("display") else "math"
-    return f"<span class=\"{kind}\">{escape(token.content)}</span>"
+    display, opener = bool(token.meta.get("display")), str(token.meta.get("opener", ""))
+    kind = "math display" if display else "math"
+    body = token.content[len(opener):len(token.content) - len(CLOSERS.get(opener, ""))]
+    shown = to_text(body, display=display) if opener else None
+    if shown is None:
+        return f"<span class=\"{kind}\">{escape(token.content)}</span>"
+    return (f"<span class=\"{kind}\" title=\"{escape(token.content)}\" "
+            f"data-tex=\"{escape(token.content)}\">{escape(shown)}</span>")
 
 
 def _math(state: StateInline, silent: bool) -> bool:
-    """A formula where the terminal's renderer finds one (repl.texspan), kept as its source."""
+    """A formula where the terminal's renderer finds one (repl.texspan)."""
     found = span(state.src[:state.posMax], state.pos)
     if found is None:
         return False
     opener, end = found
     if not silent:
         token = state.push("math", "span", 0)
-        token.content, token.meta = state.src[state.pos:end], {"display": opener in DISPLAY}
+        token.content = state.src[state.pos:end]
+        token.meta = {"display": opener in DISPLAY, "opener": opener}
     state.pos = end
     return True
 

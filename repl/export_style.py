@@ -77,5 +77,5 @@ th { background: var(--panel); }
 blockquote { margin: .5rem 0; padding: 0 1rem; color: var(--muted);
   border-left: 3px solid var(--line); }
 .math { font-family: ui-monospace, monospace; }
-.math.display { display: block; margin: .5rem 0; text-align: center; }
+.math.display { display: block; margin: .5rem 0; text-align: center; white-space: pre; }
 """

@@ -1,5 +1,5 @@
-"""Screenshots of real chatrepl sessions: session.svg, threads.svg, attach.svg, paste.svg, vi.svg
-(and PNG copies).
+"""Screenshots of real chatrepl sessions: session.svg, threads.svg, attach.svg, paste.svg, vi.svg,
+math.svg, editor.svg (and PNG copies).
 
 The installed ``chatrepl`` runs inside tmux (a real terminal emulator; 100 columns, 42 and 32
 rows) against the fake OpenAI server from tests/fakeserver.py, which streams scripted answers. The
@@ -38,7 +38,7 @@ from fakeserver import FakeOpenAI, Reply  # noqa: E402
 
 COLS = 100
 # the session shot is as tall as its conversation
-ROWS = {"session": 42, "threads": 32, "attach": 16, "paste": 12, "vi": 8}
+ROWS = {"session": 42, "threads": 32, "attach": 16, "paste": 12, "vi": 8, "math": 22, "editor": 14}
 CHATREPL = Path(sys.executable).with_name("chatrepl")
 TOOLBAR = re.compile(r" · (\d+) messages\s*$")
 
@@ -220,6 +220,10 @@ def main(shots: list[str]) -> None:
                 shoot_paste(Pane(socket, env, "paste"), root / "work")
             if not shots or "vi" in shots:
                 shoot_vi(Pane(socket, env, "vi"), root)
+            if not shots or "math" in shots:
+                shoot_math(Pane(socket, env, "math"), root / "work", server)
+            if not shots or "editor" in shots:
+                shoot_editor(Pane(socket, env, "editor"), root / "work")
         finally:
             subprocess.run(["tmux", "-S", str(socket), "kill-server"], env=env,
                            capture_output=True)
@@ -316,6 +320,48 @@ def shoot_vi(pane: Pane, root: Path) -> None:
     pane.wait(lambda lines: "NORMAL · vi-keys" in lines[-1], "NORMAL in the bar")
     time.sleep(0.3)
     save(pane.capture(), HERE / "vi.svg", pane.rows)
+    pane.tmux("send-keys", "-t", pane.name, "C-c")
+    pane.quit()
+
+
+MATH = r"""The variance is the mean squared distance from the mean $\mu$:
+
+$$\sigma^2 = \frac{1}{n}\sum_{i=1}^n (x_i - \mu)^2$$
+
+For a rotation by $\theta$ the matrix is
+
+$$R = \begin{pmatrix} \cos\theta & -\sin\theta \\ \sin\theta & \cos\theta \end{pmatrix}$$
+
+and $\alpha^2 + \frac{1}{2} \leq \sqrt{x}$ holds for $x \geq 1$. Prices stay text: $5 and $10."""
+
+
+def shoot_math(pane: Pane, cwd: Path, server: FakeOpenAI) -> None:
+    """math.svg: an answer with inline and display TeX, shown as Unicode (money stays text)."""
+    server.queue(Reply(MATH, pieces=30, delay=0.01))
+    pane.start(cwd, "-t", "stats")
+    pane.wait_prompt(0)
+    pane.say("What is the variance, and what does a 2D rotation matrix look like?", 2)
+    save(pane.capture(), HERE / "math.svg", pane.rows)
+    pane.quit()
+
+
+def shoot_editor(pane: Pane, cwd: Path) -> None:
+    """editor.svg: Ctrl-X Ctrl-E opens the message being typed in $EDITOR (vim here)."""
+    (cwd / "vimrc").write_text("set nocompatible\nsyntax off\nset laststatus=2\n")
+    pane.start(cwd, "-t", "drafts", env={"EDITOR": f"vim -u {cwd / 'vimrc'} -i NONE"})
+    pane.wait_prompt(0)
+    pane.tmux("send-keys", "-t", pane.name, "-l", "Review this plan: first")
+    pane.tmux("send-keys", "-t", pane.name, "C-x", "C-e")
+    pane.wait(lambda lines: lines[0].startswith("Review this plan: first")
+              and any("chatrepl-edit" in line for line in lines), "the editor open")
+    pane.tmux("send-keys", "-t", pane.name, "-l", "A")  # append, as a user would go on writing
+    pane.tmux("send-keys", "-t", pane.name, "-l", ", migrate the store\n- then the readers\n")
+    time.sleep(0.5)
+    save(pane.capture(), HERE / "editor.svg", pane.rows)
+    pane.tmux("send-keys", "-t", pane.name, "Escape")
+    pane.tmux("send-keys", "-t", pane.name, "-l", ":q!\r")  # not saved: the prompt as it was
+    pane.wait(lambda lines: any(line.startswith("❯ Review this plan: first") for line in lines),
+              "the prompt back")
     pane.tmux("send-keys", "-t", pane.name, "C-c")
     pane.quit()
 

@@ -1,6 +1,6 @@
 """A representative thread for the HTML export (code, a list, a table, reasoning, a tool call and
 its result, an image, a summary, an interrupted answer), stored in a real store: the tests and
-screenshots/html.py both export it.
+screenshots/browser.py both export it.
 """
 
 from __future__ import annotations

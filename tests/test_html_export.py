@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from repl.export import format_for
 from repl.export_html import CSP, render_markdown, to_html
+from repl.export_style import STYLE
 from repl.thread import Message, ThreadInfo
 from repl.transfer import export_text, export_thread
 
@@ -136,19 +137,31 @@ def test_web_and_mail_links_are_links_and_images_are_links_too() -> None:
 
 
 @pytest.mark.parametrize(("text", "math"), [
-    ("the mean $\\bar{x} < 1$ here", ["$\\bar{x} < 1$"]),
-    ("$$\\sum_{i=1}^n x_i$$", ["$$\\sum_{i=1}^n x_i$$"]),
-    ("inline \\(a_1 * b_2\\) and \\[e^{i\\pi}\\]", ["\\(a_1 * b_2\\)", "\\[e^{i\\pi}\\]"]),
+    ("the mean $\\bar{x} < 1$ here", [("x\u0305 < 1", "$\\bar{x} < 1$")]),
+    ("$$\\alpha^2 + \\frac{1}{2}$$", [("α² + ½", "$$\\alpha^2 + \\frac{1}{2}$$")]),
+    ("inline \\(a_1 * b_2\\) and \\[e^{i\\pi}\\]",
+     [("a₁ * b₂", "\\(a_1 * b_2\\)"), ("e^(iπ)", "\\[e^{i\\pi}\\]")]),
+    ("$\\nosuchmacro{x}$ stays", [("$\\nosuchmacro{x}$", None)]),  # shown as the TeX it is
     ("$5 and $10 are money", []),
     ("costs $5, or $ 6 $", []),
     ("`$x$` is code", []),
     ("a \\$5 fee and $HOME", []),
 ])
-def test_math_is_kept_as_its_tex_in_a_span(text: str, math: list[str]) -> None:
+def test_math_is_shown_as_unicode_with_its_tex_beside_it(
+        text: str, math: list[tuple[str, str | None]]) -> None:
     html = render_markdown(text)
-    spans = re.findall(r'<span class="math(?: display)?">(.*?)</span>', html, re.S)
-    assert [Page(s).all_text() for s in spans] == math
+    spans = re.findall(r'<span class="math(?: display)?"(?: title="([^"]*)")?[^>]*>(.*?)</span>',
+                       html, re.S)
+    assert [(Page(shown).all_text(), Page(tex).all_text() if tex else None)
+            for tex, shown in spans] == math
     assert "<script" not in html
+
+
+def test_a_matrix_keeps_its_rows_in_the_page() -> None:
+    html = render_markdown("$$\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}$$")
+    shown = Page(re.findall(r'<span class="math display"[^>]*>(.*?)</span>', html, re.S)[0])
+    assert shown.all_text().count("\n") == 1, shown.all_text()  # two rows, white-space: pre
+    assert "white-space: pre" in STYLE
 
 
 def test_code_is_highlighted_and_an_unknown_language_is_plain() -> None:

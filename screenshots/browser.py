@@ -7,7 +7,7 @@ by the installed ``chatrepl``. The shot shows the page with its <details> (reaso
 call) open, as a reader's click would leave them; the file as exported keeps them closed.
 Nothing of the user's (threads, config, browser profile) is touched.
 
-    .venv/bin/python screenshots/html.py          # needs chromium
+    .venv/bin/python screenshots/browser.py          # needs chromium
 """
 
 from __future__ import annotations
