@@ -122,7 +122,8 @@ async def _answer(ctx: Context, client: ChatClient, history: list[Message]) -> D
     info = ctx.thread
     target = _target(ctx, info)
     fit = window.load(ctx.store, target.fit_key)
-    quirks = wire.load(ctx.store, target.wire_key)
+    quirks = wire.load(ctx.store, target.wire_key, model=target.model,
+                       fold_system=ctx.endpoint_for(info).fold_system)
     plan = window.plan(target.head, history, limit=fit.window(target.configured),
                        scale=fit.scale)
     _say_dropped(ctx, plan, target.model)

@@ -65,6 +65,8 @@ CONFIG_TEMPLATE = """\
 # editing_mode = "emacs"         # the prompt's keys: emacs or vi (the mode shown in the bar)
 # [endpoints.ollama]             # more servers; a model written ollama:llama3.2 goes there
 # base_url = "http://localhost:11434/v1"
+# fold_system = true             # the system prompt sent inside the first question (a template
+#                                # with no system role); unset: learned (at once for Gemma)
 # [endpoints.openrouter]
 # base_url = "https://openrouter.ai/api/v1"
 # api_key_env = "OPENROUTER_API_KEY"   # or api_key_command = "pass show openrouter"

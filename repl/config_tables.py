@@ -20,7 +20,7 @@ SETTINGS: dict[str, str] = {
     "compact_tokens": "a whole number of tokens, 1 or more",  # /compact's summary; never sent
 }
 _ENDPOINT_KEYS = ("base_url", "api_key_env", "api_key_command", "api", "headers", "models",
-                  "context_sizes", *SETTINGS)
+                  "context_sizes", "fold_system", *SETTINGS)
 _PRESET_KEYS = ("system", "model", "description", *SETTINGS)
 
 
@@ -40,6 +40,8 @@ class Endpoint:
     models: tuple[str, ...] = ()
     context_sizes: dict[str, int] = field(default_factory=dict)
     settings: dict[str, object] = field(default_factory=dict)  # temperature... for its requests
+    # the system message at the head of the first user message: True, False, None (learned)
+    fold_system: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,7 +146,14 @@ def _endpoint(path: Path, name: str, t: dict[str, object], base_url: object,
         key_problem=f"the environment variable {var} is not set" if var and not key else None,
         api=str(t.get("api", "auto")), headers=dict(headers), models=tuple(models),
         context_sizes={k: int(v) for k, v in sizes.items() if isinstance(v, int | float)},
-        settings=_settings_of(path, where, t))
+        settings=_settings_of(path, where, t), fold_system=_flag(path, where, t, "fold_system"))
+
+
+def _flag(path: Path, where: str, t: dict[str, object], key: str) -> bool | None:
+    value = t.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise ConfigError(f"{path}: {where}.{key} must be true or false")
+    return value
 
 
 def presets_of(path: Path, raw: object) -> dict[str, Preset]:

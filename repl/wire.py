@@ -8,6 +8,7 @@ template has no system role). Stored messages are never changed: this is applied
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
@@ -31,23 +32,47 @@ class Quirks:
     strings: bool = False  # every list content sent as its text (its attachments named)
     fold_system: bool = False  # the system message sent at the head of the first user message
     warned: bool = False  # the ignored request was said (once, even with nothing to adapt)
+    # fold_system set by the endpoint's config (``fold_system = true|false``): never learned
+    fixed: bool = False
+
+
+# models whose chat template has no system role (Gemma's folds it into the first user turn;
+# llama.cpp's gemma format drops it): folded from the first request, as their template would
+NO_SYSTEM_ROLE = re.compile(r"gemma", re.IGNORECASE)
 
 
 def state_key(model: str, endpoint: str | None) -> str:
     return f"wire:{model}@{endpoint or 'api.openai.com'}"
 
 
-def load(state: State, key: str) -> Quirks:
+def load(state: State, key: str, *, model: str = "",
+         fold_system: bool | None = None) -> Quirks:
+    """What is known of the endpoint and ``model`` under ``key``; ``fold_system``: the
+    endpoint's config says whether to fold (None: learned, and at once for NO_SYSTEM_ROLE)."""
+    learned = _stored(state, key)
+    if fold_system is not None:
+        return replace(learned, fold_system=fold_system, fixed=True)
+    return replace(learned, fold_system=learned.fold_system
+                   or bool(NO_SYSTEM_ROLE.search(model)))
+
+
+def _stored(state: State, key: str) -> Quirks:
     try:
         data = json.loads(state.get_state(key) or "{}")
-        return Quirks(**{k: v is True for k, v in data.items() if k in asdict(Quirks())})
+        return Quirks(**{k: v is True for k, v in data.items() if k in _SAVED})
     except (StoreError, ValueError, TypeError, AttributeError):
         return Quirks()
 
 
+_SAVED = ("strings", "fold_system", "warned")
+
+
 def save(state: State, key: str, quirks: Quirks) -> None:
     try:
-        state.set_state(key, json.dumps(asdict(quirks)))
+        saved = {k: v for k, v in asdict(quirks).items() if k in _SAVED}
+        if quirks.fixed:  # the config's choice is not learned; what was learned stays
+            saved["fold_system"] = _stored(state, key).fold_system
+        state.set_state(key, json.dumps(saved))
     except StoreError:
         pass  # found again on a later answer
 
@@ -144,8 +169,9 @@ class Ignored:
     system: bool  # the system message (system prompt, /compact summary)
 
     def adapted(self, quirks: Quirks) -> Quirks:
-        return replace(quirks, strings=quirks.strings or self.lists,
-                       fold_system=quirks.fold_system or self.system, warned=True)
+        fold = quirks.fold_system if quirks.fixed else quirks.fold_system or self.system
+        return replace(quirks, strings=quirks.strings or self.lists, fold_system=fold,
+                       warned=True)
 
     def line(self, model: str, adapted: bool) -> str:
         """One line: the counts, what may have been ignored, and what is done about it."""
