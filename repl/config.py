@@ -147,10 +147,6 @@ class Config:
     term: str = ""  # TERM: "" or "dumb" means the terminal's abilities are unknown
 
     @property
-    def db_path(self) -> Path:
-        return self.data_dir / "chatrepl.db"
-
-    @property
     def history_path(self) -> Path:
         return self.data_dir / "input_history"
 

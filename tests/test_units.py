@@ -17,6 +17,7 @@ from repl.commands.registry import COMMANDS, CommandError, parse, resolve
 from repl.errors import ConfigError, ThreadError
 from repl.export import api_messages, format_for, to_json, to_markdown
 from repl.sanitize import clean, clean_line
+from repl.store import default_url
 from repl.thread import MAX_NAME, Message, ThreadInfo, Usage, validate_name
 
 BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -331,7 +332,7 @@ def test_config_defaults(isolated: dict[str, str], config_file: Path) -> None:
     assert cfg.timeout == 60.0
     assert cfg.config_file == config_file
     assert cfg.data_dir == Path(isolated["XDG_DATA_HOME"]) / "chatrepl"
-    assert cfg.db_path == cfg.data_dir / "chatrepl.db"
+    assert default_url(cfg.data_dir) == f"sqlite://{cfg.data_dir / 'chatrepl.db'}"
 
 
 def test_config_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

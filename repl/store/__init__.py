@@ -167,5 +167,10 @@ def open_store(url: str | None, data_dir: Path, *,
     the never-lose-a-message buffer."""
     from repl.store.buffered import BufferedStore
 
-    default = f"sqlite://{data_dir / 'chatrepl.db'}"
-    return BufferedStore(open_backend(url or default, redis_password=redis_password))
+    return BufferedStore(open_backend(url or default_url(data_dir),
+                                      redis_password=redis_password))
+
+
+def default_url(data_dir: Path) -> str:
+    """The store where none is configured: one SQLite file in the user data dir."""
+    return f"sqlite://{data_dir / 'chatrepl.db'}"
