@@ -35,7 +35,7 @@ from repl.errors import (
 )
 from repl.events import Delta, Done, Event, Notice, Retrying
 from repl.local import LOCAL_SERVERS, no_key_message
-from repl.redaction import header_secrets, url_secrets
+from repl.redaction import header_secrets, url_secrets, where
 
 __all__ = ["LOCAL_SERVERS", "REQUEST_SETTINGS", "ChatClient", "Delta", "Done", "Event", "Notice",
            "Retrying", "request_options"]
@@ -203,7 +203,7 @@ class ChatClient:
 
     def _key(self, what: str) -> str:
         """Keyed like window.state_key: per endpoint (and model, in ``what``)."""
-        return f"{what}@{self.base_url or 'api.openai.com'}"
+        return f"{what}@{where(self.base_url)}"
 
     def _recall(self, what: str) -> str | None:
         key = self._key(what)

@@ -44,6 +44,12 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     return _USERINFO.sub(rf"\g<1>{HIDDEN}@", text)
 
 
+def where(base_url: str | None) -> str:
+    """An endpoint as what chatrepl learns of it is keyed by in the store: its address, without
+    the ``user:password@`` it may carry (api.openai.com when none is set)."""
+    return _USERINFO.sub(r"\g<1>", base_url) if base_url else "api.openai.com"
+
+
 def url_secrets(url: str | None) -> list[str]:
     """The user name and password a URL carries (``https://user:pass@host``), as written and
     unquoted."""

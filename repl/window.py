@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from repl.errors import StoreError
 from repl.parts import attachment
+from repl.redaction import where
 from repl.store.blobs import image_size
 from repl.thread import SUMMARY, TEXT_PARTS, Message, parse_ref
 
@@ -187,11 +188,11 @@ WEIGHT = 32_768  # estimated tokens: the most the scale's past is worth against 
 
 
 def state_key(model: str, endpoint: str | None) -> str:
-    return f"window:{model}@{endpoint or 'api.openai.com'}"
+    return f"window:{model}@{where(endpoint)}"
 
 
 def _reported_key(endpoint: str | None) -> str:
-    return f"sizes@{endpoint or 'api.openai.com'}"
+    return f"sizes@{where(endpoint)}"
 
 
 def save_reported(state: State, endpoint: str | None, sizes: Mapping[str, int]) -> None:

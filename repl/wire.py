@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from repl.errors import StoreError
 from repl.parts import attachment
+from repl.redaction import where
 from repl.thread import parts_text
 from repl.window import LOW_DETAIL, estimate
 
@@ -42,7 +43,7 @@ NO_SYSTEM_ROLE = re.compile(r"gemma", re.IGNORECASE)
 
 
 def state_key(model: str, endpoint: str | None) -> str:
-    return f"wire:{model}@{endpoint or 'api.openai.com'}"
+    return f"wire:{model}@{where(endpoint)}"
 
 
 def load(state: State, key: str, *, model: str = "",

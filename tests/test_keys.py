@@ -332,6 +332,28 @@ def test_credentials_in_a_base_url_are_never_shown(
     asyncio.run(go())
 
 
+def test_credentials_in_a_base_url_never_reach_the_store(
+        api_env: dict[str, str], other: FakeOpenAI, isolated: dict[str, str]) -> None:
+    """What chatrepl learns of an endpoint (its window, what it ignores, its sizes, what it
+    refused) is kept in the store under the endpoint's address, never with its password."""
+    port = other.httpd.server_address[1]
+    write_config(isolated, f'[endpoints.live]\nbase_url = "http://bob:hunter2pw@127.0.0.1:{port}/v1"\n'
+                           '[context_sizes]\n"m" = 8000\n')
+
+    async def go() -> None:
+        s = await Session(retries=0).start("t")
+        await s.line("/model live:m")
+        await s.line("hello")
+        await s.line("/tokens")
+        await s.quit()
+
+    asyncio.run(go())
+    data = Path(isolated["XDG_DATA_HOME"]) / "chatrepl"
+    written = b"".join(p.read_bytes() for p in data.rglob("*") if p.is_file())
+    assert f"@http://127.0.0.1:{port}/v1".encode() in written  # learned of the endpoint
+    assert b"hunter2pw" not in written and b"bob" not in written
+
+
 def test_ctrl_c_while_a_key_command_is_starting_stops_it_at_once(tmp_path: Path) -> None:
     """Cancelled in the instant between the command's start and its pipes' connection (asyncio
     then waits for the pipes, which a child such as ``sleep`` holds open): its whole process
