@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 HIDDEN = "***"
 SHORTEST = 4  # characters: a shorter secret is hidden only as a whole word, not inside words
@@ -45,9 +45,13 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
 
 
 def where(base_url: str | None) -> str:
-    """An endpoint as what chatrepl learns of it is keyed by in the store: its address, without
-    the ``user:password@`` it may carry (api.openai.com when none is set)."""
-    return _USERINFO.sub(r"\g<1>", base_url) if base_url else "api.openai.com"
+    """An endpoint as the store keys what chatrepl learns of it, and as an answer records it:
+    its address without the ``user:password@`` or the query it may carry (a key can be in
+    either); api.openai.com when none is set."""
+    if not base_url:
+        return "api.openai.com"
+    url = urlsplit(base_url)
+    return f"{url.scheme}://{url.netloc.rpartition('@')[2]}{url.path}"
 
 
 def url_secrets(url: str | None) -> list[str]:

@@ -20,11 +20,11 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from repl.completions import count
 from repl.errors import StreamError
 from repl.events import Calling, Delta, Done
+from repl.redaction import where
 from repl.thread import TEXT_PARTS, Usage
 
 META = "chatrepl_meta"  # an answer's Message.meta, put beside its message by chat.py; not sent
@@ -43,11 +43,7 @@ def origin(endpoint: str, base_url: str | None, refusals: int) -> str:
     credentials: no user, password or query), and ``#N`` once it has refused the reasoning it
     made N times (what it made before is not sent to it again: it may be another
     organisation's key now)."""
-    where = "api.openai.com"
-    if base_url:
-        url = urlsplit(base_url)
-        where = f"{url.scheme}://{url.netloc.rpartition('@')[2]}{url.path}"
-    return f"{endpoint}@{where}" + (f"#{refusals}" if refusals else "")
+    return f"{endpoint}@{where(base_url)}" + (f"#{refusals}" if refusals else "")
 
 
 def context(messages: Sequence[Mapping[str, Any]]) -> str:
