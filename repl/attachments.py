@@ -14,23 +14,15 @@ import contextlib
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from repl.config import AttachLimits
 from repl.errors import ChatreplError
-from repl.parts import (
-    ABSENT,
-    absent_of,
-    decoded_size,
-    file_names,
-    file_text,
-    marked,
-    text_file_part,
-)
-from repl.thread import Part, parse_ref
+from repl.parts import Shown, human_size, marked, text_file_part
+from repl.thread import Part
 
 PDF = "application/pdf"
 TEXT = "text"
@@ -59,34 +51,12 @@ class NotSentError(AttachError):
 
 
 @dataclass(frozen=True, slots=True)
-class Shown:
-    """What one attachment is shown as: ``📎 name · kind · size``."""
-
-    name: str
-    kind: str  # a MIME type, "text", or what a part from elsewhere says it is
-    size: int | None  # bytes; None when unknown (a linked image)
-
-    def line(self) -> str:
-        size = f" · {human_size(self.size)}" if self.size is not None else ""
-        return f"📎 {self.name} · {self.kind}{size}"
-
-
-@dataclass(frozen=True, slots=True)
 class Attachment:
     """A file read for sending, and the part it becomes."""
 
     shown: Shown
     part: Part
     sha: str = ""  # the SHA-256 of the bytes (what the store's reference names)
-
-
-def human_size(size: int) -> str:
-    """Decimal units, as the limits are: 999 B, 41 KB, 1.2 MB."""
-    if size < 1000:
-        return f"{size} B"
-    if size < 1_000_000:
-        return f"{round(size / 1000)} KB"
-    return f"{size / 1_000_000:.1f} MB"
 
 
 def sniff(head: bytes) -> str | None:
@@ -226,71 +196,3 @@ def make_part(name: str, kind: str, data: bytes) -> Part:
 def user_parts(text: str, attached: Iterable[Attachment]) -> tuple[Part, ...]:
     """The parts of a question: what was typed, then one part per attachment, in order."""
     return ({"type": "text", "text": text}, *(a.part for a in attached))
-
-
-# -- showing parts that were stored or imported (any shape: they are untrusted) ---------------
-
-
-def describe(part: object, name: str | None = None) -> Shown | None:
-    """What a part is shown as (``name``: of the file it was made from, parts.file_name); None
-    for a plain text part (it is the message's text)."""
-    if not isinstance(part, Mapping):
-        return Shown("?", "not a part", None)
-    kind = part.get("type")
-    if kind == "text":
-        if name is None:
-            return None
-        absent = absent_of(part)
-        if absent is not None:
-            return Shown(name, f"{absent} · {ABSENT}", None)
-        return Shown(name, TEXT, len(file_text(part).encode()))
-    found = _described(part, kind)
-    return Shown(name, found.kind, found.size) if name is not None else found
-
-
-def _described(part: Mapping[str, Any], kind: object) -> Shown:
-    inner = part.get(kind) if isinstance(kind, str) else None
-    inner = {"url": inner} if isinstance(inner, str) else _map(inner)  # "image_url": "https:…"
-    if kind == "image_url":
-        return _data_shown("image", _str(inner.get("url")), "image")
-    if kind == "file":
-        name = _str(inner.get("filename")) or _str(inner.get("file_id")) or "file"
-        return _data_shown(name, _str(inner.get("file_data")), "file")
-    if kind == "input_audio":
-        audio = _str(inner.get("format")) or "?"
-        return Shown("audio", f"audio/{audio}", decoded_size(_str(inner.get("data"))))
-    return Shown(_str(kind) or "?", "part", None)
-
-
-def _data_shown(name: str, url: str, fallback: str) -> Shown:
-    """Shown for a data URL (its MIME type, its decoded size), the store's reference to its bytes,
-    or a link (its address)."""
-    ref = parse_ref(url)
-    if ref is not None:
-        return Shown(name, ref.header[5:].split(";")[0] or fallback, ref.size)
-    header, comma, payload = url.partition(",")
-    if url.startswith("data:") and comma:
-        mime = header[5:].split(";")[0] or fallback
-        size = decoded_size(payload) if header.endswith(";base64") else len(payload)
-        return Shown(name, mime, size)
-    if url:
-        return Shown(url if len(url) <= 80 else url[:79] + "…", fallback, None)
-    return Shown(name, fallback, None)
-
-
-
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _map(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def shown_parts(parts: Sequence[object],
-                names: Sequence[str | None] | None = None) -> list[Shown]:
-    """One Shown per part that is not plain text, in order; ``names``: the file each was made
-    from (parts.names_of the message; else read from the parts alone)."""
-    names = file_names(parts) if names is None else names
-    found = (describe(part, name) for part, name in zip(parts, names, strict=True))
-    return [shown for shown in found if shown is not None]

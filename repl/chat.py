@@ -22,6 +22,7 @@ from repl.context import Context
 from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, UnsavedError
 from repl.events import Calling, Delta, Done, Notice, Retrying
 from repl.export import system_head
+from repl.parts import shown_parts
 from repl.render.ui import Streamer
 from repl.thread import ERROR, INTERRUPTED, TOOL_NAMES, TRUNCATED, Message, Part, ThreadInfo, Usage
 from repl.tools import loop as tools
@@ -51,7 +52,7 @@ async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = ()) -> No
     question = replace(_save(ctx, name, message), parts=parts)  # sent as built, whatever is kept
     ctx.staged.clear()
     if parts:
-        ctx.ui.attached(attachments.shown_parts(parts))
+        ctx.ui.attached(shown_parts(parts))
     ctx.remember_model(info)
     await answer(ctx, [*history, question])
 

@@ -194,3 +194,89 @@ def searchable(m: Message) -> str:
 
 def _str(value: object) -> str:
     return value if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What one attachment is shown as: ``📎 name · kind · size``."""
+
+    name: str
+    kind: str  # a MIME type, "text", or what a part from elsewhere says it is
+    size: int | None  # bytes; None when unknown (a linked image)
+
+    def line(self) -> str:
+        size = f" · {human_size(self.size)}" if self.size is not None else ""
+        return f"📎 {self.name} · {self.kind}{size}"
+
+
+def human_size(size: int) -> str:
+    """Decimal units, as the limits are: 999 B, 41 KB, 1.2 MB."""
+    if size < 1000:
+        return f"{size} B"
+    if size < 1_000_000:
+        return f"{round(size / 1000)} KB"
+    return f"{size / 1_000_000:.1f} MB"
+
+
+# -- showing parts that were stored or imported (any shape: they are untrusted) ---------------
+
+
+def describe(part: object, name: str | None = None) -> Shown | None:
+    """What a part is shown as (``name``: of the file it was made from, parts.file_name); None
+    for a plain text part (it is the message's text)."""
+    if not isinstance(part, Mapping):
+        return Shown("?", "not a part", None)
+    kind = part.get("type")
+    if kind == "text":
+        if name is None:
+            return None
+        absent = absent_of(part)
+        if absent is not None:
+            return Shown(name, f"{absent} · {ABSENT}", None)
+        return Shown(name, "text", len(file_text(part).encode()))
+    found = _described(part, kind)
+    return Shown(name, found.kind, found.size) if name is not None else found
+
+
+def _described(part: Mapping[str, Any], kind: object) -> Shown:
+    inner = part.get(kind) if isinstance(kind, str) else None
+    inner = {"url": inner} if isinstance(inner, str) else _map(inner)  # "image_url": "https:…"
+    if kind == "image_url":
+        return _data_shown("image", _str(inner.get("url")), "image")
+    if kind == "file":
+        name = _str(inner.get("filename")) or _str(inner.get("file_id")) or "file"
+        return _data_shown(name, _str(inner.get("file_data")), "file")
+    if kind == "input_audio":
+        audio = _str(inner.get("format")) or "?"
+        return Shown("audio", f"audio/{audio}", decoded_size(_str(inner.get("data"))))
+    return Shown(_str(kind) or "?", "part", None)
+
+
+def _data_shown(name: str, url: str, fallback: str) -> Shown:
+    """Shown for a data URL (its MIME type, its decoded size), the store's reference to its bytes,
+    or a link (its address)."""
+    ref = parse_ref(url)
+    if ref is not None:
+        return Shown(name, ref.header[5:].split(";")[0] or fallback, ref.size)
+    header, comma, payload = url.partition(",")
+    if url.startswith("data:") and comma:
+        mime = header[5:].split(";")[0] or fallback
+        size = decoded_size(payload) if header.endswith(";base64") else len(payload)
+        return Shown(name, mime, size)
+    if url:
+        return Shown(url if len(url) <= 80 else url[:79] + "…", fallback, None)
+    return Shown(name, fallback, None)
+
+
+
+def _map(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def shown_parts(parts: Sequence[object],
+                names: Sequence[str | None] | None = None) -> list[Shown]:
+    """One Shown per part that is not plain text, in order; ``names``: the file each was made
+    from (parts.names_of the message; else read from the parts alone)."""
+    names = file_names(parts) if names is None else names
+    found = (describe(part, name) for part, name in zip(parts, names, strict=True))
+    return [shown for shown in found if shown is not None]

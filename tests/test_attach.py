@@ -26,8 +26,6 @@ PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 TEXT = "naïve café ☕\nline two\n"
 BINARY = b"PK\x03\x04" + bytes([0, 0xFF, 0xFE, 0x80]) * 50  # a zip: none of the kinds sent
 
-XFAIL_PERSIST = pytest.mark.xfail(reason="stores persist parts on the lossless branch",
-                                  strict=False)
 
 
 @pytest.fixture
@@ -447,9 +445,9 @@ PARTS = JSON | st.fixed_dictionaries(
 @given(st.lists(PARTS, max_size=5))
 @settings(max_examples=300, deadline=None)
 def test_any_part_from_anywhere_is_shown_without_error_or_escape(parts: list[Any]) -> None:
-    from repl import attachments
+    from repl.parts import shown_parts
     from repl.sanitize import clean_line
 
-    for shown in attachments.shown_parts(parts):
+    for shown in shown_parts(parts):
         line = clean_line(shown.line())
         assert line.startswith("📎 ") and "\n" not in line and "\x1b" not in line

@@ -16,8 +16,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from repl.attachments import Shown, shown_parts
-from repl.parts import names_of
+from repl.parts import Shown, names_of, shown_parts
 from repl.sanitize import clean, clean_line
 from repl.thread import HIGHLIGHT, SUMMARY, Hit, Message, ThreadInfo, tool_names
 
