@@ -23,7 +23,7 @@ from fakeserver import FakeOpenAI, Reply
 from repl.store.sqlite import SQLiteStore
 
 ROWS, COLS = 30, 100
-TIMEOUT = 10.0
+TIMEOUT = 30.0  # a ceiling for a failing test only: a loaded CI machine can be slow to start one
 TOOLBAR = re.compile(r" · (\d+) messages")
 # prompt_toolkit turns bracketed paste on each time it starts reading a line
 PROMPT_START = "\x1b[?2004h"
