@@ -24,6 +24,7 @@ from repl.events import Calling, Delta, Done, Notice, Retrying
 from repl.export import system_head
 from repl.render.ui import Streamer
 from repl.thread import ERROR, INTERRUPTED, TOOL_NAMES, TRUNCATED, Message, Part, ThreadInfo, Usage
+from repl.toolcalls import ToolCall, api_fields
 from repl.tools import loop as tools
 
 RESEND = "; /retry sends it again"  # said when a question got no answer at all
@@ -214,7 +215,7 @@ async def _stream(ctx: Context, client: ChatClient, info: ThreadInfo,
     view = ctx.ui.stream()
     parts: list[str] = []
     thought: list[str] = []
-    calling: tuple[dict[str, Any], ...] = ()  # the tool calls so far, kept if cut short
+    calling: tuple[ToolCall, ...] = ()  # the tool calls so far, kept if cut short
     done: Done | None = None
     status: str | None = INTERRUPTED
     view.start()
@@ -292,7 +293,7 @@ class Answer:
     model: str
     status: str | None
     done: Done | None
-    calls: tuple[dict[str, Any], ...] = ()  # whole (from Done), or as far as they arrived
+    calls: tuple[ToolCall, ...] = ()  # whole (from Done), or as far as they arrived
     names: Mapping[str, str] = field(default_factory=dict)  # the calls' tools as shown
 
     def message(self) -> Message:
@@ -302,12 +303,11 @@ class Answer:
         found = THINK.match(text)
         if found:
             reasoning, text = (reasoning + "\n\n" + found.group(1)).strip("\n"), text[found.end():]
-        calls = self.calls
         meta = {**(self.done.meta if self.done else {}),
                 **({TOOL_NAMES: dict(self.names)} if self.names else {})}
         return Message("assistant", text, model=self.model, status=self.status,
                        usage=self.done.usage if self.done else Usage(),
-                       fields={"tool_calls": [dict(c) for c in calls]} if calls else {},
+                       fields=api_fields(self.calls),
                        reasoning=reasoning or None, meta=meta)
 
 
@@ -323,8 +323,8 @@ def _save_answer(ctx: Context, answer: Answer) -> None:
     name = ctx.thread.name
     _save(ctx, name, message)
     if answer.status is not None:  # cut short: its calls are not run, said at once
-        for call in message.fields.get("tool_calls", []):
-            _save(ctx, name, Message("tool", CUT_SHORT, fields={"tool_call_id": call["id"]}))
+        for call in answer.calls:
+            _save(ctx, name, tools.tool_message(call.id, CUT_SHORT))
 
 
 def _save(ctx: Context, name: str, message: Message) -> Message:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from repl.thread import Usage
+from repl.toolcalls import ToolCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,9 +22,8 @@ class Done:
     finish_reason: str | None  # None: the stream ended without saying why (cut short)
     usage: Usage
     model: str | None
-    # the answer's tool calls, assembled from their fragments, as chat completions' messages
-    # hold them ({"id", "type": "function", "function": {"name", "arguments"}}), on both APIs
-    tool_calls: tuple[dict[str, Any], ...] = ()
+    # the answer's tool calls, assembled from their fragments, on both APIs
+    tool_calls: tuple[ToolCall, ...] = ()
     # the exchange as the Responses API had it (stored as Message.meta): "api", "response_id",
     # "output" (the output items, verbatim), "stored" and "context"; empty on chat completions
     meta: Mapping[str, Any] = field(default_factory=dict)
@@ -57,7 +57,7 @@ class Calling:
     """The answer's tool calls as far as they have arrived (Done has them whole): kept if the
     answer is cut short, each with the arguments it had."""
 
-    calls: tuple[dict[str, Any], ...]
+    calls: tuple[ToolCall, ...]
 
 
 Event = Delta | Done | Retrying | Notice | Calling

@@ -26,6 +26,7 @@ from repl.completions import count
 from repl.errors import StreamError
 from repl.events import Calling, Delta, Done
 from repl.thread import TEXT_PARTS, Usage
+from repl.toolcalls import ToolCall, parse_all
 
 META = "chatrepl_meta"  # an answer's Message.meta, put beside its message by chat.py; not sent
 ENCRYPTED = "reasoning.encrypted_content"
@@ -127,11 +128,9 @@ def items(messages: Sequence[Mapping[str, Any]], origin: str = "") -> list[dict[
         content = _content(str(role), m.get("content"))
         if content:
             found.append({"role": role if role in ROLES else "user", "content": content})
-        for call in m.get("tool_calls") or []:
-            function = call.get("function") or {}
-            found.append({"type": "function_call", "call_id": call.get("id", ""),
-                          "name": function.get("name", ""),
-                          "arguments": function.get("arguments", "")})
+        for call in parse_all(m.get("tool_calls")):
+            found.append({"type": "function_call", "call_id": call.id, "name": call.name,
+                          "arguments": call.arguments})
     return found
 
 
@@ -248,12 +247,10 @@ class Reader:
                                 count(raw, "output_tokens_details", "reasoning_tokens"))
 
     @staticmethod
-    def calls(items: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
-        """The function_call items as chat completions' tool calls."""
-        return tuple({"id": item.get("call_id") or item.get("id") or f"call_{n}",
-                      "type": "function",
-                      "function": {"name": item.get("name", ""),
-                                   "arguments": item.get("arguments", "")}}
+    def calls(items: Iterable[Mapping[str, Any]]) -> tuple[ToolCall, ...]:
+        """The function_call items as tool calls."""
+        return tuple(ToolCall(str(item.get("call_id") or item.get("id") or f"call_{n}"),
+                              str(item.get("name") or ""), str(item.get("arguments") or ""))
                      for n, item in enumerate(items) if item.get("type") == "function_call")
 
     def done(self) -> Done:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from repl.errors import ThreadError
+from repl.toolcalls import ToolCall, parse_all
 
 MAX_NAME = 64
 
@@ -66,6 +67,11 @@ class Message:
     # chatrepl's own record of the exchange, never part of a chat completions message: the
     # Responses API's output items and response id, and the like (JSON values only)
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The answer's tool calls, read from its ``tool_calls`` field (kept verbatim)."""
+        return parse_all(self.fields.get("tool_calls"))
 
     def for_api(self) -> dict[str, Any]:
         if self.role == SUMMARY:
