@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from repl import attachments, responses, window, wire
+from repl import attachments, window, wire
 from repl.apierrors import blank_answer
 from repl.client import ChatClient
 from repl.context import Context
@@ -23,6 +23,7 @@ from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, Unsaved
 from repl.events import Calling, Delta, Done, Notice, Retrying
 from repl.export import system_head
 from repl.render.ui import Streamer
+from repl.replay import Replay
 from repl.thread import ERROR, INTERRUPTED, TOOL_NAMES, TRUNCATED, Message, Part, ThreadInfo, Usage
 from repl.toolcalls import ToolCall, api_fields
 from repl.tools import loop as tools
@@ -132,7 +133,8 @@ async def _answer(ctx: Context, client: ChatClient, history: list[Message]) -> D
     for shrinks in range(SHRINKS + 1):
         sent = wire.shape(plan.messages, quirks)
         try:
-            done = await _stream(ctx, client, info, with_meta(sent, history), target.model)
+            done = await _stream(ctx, client, info, sent, replays(sent, history),
+                                 target.model)
             break
         except (ContextTooLongError, EmptyAnswerError) as e:
             # a size the server states is exact: sent again once; an empty answer, halved
@@ -191,17 +193,16 @@ def _learn(ctx: Context, target: Target, fit: window.Fit, quirks: wire.Quirks,
         ctx.ui.info(found.line(target.model, changed))
 
 
-def with_meta(payload: list[dict[str, Any]], history: list[Message]) -> list[dict[str, Any]]:
-    """``payload`` with each answer's stored record of its exchange (Message.meta) beside it,
+def replays(payload: list[dict[str, Any]], history: list[Message]) -> list[Replay | None]:
+    """Beside ``payload``, each answer's record of its Responses exchange (Message.replay),
     for the Responses API to replay or chain from (chat completions leaves it out). The
     answers sent are the last ones of the conversation: matched from the end."""
-    metas = [m.meta for m in history if m.role == "assistant" and not window.blank(m)]
-    out = list(payload)
-    sent = [i for i, m in enumerate(out) if m.get("role") == "assistant"]
-    for i, meta in zip(reversed(sent), reversed(metas), strict=False):
-        if meta:
-            out[i] = {**out[i], responses.META: dict(meta)}
-    return out
+    kept = [m.replay for m in history if m.role == "assistant" and not window.blank(m)]
+    found: list[Replay | None] = [None] * len(payload)
+    sent = [i for i, m in enumerate(payload) if m.get("role") == "assistant"]
+    for i, replay in zip(reversed(sent), reversed(kept), strict=False):
+        found[i] = replay
+    return found
 
 
 def _say_dropped(ctx: Context, plan: window.Plan, model: str) -> None:
@@ -211,7 +212,8 @@ def _say_dropped(ctx: Context, plan: window.Plan, model: str) -> None:
 
 
 async def _stream(ctx: Context, client: ChatClient, info: ThreadInfo,
-                  payload: list[dict[str, Any]], model: str) -> Done | None:
+                  payload: list[dict[str, Any]], replayed: list[Replay | None],
+                  model: str) -> Done | None:
     view = ctx.ui.stream()
     parts: list[str] = []
     thought: list[str] = []
@@ -224,7 +226,7 @@ async def _stream(ctx: Context, client: ChatClient, info: ThreadInfo,
         # attachments are stored once per SHA-256: their bytes go back in only now
         async for event in client.stream(ctx.store.expand(payload), model,
                                          settings=ctx.request_settings(info),
-                                         tools=tools.offered(ctx)):
+                                         tools=tools.offered(ctx), replays=replayed):
             if isinstance(event, Delta):
                 parts.append(event.text)
                 thought.append(event.reasoning)
@@ -303,7 +305,8 @@ class Answer:
         found = THINK.match(text)
         if found:
             reasoning, text = (reasoning + "\n\n" + found.group(1)).strip("\n"), text[found.end():]
-        meta = {**(self.done.meta if self.done else {}),
+        replay = self.done.replay if self.done else None
+        meta = {**(replay.meta() if replay else {}),
                 **({TOOL_NAMES: dict(self.names)} if self.names else {})}
         return Message("assistant", text, model=self.model, status=self.status,
                        usage=self.done.usage if self.done else Usage(),

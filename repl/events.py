@@ -3,10 +3,9 @@ and lines for the user (a retry, a switch of API, a replay)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from repl.replay import Replay
 from repl.thread import Usage
 from repl.toolcalls import ToolCall
 
@@ -24,9 +23,8 @@ class Done:
     model: str | None
     # the answer's tool calls, assembled from their fragments, on both APIs
     tool_calls: tuple[ToolCall, ...] = ()
-    # the exchange as the Responses API had it (stored as Message.meta): "api", "response_id",
-    # "output" (the output items, verbatim), "stored" and "context"; empty on chat completions
-    meta: Mapping[str, Any] = field(default_factory=dict)
+    # the exchange as the Responses API had it (kept in Message.meta); None on chat completions
+    replay: Replay | None = None
 
 
 @dataclass(frozen=True, slots=True)

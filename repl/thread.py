@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from repl.errors import ThreadError
+from repl.replay import Replay
 from repl.toolcalls import ToolCall, parse_all
 
 MAX_NAME = 64
@@ -65,8 +66,13 @@ class Message:
     fields: Mapping[str, Any] = field(default_factory=dict)
     reasoning: str | None = None  # the answer's reasoning text: stored and shown, never sent
     # chatrepl's own record of the exchange, never part of a chat completions message: the
-    # Responses API's output items and response id, and the like (JSON values only)
+    # Responses API's (``replay``), the names its tool calls were shown by (JSON values only)
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def replay(self) -> Replay | None:
+        """The answer's Responses API exchange, read from its meta."""
+        return Replay.of(self.meta)
 
     @property
     def tool_calls(self) -> tuple[ToolCall, ...]:

@@ -27,8 +27,8 @@ def covering(messages: list[Message], doomed: list[Message]) -> list[Message]:
 
 def stored_responses(messages: list[Message]) -> list[str]:
     """The ids of the responses the server keeps for these messages (server_state)."""
-    return [m.meta["response_id"] for m in messages if m.meta.get("stored") is True
-            and isinstance(m.meta.get("response_id"), str)]
+    replays = (m.replay for m in messages)
+    return [r.response_id for r in replays if r is not None and r.stored and r.response_id]
 
 
 async def _delete_at_server(ctx: Context, info: ThreadInfo, ids: list[str]) -> None:
