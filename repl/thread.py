@@ -11,6 +11,7 @@ from typing import Any
 
 from repl.errors import ThreadError
 from repl.replay import Replay
+from repl.thread_settings import ThreadSettings
 from repl.toolcalls import ToolCall, parse_all
 
 MAX_NAME = 64
@@ -175,8 +176,8 @@ class ThreadInfo:
     updated_at: float = 0.0
     message_count: int = 0
     deleted_at: float | None = None  # set while the thread is in the trash
-    # the thread's own settings (temperature, effort, endpoint, tools...): JSON values by key
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    # the thread's own settings: its endpoint, preset, tools..., and request settings apart
+    settings: ThreadSettings = field(default_factory=ThreadSettings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -231,7 +231,7 @@ def test_effort_is_saved_per_thread_and_sent_on_both_apis(api_env: dict[str, str
         assert "model's default" in await s.line("/effort")
         assert "one of" in await s.line("/effort extreme")  # one line; the REPL goes on
         await s.line("/effort high")
-        assert s.store.get("e").settings["effort"] == "high"  # type: ignore[union-attr]
+        assert s.store.get("e").settings.request["effort"] == "high"  # type: ignore[union-attr]
         assert "high" in await s.line("/effort")
         await s.line("think")
         assert server.requests[-1]["reasoning"] == {"effort": "high", "summary": "auto"}

@@ -2,7 +2,8 @@
 server's ``approve`` patterns, or "always" for this thread), run, and each result stored as it
 comes, so a thread killed mid-loop keeps every finished step. Every call gets exactly one tool
 message, whatever happens (declined, failed, timed out, interrupted, over the round limit): the
-next request stays valid. The per-thread choices live in the thread's settings.
+next request stays valid. The per-thread choices live in the thread's settings (``tools``,
+``tools_allowed``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from repl.client import Done
@@ -19,8 +21,6 @@ from repl.thread import INTERRUPTED, TOOL_NAMES, Message
 from repl.toolcalls import ToolCall, api_fields
 from repl.tools.toolbox import Tool
 
-SWITCHES = "tools"  # thread setting: {"server" or "server.tool": true/false}
-ALLOWED = "tools_allowed"  # thread setting: ["server.tool", ...] run without asking
 NOT_RUN = "not run: chatrepl has no tool {} (switched off or not available)"
 DECLINED = "declined: the user did not allow this call"
 STOPPED = "not run: the user stopped the tool calls"
@@ -33,7 +33,7 @@ Save = Callable[[Message], Message]
 
 def switches(ctx: Context) -> dict[str, bool]:
     """The current thread's tool switches (one store read: pass them to is_on)."""
-    return dict(ctx.setting(SWITCHES) or {})
+    return dict(ctx.thread.settings.tools)
 
 
 def is_on(tool: Tool, switched: Mapping[str, bool]) -> bool:
@@ -157,13 +157,15 @@ def _show_call(ctx: Context, tool: Tool, call: ToolCall) -> None:
 
 async def _approval(ctx: Context, tool: Tool) -> str:
     """y (run), n (decline), or "" (stop); "a" runs it and always allows it in this thread."""
-    allowed = ctx.setting(ALLOWED) or []
+    allowed = ctx.thread.settings.tools_allowed
     if (ctx.tools is not None and ctx.tools.approves(tool)) or tool.shown in allowed:
         return "y"
     choice = await ctx.choose(f"run {clean_line(tool.shown)}? [y]es, [n]o, [a]lways in this "
                               "thread: ")
     if choice == "a":
-        ctx.save_setting(ALLOWED, [*allowed, tool.shown])
+        settings = ctx.thread.settings  # read again: the question may have waited long
+        ctx.save_settings(replace(settings,
+                                  tools_allowed=(*settings.tools_allowed, tool.shown)))
         return "y"
     return choice
 

@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -31,6 +30,7 @@ from repl.thread import (
     last_group,
     restored_name,
 )
+from repl.thread_settings import ThreadSettings
 
 BLOB_NAME = re.compile(r"[0-9a-f]{64}")  # a blob's file: the SHA-256 of its bytes
 REFERENCE = re.compile(re.escape(blobs.PREFIX).encode() + rb"([0-9a-f]{64}):")  # one's use
@@ -65,10 +65,10 @@ class JSONStore(Disk):
         return ThreadInfo(name, model, system, now, now, 0)
 
     def update(self, name: str, *, model: str | None = None, system: str | None = None,
-               clear_system: bool = False, settings: Mapping[str, Any] | None = None) -> None:
+               clear_system: bool = False, settings: ThreadSettings | None = None) -> None:
         with self._thread_locked(name) as (path, doc):
             if settings is not None:
-                doc["settings"] = dict(settings)
+                doc["settings"] = settings.stored()
             if model is not None:
                 doc["model"] = model
             if system is not None or clear_system:
