@@ -264,7 +264,7 @@ class ChatClient:
                 yield event
             return
         except BadRequestError as e:
-            if not (options and not arrived and "stream_options" in str(e)):
+            if not (options and not arrived and e.param == "stream_options"):
                 raise
         self._stream_options = False  # a strict relay refused stream_options: ask without it
         async for event in self._chat(out, chain, arrived):
@@ -297,7 +297,7 @@ class ChatClient:
                 yield event
             return
         except BadRequestError as e:
-            if not (include and not arrived and "include" in str(e)):
+            if not (include and not arrived and e.param == "include"):
                 raise
         self._remember("include", "refused")
         async for event in self._responses(out, chain, arrived):

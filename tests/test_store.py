@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from repl import files
-from repl.errors import StoreError, ThreadError
+from repl.errors import NotInTrashError, StoreError, ThreadError
 from repl.store import ThreadStore, migrations
 from repl.store.sqlite import SQLiteStore
 from repl.thread import Message, ThreadInfo, Usage
@@ -360,8 +360,13 @@ def test_restore_from_trash(store: ThreadStore) -> None:
     store.delete("t")
     store.create("t")
     assert store.restore("t") == "t-restored"  # never onto a live thread
-    with pytest.raises(ThreadError):
+    with pytest.raises(NotInTrashError) as refused:
         store.restore("never-existed")
+    # the store says what is missing; where a command would help, the REPL says it
+    assert (refused.value.name, str(refused.value)) == (
+        "never-existed", "no thread named 'never-existed' in the trash")
+    assert refused.value.line(repl=True).endswith("; /trash lists it")
+    assert refused.value.line(repl=False) == str(refused.value)
 
 
 def test_fork_copies_the_conversation_up_to_a_message(store: ThreadStore) -> None:
@@ -469,7 +474,7 @@ def test_purge_leaves_no_byte_of_a_thread_in_the_trash(store: ThreadStore, backe
     assert store.trash() == []
     assert {t.name for t in store.list_threads()} == {"kept", "gone"}
     assert [m.content for m in store.messages("kept")] == ["stays"]
-    with pytest.raises(ThreadError):
+    with pytest.raises(NotInTrashError):
         store.purge("gone")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from repl import files
-from repl.errors import StoreBusyError, StoreError, ThreadError
+from repl.errors import NotInTrashError, StoreBusyError, StoreError, ThreadError
 from repl.parts import attached_text
 from repl.store import blobs, recover, sqlopen, sqlrows, sqlsearch
 from repl.store.sqlrows import INFO, MESSAGE
@@ -186,7 +186,7 @@ class SQLiteStore:
             row = db.execute("SELECT id FROM threads WHERE deleted_name = ? AND deleted_at IS NOT"
                              " NULL ORDER BY deleted_at DESC LIMIT 1", (name,)).fetchone()
             if row is None:
-                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+                raise NotInTrashError(name)
             target = restored_name(name, lambda n: db.execute(
                 "SELECT 1 FROM threads WHERE name = ?", (n,)).fetchone() is not None)
             db.execute("UPDATE threads SET name = ?, deleted_at = NULL, deleted_name = NULL"
@@ -296,7 +296,7 @@ class SQLiteStore:
             tids = [r[0] for r in db.execute("SELECT id FROM threads WHERE deleted_name = ? AND"
                                              " deleted_at IS NOT NULL", (name,))]
             if not tids:
-                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+                raise NotInTrashError(name)
             for tid in tids:
                 db.execute("DELETE FROM messages WHERE thread_id = ?", (tid,))
                 db.execute("DELETE FROM threads WHERE id = ?", (tid,))

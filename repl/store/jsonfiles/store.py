@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from repl import files
-from repl.errors import StoreError, ThreadError
+from repl.errors import NotInTrashError, StoreError, ThreadError
 from repl.store import blobs, words
 from repl.store.jsonfiles import codec
 from repl.store.jsonfiles.disk import Disk, as_store_error
@@ -122,7 +122,7 @@ class JSONStore(Disk):
         with self._names_locked():
             found = next(((p, d) for p, d in self._trashed() if d["name"] == name), None)
             if found is None:
-                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+                raise NotInTrashError(name)
             path, doc = found
             target = restored_name(name, self._taken)
             doc["name"], doc["deleted_at"] = target, None
@@ -237,7 +237,7 @@ class JSONStore(Disk):
         with self._names_locked():
             found = [(p, doc) for p, doc in self._trashed() if doc["name"] == name]
             if not found:
-                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+                raise NotInTrashError(name)
             self._mark_erasing()
             for path, _ in found:
                 self._remove(path)

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import redis
 
-from repl.errors import ThreadError
+from repl.errors import NotInTrashError, ThreadError
 from repl.store.redis import codec, scripts
 from repl.store.redis.attachments import Attachments
 from repl.thread import Message, ThreadInfo, last_group, restored_name
@@ -121,7 +121,7 @@ class RedisStore(Attachments):
                 tid = next((t for t, i in zip(tids, self._infos(tids), strict=True)
                             if i and i.name == name), None)
                 if tid is None:
-                    raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+                    raise NotInTrashError(name)
                 target = restored_name(name, lambda n: bool(self._r.hexists(self._names, n)))
                 done = self._restore_script(
                     keys=[self._names, self._key("thread", tid), self._key("trash")],
@@ -288,7 +288,7 @@ class RedisStore(Attachments):
         with self._guard():
             tids = [tid for tid, info in self._trashed() if info.name == name]
             if not tids:
-                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+                raise NotInTrashError(name)
             gone = [codec.decode(raw)[0] for tid in tids
                     for raw in cast(list[str], self._r.lrange(self._key("messages", tid), 0, -1))]
             self._mark_erasing(gone)
