@@ -192,11 +192,12 @@ def status_error(status: int, body: object, headers: Any, model: str, where: str
         error = ServerError(f"the server failed{detail}", status=status, retry_after=wait)
         error.retryable = "validation error" not in lowered  # it fails the same way again
         return error
-    refused = re.search(r"unsupported (?:parameter|value): '([\w.]+)'", message, re.IGNORECASE)
-    if refused and (setting := _SETTING_OF.get(refused.group(1))):
+    param = refused_param(body, message)
+    if param and (setting := _SETTING_OF.get(param)):
         return UnsupportedSettingError(f"the server rejected the request{detail}",
-                                       setting=setting, status=status)
-    return BadRequestError(f"the server rejected the request{detail}", status=status)
+                                       setting=setting, param=param, status=status)
+    return BadRequestError(f"the server rejected the request{detail}", param=param,
+                           status=status)
 
 
 def _names_model(body: object, model: str) -> bool:
@@ -215,6 +216,23 @@ ROUTE_MISSING = ('{"detail":"Not Found"}', "404 page not found")
 def _param(body: object) -> object:
     inner = body.get("error", body) if isinstance(body, dict) else None
     return inner.get("param") if isinstance(inner, dict) else None
+
+
+# how servers that give no ``param`` name the field they refuse (a strict relay's "Unknown
+# parameter: 'stream_options'", OpenAI's "Unsupported value: 'temperature' does not...")
+_REFUSED = re.compile(r"(?:unknown|unsupported|unrecognized) (?:parameter|value|field)s?: "
+                      r"'([\w.]+)'", re.IGNORECASE)
+
+
+def refused_param(body: object, message: str) -> str | None:
+    """The request field a 4xx refused (the field itself: ``include`` for ``include[0]``): the
+    body's ``param``, else the one its message names. Read here, once, where the error enters;
+    callers compare the field."""
+    param = _param(body)
+    if not (isinstance(param, str) and param):
+        found = _REFUSED.search(message)
+        param = found.group(1) if found else None
+    return param.split("[", 1)[0] or None if param else None
 
 
 # a refused request field -> chatrepl's setting (its /set name)

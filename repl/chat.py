@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from repl import attachments, responses, window, wire
+from repl import attachments, window, wire
 from repl.apierrors import blank_answer
 from repl.client import ChatClient
 from repl.context import Context
@@ -24,7 +24,9 @@ from repl.events import Calling, Delta, Done, Notice, Retrying
 from repl.export import system_head
 from repl.parts import shown_parts
 from repl.render.ui import Streamer
+from repl.replay import Replay
 from repl.thread import ERROR, INTERRUPTED, TOOL_NAMES, TRUNCATED, Message, Part, ThreadInfo, Usage
+from repl.toolcalls import ToolCall, api_fields
 from repl.tools import loop as tools
 
 RESEND = "; /retry sends it again"  # said when a question got no answer at all
@@ -133,7 +135,8 @@ async def _answer(ctx: Context, client: ChatClient, history: list[Message]) -> D
     for shrinks in range(SHRINKS + 1):
         sent = wire.shape(plan.messages, quirks)
         try:
-            done = await _stream(ctx, client, info, with_meta(sent, history), target.model)
+            done = await _stream(ctx, client, info, sent, replays(sent, history),
+                                 target.model)
             break
         except (ContextTooLongError, EmptyAnswerError) as e:
             # a size the server states is exact: sent again once; an empty answer, halved
@@ -192,17 +195,16 @@ def _learn(ctx: Context, target: Target, fit: window.Fit, quirks: wire.Quirks,
         ctx.ui.info(found.line(target.model, changed))
 
 
-def with_meta(payload: list[dict[str, Any]], history: list[Message]) -> list[dict[str, Any]]:
-    """``payload`` with each answer's stored record of its exchange (Message.meta) beside it,
+def replays(payload: list[dict[str, Any]], history: list[Message]) -> list[Replay | None]:
+    """Beside ``payload``, each answer's record of its Responses exchange (Message.replay),
     for the Responses API to replay or chain from (chat completions leaves it out). The
     answers sent are the last ones of the conversation: matched from the end."""
-    metas = [m.meta for m in history if m.role == "assistant" and not window.blank(m)]
-    out = list(payload)
-    sent = [i for i, m in enumerate(out) if m.get("role") == "assistant"]
-    for i, meta in zip(reversed(sent), reversed(metas), strict=False):
-        if meta:
-            out[i] = {**out[i], responses.META: dict(meta)}
-    return out
+    kept = [m.replay for m in history if m.role == "assistant" and not window.blank(m)]
+    found: list[Replay | None] = [None] * len(payload)
+    sent = [i for i, m in enumerate(payload) if m.get("role") == "assistant"]
+    for i, replay in zip(reversed(sent), reversed(kept), strict=False):
+        found[i] = replay
+    return found
 
 
 def _say_dropped(ctx: Context, plan: window.Plan, model: str) -> None:
@@ -212,11 +214,12 @@ def _say_dropped(ctx: Context, plan: window.Plan, model: str) -> None:
 
 
 async def _stream(ctx: Context, client: ChatClient, info: ThreadInfo,
-                  payload: list[dict[str, Any]], model: str) -> Done | None:
+                  payload: list[dict[str, Any]], replayed: list[Replay | None],
+                  model: str) -> Done | None:
     view = ctx.ui.stream()
     parts: list[str] = []
     thought: list[str] = []
-    calling: tuple[dict[str, Any], ...] = ()  # the tool calls so far, kept if cut short
+    calling: tuple[ToolCall, ...] = ()  # the tool calls so far, kept if cut short
     done: Done | None = None
     status: str | None = INTERRUPTED
     view.start()
@@ -225,7 +228,7 @@ async def _stream(ctx: Context, client: ChatClient, info: ThreadInfo,
         # attachments are stored once per SHA-256: their bytes go back in only now
         async for event in client.stream(ctx.store.expand(payload), model,
                                          settings=ctx.request_settings(info),
-                                         tools=tools.offered(ctx)):
+                                         tools=tools.offered(ctx), replays=replayed):
             if isinstance(event, Delta):
                 parts.append(event.text)
                 thought.append(event.reasoning)
@@ -294,7 +297,7 @@ class Answer:
     model: str
     status: str | None
     done: Done | None
-    calls: tuple[dict[str, Any], ...] = ()  # whole (from Done), or as far as they arrived
+    calls: tuple[ToolCall, ...] = ()  # whole (from Done), or as far as they arrived
     names: Mapping[str, str] = field(default_factory=dict)  # the calls' tools as shown
 
     def message(self) -> Message:
@@ -304,12 +307,12 @@ class Answer:
         found = THINK.match(text)
         if found:
             reasoning, text = (reasoning + "\n\n" + found.group(1)).strip("\n"), text[found.end():]
-        calls = self.calls
-        meta = {**(self.done.meta if self.done else {}),
+        replay = self.done.replay if self.done else None
+        meta = {**(replay.meta() if replay else {}),
                 **({TOOL_NAMES: dict(self.names)} if self.names else {})}
         return Message("assistant", text, model=self.model, status=self.status,
                        usage=self.done.usage if self.done else Usage(),
-                       fields={"tool_calls": [dict(c) for c in calls]} if calls else {},
+                       fields=api_fields(self.calls),
                        reasoning=reasoning or None, meta=meta)
 
 
@@ -325,8 +328,8 @@ def _save_answer(ctx: Context, answer: Answer) -> None:
     name = ctx.thread.name
     _save(ctx, name, message)
     if answer.status is not None:  # cut short: its calls are not run, said at once
-        for call in message.fields.get("tool_calls", []):
-            _save(ctx, name, Message("tool", CUT_SHORT, fields={"tool_call_id": call["id"]}))
+        for call in answer.calls:
+            _save(ctx, name, tools.tool_message(call.id, CUT_SHORT))
 
 
 def _save(ctx: Context, name: str, message: Message) -> Message:

@@ -17,6 +17,7 @@ import asyncio
 import importlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from repl import completions, responses, sse
@@ -36,6 +37,7 @@ from repl.errors import (
 from repl.events import Delta, Done, Event, Notice, Retrying
 from repl.local import LOCAL_SERVERS, no_key_message
 from repl.redaction import header_secrets, url_secrets, where
+from repl.replay import Replays
 
 __all__ = ["LOCAL_SERVERS", "REQUEST_SETTINGS", "ChatClient", "Delta", "Done", "Event", "Notice",
            "Retrying", "request_options"]
@@ -47,6 +49,17 @@ class State(Protocol):
     def get_state(self, key: str) -> str | None: ...
 
     def set_state(self, key: str, value: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One answer's request, as the caller gave it, whichever API it goes to."""
+
+    messages: list[dict[str, Any]]
+    model: str
+    settings: Mapping[str, Any]
+    tools: Sequence[Mapping[str, Any]]
+    replays: Replays  # beside ``messages``: each answer's Responses exchange
 
 
 MAX_WAIT = 20.0  # seconds: a server asking for a longer wait is not retried (the error says it)
@@ -121,18 +134,20 @@ class ChatClient:
 
     async def stream(self, messages: list[dict[str, Any]], model: str, *,
                      settings: Mapping[str, Any] | None = None,
-                     tools: Sequence[Mapping[str, Any]] = ()) -> AsyncIterator[Event]:
+                     tools: Sequence[Mapping[str, Any]] = (),
+                     replays: Replays = ()) -> AsyncIterator[Event]:
         """Stream one answer: Delta events, then exactly one Done, with a Retrying event before
         each automatic retry. Raises ApiError (``partial`` if some answer had arrived).
         ``settings``: chatrepl's request settings by name (REQUEST_SETTINGS); ``tools``: function
-        tools as chat completions has them ({"type": "function", "function": {...}})."""
+        tools as chat completions has them; ``replays``: beside ``messages``, each answer's
+        Responses exchange (replays[i] is messages[i]'s), to replay or chain from."""
         settings, chain = settings or {}, self.server_state
+        outgoing = Outgoing(messages, model, settings, tools, replays)
         tries, reconnected, switched, resealed = 0, False, False, False
         while True:
             arrived: list[bool] = []
             try:
-                async for event in self._attempt(messages, model, settings, tools, chain,
-                                                 arrived):
+                async for event in self._attempt(outgoing, chain, arrived):
                     yield event
                 return
             except ApiError as e:
@@ -224,49 +239,47 @@ class ChatClient:
             return error.retry_after if error.retry_after <= MAX_WAIT else None
         return float(self.backoff * 2 ** tries)
 
-    async def _attempt(self, messages: list[dict[str, Any]], model: str,
-                       settings: Mapping[str, Any], tools: Sequence[Mapping[str, Any]],
-                       chain: bool, arrived: list[bool]) -> AsyncIterator[Event]:
+    async def _attempt(self, out: Outgoing, chain: bool,
+                       arrived: list[bool]) -> AsyncIterator[Event]:
         """One request to the model's API; ``arrived`` gets an item once any of the answer
         has been yielded."""
-        attempt = self._responses if self.uses_responses(model) else self._chat
-        async for event in attempt(messages, model, settings, tools, chain, arrived):
+        attempt = self._responses if self.uses_responses(out.model) else self._chat
+        async for event in attempt(out, chain, arrived):
             yield event
 
-    async def _chat(self, messages: list[dict[str, Any]], model: str,
-                    settings: Mapping[str, Any], tools: Sequence[Mapping[str, Any]],
-                    chain: bool, arrived: list[bool]) -> AsyncIterator[Event]:
+    async def _chat(self, out: Outgoing, chain: bool,
+                    arrived: list[bool]) -> AsyncIterator[Event]:
         """Chat completions (two requests if a strict relay refuses stream_options)."""
         client = self._client()
         options = {"stream_options": {"include_usage": True}} if self._stream_options else {}
-        plain = [{k: v for k, v in m.items() if k != responses.META} for m in messages]
-        fields = {**options, **request_options(settings, tools, openai=self.openai_platform)}
+        fields = {**options, **request_options(out.settings, out.tools,
+                                               openai=self.openai_platform)}
 
         def send() -> Any:
             return client.chat.completions.with_streaming_response.create(
-                model=model, messages=plain, stream=True, **fields)
+                model=out.model, messages=out.messages, stream=True, **fields)
 
         try:
-            async for event in self._request(send, self._events, model, arrived):
+            async for event in self._request(send, self._events, out.model, arrived):
                 yield event
             return
         except BadRequestError as e:
-            if not (options and not arrived and "stream_options" in str(e)):
+            if not (options and not arrived and e.param == "stream_options"):
                 raise
         self._stream_options = False  # a strict relay refused stream_options: ask without it
-        async for event in self._chat(messages, model, settings, tools, chain, arrived):
+        async for event in self._chat(out, chain, arrived):
             yield event
 
-    async def _responses(self, messages: list[dict[str, Any]], model: str,
-                         settings: Mapping[str, Any], tools: Sequence[Mapping[str, Any]],
-                         chain: bool, arrived: list[bool]) -> AsyncIterator[Event]:
+    async def _responses(self, out: Outgoing, chain: bool,
+                         arrived: list[bool]) -> AsyncIterator[Event]:
         """The Responses API (two requests if the server refuses ``include``: remembered)."""
         client = self._client()
         include = self._recall("include") != "refused"
-        body = responses.body(messages, model, settings, tools, store=self.server_state,
-                              include=include, chain=chain, origin=self.origin)
-        reader = responses.Reader(stored=self.server_state, sent=responses.context(messages),
-                                  origin=self.origin)
+        body = responses.body(out.messages, out.model, out.settings, out.tools,
+                              store=self.server_state, include=include, chain=chain,
+                              origin=self.origin, replays=out.replays)
+        reader = responses.Reader(stored=self.server_state,
+                                  sent=responses.context(out.messages), origin=self.origin)
 
         async def read(response: Any, deadline: asyncio.Timeout) -> AsyncIterator[Event]:
             async for name, data in self._data(response, deadline):
@@ -280,14 +293,14 @@ class ChatClient:
         try:
             async for event in self._request(
                     lambda: client.responses.with_streaming_response.create(**body),
-                    read, model, arrived, route="responses"):
+                    read, out.model, arrived, route="responses"):
                 yield event
             return
         except BadRequestError as e:
-            if not (include and not arrived and "include" in str(e)):
+            if not (include and not arrived and e.param == "include"):
                 raise
         self._remember("include", "refused")
-        async for event in self._responses(messages, model, settings, tools, chain, arrived):
+        async for event in self._responses(out, chain, arrived):
             yield event
 
     async def _request(self, send: Callable[[], AbstractAsyncContextManager[Any]],

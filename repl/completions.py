@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from repl.apierrors import empty_answer, stream_error
 from repl.events import Calling, Delta, Done, Event
 from repl.thread import Usage
+from repl.toolcalls import ToolCall
 
 # chatrepl's request settings -> the chat completions field each is sent as
 REQUEST_SETTINGS = {"temperature": "temperature", "top_p": "top_p", "max_tokens": "max_tokens",
@@ -59,11 +61,11 @@ def delta(choice: dict[str, Any]) -> Delta | None:
 
 class ToolCalls:
     """Streamed tool calls put together (docs/servers.md, tool calls): a call's first fragment has
-    its ``index``, ``id``, ``type`` and ``function.name``, later ones pieces of
-    ``function.arguments`` under the same index."""
+    its ``index``, ``id`` and ``function.name``, later ones pieces of ``function.arguments``
+    under the same index."""
 
     def __init__(self) -> None:
-        self._calls: dict[int, dict[str, Any]] = {}
+        self._calls: dict[int, ToolCall] = {}
 
     def feed(self, delta: object) -> bool:
         """Take in the fragments ``delta`` holds; whether it held any."""
@@ -77,29 +79,17 @@ class ToolCalls:
         return fed
 
     def _merge(self, index: int, fragment: dict[str, Any]) -> None:
-        call = self._calls.setdefault(index, {"id": "", "type": "function",
-                                              "function": {"name": "", "arguments": ""}})
-        for key in ("id", "type"):
-            if isinstance(fragment.get(key), str) and fragment[key]:
-                call[key] = fragment[key]
-        function = fragment.get("function")
-        if isinstance(function, dict):
-            if isinstance(function.get("name"), str) and not call["function"]["name"]:
-                call["function"]["name"] = function["name"]
-            if isinstance(function.get("arguments"), str):
-                call["function"]["arguments"] += function["arguments"]
+        empty = ToolCall("", "", "")
+        call = self._calls.get(index, empty)
+        piece = ToolCall.parse(fragment) or empty
+        self._calls[index] = ToolCall(piece.id or call.id, call.name or piece.name,
+                                      call.arguments + piece.arguments)
 
-    def snapshot(self) -> tuple[dict[str, Any], ...]:
-        """The calls so far, copied (later fragments do not change them)."""
-        return tuple({**c, "function": dict(c["function"])} for c in self.done())
-
-    def done(self) -> tuple[dict[str, Any], ...]:
+    def done(self) -> tuple[ToolCall, ...]:
         """The calls in index order; one the server gave no id gets one, so its result can
         name it."""
         calls = [self._calls[i] for i in sorted(self._calls)]
-        for n, call in enumerate(calls):
-            call["id"] = call["id"] or f"call_{n}"
-        return tuple(calls)
+        return tuple(replace(call, id=call.id or f"call_{n}") for n, call in enumerate(calls))
 
 
 def usage(raw: object) -> Usage | None:
@@ -139,7 +129,7 @@ async def events(chunks: AsyncIterator[tuple[str, dict[str, Any]]],
         if text:
             yield text
         if calls.feed(choice.get("delta")):
-            yield Calling(calls.snapshot())
+            yield Calling(calls.done())
         finish = choice.get("finish_reason") or finish
     if received == 0:
         raise empty_answer(said_done())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from repl.errors import StoreError, ThreadError
 from repl.render import UI
 from repl.store.buffered import BufferedStore
 from repl.thread import Hit, ThreadInfo, validate_name
+from repl.thread_settings import ThreadSettings
 from repl.tools.toolbox import Toolbox
 
 LAST_THREAD = "last_thread"
@@ -120,8 +121,8 @@ class Context:
         """(endpoint name, model) of a turn on ``info``: -m (until /model; NAME:MODEL or a model
         on the thread's endpoint), the thread's, the configured default."""
         default = self.endpoints.split(self.config.model)
-        own = info.settings.get("endpoint") or (DEFAULT_ENDPOINT if info.model else
-                                                default[0] or DEFAULT_ENDPOINT)
+        own = info.settings.endpoint or (DEFAULT_ENDPOINT if info.model else
+                                         default[0] or DEFAULT_ENDPOINT)
         if self.model_override:
             name, model = self.endpoints.split(self.model_override)
             return name or own, model
@@ -138,14 +139,12 @@ class Context:
     def remember_model(self, info: ThreadInfo) -> None:
         """Keep the model (and endpoint) a turn on ``info`` uses as the thread's own."""
         name, model = self.chosen(info)
-        settings = {k: v for k, v in info.settings.items() if k != "endpoint"}
-        if name != DEFAULT_ENDPOINT:
-            settings["endpoint"] = name
-        if info.model != model or settings != dict(info.settings):
+        settings = replace(info.settings, endpoint=name if name != DEFAULT_ENDPOINT else None)
+        if info.model != model or settings != info.settings:
             self.store.update(info.name, model=model, settings=settings)
 
     def preset_for(self, info: ThreadInfo) -> Preset | None:
-        return self.config.presets.get(str(info.settings.get("preset")))
+        return self.config.presets.get(str(info.settings.preset))
 
     def context_size(self, info: ThreadInfo) -> int | None:
         """The window of ``info``'s model: configured for its endpoint or for all, stated by the
@@ -159,14 +158,18 @@ class Context:
         return window.state_key(self.model_for(info), self.endpoint_for(info).base_url)
 
     def setting(self, key: str) -> Any:
-        """The current thread's own value of the setting ``key`` (None: not set there)."""
-        return self.thread.settings.get(key)
+        """The current thread's own value of the request setting ``key`` (None: not set
+        there)."""
+        return self.thread.settings.request.get(key)
 
     def save_setting(self, key: str, value: Any) -> None:
-        """Set the current thread's ``key`` to ``value`` (a JSON value; None unsets it)."""
-        settings = {k: v for k, v in self.thread.settings.items() if k != key}
-        if value is not None:
-            settings[key] = value
+        """Set the current thread's request setting ``key`` to ``value`` (a JSON value; None
+        unsets it)."""
+        info = self.thread
+        self.store.update(info.name, settings=info.settings.with_request(key, value))
+
+    def save_settings(self, settings: ThreadSettings) -> None:
+        """Make ``settings`` the current thread's (``replace`` its settings to change some)."""
         self.store.update(self.thread.name, settings=settings)
 
     def setting_sources(self, info: ThreadInfo) -> dict[str, tuple[Any, str]]:
@@ -174,7 +177,7 @@ class Context:
         this run's -o, the thread, its preset, its endpoint."""
         preset, endpoint = self.preset_for(info), self.endpoint_for(info)
         layers: list[tuple[str, Mapping[str, Any]]] = [
-            ("-o for this run", self.run_settings), ("thread", info.settings),
+            ("-o for this run", self.run_settings), ("thread", info.settings.request),
             (f"preset {preset.name}" if preset else "", preset.settings if preset else {}),
             (f"endpoint {endpoint.name}", endpoint.settings)]
         found: dict[str, tuple[Any, str]] = {}

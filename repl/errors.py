@@ -4,6 +4,7 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
  +-- ConfigError                   a bad config file, flag or environment variable
  |    +-- EndpointError            an endpoint not configured, or its key cannot be had
  +-- ThreadError                   bad thread name, unknown thread, name already taken
+ |    +-- NotInTrashError          restore or purge: no thread of that ``name`` in the trash
  +-- CommandError                  a slash command misused: unknown, ambiguous, bad argument
  |    +-- ClipboardError           /paste: no clipboard tool, or no image on the clipboard
  +-- StoreError                    the store cannot be opened, read or written
@@ -35,7 +36,8 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
       +-- ServerError              5xx, 408, 409: the server failed or was busy
       +-- ConnectionFailedError    no connection, or it broke before the answer began
       +-- TimedOutError            nothing arrived for ``timeout`` seconds
-      +-- BadRequestError          any other 4xx: the server rejected the request
+      +-- BadRequestError          any other 4xx: the server rejected the request (``param``:
+      |    |                       the request field it refused, where it said)
       |    +-- PreviousResponseNotFoundError  the server no longer has previous_response_id
       |    +-- EncryptedContentError     ...cannot read the encrypted reasoning replayed to it
       |    +-- UnsupportedSettingError   ...a request setting (temperature...) the model refuses
@@ -79,6 +81,17 @@ class EndpointError(ConfigError):
 
 class ThreadError(ChatreplError):
     pass
+
+
+class NotInTrashError(ThreadError):
+    """A restore or a purge of ``name``, which no thread in the trash had."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no thread named {name!r} in the trash")
+        self.name = name
+
+    def hint(self, *, repl: bool) -> str:
+        return "/trash lists it" if repl else ""
 
 
 class CommandError(ChatreplError):
@@ -283,7 +296,13 @@ class TimedOutError(ApiError):
 
 
 class BadRequestError(ApiError):
-    """Any other 4xx: the server rejected the request as it was."""
+    """Any other 4xx: the server rejected the request as it was. ``param``: the request field
+    it refused (``stream_options``, ``include``, ``temperature``...), where it said which."""
+
+    def __init__(self, message: str, *, param: str | None = None, partial: bool = False,
+                 status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, partial=partial, status=status, retry_after=retry_after)
+        self.param = param
 
 
 class PreviousResponseNotFoundError(BadRequestError):
@@ -299,9 +318,11 @@ class EncryptedContentError(BadRequestError):
 class UnsupportedSettingError(BadRequestError):
     """The model refuses a request setting (``setting``: chatrepl's name for it)."""
 
-    def __init__(self, message: str, *, setting: str = "", partial: bool = False,
-                 status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message, partial=partial, status=status, retry_after=retry_after)
+    def __init__(self, message: str, *, setting: str = "", param: str | None = None,
+                 partial: bool = False, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, param=param, partial=partial, status=status,
+                         retry_after=retry_after)
         self.setting = setting
 
     def hint(self, *, repl: bool) -> str:

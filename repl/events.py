@@ -3,11 +3,11 @@ and lines for the user (a retry, a switch of API, a replay)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from repl.replay import Replay
 from repl.thread import Usage
+from repl.toolcalls import ToolCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,12 +21,10 @@ class Done:
     finish_reason: str | None  # None: the stream ended without saying why (cut short)
     usage: Usage
     model: str | None
-    # the answer's tool calls, assembled from their fragments, as chat completions' messages
-    # hold them ({"id", "type": "function", "function": {"name", "arguments"}}), on both APIs
-    tool_calls: tuple[dict[str, Any], ...] = ()
-    # the exchange as the Responses API had it (stored as Message.meta): "api", "response_id",
-    # "output" (the output items, verbatim), "stored" and "context"; empty on chat completions
-    meta: Mapping[str, Any] = field(default_factory=dict)
+    # the answer's tool calls, assembled from their fragments, on both APIs
+    tool_calls: tuple[ToolCall, ...] = ()
+    # the exchange as the Responses API had it (kept in Message.meta); None on chat completions
+    replay: Replay | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +55,7 @@ class Calling:
     """The answer's tool calls as far as they have arrived (Done has them whole): kept if the
     answer is cut short, each with the arguments it had."""
 
-    calls: tuple[dict[str, Any], ...]
+    calls: tuple[ToolCall, ...]
 
 
 Event = Delta | Done | Retrying | Notice | Calling

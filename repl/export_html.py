@@ -28,6 +28,7 @@ from repl.export_style import css
 from repl.parts import attachment, names_of
 from repl.texspan import CLOSERS, DISPLAY, span
 from repl.thread import SUMMARY, Message, ThreadInfo, tool_names
+from repl.toolcalls import ToolCall
 
 # No request, no script, no form, no <base>: even markup that escaped the escaping stays inert.
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
@@ -158,20 +159,18 @@ def _call_names(messages: Sequence[Message]) -> dict[str, str]:
     found: dict[str, str] = {}
     for m in messages:
         names = tool_names(m)
-        for call in _calls(m):
-            function = call.get("function")
-            if isinstance(function, Mapping) and isinstance(call.get("id"), str):
-                name = str(function.get("name", "?"))
-                found[call["id"]] = names.get(name, name)
+        for call in m.tool_calls:
+            if call.id:
+                found[call.id] = names.get(call.name, call.name)
     return found
 
 
-def _tool_call(call: Mapping[str, Any], names: Mapping[str, str]) -> str:
-    function = call.get("function")
-    if not isinstance(function, Mapping):
-        return _block("tool-call", "Tool call", code_block(json.dumps(dict(call)), "json"))
-    name = str(function.get("name", "?"))
-    raw = str(function.get("arguments") or "")
+def _tool_call(entry: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    """One ``tool_calls`` entry: a function call with its arguments, else the entry as it is."""
+    call = ToolCall.parse(entry)
+    if call is None or not call.name:
+        return _block("tool-call", "Tool call", code_block(json.dumps(dict(entry)), "json"))
+    name, raw = call.name, call.arguments
     try:
         arguments, lang = json.dumps(json.loads(raw), ensure_ascii=False, indent=2), "json"
     except ValueError:

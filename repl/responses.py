@@ -6,11 +6,12 @@ whole conversation, the system prompt as ``instructions``, an answer's stored ou
 replayed verbatim where they carry what the server needs (reasoning with its encrypted content,
 function calls, the message's ``phase``); a plain answer goes back as a plain assistant message,
 which bridges to chat completions (LiteLLM) can pass on. Reasoning goes back only to the
-endpoint that made it (``origin``, kept in the answer's meta as ``endpoint``): another one, or
-another organisation behind the same one, refuses it. With
-server state, a request chains from the last answer the server kept (``previous_response_id``)
-and sends only what follows it, if the conversation before that answer is still exactly the one
-the server saw (``context``: a hash of what that answer's request sent); else it replays.
+endpoint that made it (``origin``, kept in the answer's Replay as ``endpoint``): another one,
+or another organisation behind the same one, refuses it. Each answer's Replay comes beside the
+messages (``replays``), never inside them. With server state, a request chains from the last
+answer the server kept (``previous_response_id``) and sends only what follows it, if the
+conversation before that answer is still exactly the one the server saw (``context``: a hash of
+what that answer's request sent); else it replays.
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from repl.completions import count
 from repl.errors import StreamError
 from repl.events import Calling, Delta, Done
 from repl.redaction import where
+from repl.replay import Replay, Replays, at
 from repl.thread import TEXT_PARTS, Usage
+from repl.toolcalls import ToolCall, parse_all
 
-META = "chatrepl_meta"  # an answer's Message.meta, put beside its message by chat.py; not sent
 ENCRYPTED = "reasoning.encrypted_content"
 REASONING_MODELS = re.compile(r"(o\d|gpt-5|codex)", re.I)  # sent reasoning.summary unasked
 FINISHES = {"max_output_tokens": "length", "content_filter": "content_filter"}
@@ -39,7 +42,7 @@ RESEALED = ("the server cannot read the earlier answers' encrypted reasoning (ma
 
 
 def origin(endpoint: str, base_url: str | None, refusals: int) -> str:
-    """An endpoint as an answer's meta records it (``endpoint``): its name and URL (never its
+    """An endpoint as an answer's Replay records it (``endpoint``): its name and URL (never its
     credentials: no user, password or query), and ``#N`` once it has refused the reasoning it
     made N times (what it made before is not sent to it again: it may be another
     organisation's key now)."""
@@ -49,35 +52,36 @@ def origin(endpoint: str, base_url: str | None, refusals: int) -> str:
 def context(messages: Sequence[Mapping[str, Any]]) -> str:
     """What a request sent, as a short hash: a later request may chain from its answer only if
     the messages before that answer hash the same."""
-    plain = [{k: v for k, v in m.items() if k != META} for m in messages]
-    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(list(messages), sort_keys=True,
+                                     default=str).encode()).hexdigest()
 
 
-def anchor(messages: Sequence[Mapping[str, Any]], origin: str) -> tuple[int, str] | None:
+def anchor(messages: Sequence[Mapping[str, Any]], replays: Replays,
+           origin: str) -> tuple[int, str] | None:
     """(index, response id) of the last answer the server (``origin``) stored for this very
     conversation."""
     for i in range(len(messages) - 1, -1, -1):
-        meta = messages[i].get(META) or {}
-        if (messages[i].get("role") == "assistant" and meta.get("stored")
-                and meta.get("endpoint") == origin
-                and isinstance(meta.get("response_id"), str)):
-            return (i, meta["response_id"]) if meta.get("context") == context(messages[:i]) \
-                else None
+        replay = at(replays, i)
+        if (messages[i].get("role") == "assistant" and replay is not None and replay.stored
+                and replay.endpoint == origin and replay.response_id is not None):
+            return (i, replay.response_id) if replay.context == context(messages[:i]) else None
     return None
 
 
 def body(messages: Sequence[Mapping[str, Any]], model: str, settings: Mapping[str, Any],
          tools: Sequence[Mapping[str, Any]], *, store: bool, include: bool,
-         chain: bool, origin: str = "") -> dict[str, Any]:
-    """The request for ``messages`` (chat completions shape) to the endpoint ``origin``;
-    ``chain``: from the last answer it stored, when it is still valid."""
+         chain: bool, origin: str = "", replays: Replays = ()) -> dict[str, Any]:
+    """The request for ``messages`` (chat completions shape), each answer's Replay beside it
+    in ``replays``, to the endpoint ``origin``; ``chain``: from the last answer it stored,
+    when it is still valid."""
     first = messages[0] if messages else {}
     instructions = _text(first.get("content")) if first.get("role") == "system" else None
     start = 1 if instructions is not None else 0
-    previous = anchor(messages, origin) if chain else None
+    previous = anchor(messages, replays, origin) if chain else None
     if previous:
         start = max(start, previous[0] + 1)
-    request: dict[str, Any] = {"model": model, "input": items(messages[start:], origin),
+    request: dict[str, Any] = {"model": model,
+                               "input": items(messages[start:], replays[start:], origin),
                                "stream": True, "store": store}
     if instructions is not None:
         request["instructions"] = instructions
@@ -105,14 +109,15 @@ def function_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
     return {"type": "function", **dict(function)}
 
 
-def items(messages: Sequence[Mapping[str, Any]], origin: str = "") -> list[dict[str, Any]]:
-    """Input items for chat completions messages: an answer's stored output items verbatim
-    where it needs them (``replayed`` to ``origin``), else its text and function calls; a tool
-    message as the call's output."""
+def items(messages: Sequence[Mapping[str, Any]], replays: Replays = (),
+          origin: str = "") -> list[dict[str, Any]]:
+    """Input items for chat completions messages: an answer's stored output items (its
+    Replay's, in ``replays``) verbatim where it needs them (``replayed`` to ``origin``), else
+    its text and function calls; a tool message as the call's output."""
     found: list[dict[str, Any]] = []
-    for m in messages:
+    for i, m in enumerate(messages):
         role = m.get("role")
-        output = replayed(m.get(META) or {}, origin) if role == "assistant" else []
+        output = replayed(at(replays, i), origin) if role == "assistant" else []
         if output:
             found.extend(output)
             continue
@@ -123,24 +128,22 @@ def items(messages: Sequence[Mapping[str, Any]], origin: str = "") -> list[dict[
         content = _content(str(role), m.get("content"))
         if content:
             found.append({"role": role if role in ROLES else "user", "content": content})
-        for call in m.get("tool_calls") or []:
-            function = call.get("function") or {}
-            found.append({"type": "function_call", "call_id": call.get("id", ""),
-                          "name": function.get("name", ""),
-                          "arguments": function.get("arguments", "")})
+        for call in parse_all(m.get("tool_calls")):
+            found.append({"type": "function_call", "call_id": call.id, "name": call.name,
+                          "arguments": call.arguments})
     return found
 
 
-def replayed(meta: Mapping[str, Any], origin: str) -> list[dict[str, Any]]:
+def replayed(replay: Replay | None, origin: str) -> list[dict[str, Any]]:
     """An answer's output items to send back to ``origin`` as they were, or none (send its
     text): only an answer with an item that carries what the server needs, its encrypted
     reasoning (to the endpoint that made it: no other can read it), a function call or a
     message's ``phase``. An output_text item otherwise gains nothing, and a bridge to chat
     completions turns it into list content, which llama.cpp refuses."""
-    output = meta.get("output")
-    own = bool(origin) and meta.get("endpoint") == origin
-    kept = [dict(item) for item in output if isinstance(item, Mapping)
-            and (own or item.get("type") != "reasoning")] if isinstance(output, list) else []
+    if replay is None:
+        return []
+    own = bool(origin) and replay.endpoint == origin
+    kept = [dict(item) for item in replay.output if own or item.get("type") != "reasoning"]
     return kept if any(_needed(item) for item in kept) else []
 
 
@@ -182,8 +185,7 @@ class Reader:
 
     def __init__(self, *, stored: bool, sent: str, origin: str) -> None:
         self.received = 0
-        self._meta: dict[str, Any] = {"api": "responses", "stored": stored, "context": sent,
-                                      "endpoint": origin}
+        self._replay = Replay(stored=stored, context=sent, endpoint=origin)
         self._output: dict[int, dict[str, Any]] = {}
         self._calling: dict[int, dict[str, Any]] = {}  # function calls while they stream
         self._finish: str | None = None
@@ -231,7 +233,7 @@ class Reader:
 
     def _response(self, response: Mapping[str, Any]) -> None:
         if isinstance(response.get("id"), str):
-            self._meta["response_id"] = response["id"]
+            self._replay = replace(self._replay, response_id=response["id"])
         self._model = response.get("model") or self._model
         output = response.get("output")
         if isinstance(output, list) and output:  # the final list wins over the items seen
@@ -244,20 +246,19 @@ class Reader:
                                 count(raw, "output_tokens_details", "reasoning_tokens"))
 
     @staticmethod
-    def calls(items: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
-        """The function_call items as chat completions' tool calls."""
-        return tuple({"id": item.get("call_id") or item.get("id") or f"call_{n}",
-                      "type": "function",
-                      "function": {"name": item.get("name", ""),
-                                   "arguments": item.get("arguments", "")}}
+    def calls(items: Iterable[Mapping[str, Any]]) -> tuple[ToolCall, ...]:
+        """The function_call items as tool calls."""
+        return tuple(ToolCall(str(item.get("call_id") or item.get("id") or f"call_{n}"),
+                              str(item.get("name") or ""), str(item.get("arguments") or ""))
                      for n, item in enumerate(items) if item.get("type") == "function_call")
 
     def done(self) -> Done:
         output = [self._output[i] for i in sorted(self._output)]
         calls = self.calls(output)
         finish = "tool_calls" if calls and self._finish == "stop" else self._finish
-        meta = {**self._meta, "output": output} if output and finish else self._meta
-        return Done(finish, self._usage, self._model, calls, meta)
+        replay = replace(self._replay, output=tuple(output)) if output and finish \
+            else self._replay
+        return Done(finish, self._usage, self._model, calls, replay)
 
 
 def _index(event: Mapping[str, Any], seen: Mapping[int, Any]) -> int:

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from repl.errors import ThreadError
+from repl.replay import Replay
+from repl.thread_settings import ThreadSettings
+from repl.toolcalls import ToolCall, parse_all
 
 MAX_NAME = 64
 
@@ -64,8 +67,18 @@ class Message:
     fields: Mapping[str, Any] = field(default_factory=dict)
     reasoning: str | None = None  # the answer's reasoning text: stored and shown, never sent
     # chatrepl's own record of the exchange, never part of a chat completions message: the
-    # Responses API's output items and response id, and the like (JSON values only)
+    # Responses API's (``replay``), the names its tool calls were shown by (JSON values only)
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def replay(self) -> Replay | None:
+        """The answer's Responses API exchange, read from its meta."""
+        return Replay.of(self.meta)
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The answer's tool calls, read from its ``tool_calls`` field (kept verbatim)."""
+        return parse_all(self.fields.get("tool_calls"))
 
     def for_api(self) -> dict[str, Any]:
         if self.role == SUMMARY:
@@ -163,8 +176,8 @@ class ThreadInfo:
     updated_at: float = 0.0
     message_count: int = 0
     deleted_at: float | None = None  # set while the thread is in the trash
-    # the thread's own settings (temperature, effort, endpoint, tools...): JSON values by key
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    # the thread's own settings: its endpoint, preset, tools..., and request settings apart
+    settings: ThreadSettings = field(default_factory=ThreadSettings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from dataclasses import replace
 
 from repl.context import Context
 from repl.errors import ChatreplError
 from repl.thread import MAX_NAME, Message, ThreadInfo, free_name, validate_name
 
-AUTO = "auto_name"  # a thread setting: True while the thread has the name /new gave it
-TITLED = "titled_from"  # a thread setting: the uid of the question its name was made from
 TIMEOUT = 20.0  # seconds the title request may take
 WORDS = 6  # of the question, when the model gives no title
 ASK = ("Give a title of two to five words for the conversation below, in its language. Answer "
@@ -25,7 +24,7 @@ def due(ctx: Context) -> str | None:
     if not ctx.config.auto_title or not ctx.is_open:
         return None
     info = ctx.thread
-    if not info.settings.get(AUTO) or info.message_count < 2:
+    if not info.settings.auto_name or info.message_count < 2:
         return None
     messages = ctx.store.messages(info.name, last=4)
     return info.name if any(m.role == "assistant" and m.content for m in messages) else None
@@ -79,14 +78,14 @@ def cleaned(text: str) -> str:
 
 def _rename(ctx: Context, name: str, title: str, question: Message | None) -> str | None:
     info = ctx.store.get(name)
-    if info is None or not info.settings.get(AUTO):
+    if info is None or not info.settings.auto_name:
         return None  # renamed by the user, or deleted, meanwhile
-    settings = {k: v for k, v in info.settings.items() if k != AUTO}
+    settings = replace(info.settings, auto_name=False)
     if not title or title == name:
         ctx.store.update(name, settings=settings)
         return None
     if question is not None:  # erasing that question takes the name back (dated_name)
-        settings[TITLED] = question.uid
+        settings = replace(settings, titled_from=question.uid)
     new = free_name(title, lambda n: ctx.store.get(n) is not None)
     ctx.store.rename(name, new)
     ctx.store.update(new, settings=settings)
@@ -102,16 +101,15 @@ def date_name(ctx: Context, when: float) -> str:
 
 def titled_from(info: ThreadInfo, erased: list[Message]) -> bool:
     """Whether the thread's name is a title made from one of the ``erased`` messages."""
-    uid = info.settings.get(TITLED)
-    return isinstance(uid, str) and any(m.uid == uid for m in erased)
+    uid = info.settings.titled_from
+    return uid is not None and any(m.uid == uid for m in erased)
 
 
 def untitle(ctx: Context, info: ThreadInfo) -> str:
     """Name the thread after its date again (its title came from an erased turn); the new
     name. It does not name itself again: what remains is named by the user, if at all."""
     new = date_name(ctx, info.created_at)
-    settings = {k: v for k, v in info.settings.items() if k not in (AUTO, TITLED)}
     ctx.store.rename(info.name, new)
-    ctx.store.update(new, settings=settings)
+    ctx.store.update(new, settings=info.settings.named_by_user())
     ctx.renamed(info.name, new)
     return new

@@ -221,6 +221,38 @@ def test_stream_options_refused_retries_without(server: FakeOpenAI) -> None:
     assert server.requests[1]["messages"] == [{"role": "user", "content": "one"}]
 
 
+def test_the_refused_field_is_read_from_the_errors_param_not_from_its_words(
+        server: FakeOpenAI) -> None:
+    """A relay that names stream_options only in ``param`` is asked again without it; one
+    whose words mention stream_options while it refuses another field is not."""
+    server.queue(Failure(400, {"error": {"message": "Extra inputs are not permitted",
+                                         "param": "stream_options", "code": "extra_forbidden"}}))
+    events, error = collect(make(server))
+    assert error is None and text_of(events) == "echo: hello"
+    assert "stream_options" in server.requests[0] and "stream_options" not in server.requests[1]
+
+    server.queue(Failure(400, {"error": {"message": "seed is refused (stream_options is fine)",
+                                         "param": "seed"}}))
+    error = fail(make(server))
+    assert isinstance(error, BadRequestError) and error.param == "seed"
+    assert len(server.requests) == 3  # not sent again
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({"error": {"message": "Unknown parameter: 'logit_bias'"}}, "logit_bias"),
+    ({"error": {"message": "Invalid value", "param": "include[0]"}}, "include"),
+    ({"error": {"message": "Unsupported value: 'temperature' does not support 0.2 with this "
+                           "model.", "param": "temperature", "code": "unsupported_value"}},
+     "temperature"),
+    ({"error": {"message": "Invalid 'messages[1].content': empty"}}, None),
+])
+def test_a_bad_request_carries_the_field_it_refused(server: FakeOpenAI, body: Any,
+                                                    param: str | None) -> None:
+    server.queue(Failure(400, body))
+    error = fail(make(server))
+    assert isinstance(error, BadRequestError) and error.param == param
+
+
 def test_odd_but_legal_chunks(server: FakeOpenAI) -> None:
     server.queue(RawSSE(sse(
         ": keep-alive\n\n",
@@ -511,6 +543,25 @@ def test_400_context_too_long(server: FakeOpenAI, body: Any) -> None:
     assert "/" not in str(error).split("(")[0]  # no REPL command in the message
     assert "/new" in error.hint(repl=True) and "/model NAME" in error.hint(repl=True)
     assert "-t NAME" in error.hint(repl=False) and "-m MODEL" in error.hint(repl=False)
+
+
+@pytest.mark.parametrize("body", [
+    {"error": {"code": 400, "type": "exceed_context_size_error", "n_prompt_tokens": 13392,
+               "n_ctx": 8192, "message": "the request exceeds the available context size, try "
+                                         "increasing it " + "(details) " * 45}},
+    {"error": {"message": "context length exceeded: " + "padding " * 60 + "You passed 13392 "
+                          "input tokens. However, the model's context length is only 8192 "
+                          "tokens."}},
+], ids=["fields", "words-past-the-cut"])
+def test_the_window_and_the_prompt_size_survive_a_message_cut_to_one_line(
+        server: FakeOpenAI, body: Any) -> None:
+    """The sizes are the error's fields, read from the server's body before its message is
+    cut (at 400 characters): never written into the text to be read back."""
+    server.queue(Failure(400, body))
+    error = fail(make(server))
+    assert isinstance(error, ContextTooLongError)
+    assert (error.limit, error.prompt) == (8192, 13392)
+    assert len(str(error)) <= 401
 
 
 def test_400_other_is_bad_request(server: FakeOpenAI) -> None:

@@ -12,6 +12,7 @@ from stores import BACKENDS
 from repl.store import ThreadStore
 from repl.store.copy import copy_store
 from repl.thread import SUMMARY, Message
+from repl.thread_settings import ThreadSettings
 
 PAIRS = [(a, b) for a in sorted(BACKENDS) for b in sorted(BACKENDS) if a != b]
 
@@ -53,14 +54,14 @@ def test_the_trash_is_copied_still_in_the_trash(pair: tuple[ThreadStore, ThreadS
     source, target = pair
     _conversation(source, "gone")
     _conversation(source, "kept")
-    source.update("gone", settings={"effort": "low"})
-    source.update("kept", settings={"temperature": 0.5})
+    source.update("gone", settings=ThreadSettings.of({"effort": "low"}))
+    source.update("kept", settings=ThreadSettings.of({"temperature": 0.5, "preset": "p"}))
     source.delete("gone")
 
     report = copy_store(source, target)
-    assert [(t.name, t.settings) for t in target.list_threads()] == [
-        ("kept", {"temperature": 0.5})]
-    assert [t.settings for t in target.trash()] == [{"effort": "low"}]
+    assert [(t.name, t.settings.stored()) for t in target.list_threads()] == [
+        ("kept", {"temperature": 0.5, "preset": "p"})]
+    assert [t.settings.stored() for t in target.trash()] == [{"effort": "low"}]
     assert [t.name for t in target.trash()] == ["gone"]
     assert target.restore("gone") == "gone"
     assert [m.content for m in target.messages("gone")] == [f"gone {i}" for i in range(4)]

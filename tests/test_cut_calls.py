@@ -168,3 +168,34 @@ def test_responses_api_a_function_call_cut_mid_arguments_is_kept(
         await s.quit()
 
     asyncio.run(go())
+
+
+def test_calls_stored_in_other_shapes_are_sent_verbatim_and_each_gets_a_result(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    """An answer from an older store or another client: keys chatrepl does not know, a call of
+    another type, a call without arguments. What is stored goes back as it was; each call chatrepl
+    was killed before answering gets its result, read through Message.tool_calls."""
+    from repl.thread import Message
+    from repl.toolcalls import ToolCall
+    from repl.tools.loop import UNFINISHED
+
+    odd = [{**call("k1", "get_weather", WHOLE), "index": 0, "x_vendor": {"cached": True}},
+           {"id": "k2", "type": "custom", "custom": {"name": "grep", "input": "cats"}},
+           {"id": "k3", "type": "function", "function": {"name": "get_time"}}]
+
+    async def go() -> None:
+        s = await Session().start("t")
+        s.store.append("t", Message("user", "weather?"))
+        answer = s.store.append("t", Message("assistant", "", fields={"tool_calls": odd}))
+        assert answer.tool_calls == (ToolCall("k1", "get_weather", WHOLE),
+                                     ToolCall("k2", "", ""), ToolCall("k3", "get_time", ""))
+        await s.line("go on")
+        assert server.sent_messages() == [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": "", "tool_calls": odd},
+            *({"role": "tool", "content": UNFINISHED, "tool_call_id": k}
+              for k in ("k1", "k2", "k3")),
+            {"role": "user", "content": "go on"}]
+        await s.quit()
+
+    asyncio.run(go())

@@ -68,7 +68,7 @@ def test_trash_empty_asks_then_deletes_for_good(api_env: dict[str, str],
         assert "deleted 1 thread for good: 'older'" in out
         assert [t.name for t in s.store.trash()] == ["old"]
         out = await s.line("/trash empty nosuch")
-        assert "no thread named 'nosuch' in the trash" in out
+        assert "no thread named 'nosuch' in the trash; /trash lists it" in out
         out = await _answer(s, "/trash empty", "y")
         assert "deleted 1 thread for good: 'old'" in out
         assert s.store.trash() == []

@@ -97,7 +97,7 @@ def test_an_auto_title_from_an_erased_turn_goes_back_to_the_date(api_env: dict[s
         assert s.ctx.thread.name == dated
         assert f"the thread is named {dated!r} again" in out
         assert s.store.get("Secret Merger Plans") is None
-        assert "titled_from" not in s.ctx.thread.settings
+        assert s.ctx.thread.settings.titled_from is None
         await s.quit()
 
     run(go)

@@ -29,6 +29,7 @@ from repl.store.buffered import BufferedStore
 from repl.store.jsonfiles import JSONStore, file_name
 from repl.store.jsonfiles.names import STATE
 from repl.thread import SUMMARY, Message, Usage
+from repl.thread_settings import ThreadSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,7 +86,7 @@ def test_settings_meta_and_every_token_count_are_lines_read_back_by_another_stor
         tmp_path: Path) -> None:
     s = _store(tmp_path)
     s.create("t")
-    s.update("t", settings={"temperature": 0.2, "effort": "low"})
+    s.update("t", settings=ThreadSettings.of({"temperature": 0.2, "effort": "low"}))
     meta = {"api": "responses", "response_id": "resp_1", "output": [{"type": "message"}]}
     s.append("t", Message("user", "q"))
     s.append("t", Message("assistant", "a", usage=Usage(10, 5, 4, 2), meta=meta))
@@ -95,7 +96,7 @@ def test_settings_meta_and_every_token_count_are_lines_read_back_by_another_stor
         "prompt_tokens": 10, "completion_tokens": 5, "cached_tokens": 4, "reasoning_tokens": 2}
     other = _store(tmp_path)
     info = other.get("t")
-    assert info is not None and info.settings == {"temperature": 0.2, "effort": "low"}
+    assert info is not None and info.settings.stored() == {"temperature": 0.2, "effort": "low"}
     [_, back] = other.messages("t")
     assert (back.meta, back.usage) == (meta, Usage(10, 5, 4, 2))
 
@@ -147,7 +148,7 @@ def test_a_format_2_store_is_migrated_on_open_with_nothing_lost(tmp_path: Path) 
         head, *messages = map(json.loads, (folder / name).read_text().splitlines())
         assert head["format"] == 3 and messages == doc["messages"]  # every key, as it was
         info = s.get(doc["name"])
-        assert info is not None and (info.model, info.system, info.settings) == (
+        assert info is not None and (info.model, info.system, info.settings.stored()) == (
             doc["model"], doc["system"], doc.get("settings", {}))
         kept = s.messages(doc["name"], hidden=True)
         assert [m.uid for m in kept] == [m["uid"] for m in doc["messages"]]

@@ -14,6 +14,7 @@ from repl.errors import StoreError
 from repl.store import recover
 from repl.store.sqlite import SQLiteStore
 from repl.thread import Message, Usage
+from repl.thread_settings import ThreadSettings
 
 
 def build(path: Path, threads: int = 3, messages: int = 300) -> None:
@@ -128,7 +129,7 @@ def test_every_column_of_every_migration_is_recovered(tmp_path: Path) -> None:
     path = tmp_path / "chatrepl.db"
     store = SQLiteStore(path)
     store.create("t")
-    store.update("t", settings={"temperature": 0.5})
+    store.update("t", settings=ThreadSettings.of({"temperature": 0.5}))
     store.append("t", Message("assistant", "hi", meta={"response_id": "r1"},
                               usage=Usage(10, 5, cached_tokens=4, reasoning_tokens=2)))
     store.close()
@@ -136,7 +137,7 @@ def test_every_column_of_every_migration_is_recovered(tmp_path: Path) -> None:
     store = SQLiteStore(path)
     assert store.recovered is not None and store.recovered.messages == 1
     info = store.get("t")
-    assert info is not None and info.settings == {"temperature": 0.5}
+    assert info is not None and info.settings.stored() == {"temperature": 0.5}
     (message,) = store.messages("t")
     assert message.meta == {"response_id": "r1"}
     assert message.usage == Usage(10, 5, cached_tokens=4, reasoning_tokens=2)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,7 +16,8 @@ from harness import Session
 
 from repl import responses
 from repl.client import ChatClient
-from repl.thread import ERROR, INTERRUPTED, TRUNCATED
+from repl.replay import Replay
+from repl.thread import ERROR, INTERRUPTED, TRUNCATED, Message
 from repl.tools.loop import NOT_RUN
 
 ENC = ["reasoning.encrypted_content"]
@@ -229,7 +231,7 @@ def test_effort_is_saved_per_thread_and_sent_on_both_apis(api_env: dict[str, str
         assert "model's default" in await s.line("/effort")
         assert "one of" in await s.line("/effort extreme")  # one line; the REPL goes on
         await s.line("/effort high")
-        assert s.store.get("e").settings["effort"] == "high"  # type: ignore[union-attr]
+        assert s.store.get("e").settings.request["effort"] == "high"  # type: ignore[union-attr]
         assert "high" in await s.line("/effort")
         await s.line("think")
         assert server.requests[-1]["reasoning"] == {"effort": "high", "summary": "auto"}
@@ -374,6 +376,51 @@ def test_messages_without_stored_output_become_input_items() -> None:
             message("assistant", "It is 42.")]}
 
 
+def test_each_answers_replay_comes_beside_the_messages_never_in_them() -> None:
+    """The request builder reads each answer's Replay from ``replays`` (beside the messages):
+    it chains from the last answer its own endpoint stored, replays its own reasoning only, and
+    no message sent holds anything but what chat completions has."""
+    origin = responses.origin("default", None, 0)
+    sent = [message("system", "sys"), message("user", "one"), message("assistant", "1"),
+            message("user", "two"), message("assistant", "2"), message("user", "three")]
+    mine = Replay(stored=True, context=responses.context(sent[:2]), endpoint=origin,
+                  response_id="resp_1", output=(reasoning_item(1, "hm"), message_item(1, "1")))
+    theirs = replace(mine, endpoint="other@example.com", response_id="resp_2",
+                     context=responses.context(sent[:4]),
+                     output=(reasoning_item(2, "no"), message_item(2, "2")))
+    replays = [None, None, mine, None, theirs, None]
+
+    chained = responses.body(sent, "gpt-5", {}, [], store=True, include=False, chain=True,
+                             origin=origin, replays=replays)
+    assert chained["previous_response_id"] == "resp_1"
+    # not chained from theirs, nor sent its reasoning: another endpoint's
+    assert chained["input"] == [message("user", "two"), message_item(2, "2"),
+                                message("user", "three")]
+
+    replayed = responses.body(sent, "gpt-5", {}, [], store=False, include=False,
+                              chain=False, origin=origin, replays=replays)
+    assert "previous_response_id" not in replayed
+    assert replayed["input"][1:3] == [reasoning_item(1, "hm"), message_item(1, "1")]
+    assert sent == [message("system", "sys"), message("user", "one"),
+                    message("assistant", "1"), message("user", "two"),
+                    message("assistant", "2"), message("user", "three")]
+
+
+def test_a_replay_reads_back_from_the_meta_stores_have_always_held() -> None:
+    """Message.meta stays the JSON on disk; Message.replay reads it (an answer stored before
+    the endpoint was recorded too), and Replay.meta writes the same keys back."""
+    old = {"api": "responses", "stored": False, "context": "abc", "response_id": "resp_7",
+           "output": [message_item(7, "hi")], "tool_names": {"calc__add": "calc.add"}}
+    replay = Message("assistant", "hi", meta=old).replay
+    assert replay == Replay(stored=False, context="abc", endpoint="", response_id="resp_7",
+                            output=(message_item(7, "hi"),))
+    assert Replay.of(replay.meta()) == replay
+    assert replay.meta() == {**{k: v for k, v in old.items() if k != "tool_names"},
+                             "endpoint": ""}
+    assert Message("assistant", "hi").replay is None
+    assert Message("assistant", "hi", meta={"tool_names": {}}).replay is None
+
+
 def test_ctrl_c_mid_answer_keeps_the_partial_answer_flagged(api_env: dict[str, str],
                                                             server: FakeOpenAI) -> None:
     async def go() -> None:
@@ -477,7 +524,7 @@ def test_without_a_store_to_remember_in_the_switch_still_happens_once(
             for question in ("a", "b"):
                 events = [e async for e in client.stream([message("user", question)],
                                                          "gpt-5-pro")]
-                assert events[-1].meta["api"] == "responses"  # type: ignore[union-attr]
+                assert events[-1].replay.api == "responses"  # type: ignore[union-attr]
         finally:
             await client.aclose()
         assert server.paths == ["/v1/chat/completions", "/v1/responses", "/v1/responses"]

@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from repl import files
-from repl.errors import StoreError, ThreadError
+from repl.errors import NotInTrashError, StoreError, ThreadError
 from repl.store import ThreadStore, migrations
 from repl.store.sqlite import SQLiteStore
 from repl.thread import Message, ThreadInfo, Usage
+from repl.thread_settings import ThreadSettings
 
 
 def _sqlite_path(base: Path) -> Path:
@@ -255,8 +256,14 @@ def test_update_model_system_and_clear_system(store: ThreadStore) -> None:
 
 def test_thread_settings_are_kept_forked_renamed_and_cleared(store: ThreadStore) -> None:
     store.create("t", model="m1")
-    assert store.get("t").settings == {}  # type: ignore[union-attr]
-    wanted = {"temperature": 0.2, "effort": "high", "tools": {"calc.*": True}}
+    assert store.get("t").settings == ThreadSettings()  # type: ignore[union-attr]
+    wanted = ThreadSettings.of({"temperature": 0.2, "effort": "high", "tools": {"calc.*": True},
+                                "tools_allowed": ["calc.add"], "endpoint": "local",
+                                "newer_key": [1]})
+    # chatrepl's own keys typed, the request settings (and a key a newer version wrote) apart
+    assert (wanted.endpoint, wanted.tools, wanted.tools_allowed) == (
+        "local", {"calc.*": True}, ("calc.add",))
+    assert wanted.request == {"temperature": 0.2, "effort": "high", "newer_key": [1]}
     store.update("t", settings=wanted)
     store.update("t", model="m2")  # settings not given: left as they are
     assert store.get("t").settings == wanted  # type: ignore[union-attr]
@@ -264,10 +271,13 @@ def test_thread_settings_are_kept_forked_renamed_and_cleared(store: ThreadStore)
     store.fork("t", "t2")
     store.rename("t", "t3")
     assert store.get("t2").settings == store.get("t3").settings == wanted  # type: ignore[union-attr]
-    store.update("t3", settings={})
-    assert store.get("t3").settings == {}  # type: ignore[union-attr]
+    store.update("t3", settings=ThreadSettings())
+    assert store.get("t3").settings == ThreadSettings()  # type: ignore[union-attr]
     store.delete("t2")
     assert [i.settings for i in store.trash()] == [wanted]
+    assert wanted.stored() == {"temperature": 0.2, "effort": "high", "tools": {"calc.*": True},
+                               "tools_allowed": ["calc.add"], "endpoint": "local",
+                               "newer_key": [1]}  # as stores have always held them
 
 
 def test_rename_keeps_messages(store: ThreadStore) -> None:
@@ -350,8 +360,13 @@ def test_restore_from_trash(store: ThreadStore) -> None:
     store.delete("t")
     store.create("t")
     assert store.restore("t") == "t-restored"  # never onto a live thread
-    with pytest.raises(ThreadError):
+    with pytest.raises(NotInTrashError) as refused:
         store.restore("never-existed")
+    # the store says what is missing; where a command would help, the REPL says it
+    assert (refused.value.name, str(refused.value)) == (
+        "never-existed", "no thread named 'never-existed' in the trash")
+    assert refused.value.line(repl=True).endswith("; /trash lists it")
+    assert refused.value.line(repl=False) == str(refused.value)
 
 
 def test_fork_copies_the_conversation_up_to_a_message(store: ThreadStore) -> None:
@@ -459,7 +474,7 @@ def test_purge_leaves_no_byte_of_a_thread_in_the_trash(store: ThreadStore, backe
     assert store.trash() == []
     assert {t.name for t in store.list_threads()} == {"kept", "gone"}
     assert [m.content for m in store.messages("kept")] == ["stays"]
-    with pytest.raises(ThreadError):
+    with pytest.raises(NotInTrashError):
         store.purge("gone")
 
 

@@ -140,7 +140,7 @@ def test_always_allows_the_tool_in_this_thread_only(api_env: dict[str, str],
         prompts = s.prompts
         out = await s.line("again")  # no question this time
         assert s.prompts == prompts + 1 and "tool: 8" in out
-        assert s.ctx.setting("tools_allowed") == ["calc.add"]
+        assert s.ctx.thread.settings.tools_allowed == ("calc.add",)
         out = await s.line("/tools")
         assert "on  calc.add" in out and "(always allowed: /tools ask calc.add" in out
         await s.line("/new other")
@@ -286,7 +286,7 @@ def test_tools_switched_off_per_thread_are_not_sent(api_env: dict[str, str],
         await s.line("/tools on calc")
         await s.line("hi")
         assert len(sent_tools(server)) == 5
-        assert s.ctx.setting("tools") == {"calc": True}
+        assert s.ctx.thread.settings.tools == {"calc": True}
         await done(s)
 
     asyncio.run(go())

@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from fakeserver import FakeOpenAI, Reply
@@ -237,7 +238,7 @@ def test_tools_restart_and_ask_are_offered_by_tab_and_listed_by_help(
 
         assert await offered("/tools re") == ["restart calc"]
         assert await offered("/tools as") == []  # nothing always allowed yet
-        s.ctx.save_setting("tools_allowed", ["calc.add"])
+        s.ctx.save_settings(replace(s.ctx.thread.settings, tools_allowed=("calc.add",)))
         assert await offered("/tools as") == ["ask calc.add"]
         assert "/tools [on|off|ask|restart NAME]" in await s.line("/help")
         await done(s)
@@ -261,7 +262,7 @@ def test_tools_ask_takes_back_always_and_the_tool_stays_on(
         assert "/tools ask NAME" in out
         out = await s.line("/tools ask calc.add")
         assert "calc.add: asked again before each call in this thread" in out
-        assert s.ctx.setting("tools_allowed") == []
+        assert s.ctx.thread.settings.tools_allowed == ()
         server.queue(Reply("", tool_calls=[("c2", "calc__add", '{"a": 1, "b": 1}')],
                            finish="tool_calls"), Reply("2"))
         prompts = s.prompts
@@ -282,7 +283,8 @@ def test_tools_ask_names_the_config_patterns_it_cannot_take_back(
 
     async def go() -> None:
         s = await session()
-        s.ctx.save_setting("tools_allowed", ["calc.add", "calc.fail"])
+        s.ctx.save_settings(replace(s.ctx.thread.settings,
+                                    tools_allowed=("calc.add", "calc.fail")))
         out = " ".join((await s.line("/tools ask calc")).split())  # each tool of a server
         assert "calc.add, calc.fail: asked again before each call in this thread" in out
         assert "calc's approve = ['calc.add'] in" in out and "still runs" in out

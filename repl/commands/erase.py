@@ -7,7 +7,7 @@ from __future__ import annotations
 from repl import titles
 from repl.commands.registry import CommandError, command
 from repl.context import Context
-from repl.errors import ChatreplError
+from repl.errors import ChatreplError, NotInTrashError
 from repl.sanitize import clean_line
 from repl.thread import SUMMARY, Message, ThreadInfo, turn_messages
 
@@ -27,8 +27,8 @@ def covering(messages: list[Message], doomed: list[Message]) -> list[Message]:
 
 def stored_responses(messages: list[Message]) -> list[str]:
     """The ids of the responses the server keeps for these messages (server_state)."""
-    return [m.meta["response_id"] for m in messages if m.meta.get("stored") is True
-            and isinstance(m.meta.get("response_id"), str)]
+    replays = (m.replay for m in messages)
+    return [r.response_id for r in replays if r is not None and r.stored and r.response_id]
 
 
 async def _delete_at_server(ctx: Context, info: ThreadInfo, ids: list[str]) -> None:
@@ -112,7 +112,7 @@ async def empty_trash(ctx: Context, name: str) -> None:
     trashed = [t for t in ctx.store.trash() if not name or t.name == name]
     if not trashed:
         if name:
-            raise CommandError(f"no thread named {name!r} in the trash (/trash lists it)")
+            raise NotInTrashError(name)
         ctx.ui.info("the trash is empty")
         return
     names = sorted({t.name for t in trashed})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from repl.commands.registry import CommandError, command
 from repl.compaction import DEFAULT as COMPACT_DEFAULT
 from repl.config import SETTINGS, parse_setting
@@ -62,7 +64,7 @@ def apply_preset(ctx: Context, name: str, *, system: str | None = None,
         ctx.model_override = preset.model
         ctx.remember_model(info)
         ctx.model_override = None
-    ctx.save_setting("preset", preset.name)
+    ctx.save_settings(replace(ctx.thread.settings, preset=preset.name))
     run = f" (-m {model} for this run)" if model and preset.model else ""
     ctx.ui.info(f"preset {preset.name!r} for {info.name!r}: {preset.describe()}{run}")
 
@@ -71,13 +73,13 @@ def apply_preset(ctx: Context, name: str, *, system: str | None = None,
 async def preset(ctx: Context, arg: str) -> None:
     """List the presets, apply preset NAME to this thread, or stop using one with -."""
     if arg == UNSET:
-        ctx.save_setting("preset", None)
+        ctx.save_settings(replace(ctx.thread.settings, preset=None))
         ctx.ui.info(f"no preset for {ctx.thread.name!r} (its system prompt and model stay)")
     elif arg:
         apply_preset(ctx, arg)
     elif not ctx.config.presets:
         ctx.ui.info("no presets: add [presets.NAME] tables to config.toml")
     else:
-        current = ctx.setting("preset")
+        current = ctx.thread.settings.preset
         ctx.ui.rows([(("* " if name == current else "  ") + name, p.describe())
                      for name, p in ctx.config.presets.items()])

@@ -9,7 +9,7 @@ from repl.commands.registry import CommandError, command
 from repl.context import DEFAULT_THREAD, Context
 from repl.importers import counted
 from repl.thread import Message, ThreadInfo, free_name, validate_name
-from repl.titles import AUTO, TITLED, date_name
+from repl.titles import date_name
 
 
 def thread_names(ctx: Context) -> list[str]:
@@ -54,7 +54,8 @@ async def new(ctx: Context, arg: str) -> None:
         name = date_name(ctx, ctx.clock())
     created = ctx.open(name)
     if not arg and created:
-        ctx.save_setting(AUTO, True)  # named after its first exchange (titles.py)
+        # named after its first exchange (titles.py)
+        ctx.save_settings(replace(ctx.thread.settings, auto_name=True))
     show_opened(ctx, created)
 
 
@@ -87,8 +88,8 @@ async def rename(ctx: Context, arg: str) -> None:
     old = ctx.thread.name
     ctx.store.rename(old, new_name)
     ctx.open(new_name)
-    settings = {k: v for k, v in ctx.thread.settings.items() if k not in (AUTO, TITLED)}
-    ctx.store.update(new_name, settings=settings)  # named by the user: never named again
+    # named by the user: never named again
+    ctx.store.update(new_name, settings=ctx.thread.settings.named_by_user())
     ctx.ui.info(f"renamed {old!r} to {new_name!r}")
 
 

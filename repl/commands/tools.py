@@ -5,12 +5,13 @@ starts (repl/tools does the work)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from repl.commands.registry import CommandError, command
 from repl.context import Context
 from repl.sanitize import clean_line
-from repl.tools.loop import ALLOWED, SWITCHES, is_on, switches
+from repl.tools.loop import is_on, switches
 from repl.tools.toolbox import FAILED, READY, Tool, Toolbox
 
 
@@ -38,7 +39,7 @@ async def tool_names(ctx: Context) -> list[str]:
     servers = list(ctx.tools.servers)
     names = [*servers, *(t.shown for t in ctx.tools.tools())]
     return [*(f"{switch} {name}" for switch in ("on", "off") for name in names),
-            *(f"ask {name}" for name in ctx.setting(ALLOWED) or []),
+            *(f"ask {name}" for name in ctx.thread.settings.tools_allowed),
             *(f"restart {name}" for name in servers)]
 
 
@@ -79,17 +80,19 @@ async def _switch(ctx: Context, box: Toolbox, name: str, *, on: bool) -> None:
     if not tool:  # the server's switch decides for all its tools again
         switched = {k: v for k, v in switched.items() if not k.startswith(f"{server}.")}
     switched[name] = on
-    ctx.save_setting(SWITCHES, switched)
+    ctx.save_settings(replace(ctx.thread.settings, tools=switched))
     ctx.ui.info(f"{name}: {'on' if on else 'off'} in this thread")
 
 
 async def _ask(ctx: Context, box: Toolbox, name: str) -> None:
     """Take back "always" (the answer a) for a tool, or for every tool of a server."""
     server, tool = _known(box, name)
-    allowed: list[str] = ctx.setting(ALLOWED) or []
+    settings = ctx.thread.settings
+    allowed = settings.tools_allowed
     taken = [n for n in allowed if n == name or (not tool and n.startswith(f"{server}."))]
     if taken:
-        ctx.save_setting(ALLOWED, [n for n in allowed if n not in taken])
+        ctx.save_settings(replace(settings, tools_allowed=tuple(n for n in allowed
+                                                                if n not in taken)))
         ctx.ui.info(f"{', '.join(map(clean_line, taken))}: asked again before each call in "
                     "this thread")
     patterns = box.servers[server].config.approve
@@ -120,7 +123,7 @@ ACTIONS: dict[str, Action] = {
 
 def _list(ctx: Context) -> None:
     assert ctx.tools is not None
-    allowed = ctx.setting(ALLOWED) or []
+    allowed = ctx.thread.settings.tools_allowed
     switched = switches(ctx)
     rows: list[tuple[str, str]] = []
     for name, server in ctx.tools.servers.items():
@@ -140,7 +143,7 @@ def _list(ctx: Context) -> None:
                 "/tools restart SERVER starts a server again")
 
 
-def _allowed(box: Toolbox, tool: Tool, allowed: list[str]) -> str:
+def _allowed(box: Toolbox, tool: Tool, allowed: Sequence[str]) -> str:
     if tool.shown in allowed:
         return f" (always allowed: /tools ask {clean_line(tool.shown)} asks again)"
     return " (allowed by approve in config.toml)" if box.approves(tool) else ""

@@ -11,6 +11,7 @@ from typing import Any
 
 from repl.importers.common import ImportedThread, error
 from repl.thread import INTERRUPTED, TRUNCATED, Message, new_uid, parts_text
+from repl.toolcalls import ToolCall, api_fields
 
 _ROLES = ("user", "assistant")
 _FINISH = {"interrupted": INTERRUPTED, "max_tokens": TRUNCATED}
@@ -55,11 +56,11 @@ def _answering(result: Message, messages: list[Message],
                left_out: Counter[str]) -> Message | None:
     """A tool's output, as the API's answer to the call just before it; None (counted) when
     no call of this thread waits for it."""
-    calls = messages[-1].fields.get("tool_calls") if messages else None
+    calls = messages[-1].tool_calls if messages else ()
     if not calls:
         left_out["tool_result"] += 1
         return None
-    return replace(result, fields={"tool_call_id": calls[0]["id"]})
+    return replace(result, fields={"tool_call_id": calls[0].id})
 
 
 def _current_branch(conversation: dict[str, Any], label: str,
@@ -149,9 +150,8 @@ def _call(raw: dict[str, Any], content: dict[str, Any], text: str, created: floa
     """ChatGPT's code or tool use, as the API's assistant message with one tool call."""
     name = raw.get("recipient") if raw.get("recipient") not in (None, "all") else "python"
     arguments = json.dumps({"code": text}) if content.get("content_type") == "code" else text
-    call = {"id": f"call_{raw.get('id') or new_uid()}", "type": "function",
-            "function": {"name": str(name), "arguments": arguments}}
-    return Message("assistant", "", created_at=created, fields={"tool_calls": [call]})
+    call = ToolCall(f"call_{raw.get('id') or new_uid()}", str(name), arguments)
+    return Message("assistant", "", created_at=created, fields=api_fields([call]))
 
 
 def _left_out_kind(raw: dict[str, Any], role: object, content_type: object) -> str | None:

@@ -19,6 +19,7 @@ from rich.text import Text
 from repl.parts import Shown, names_of, shown_parts
 from repl.sanitize import clean, clean_line
 from repl.thread import HIGHLIGHT, SUMMARY, Hit, Message, ThreadInfo, tool_names
+from repl.toolcalls import ToolCall
 
 
 def shown_arguments(raw: object) -> str:
@@ -169,7 +170,7 @@ class UI:
                                         "/reasoning prints it)", style="dim"))
             if message.content:
                 self.markdown(message.content)
-            self._tool_calls(message.fields.get("tool_calls"), tool_names(message))
+            self._tool_calls(message.tool_calls, tool_names(message))
             if message.status:
                 self.info(STATUS_NOTES.get(message.status, f"({message.status})"))
         elif message.role == SUMMARY:
@@ -181,15 +182,12 @@ class UI:
             self._dim_lines(f"{message.role}: ", message.content)
         self.console.print()
 
-    def _tool_calls(self, calls: object, names: Mapping[str, str]) -> None:
+    def _tool_calls(self, calls: Sequence[ToolCall], names: Mapping[str, str]) -> None:
         """Each tool call as one collapsed line, cut to the width: its tool as the question
         named it (``names``; else the name the model called), and its arguments."""
-        for call in calls if isinstance(calls, list) else []:
-            function = call.get("function") if isinstance(call, dict) else None
-            if not isinstance(function, dict):
-                continue
-            name = str(function.get("name", "?"))
-            arguments = " ".join(shown_arguments(function.get("arguments")).split())
+        for call in calls:
+            name = call.name or "?"
+            arguments = " ".join(shown_arguments(call.arguments).split())
             line = f"⚙ {clean_line(names.get(name, name))} {clean_line(arguments)}"
             self.console.print(Text(line, style="dim"), overflow="ellipsis", no_wrap=True)
 

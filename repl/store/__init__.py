@@ -6,11 +6,11 @@ ThreadError, and never prints. Every method commits before it returns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from repl.thread import Hit, Message, ThreadInfo
+from repl.thread_settings import ThreadSettings
 
 if TYPE_CHECKING:
     from repl.store.buffered import BufferedStore
@@ -30,8 +30,8 @@ class ThreadStore(Protocol):
         ...
 
     def update(self, name: str, *, model: str | None = None, system: str | None = None,
-               clear_system: bool = False, settings: Mapping[str, Any] | None = None) -> None:
-        """Set the thread's model, system prompt and/or settings (a whole new dict); None
+               clear_system: bool = False, settings: ThreadSettings | None = None) -> None:
+        """Set the thread's model, system prompt and/or settings (all of them, anew); None
         leaves a field as it is."""
         ...
 

@@ -12,7 +12,6 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from repl.errors import StoreError, UnsavedError
 from repl.store import ThreadStore
 from repl.store.recover import Recovery
 from repl.thread import Hit, Message, ThreadInfo
+from repl.thread_settings import ThreadSettings
 
 
 class BufferedStore:
@@ -113,7 +113,7 @@ class BufferedStore:
         return self.inner.create(name, model=model, system=system)
 
     def update(self, name: str, *, model: str | None = None, system: str | None = None,
-               clear_system: bool = False, settings: Mapping[str, Any] | None = None) -> None:
+               clear_system: bool = False, settings: ThreadSettings | None = None) -> None:
         self.flush()
         self.inner.update(name, model=model, system=system, clear_system=clear_system,
                           settings=settings)

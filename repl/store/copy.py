@@ -50,7 +50,7 @@ def _copy_thread(source: ThreadStore, target: ThreadStore, info: ThreadInfo,
     messages = source.messages(info.name, hidden=True)
     if target.get(info.name) is None:
         target.create(info.name, model=info.model, system=info.system)
-        if info.settings:
+        if info.settings.stored():
             target.update(info.name, settings=info.settings)
         have: list[Message] = []
         report.created.append(info.name)
@@ -76,7 +76,7 @@ def _copy_trash(source: ThreadStore, target: ThreadStore, report: CopyReport) ->
             continue
         name = free_name(info.name, lambda n: target.get(n) is not None)
         target.create(name, model=info.model, system=info.system)
-        if info.settings:
+        if info.settings.stored():
             target.update(name, settings=info.settings)
         report.messages += _append(source, target, name, messages, [])
         target.delete(name)

@@ -9,18 +9,19 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from repl import files
-from repl.errors import StoreBusyError, StoreError, ThreadError
+from repl.errors import NotInTrashError, StoreBusyError, StoreError, ThreadError
 from repl.parts import attached_text
 from repl.store import blobs, recover, sqlopen, sqlrows, sqlsearch
 from repl.store.sqlrows import INFO, MESSAGE
 from repl.thread import Hit, Message, ThreadInfo, last_group, restored_name
+from repl.thread_settings import ThreadSettings
 
 # a state key set in the transaction that deletes, cleared once the scrub is done: an erase
 # cut short (kill -9, a full disk) is scrubbed at the next open (no user key starts with ".")
@@ -136,12 +137,12 @@ class SQLiteStore:
             raise
 
     def update(self, name: str, *, model: str | None = None, system: str | None = None,
-               clear_system: bool = False, settings: Mapping[str, Any] | None = None) -> None:
+               clear_system: bool = False, settings: ThreadSettings | None = None) -> None:
         with self._write() as db:
             tid = self._id(name)
             if settings is not None:
                 db.execute("UPDATE threads SET settings = ? WHERE id = ?",
-                           (sqlrows.dumps(settings), tid))
+                           (sqlrows.dumps(settings.stored()), tid))
             if model is not None:
                 db.execute("UPDATE threads SET model = ? WHERE id = ?", (model, tid))
             if system is not None or clear_system:
@@ -185,7 +186,7 @@ class SQLiteStore:
             row = db.execute("SELECT id FROM threads WHERE deleted_name = ? AND deleted_at IS NOT"
                              " NULL ORDER BY deleted_at DESC LIMIT 1", (name,)).fetchone()
             if row is None:
-                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+                raise NotInTrashError(name)
             target = restored_name(name, lambda n: db.execute(
                 "SELECT 1 FROM threads WHERE name = ?", (n,)).fetchone() is not None)
             db.execute("UPDATE threads SET name = ?, deleted_at = NULL, deleted_name = NULL"
@@ -295,7 +296,7 @@ class SQLiteStore:
             tids = [r[0] for r in db.execute("SELECT id FROM threads WHERE deleted_name = ? AND"
                                              " deleted_at IS NOT NULL", (name,))]
             if not tids:
-                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+                raise NotInTrashError(name)
             for tid in tids:
                 db.execute("DELETE FROM messages WHERE thread_id = ?", (tid,))
                 db.execute("DELETE FROM threads WHERE id = ?", (tid,))

@@ -8,6 +8,7 @@ from typing import Any
 
 from repl.store import loads
 from repl.thread import Message, ThreadInfo, Usage
+from repl.thread_settings import ThreadSettings
 
 INFO = """
     SELECT t.name, t.model, t.system, t.created_at, t.updated_at,
@@ -27,7 +28,7 @@ def info(row: tuple[Any, ...]) -> ThreadInfo:
     """A row of INFO as the thread it describes."""
     name, model, system, created_at, updated_at, count, deleted_at, settings = row
     return ThreadInfo(name, model, system, created_at, updated_at, count, deleted_at,
-                      _json(settings))
+                      ThreadSettings.of(_json(settings)))
 
 
 def message(r: tuple[Any, ...]) -> Message:

@@ -2,7 +2,8 @@
 server's ``approve`` patterns, or "always" for this thread), run, and each result stored as it
 comes, so a thread killed mid-loop keeps every finished step. Every call gets exactly one tool
 message, whatever happens (declined, failed, timed out, interrupted, over the round limit): the
-next request stays valid. The per-thread choices live in the thread's settings.
+next request stays valid. The per-thread choices live in the thread's settings (``tools``,
+``tools_allowed``).
 """
 
 from __future__ import annotations
@@ -10,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from repl.client import Done
 from repl.context import Context
 from repl.sanitize import clean_line
 from repl.thread import INTERRUPTED, TOOL_NAMES, Message
+from repl.toolcalls import ToolCall, api_fields
 from repl.tools.toolbox import Tool
 
-SWITCHES = "tools"  # thread setting: {"server" or "server.tool": true/false}
-ALLOWED = "tools_allowed"  # thread setting: ["server.tool", ...] run without asking
 NOT_RUN = "not run: chatrepl has no tool {} (switched off or not available)"
 DECLINED = "declined: the user did not allow this call"
 STOPPED = "not run: the user stopped the tool calls"
@@ -32,7 +33,7 @@ Save = Callable[[Message], Message]
 
 def switches(ctx: Context) -> dict[str, bool]:
     """The current thread's tool switches (one store read: pass them to is_on)."""
-    return dict(ctx.setting(SWITCHES) or {})
+    return dict(ctx.thread.settings.tools)
 
 
 def is_on(tool: Tool, switched: Mapping[str, bool]) -> bool:
@@ -48,17 +49,12 @@ def offered(ctx: Context) -> list[dict[str, Any]]:
     return [t.function() for t in ctx.tools.tools() if is_on(t, switched)]
 
 
-def names(ctx: Context, calls: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def names(ctx: Context, calls: Sequence[ToolCall]) -> dict[str, str]:
     """The tools of ``calls`` that chatrepl has, as shown (``server.tool``), by the name the
     model called them: kept with the answer (thread.tool_names)."""
     box = ctx.tools
-    found = (box.find(_name(call)) for call in calls) if box is not None else ()
+    found = (box.find(call.name) for call in calls) if box is not None else ()
     return {tool.api_name: tool.shown for tool in found if tool is not None}
-
-
-def _name(call: Mapping[str, Any]) -> str:
-    function = call.get("function")
-    return str(function.get("name", "")) if isinstance(function, Mapping) else ""
 
 
 async def ready(ctx: Context) -> None:
@@ -86,10 +82,10 @@ async def run_calls(ctx: Context, done: Done | None, rounds: int, save: Save) ->
     the calls left as not run, and goes on up."""
     if done is None or done.finish_reason not in ("stop", "tool_calls") or not done.tool_calls:
         return False
-    calls = [dict(c) for c in done.tool_calls]
+    calls = done.tool_calls
     if rounds > ctx.config.max_tool_rounds:
         for call in calls:
-            save(tool_message(call["id"], CUT_OFF.format(ctx.config.max_tool_rounds)))
+            save(tool_message(call.id, CUT_OFF.format(ctx.config.max_tool_rounds)))
         ctx.ui.info(f"stopped after {ctx.config.max_tool_rounds} rounds of tool calls "
                     "(max_tool_rounds); the last calls were not run")
         return False
@@ -99,47 +95,46 @@ async def run_calls(ctx: Context, done: Done | None, rounds: int, save: Save) ->
             outcome = await _one(ctx, call, save)
         except asyncio.CancelledError:
             for rest in calls[n + 1:]:
-                save(tool_message(rest["id"], STOPPED))
+                save(tool_message(rest.id, STOPPED))
             raise
         if outcome is None:
             for rest in calls[n + 1:]:
-                save(tool_message(rest["id"], STOPPED))
+                save(tool_message(rest.id, STOPPED))
             return False
         answered = answered or outcome
     return answered
 
 
-async def _one(ctx: Context, call: dict[str, Any], save: Save) -> bool | None:
+async def _one(ctx: Context, call: ToolCall, save: Save) -> bool | None:
     """One call, answered by one stored tool message: True if it ran or the user declined it,
     False if there is no such tool, None if the user stopped the loop."""
-    function = call.get("function") or {}
-    name, raw = _name(call), str(function.get("arguments") or "")
+    name = call.name
     box = ctx.tools
     tool = box.find(name) if box is not None else None
     if box is None or tool is None or not is_on(tool, switches(ctx)):
-        save(tool_message(call["id"], NOT_RUN.format(name)))
+        save(tool_message(call.id, NOT_RUN.format(name)))
         return False
-    arguments, problem = _arguments(raw)
+    arguments, problem = _arguments(call.arguments)
     _show_call(ctx, tool, call)
     if problem is not None:
-        save(tool_message(call["id"], f"not run: {problem}"))
+        save(tool_message(call.id, f"not run: {problem}"))
         return True
     try:
         choice = await _approval(ctx, tool)
     except asyncio.CancelledError:  # SIGTERM, SIGHUP at the question: answered all the same
-        save(tool_message(call["id"], STOPPED))
+        save(tool_message(call.id, STOPPED))
         raise
     if choice != "y":
-        save(tool_message(call["id"], DECLINED if choice == "n" else STOPPED))
+        save(tool_message(call.id, DECLINED if choice == "n" else STOPPED))
         return True if choice == "n" else None
     try:
         result = await box.call(tool, arguments)
     except asyncio.CancelledError:
-        save(tool_message(call["id"], INTERRUPTED_CALL, status=INTERRUPTED))
+        save(tool_message(call.id, INTERRUPTED_CALL, status=INTERRUPTED))
         ctx.ui.info(f"{clean_line(tool.shown)} cancelled")
         raise
     text = f"error: {result.text}" if result.error else result.text
-    save(tool_message(call["id"], text))
+    save(tool_message(call.id, text))
     ctx.ui.message(Message("tool", text))  # untrusted: dimmed, cleaned, first lines only
     return True
 
@@ -154,21 +149,23 @@ def _arguments(raw: str) -> tuple[dict[str, Any], str | None]:
     return value, None
 
 
-def _show_call(ctx: Context, tool: Tool, call: dict[str, Any]) -> None:
+def _show_call(ctx: Context, tool: Tool, call: ToolCall) -> None:
     """The call as /history shows it (the stored call, its tool's name beside it)."""
-    ctx.ui.message(Message("assistant", "", fields={"tool_calls": [call]},
+    ctx.ui.message(Message("assistant", "", fields=api_fields([call]),
                            meta={TOOL_NAMES: {tool.api_name: tool.shown}}))
 
 
 async def _approval(ctx: Context, tool: Tool) -> str:
     """y (run), n (decline), or "" (stop); "a" runs it and always allows it in this thread."""
-    allowed = ctx.setting(ALLOWED) or []
+    allowed = ctx.thread.settings.tools_allowed
     if (ctx.tools is not None and ctx.tools.approves(tool)) or tool.shown in allowed:
         return "y"
     choice = await ctx.choose(f"run {clean_line(tool.shown)}? [y]es, [n]o, [a]lways in this "
                               "thread: ")
     if choice == "a":
-        ctx.save_setting(ALLOWED, [*allowed, tool.shown])
+        settings = ctx.thread.settings  # read again: the question may have waited long
+        ctx.save_settings(replace(settings,
+                                  tools_allowed=(*settings.tools_allowed, tool.shown)))
         return "y"
     return choice
 
@@ -182,6 +179,5 @@ def settle(history: list[Message], save: Save) -> list[Message]:
     if last is None or any(m.role not in ("assistant", "tool") for m in history[last:]):
         return history
     answered = {m.fields.get("tool_call_id") for m in history[last + 1:]}
-    calls = history[last].fields.get("tool_calls") or []
-    missing = [c["id"] for c in calls if isinstance(c, dict) and c.get("id") not in answered]
+    missing = [c.id for c in history[last].tool_calls if c.id not in answered]
     return [*history, *(save(tool_message(i, UNFINISHED)) for i in missing)]

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from repl.thread import Message, ThreadInfo, Usage, new_uid, parts_text
+from repl.thread_settings import ThreadSettings
 
 
 def encode(m: Message, hidden_at: float | None) -> dict[str, Any]:
@@ -93,7 +94,8 @@ def info(doc: dict[str, Any], *, deleted: bool = False) -> ThreadInfo:
     count = sum(1 for m in doc["messages"] if m.get("hidden") is None)
     return ThreadInfo(doc["name"], doc.get("model"), doc.get("system"),
                       doc.get("created_at", 0.0), doc.get("updated_at", 0.0), count,
-                      doc.get("deleted_at") if deleted else None, doc.get("settings") or {})
+                      doc.get("deleted_at") if deleted else None,
+                      ThreadSettings.of(doc.get("settings") or {}))
 
 
 def dumps(doc: dict[str, Any]) -> bytes:

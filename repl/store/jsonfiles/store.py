@@ -11,12 +11,11 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from repl import files
-from repl.errors import StoreError, ThreadError
+from repl.errors import NotInTrashError, StoreError, ThreadError
 from repl.store import blobs, words
 from repl.store.jsonfiles import codec
 from repl.store.jsonfiles.disk import Disk, as_store_error
@@ -31,6 +30,7 @@ from repl.thread import (
     last_group,
     restored_name,
 )
+from repl.thread_settings import ThreadSettings
 
 BLOB_NAME = re.compile(r"[0-9a-f]{64}")  # a blob's file: the SHA-256 of its bytes
 REFERENCE = re.compile(re.escape(blobs.PREFIX).encode() + rb"([0-9a-f]{64}):")  # one's use
@@ -65,10 +65,10 @@ class JSONStore(Disk):
         return ThreadInfo(name, model, system, now, now, 0)
 
     def update(self, name: str, *, model: str | None = None, system: str | None = None,
-               clear_system: bool = False, settings: Mapping[str, Any] | None = None) -> None:
+               clear_system: bool = False, settings: ThreadSettings | None = None) -> None:
         with self._thread_locked(name) as (path, doc):
             if settings is not None:
-                doc["settings"] = dict(settings)
+                doc["settings"] = settings.stored()
             if model is not None:
                 doc["model"] = model
             if system is not None or clear_system:
@@ -122,7 +122,7 @@ class JSONStore(Disk):
         with self._names_locked():
             found = next(((p, d) for p, d in self._trashed() if d["name"] == name), None)
             if found is None:
-                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+                raise NotInTrashError(name)
             path, doc = found
             target = restored_name(name, self._taken)
             doc["name"], doc["deleted_at"] = target, None
@@ -237,7 +237,7 @@ class JSONStore(Disk):
         with self._names_locked():
             found = [(p, doc) for p, doc in self._trashed() if doc["name"] == name]
             if not found:
-                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+                raise NotInTrashError(name)
             self._mark_erasing()
             for path, _ in found:
                 self._remove(path)

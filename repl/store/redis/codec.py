@@ -11,6 +11,7 @@ from dataclasses import replace
 from repl.parts import searchable
 from repl.store import loads, words
 from repl.thread import UNDONE_EDIT, Message, ThreadInfo, Usage, new_uid
+from repl.thread_settings import ThreadSettings
 
 
 def body(m: Message, hidden_at: float | None) -> str:
@@ -100,7 +101,7 @@ def info(h: dict[str, str]) -> ThreadInfo:
     return ThreadInfo(h["name"], h.get("model"), h.get("system"), float(h["created_at"]),
                       float(h["updated_at"]), int(h.get("count", 0)),
                       float(deleted) if deleted is not None else None,
-                      loads(h["settings"]) if h.get("settings") else {})
+                      ThreadSettings.of(loads(h["settings"]) if h.get("settings") else {}))
 
 
 def may_match(raw: str, wanted: set[str]) -> bool:

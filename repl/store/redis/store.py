@@ -7,16 +7,16 @@ thread at once.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, cast
 
 import redis
 
-from repl.errors import ThreadError
+from repl.errors import NotInTrashError, ThreadError
 from repl.store.redis import codec, scripts
 from repl.store.redis.attachments import Attachments
 from repl.thread import Message, ThreadInfo, last_group, restored_name
+from repl.thread_settings import ThreadSettings
 
 
 class RedisStore(Attachments):
@@ -65,11 +65,12 @@ class RedisStore(Attachments):
                                    args=[name, tid, len(flat) // 2, *flat, *pairs], client=client)
 
     def update(self, name: str, *, model: str | None = None, system: str | None = None,
-               clear_system: bool = False, settings: Mapping[str, Any] | None = None) -> None:
+               clear_system: bool = False, settings: ThreadSettings | None = None) -> None:
         ops: list[str] = []
-        if settings:
-            ops += ["set", "settings", json.dumps(dict(settings))]
-        elif settings is not None:
+        stored = settings.stored() if settings is not None else None
+        if stored:
+            ops += ["set", "settings", json.dumps(stored)]
+        elif stored is not None:
             ops += ["del", "settings", ""]
         if model is not None:
             ops += ["set", "model", model]
@@ -120,7 +121,7 @@ class RedisStore(Attachments):
                 tid = next((t for t, i in zip(tids, self._infos(tids), strict=True)
                             if i and i.name == name), None)
                 if tid is None:
-                    raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+                    raise NotInTrashError(name)
                 target = restored_name(name, lambda n: bool(self._r.hexists(self._names, n)))
                 done = self._restore_script(
                     keys=[self._names, self._key("thread", tid), self._key("trash")],
@@ -166,7 +167,7 @@ class RedisStore(Attachments):
             raise ThreadError(f"a thread named {target!r} already exists")
         self._tids[target] = tid
         return ThreadInfo(target, model, system, now, updated, len(kept),
-                          settings=json.loads(meta.get("settings") or "{}"))
+                          settings=ThreadSettings.of(json.loads(meta.get("settings") or "{}")))
 
     # -- messages ---------------------------------------------------------------------------------
 
@@ -287,7 +288,7 @@ class RedisStore(Attachments):
         with self._guard():
             tids = [tid for tid, info in self._trashed() if info.name == name]
             if not tids:
-                raise ThreadError(f"no thread named {name!r} in the trash (/trash lists it)")
+                raise NotInTrashError(name)
             gone = [codec.decode(raw)[0] for tid in tids
                     for raw in cast(list[str], self._r.lrange(self._key("messages", tid), 0, -1))]
             self._mark_erasing(gone)
