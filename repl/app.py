@@ -55,7 +55,8 @@ class App:
         self.session: PromptSession[str] = PromptSession(
             input=input, output=output, history=history or InMemoryHistory(),
             completer=CommandCompleter(ctx), complete_while_typing=False,
-            key_bindings=bindings(pastes=pastes, editor=self._edit_typed), multiline=True,
+            key_bindings=bindings(pastes=pastes, editor=self._edit_typed, steps=True),
+            multiline=True,
             enable_suspend=True,  # Ctrl-Z: to the background, as in a shell (fg returns)
             prompt_continuation=continuation,
         )

@@ -12,7 +12,7 @@ from pathlib import PurePath
 from typing import Any
 
 from repl.parts import Attachment, attachments
-from repl.thread import SUMMARY, Message, ThreadInfo
+from repl.thread import EDITED_BY_USER, SUMMARY, Message, ThreadInfo
 
 FORMATS = ("md", "json", "html")
 _EXTENSIONS = {".json": "json", ".html": "html", ".htm": "html"}
@@ -64,6 +64,8 @@ def to_json(info: ThreadInfo, messages: Sequence[Message], *,
             entry["chatrepl"] = {"summary": True, "covers": covered(message, messages)}
         elif message.reasoning:  # stored with the answer, never sent: a reader's, as the mark
             entry["chatrepl"] = {"reasoning": message.reasoning}
+        if message.meta.get(EDITED_BY_USER):  # the user's correction (/edit --answer)
+            entry["chatrepl"] = {**entry.get("chatrepl", {}), "edited": "user"}
         entries.append(entry)
     return json.dumps(expand(entries) if expand else entries, ensure_ascii=False,
                       indent=2) + "\n"
@@ -89,7 +91,8 @@ def _iso(timestamp: float, timespec: str = "seconds") -> str:
 # The system prompt gets a `chatrepl:system` section; the file ends with END_MARKER. `chars` lets
 # a reader step over content that itself contains markers or headings; a reader falls back to the
 # next marker line when a hand edit has made `chars` wrong. A /compact summary (role "summary")
-# has `covers="N"`: it stands for the first N other messages.
+# has `covers="N"`: it stands for the first N other messages. An answer the user corrected
+# (/edit --answer) has `edited="user"`, and says so in its heading.
 MARKER = "<!-- chatrepl:"
 END_MARKER = "<!-- chatrepl:end -->"
 
@@ -125,12 +128,15 @@ def _section(kind: str, attrs: dict[str, str | None], title: str, content: str,
 
 def _message_section(message: Message, messages: Sequence[Message]) -> str:
     title = _TITLES.get(message.role, message.role)
-    if message.role == "assistant" and message.model:
-        title += f" ({message.model})"
+    edited = "user" if message.meta.get(EDITED_BY_USER) else None  # /edit --answer
+    said = [w for w in (message.model if message.role == "assistant" else None,
+                        "edited by the user" if edited else None) if w]
+    if said:
+        title += f" ({', '.join(said)})"
     created = _iso(message.created_at, "auto") if message.created_at else None
     covers = str(covered(message, messages)) if message.role == SUMMARY else None
     attrs = {"role": message.role, "covers": covers, "model": message.model,
-             "status": message.status, "created": created}
+             "status": message.status, "edited": edited, "created": created}
     section = _section("message", attrs, _one_line(title), message.content, message.status)
     extra = _extra(message)
     thought = _section("reasoning", {}, "Reasoning (stored, never sent)", message.reasoning) \

@@ -1,5 +1,6 @@
 """Key bindings: Enter sends; Alt-Enter (emacs keys) and Ctrl-J insert a newline; Ctrl-X Ctrl-E
-edits the message in the user's editor; vi keys on request (``use_mode``). (Ctrl-C clears the
+edits the message in the user's editor; Alt-Left and Alt-Right at an empty prompt step through the
+last answer's versions; vi keys on request (``use_mode``). (Ctrl-C clears the
 line and Ctrl-Z suspends, like a shell: the prompts' ``enable_suspend``.)
 
 A paste into a terminal without bracketed paste arrives as keys, its line ends as Enters; an
@@ -14,8 +15,9 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import Application
+from prompt_toolkit.application.current import get_app
 from prompt_toolkit.enums import EditingMode
-from prompt_toolkit.filters import emacs_mode
+from prompt_toolkit.filters import Condition, emacs_mode
 from prompt_toolkit.input import Input
 from prompt_toolkit.input.typeahead import get_typeahead, store_typeahead
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
@@ -98,9 +100,11 @@ def _waiting(input: Input, queued: Iterable[KeyPress], *, within: float = 0) -> 
         return False
 
 
-def bindings(*, pastes: Pastes | None = None, editor: Editor | None = None) -> KeyBindings:
+def bindings(*, pastes: Pastes | None = None, editor: Editor | None = None,
+             steps: bool = False) -> KeyBindings:
     """The keys of a prompt; ``pastes`` (watching its application) keeps a paste one message,
-    ``editor`` is what Ctrl-X Ctrl-E runs on the text typed so far."""
+    ``editor`` is what Ctrl-X Ctrl-E runs on the text typed so far; with ``steps`` (the REPL's
+    prompt), Alt-Left and Alt-Right at an empty prompt run STEPS."""
     kb = KeyBindings()
 
     @kb.add("enter")
@@ -115,6 +119,12 @@ def bindings(*, pastes: Pastes | None = None, editor: Editor | None = None) -> K
     def _newline(event: KeyPressEvent) -> None:
         event.current_buffer.insert_text("\n")
 
+    @kb.add("escape", "left", filter=_empty & Condition(lambda: steps))  # the version before
+    @kb.add("escape", "right", filter=_empty & Condition(lambda: steps))  # the one after
+    def _step(event: KeyPressEvent) -> None:
+        # as if typed, but not kept in the input history
+        event.app.exit(result=STEPS[event.key_sequence[-1].key])
+
     if editor is not None:
         edit = editor
 
@@ -127,6 +137,15 @@ def bindings(*, pastes: Pastes | None = None, editor: Editor | None = None) -> K
                 buffer.cursor_position = len(text)
 
     return kb
+
+
+# the lines Alt-Left and Alt-Right run (at an empty prompt): /version's steps
+STEPS: dict[Keys | str, str] = {Keys.Left: "/version -", Keys.Right: "/version +"}
+
+
+@Condition
+def _empty() -> bool:
+    return not get_app().current_buffer.text
 
 
 def use_mode(session: PromptSession[str], mode: str) -> None:

@@ -26,6 +26,8 @@ REPLACED = "replaced"  # /retry asked for another answer
 UNDONE = "undone"  # /undo took the exchange back (/redo returns it)
 EDITED = "edited"  # /edit sent a new version of the question
 
+ROOT = 0  # the parent of a thread's first message (no message has id 0)
+
 SUMMARY = "summary"  # the role of a /compact summary, sent instead of the messages it covers
 
 
@@ -69,6 +71,10 @@ class Message:
     # chatrepl's own record of the exchange, never part of a chat completions message: the
     # Responses API's (``replay``), the names its tool calls were shown by (JSON values only)
     meta: Mapping[str, Any] = field(default_factory=dict)
+    # the id of the message this one follows in the thread's tree (repl/tree.py): set by the
+    # store on append, to the last message of the conversation then (ROOT for the first);
+    # None for a message stored before chatrepl kept it (its place is derived)
+    parent: int | None = None
 
     @property
     def replay(self) -> Replay | None:
@@ -143,6 +149,8 @@ def data_slot(part: Part) -> tuple[str, str, str] | None:
         return key, field_, inner[field_]
     return None
 
+
+EDITED_BY_USER = "edited"  # an answer's meta: its text is the user's correction (/edit --answer)
 
 TOOL_NAMES = "tool_names"  # an answer's meta: {name the model called: server.tool shown}
 

@@ -20,7 +20,8 @@ from repl.endpoints import Endpoints
 from repl.input_history import InputHistory
 from repl.prompts import ExternalEditor, LineEditor, YesNo
 from repl.render import UI
-from repl.store import open_store
+from repl.store import ThreadStore, open_store
+from repl.store.buffered import BufferedStore
 
 
 class Session:
@@ -31,7 +32,10 @@ class Session:
                  backoff: float = 1.0, clock: Callable[[], float] = time.time,
                  config: config_mod.Config | None = None,
                  run_settings: dict[str, Any] | None = None, history: bool = False,
-                 output: Output | None = None, key_timeout: float | None = None) -> None:
+                 output: Output | None = None, key_timeout: float | None = None,
+                 store: ThreadStore | None = None) -> None:
+        """``store``: a backend to use (tests/stores.py), behind the buffer, in place of the
+        configured one."""
         self.config = config or config_mod.load(model=model)
         if timeout is not None:
             from dataclasses import replace
@@ -40,7 +44,8 @@ class Session:
         self.out = io.StringIO()
         console = Console(file=self.out, width=width, height=40, force_terminal=terminal,
                           color_system=None, highlight=False)
-        self.store = open_store(self.config.store, self.config.data_dir)
+        self.store = BufferedStore(store) if store is not None else open_store(
+            self.config.store, self.config.data_dir)
         self._pipe_cm = create_pipe_input()
         self.pipe = self._pipe_cm.__enter__()
         output = output or DummyOutput()  # a recording one, to see what a terminal would get

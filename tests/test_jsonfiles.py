@@ -70,9 +70,10 @@ def test_a_thread_is_one_readable_json_lines_file(tmp_path: Path) -> None:
                               "updated_at", "deleted_at"]
     assert head["format"] == 3 and head["deleted_at"] is None and head["system"] == "be brief"
     # reads like an OpenAI messages array: role and content first, then only what is set
-    assert list(first) == ["role", "content", "created_at", "id", "uid"]
+    assert list(first) == ["role", "content", "created_at", "id", "parent", "uid"]
     assert first == {"role": "user", "content": "Café? ✓ 日本", "created_at": 1_700_000_000.5,
-                     "id": 1, "uid": first["uid"]}
+                     "id": 1, "parent": 0, "uid": first["uid"]}  # the first: after none
+    assert second["parent"] == 1
     assert len(first["uid"]) == 32 and first["uid"] != second["uid"]
     assert list(second)[:2] == ["role", "content"]
     assert second["usage"] == {"prompt_tokens": 9, "completion_tokens": 3}

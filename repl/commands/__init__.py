@@ -1,6 +1,8 @@
 """Slash commands: the registry and the commands, grouped by topic."""
 
 from repl.commands import threads  # noqa: I001  (registration order is the /help order)
+from repl.commands import versions
+from repl.commands import edits
 from repl.commands import turns
 from repl.commands import session
 from repl.commands import imports
@@ -12,9 +14,9 @@ from repl.commands import tools
 from repl.commands import settings
 from repl.commands.registry import COMMANDS, CommandError, dispatch, parse, resolve
 
-__all__ = ["COMMANDS", "CommandError", "attach", "dispatch", "erase", "imports", "parse", "paste",
-           "reasoning", "reference", "resolve", "session", "settings", "threads", "tools",
-           "turns"]
+__all__ = ["COMMANDS", "CommandError", "attach", "dispatch", "edits", "erase", "imports", "parse",
+           "paste", "reasoning", "reference", "resolve", "session", "settings", "threads",
+           "tools", "turns", "versions"]
 
 
 def reference() -> str:

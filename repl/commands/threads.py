@@ -10,6 +10,7 @@ from repl.context import DEFAULT_THREAD, Context
 from repl.importers import counted
 from repl.thread import Message, ThreadInfo, free_name, validate_name
 from repl.titles import date_name
+from repl.tree import Tree
 
 
 def thread_names(ctx: Context) -> list[str]:
@@ -40,7 +41,14 @@ def show_opened(ctx: Context, created: bool) -> None:
     ctx.ui.info(f"thread {info.name!r} · {count} messages{earlier} · model {ctx.model}")
     if tail:
         ctx.ui.console.print()
-        ctx.ui.messages(tail)
+        ctx.ui.messages(tail, marks=marks(ctx, tail))
+
+
+def marks(ctx: Context, shown: list[Message]) -> dict[int, str]:
+    """The version marks (``‹2/3›``) of the ``shown`` messages that have other versions."""
+    if ctx.thread.message_count == 0:
+        return {}
+    return Tree.of(ctx.store.messages(ctx.thread.name, hidden=True)).marks(shown)
 
 
 @command("new", usage="[NAME]")
@@ -127,11 +135,12 @@ async def history(ctx: Context, arg: str) -> None:
     tail = last_turns(messages, turns)
     first = len(starts) - sum(1 for m in tail if m.role == "user") + 1
     ctx.ui.info(f"{min(turns, len(starts))} of {counted(len(starts), 'turn')} shown")
+    versions = marks(ctx, tail)
     for message in tail:
         if message.role == "user":
             ctx.ui.info(f"turn {first}")
             first += 1
-        ctx.ui.message(message)
+        ctx.ui.message(message, versions.get(message.id or 0, ""))
 
 
 def trashed_names(ctx: Context) -> list[str]:

@@ -1,7 +1,5 @@
-"""Commands that change the last turns: /retry, /undo, /redo, /edit, /compact, /copy, /tokens.
-
-Nothing here deletes a message: one taken out of the conversation is hidden (kept, searchable)
-with the reason, and /redo or the store can bring it back.
+"""Commands on the conversation as a whole: /compact, /copy, /tokens (what changes which
+versions are in it is in versions.py and edits.py).
 """
 
 from __future__ import annotations
@@ -10,150 +8,24 @@ import asyncio
 import re
 from typing import Any
 
-from repl import chat, compaction, window
+from repl import compaction, window
 from repl.client import ChatClient
 from repl.commands.registry import CommandError, command
 from repl.context import Context
 from repl.errors import ContextTooLongError
 from repl.events import Delta, Done, Notice, Retrying
 from repl.export import system_head
-from repl.importers import counted
-from repl.parts import marked, names_of
 from repl.thread import (
-    EDITED,
-    REPLACED,
     SUMMARY,
-    TEXT_PARTS,
     TRUNCATED,
-    UNDONE,
-    UNDONE_EDIT,
     Message,
-    Part,
 )
-
-UNDONE_RETRY = f"{UNDONE}:retry"  # /undo of a /retry (redo re-applies it)
 
 PRICES: dict[str, tuple[float, float]] = {  # US$ per million tokens (input, output)
     "gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00), "gpt-4.1-nano": (0.10, 0.40),
     "gpt-4.1-mini": (0.40, 1.60), "gpt-4.1": (2.00, 8.00), "o3-mini": (1.10, 4.40),
     "o4-mini": (1.10, 4.40), "o3": (2.00, 8.00), "gpt-3.5-turbo": (0.50, 1.50),
 }
-
-
-def _last_exchange(ctx: Context) -> list[Message]:
-    """The last user message and everything after it."""
-    messages = ctx.store.messages(ctx.thread.name, last=50)
-    users = [i for i, m in enumerate(messages) if m.role == "user"]
-    if not users:
-        raise CommandError("nothing to take back: this thread has no messages yet")
-    return messages[users[-1]:]
-
-
-def _ids(messages: list[Message]) -> list[int]:
-    return [m.id for m in messages if m.id is not None]
-
-
-@command("retry")
-async def retry(ctx: Context, arg: str) -> None:
-    """Ask for another answer to the last message (the old one is kept: /undo brings it back)."""
-    exchange = _last_exchange(ctx)
-    answers = exchange[1:]
-    if answers:
-        ctx.store.hide(ctx.thread.name, _ids(answers), REPLACED)
-    await chat.answer(ctx, ctx.store.messages(ctx.thread.name))
-
-
-@command("undo", usage="[N]")
-async def undo(ctx: Context, arg: str) -> None:
-    """Take back the last exchange, or N; after /retry or /edit, bring the earlier version back."""
-    if arg and not (arg.isdigit() and int(arg) >= 1):
-        raise CommandError("usage: /undo [N], N a number of exchanges from 1")
-    if arg and int(arg) > 1:
-        _undo_exchanges(ctx, int(arg))
-        return
-    name = ctx.thread.name
-    exchange = _last_exchange(ctx)
-    replaced = _after(ctx.store.last_hidden(name, REPLACED), exchange[0])
-    edited = ctx.store.last_hidden(name, EDITED)
-    if replaced and len(exchange) > 1:  # undo a /retry: the earlier answer returns
-        ctx.store.hide(name, _ids(exchange[1:]), UNDONE_RETRY)
-        ctx.store.unhide(name, _ids(replaced))
-        what = "the new answer; the previous one is back"
-    elif edited and _after(exchange, edited[-1]) and _nothing_between(ctx, edited, exchange):
-        ctx.store.hide(name, _ids(exchange), UNDONE_EDIT)  # undo an /edit: the original returns
-        ctx.store.unhide(name, _ids(edited))
-        what = "the edited message and its answer; the original is back"
-    else:
-        ctx.store.hide(name, _ids(exchange), UNDONE)
-        what = f"{len(exchange)} messages ({_preview(exchange[0].content)!r})"
-    ctx.ui.info(f"took back {what} (/redo returns it)")
-
-
-def _undo_exchanges(ctx: Context, count: int) -> None:
-    """Take back the last ``count`` exchanges at once (one /redo returns them all)."""
-    messages = ctx.store.messages(ctx.thread.name)
-    users = [i for i, m in enumerate(messages) if m.role == "user"]
-    if len(users) < count:
-        raise CommandError(f"this thread has {counted(len(users), 'exchange')}; /undo "
-                           f"{len(users)} takes {'it' if len(users) == 1 else 'them all'} back"
-                           if users else "nothing to take back: no messages yet")
-    taken = messages[users[-count]:]
-    ctx.store.hide(ctx.thread.name, _ids(taken), UNDONE)
-    ctx.ui.info(f"took back {count} exchanges ({len(taken)} messages, from "
-                f"{_preview(taken[0].content)!r}; /redo returns them)")
-
-
-@command("redo")
-async def redo(ctx: Context, arg: str) -> None:
-    """Return what /undo took back."""
-    name = ctx.thread.name
-    undone = ctx.store.last_hidden(name, UNDONE)
-    visible = ctx.store.messages(name, last=1)
-    if not undone or (visible and (visible[-1].id or 0) > (undone[-1].id or 0)
-                      and undone[0].hidden != UNDONE_RETRY):
-        raise CommandError("nothing to redo (only what /undo took back last, with nothing said "
-                           "since, can come back)")
-    if undone[0].hidden == UNDONE_RETRY:  # the earlier answer steps back again
-        ctx.store.hide(name, _ids(_last_exchange(ctx)[1:]), REPLACED)
-    elif undone[0].hidden == UNDONE_EDIT:  # and so does the original question
-        ctx.store.hide(name, _ids(_last_exchange(ctx)), EDITED)
-    ctx.store.unhide(name, _ids(undone))
-    ctx.ui.messages(undone)
-
-
-def _after(group: list[Message], anchor: Message) -> list[Message]:
-    """``group`` if it comes after ``anchor`` (by id), else nothing."""
-    if group and anchor.id is not None and (group[0].id or 0) > anchor.id:
-        return group
-    return []
-
-
-def _nothing_between(ctx: Context, before: list[Message], after: list[Message]) -> bool:
-    """No visible message lies between the two groups (so one replaced the other)."""
-    low, high = before[-1].id or 0, after[0].id or 0
-    return not any(low < (m.id or 0) < high for m in ctx.store.messages(ctx.thread.name, last=50))
-
-
-@command("edit", usage="[-e]")
-async def edit(ctx: Context, arg: str) -> None:
-    """Edit your last message and send it again (-e: in $EDITOR)."""
-    exchange = _last_exchange(ctx)
-    old = exchange[0].content
-    long = old.count("\n") > 10
-    text = ctx.external_edit(old) if arg == "-e" or long else await ctx.edit(old)
-    if text is None or not text.strip():
-        ctx.ui.info("not edited")
-        return
-    ctx.store.hide(ctx.thread.name, _ids(exchange), EDITED)
-    await chat.send(ctx, text, carried=_attached(exchange[0]))
-
-
-def _attached(question: Message) -> tuple[Part, ...]:
-    """What a question carried besides what was typed: its attachments go with an edit, each
-    with its file's name (a message stored before names were marked gets them now)."""
-    return tuple(marked(p, name) if name else p
-                 for p, name in zip(question.parts or (), names_of(question), strict=True)
-                 if name or p.get("type") not in TEXT_PARTS)
 
 
 @command("compact", usage="[N]")

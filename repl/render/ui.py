@@ -18,7 +18,7 @@ from rich.text import Text
 
 from repl.parts import Shown, names_of, shown_parts
 from repl.sanitize import clean, clean_line
-from repl.thread import HIGHLIGHT, SUMMARY, Hit, Message, ThreadInfo, tool_names
+from repl.thread import EDITED_BY_USER, HIGHLIGHT, SUMMARY, Hit, Message, ThreadInfo, tool_names
 from repl.toolcalls import ToolCall
 
 
@@ -157,14 +157,19 @@ class UI:
             (console or self.notes).print(Text(f"  {clean_line(item.line())}", style="dim"),
                                           soft_wrap=True)
 
-    def message(self, message: Message) -> None:
+    def message(self, message: Message, mark: str = "") -> None:
+        """``mark``: which version it is (``‹2/3›``), beside a question, above an answer."""
         if message.role == "user":  # as it was typed: the answer follows right under it
-            self.console.print(Text.assemble(("❯ ", "bold cyan"), clean(message.content)))
+            self.console.print(Text.assemble(("❯ ", "bold cyan"), clean(message.content),
+                                             (f"  {mark}" if mark else "", "dim")))
             if message.parts is not None:
                 self.attached(shown_parts(message.parts, names_of(message)),
                               console=self.console)
             return
         if message.role == "assistant":
+            if mark or message.meta.get(EDITED_BY_USER):
+                edited = " (edited by you)" if message.meta.get(EDITED_BY_USER) else ""
+                self.console.print(Text(f"{mark}{edited}".strip(), style="dim"))
             if message.reasoning:  # collapsed: stored and shown, never sent
                 self.console.print(Text(f"▸ reasoning ({len(message.reasoning):,} characters; "
                                         "/reasoning prints it)", style="dim"))
@@ -197,9 +202,11 @@ class UI:
         body = "\n".join(clean_line(line) for line in shown[:lines]) + more
         self.console.print(Text(label + body, style="dim"), overflow="ellipsis")
 
-    def messages(self, messages: Iterable[Message]) -> None:
+    def messages(self, messages: Iterable[Message], *,
+                 marks: Mapping[int, str] | None = None) -> None:
+        """``marks``: the version marks of some of them, by id (repl/tree.py)."""
         for message in messages:
-            self.message(message)
+            self.message(message, (marks or {}).get(message.id or 0, ""))
 
     def stream(self) -> Streamer:
         view: Streamer

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from repl.store import ThreadStore
-from repl.thread import Message, Part, ThreadInfo, free_name
+from repl.thread import ROOT, Message, Part, ThreadInfo, free_name
 
 
 @dataclass
@@ -89,18 +89,23 @@ def _trash_key(info: ThreadInfo, messages: list[Message]) -> tuple[object, ...]:
 
 def _append(source: ThreadStore, target: ThreadStore, name: str, messages: list[Message],
             have: list[Message]) -> int:
-    """Append what ``have`` lacks of ``messages``; how many. A summary's ``covers`` names the id
-    the covered message got in the target, so what it covers is written before it; attachments
-    go with their bytes (the source's references mean nothing to the target)."""
-    ids = {m.id: h.id for m, h in zip(messages, have, strict=False)}
+    """Append what ``have`` lacks of ``messages``; how many. A summary's ``covers`` and a
+    message's ``parent`` name the id the message they point to got in the target, so that one
+    is written before; attachments go with their bytes (the source's references mean nothing
+    to the target)."""
+    ids: dict[int | None, int | None] = {m.id: h.id for m, h in zip(messages, have,
+                                                                   strict=False)}
+    ids[ROOT] = ROOT
     missing = messages[len(have):]
     start = 0
     for i in range(len(missing) + 1):
-        covers = missing[i].covers if i < len(missing) else None
-        if i < len(missing) and (covers is None or covers in ids or i == start):
+        known = i < len(missing) and all(k is None or k in ids
+                                         for k in (missing[i].covers, missing[i].parent))
+        if i < len(missing) and (known or i == start):
             continue
         chunk = missing[start:i]
         stored = target.append_many(name, [replace(m, id=None, covers=ids.get(m.covers),
+                                                   parent=ids.get(m.parent),
                                                    parts=_with_bytes(source, m))
                                            for m in chunk])
         ids.update(zip((m.id for m in chunk), (s.id for s in stored), strict=True))

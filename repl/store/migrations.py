@@ -137,6 +137,12 @@ def m009_search_text_files(db: sqlite3.Connection) -> None:
                    (m.id, _indexed(m.content, new)))
 
 
+def m010_message_parents(db: sqlite3.Connection) -> None:
+    """Each message names the one it follows in the thread's tree (the conversation as a tree:
+    versions and branches, repl/tree.py). NULL before: derived from the order."""
+    db.execute("ALTER TABLE messages ADD COLUMN parent INTEGER")
+
+
 def _indexed(content: str, names: str | None) -> str:
     """What the index holds for a message (as _INDEXED says in SQL)."""
     return content if names is None else f"{content}\n{names}"
@@ -152,6 +158,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("007_search_attachment_names", m007_search_attachment_names),
     ("008_settings_and_meta", m008_settings_and_meta),
     ("009_search_text_files", m009_search_text_files),
+    ("010_message_parents", m010_message_parents),
 ]
 
 

@@ -19,8 +19,8 @@ from repl import files
 from repl.errors import NotInTrashError, StoreBusyError, StoreError, ThreadError
 from repl.parts import attached_text
 from repl.store import blobs, recover, sqlopen, sqlrows, sqlsearch
-from repl.store.sqlrows import INFO, MESSAGE
-from repl.thread import Hit, Message, ThreadInfo, last_group, restored_name
+from repl.store.sqlrows import COLUMNS, INFO
+from repl.thread import ROOT, Hit, Message, ThreadInfo, last_group, restored_name
 from repl.thread_settings import ThreadSettings
 
 # a state key set in the transaction that deletes, cleared once the scrub is done: an erase
@@ -176,7 +176,7 @@ class SQLiteStore:
     def trashed_threads(self) -> list[tuple[ThreadInfo, list[Message]]]:
         with self._read() as db:
             return [(info, [sqlrows.message(r) for r in db.execute(
-                f"SELECT {MESSAGE} FROM messages WHERE thread_id = ? ORDER BY id", (tid,))])
+                f"SELECT {COLUMNS} FROM messages WHERE thread_id = ? ORDER BY id", (tid,))])
                     for info, tid in self._trash()]
 
     def restore(self, name: str) -> str:
@@ -204,12 +204,14 @@ class SQLiteStore:
                        (target, now, now, src))
             dst = self._id(target)
             ids: dict[int, int] = {}
-            rows = db.execute(f"SELECT {MESSAGE} FROM messages WHERE thread_id = ? AND hidden IS"
+            rows = db.execute(f"SELECT {COLUMNS} FROM messages WHERE thread_id = ? AND hidden IS"
                               " NULL AND id <= ? ORDER BY id", (src, upto or 2**62)).fetchall()
+            last = ROOT  # the copy is the conversation alone: each follows the one before
             for row in rows:
                 m = sqlrows.message(row)
                 covers = ids.get(m.covers) if m.covers is not None else None
-                ids[m.id or 0] = self._insert(db, dst, replace(m, covers=covers)).id or 0
+                last = ids[m.id or 0] = self._insert(db, dst, replace(
+                    m, covers=covers, parent=last)).id or 0
         info = self.get(target)
         assert info is not None
         return info
@@ -218,7 +220,7 @@ class SQLiteStore:
 
     def _insert(self, db: sqlite3.Connection, tid: int, m: Message) -> Message:
         """Store ``m``; the message already stored when the thread has its uid (a resend)."""
-        row = db.execute(f"SELECT {MESSAGE} FROM messages WHERE thread_id = ? AND uid = ?",
+        row = db.execute(f"SELECT {COLUMNS} FROM messages WHERE thread_id = ? AND uid = ?",
                          (tid, m.uid)).fetchone()
         if row:
             return sqlrows.message(row)
@@ -230,7 +232,7 @@ class SQLiteStore:
         db.executemany("INSERT OR IGNORE INTO blobs (sha, data) VALUES (?, ?)", found.items())
         cur = db.execute(
             f"INSERT INTO messages (thread_id, created_at, hidden_at, names, {sqlrows.WRITTEN})"
-            f" VALUES (?, ?, ?, ?{', ?' * 15})",
+            f" VALUES (?, ?, ?, ?{', ?' * 16})",
             (tid, created, created if m.hidden else None, attached_text(m) or None,
              *sqlrows.written(m)))
         db.execute("UPDATE threads SET updated_at = max(updated_at, ?) WHERE id = ?",
@@ -241,9 +243,11 @@ class SQLiteStore:
         return replace(m, id=int(cur.lastrowid or 0), created_at=created)
 
     def append(self, name: str, message: Message) -> Message:
-        message = replace(message, hidden=None)  # _insert gives it its time
-        with self._write() as db:
-            return self._insert(db, self._id(name), message)
+        with self._write() as db:  # _insert gives it its time
+            tid = self._id(name)
+            last = db.execute("SELECT max(id) FROM messages WHERE thread_id = ? AND hidden IS"
+                              " NULL", (tid,)).fetchone()[0]
+            return self._insert(db, tid, replace(message, hidden=None, parent=last or ROOT))
 
     def append_many(self, name: str, messages: list[Message]) -> list[Message]:
         """Add many messages in one transaction (an import, a copy: hidden ones stay hidden)."""
@@ -255,7 +259,7 @@ class SQLiteStore:
                  hidden: bool = False) -> list[Message]:
         """The conversation in order (with ``hidden``, also the messages taken out of it)."""
         tid = self._id(name)
-        sql = f"SELECT {MESSAGE} FROM messages WHERE thread_id = ?"
+        sql = f"SELECT {COLUMNS} FROM messages WHERE thread_id = ?"
         if not hidden:
             sql += " AND hidden IS NULL"
         sql += " ORDER BY id DESC"
@@ -340,7 +344,7 @@ class SQLiteStore:
         (one /undo, say)."""
         tid = self._id(name)
         with self._read() as db:
-            rows = db.execute(f"SELECT {MESSAGE}, hidden_at FROM messages WHERE thread_id = ?"
+            rows = db.execute(f"SELECT {COLUMNS}, hidden_at FROM messages WHERE thread_id = ?"
                               " AND hidden IS NOT NULL", (tid,)).fetchall()
         return last_group([(sqlrows.message(r), r[-1]) for r in rows], reason)
 

@@ -19,9 +19,12 @@ INFO = """
 MESSAGE = ("role, content, created_at, model, status, prompt_tokens, completion_tokens, id,"
            " hidden, covers, uid, parts, fields, reasoning, cached_tokens, reasoning_tokens, meta")
 
+# what the store reads: MESSAGE (as the migrations before 010 knew it) and the parent
+COLUMNS = MESSAGE + ", parent"
+
 # the columns written() fills, in its order
 WRITTEN = ("role, content, model, status, prompt_tokens, completion_tokens, cached_tokens,"
-           " reasoning_tokens, covers, hidden, uid, parts, fields, reasoning, meta")
+           " reasoning_tokens, covers, hidden, uid, parts, fields, reasoning, meta, parent")
 
 
 def info(row: tuple[Any, ...]) -> ThreadInfo:
@@ -32,10 +35,11 @@ def info(row: tuple[Any, ...]) -> ThreadInfo:
 
 
 def message(r: tuple[Any, ...]) -> Message:
-    """A row of MESSAGE as the message it holds."""
+    """A row of COLUMNS (or of MESSAGE, without the parent) as the message it holds."""
     parts = tuple(loads(r[11])) if r[11] is not None else None
     return Message(r[0], r[1], r[2], r[3], r[4], Usage(r[5], r[6], r[14], r[15]), r[7], r[8],
-                   r[9], r[10], parts, _json(r[12]), r[13], _json(r[16]))
+                   r[9], r[10], parts, _json(r[12]), r[13], _json(r[16]),
+                   r[17] if len(r) > 17 else None)
 
 
 def written(m: Message) -> tuple[Any, ...]:
@@ -44,7 +48,7 @@ def written(m: Message) -> tuple[Any, ...]:
     u = m.usage
     return (m.role, m.content, m.model, m.status, u.prompt_tokens, u.completion_tokens,
             u.cached_tokens, u.reasoning_tokens, m.covers, m.hidden, m.uid, parts,
-            dumps(m.fields), m.reasoning, dumps(m.meta))
+            dumps(m.fields), m.reasoning, dumps(m.meta), m.parent)
 
 
 def dumps(value: Any) -> str | None:

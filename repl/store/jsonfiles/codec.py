@@ -41,6 +41,8 @@ def encode(m: Message, hidden_at: float | None) -> dict[str, Any]:
         d["hidden_at"] = hidden_at
     if m.covers is not None:
         d["covers"] = m.covers
+    if m.parent is not None:
+        d["parent"] = m.parent
     d["uid"] = m.uid
     if m.meta:
         d["meta"] = dict(m.meta)
@@ -48,7 +50,7 @@ def encode(m: Message, hidden_at: float | None) -> dict[str, Any]:
 
 
 KNOWN = {"role", "content", "text", "fields", "reasoning", "created_at", "model", "status",
-         "usage", "id", "hidden", "hidden_at", "covers", "uid", "meta"}
+         "usage", "id", "hidden", "hidden_at", "covers", "uid", "meta", "parent"}
 
 
 def decode(d: dict[str, Any]) -> Message:
@@ -62,7 +64,8 @@ def decode(d: dict[str, Any]) -> Message:
                                           usage.get("cached_tokens"),
                                           usage.get("reasoning_tokens")),
                    d["id"], d.get("hidden"), d.get("covers"), d["uid"], parts,
-                   d.get("fields") or {}, d.get("reasoning"), d.get("meta") or {})
+                   d.get("fields") or {}, d.get("reasoning"), d.get("meta") or {},
+                   d["parent"] if type(d.get("parent")) is int else None)
 
 
 def check(doc: Any) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from pathlib import Path
 #                        "content" (a string, or the list of parts with their "text" beside),
 #                        then only the fields that are set: "fields" (the API message's other
 #                        keys), "reasoning", "created_at", "model", "status", "usage", "id",
-#                        "hidden", "hidden_at", "covers", "uid", "meta"}; ids count up from 1 in
+#                        "hidden", "hidden_at", "covers", "uid", "meta", "parent" (the id of
+#                        the message it follows: repl/tree.py)}; ids count up from 1 in
 #                        each thread; a uid is unique in its thread (a message sent twice is kept
 #                        once). A save appends a line; any other change rewrites the file whole.
 #   work.json.torn-…     the unfinished last line of a write a crash cut short, set aside (kept)

@@ -21,6 +21,7 @@ from repl.store.jsonfiles import codec
 from repl.store.jsonfiles.disk import Disk, as_store_error
 from repl.store.jsonfiles.names import BLOBS, ERASING, FORMAT, STATE, TRASH
 from repl.thread import (
+    ROOT,
     Hit,
     Message,
     Part,
@@ -141,8 +142,9 @@ class JSONStore(Disk):
             kept = [m for m in map(codec.decode, doc["messages"])
                     if m.hidden is None and not (upto and (m.id or 0) > upto)]
             ids = {m.id: i for i, m in enumerate(kept, 1)}
-            copied = [codec.encode(replace(m, id=ids[m.id], covers=ids.get(m.covers)), None)
-                      for m in kept]
+            # the copy is the conversation alone: each message follows the one before
+            copied = [codec.encode(replace(m, id=ids[m.id], covers=ids.get(m.covers),
+                                           parent=i), None) for i, m in enumerate(kept)]
             new = self._new(target, doc.get("model"), doc.get("system"), now, copied)
             new["updated_at"] = max([now, *(m.created_at for m in kept)])
             if doc.get("settings"):
@@ -180,7 +182,12 @@ class JSONStore(Disk):
         """One line added to the thread's file, under its lock (what others appended meanwhile
         is read first, and only that): the cost does not grow with the thread."""
         message = replace(message, created_at=message.created_at or self._clock(), hidden=None)
-        [added] = self.append_many(name, [message])
+        with self._thread_locked(name) as (path, doc):
+            last = next((m["id"] for m in reversed(doc["messages"]) if m.get("hidden") is None),
+                        ROOT)  # what it follows: the conversation's last message now
+            before = len(doc["messages"])
+            [added] = self._add(doc, [replace(message, parent=last)], self._uids(path))
+            self._append(path, doc, doc["messages"][before:])
         return added
 
     def append_many(self, name: str, messages: list[Message]) -> list[Message]:

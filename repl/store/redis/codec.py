@@ -23,6 +23,7 @@ def body(m: Message, hidden_at: float | None) -> str:
               "completion_tokens": m.usage.completion_tokens,
               "cached_tokens": m.usage.cached_tokens,
               "reasoning_tokens": m.usage.reasoning_tokens, "covers": m.covers,
+              "parent": m.parent,
               "hidden": m.hidden, "hidden_at": hidden_at, "uid": m.uid,
               "parts": None if m.parts is None else json.dumps([dict(p) for p in m.parts]),
               "fields": json.dumps(dict(m.fields)) if m.fields else None,
@@ -46,8 +47,8 @@ def decode(raw: str) -> tuple[Message, float | None]:
                    usage, d["id"], d.get("hidden"), d.get("covers"), d.get("uid") or new_uid(),
                    None if parts is None else tuple(loads(parts)),
                    loads(d["fields"]) if d.get("fields") else {},
-                   d.get("reasoning"), loads(d["meta"]) if d.get("meta") else {}
-                   ), d.get("hidden_at")
+                   d.get("reasoning"), loads(d["meta"]) if d.get("meta") else {},
+                   d.get("parent")), d.get("hidden_at")
 
 
 def message_id(raw: str) -> int:

@@ -34,20 +34,34 @@ MOVED = -1  # a script's answer when the name no longer belongs to the thread id
 # thread id the caller resolved it to. A rename or delete in between makes the caller look again.
 VERIFY = "if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return -1 end\n"
 
-# KEYS: names, thread, list, hidden, uids, next_message; ARGV: name, tid, then per message its
-# JSON without the id, created_at, hidden_at ('' when visible), uid. The id is allocated and the
-# message stored in one step, so list order is id order whatever other machines do. Per message
-# the answer is its new id, or, for a uid the thread already has, the item stored then.
+# KEYS: names, thread, list, hidden, uids, next_message; ARGV: name, tid, '1' to give each
+# message the last visible one as its parent (an append; '' for an import, whose messages hold
+# theirs), then per message its JSON without the id, created_at, hidden_at ('' when visible),
+# uid. The id is allocated and the message stored in one step, so list order is id order
+# whatever other machines do. Per message the answer is its new id (the item stored, when
+# linked), or, for a uid the thread already has, the item stored then.
 APPEND = VERIFY + """
 local ids, visible, newest = {}, 0, nil
 local latest = tonumber(redis.call('HGET', KEYS[2], 'updated_at')) or 0
-for i = 3, #ARGV, 4 do
+local function last_visible()
+  for at = redis.call('LLEN', KEYS[3]) - 1, 0, -1 do
+    local item = redis.call('LINDEX', KEYS[3], at)
+    if not string.find(item, '"hidden":', 1, true) then
+      return tonumber(string.match(item, '^{"id":(%d+),'))
+    end
+  end
+  return 0
+end
+for i = 4, #ARGV, 4 do
   local at = redis.call('HGET', KEYS[5], ARGV[i + 3])
   if at then
     ids[#ids + 1] = redis.call('LINDEX', KEYS[3], at) or ''
   else
+    local head = '{"id":%d,'
+    if ARGV[3] == '1' then head = head .. '"parent":' .. last_visible() .. ',' end
     local id = redis.call('INCR', KEYS[6])
-    local length = redis.call('RPUSH', KEYS[3], string.format('{"id":%d,', id) .. ARGV[i])
+    local item = string.format(head, id) .. ARGV[i]
+    local length = redis.call('RPUSH', KEYS[3], item)
     redis.call('HSET', KEYS[5], ARGV[i + 3], length - 1)
     if ARGV[i + 2] == '' then
       visible = visible + 1
@@ -56,7 +70,7 @@ for i = 3, #ARGV, 4 do
     end
     local created = tonumber(ARGV[i + 1])
     if created > latest then latest, newest = created, ARGV[i + 1] end
-    ids[#ids + 1] = id
+    if ARGV[3] == '1' then ids[#ids + 1] = item else ids[#ids + 1] = id end
   end
 end
 if visible > 0 then redis.call('HINCRBY', KEYS[2], 'count', visible) end

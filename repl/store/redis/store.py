@@ -15,7 +15,7 @@ import redis
 from repl.errors import NotInTrashError, ThreadError
 from repl.store.redis import codec, scripts
 from repl.store.redis.attachments import Attachments
-from repl.thread import Message, ThreadInfo, last_group, restored_name
+from repl.thread import ROOT, Message, ThreadInfo, last_group, restored_name
 from repl.thread_settings import ThreadSettings
 
 
@@ -155,8 +155,10 @@ class RedisStore(Attachments):
                 if m.hidden is None and (not upto or (m.id or 0) <= upto)]
         first = int(pipe.incrby(self._key("next_message"), len(kept))) - len(kept) + 1
         ids = {m.id: first + i for i, m in enumerate(kept)}
-        items = [(codec.encode(first + i, replace(m, covers=ids.get(m.covers)), None), m.uid)
-                 for i, m in enumerate(kept)]
+        # the copy is the conversation alone: each message follows the one before
+        items = [(codec.encode(first + i, replace(m, covers=ids.get(m.covers),
+                                                  parent=first + i - 1 if i else ROOT), None),
+                  m.uid) for i, m in enumerate(kept)]
         tid = str(pipe.incr(self._key("next_thread")))
         updated = max([now, *(m.created_at for m in kept)])
         model, system = meta.get("model"), meta.get("system")
@@ -175,8 +177,8 @@ class RedisStore(Attachments):
         """One round trip (two the first time a thread is used), whatever the thread's length:
         the new message is pushed, nothing else is read or rewritten."""
         message = replace(message, created_at=message.created_at or self._clock(), hidden=None,
-                          id=None)
-        [stored] = self._append(name, [message])
+                          id=None, parent=None)  # the script gives it its parent
+        [stored] = self._append(name, [message], link=True)
         return stored
 
     def append_many(self, name: str, messages: list[Message]) -> list[Message]:
@@ -184,10 +186,13 @@ class RedisStore(Attachments):
         return self._append(name, [replace(m, created_at=m.created_at or self._clock())
                                    for m in messages])
 
-    def _append(self, name: str, messages: list[Message]) -> list[Message]:
-        """The messages as stored: with their new ids, or as stored before (a uid sent twice)."""
+    def _append(self, name: str, messages: list[Message], *,
+                link: bool = False) -> list[Message]:
+        """The messages as stored: with their new ids, or as stored before (a uid sent twice);
+        with ``link``, each follows the last visible message (its parent, set by the script,
+        which answers with the item stored)."""
         messages = self._put_blobs(messages)
-        args: list[str] = []
+        args: list[str] = ["1" if link else ""]
         for m in messages:
             hidden_at = m.created_at if m.hidden else None
             args += [codec.body(m, hidden_at), repr(float(m.created_at)),
