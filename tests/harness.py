@@ -115,6 +115,14 @@ class Session:
         self._pipe_cm.__exit__(None, None, None)
         self.store.close()
 
+    def bar(self) -> str:
+        """The bottom bar as the prompt on screen shows it now (vi's mode and the meter too)."""
+        from prompt_toolkit.formatted_text import fragment_list_to_text, to_formatted_text
+
+        shown = self.app.session.bottom_toolbar
+        assert callable(shown)
+        return fragment_list_to_text(to_formatted_text(shown()))
+
     @property
     def text(self) -> str:
         return self.out.getvalue()
