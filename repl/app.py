@@ -55,6 +55,7 @@ class App:
         self._titling: dict[str, asyncio.Task[None]] = {}  # thread name -> its title request
         self._bar = ("", "")  # the bottom bar's warnings and its thread, read for the prompt
         self._ahead: meter.Outlook | None = None  # the next request, measured for the prompt
+        self._due = False  # the prompt on screen waits for its meter
         pastes = Pastes()
         self.session: PromptSession[str] = PromptSession(
             input=input, output=output, history=history or InMemoryHistory(),
@@ -64,6 +65,7 @@ class App:
             prompt_continuation=continuation, style=BAR_STYLE,
         )
         pastes.watch(self.session.app)
+        self.session.app.after_render += self._drawn
         use_mode(self.session, ctx.config.editing_mode)
 
     async def run(self, thread: str | None = None, *, system: str | None = None,
@@ -102,9 +104,12 @@ class App:
             try:
                 # the bar is read once a prompt, not at every key (a JSON store parses a
                 # file), and again when a thread is named meanwhile (_name); the meter's
-                # thread is measured once too, and only what is typed at each key
+                # thread is measured once too (once the prompt is drawn), then only what is
+                # typed, at each key
                 self._bar = self._bar_parts()
-                self._ahead = self._measure()
+                self._due = True
+                if self._ahead is not None and self._ahead.turn.name != self._bar_name():
+                    self._ahead = None  # another thread's: none until this one's is measured
                 line = await self.session.prompt_async([("bold", "❯ ")],
                                                        bottom_toolbar=self._shown_bar)
                 await self.handle(line)
@@ -187,14 +192,23 @@ class App:
         return (clean_line(f"{warning}{attached}"),
                 clean_line(f" {info.name} · {model} · {info.message_count} messages "))
 
-    def _measure(self) -> meter.Outlook | None:
+    def _bar_name(self) -> str | None:
+        return self.ctx.thread.name if self.ctx.is_open else None
+
+    def _drawn(self, app: object) -> None:
+        """A prompt is on screen: its meter is measured now, after the frame (a long thread
+        takes a moment to read, and the prompt never waits for it)."""
+        if self._due:
+            self._due = False
+            asyncio.get_running_loop().call_soon(self._measure)
+
+    def _measure(self) -> None:
         """The thread's part of the next request (None: it cannot be read now; no meter)."""
-        if not self.ctx.is_open:
-            return None
         try:
-            return meter.outlook(self.ctx)
+            self._ahead = meter.outlook(self.ctx) if self.ctx.is_open else None
         except ChatreplError:
-            return None
+            self._ahead = None
+        self.session.app.invalidate()
 
     def _shown_bar(self) -> StyleAndTextTuples:
         """The bar under the prompt: as read for it (``_bar``), after vi's mode, which changes

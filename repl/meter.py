@@ -20,12 +20,14 @@ OK, WARN, FULL = "ok", "warn", "full"  # the bar's levels: fits; earlier turns l
 class Outlook:
     """``staged``: (characters, tokens of the other parts) of the staged files as the next
     question carries them, None if nothing is staged; ``answers``: the thread's answers, those
-    taken back too (they were paid for)."""
+    taken back too (they were paid for); ``cost``: what they cost (US$), where the model's
+    price is known."""
 
     turn: turn.Turn
     sized: window.Sized
     staged: tuple[int, int] | None
     answers: Sequence[Message]
+    cost: float | None
 
     def plan(self, typed: str = "") -> window.Plan:
         """The next request with ``typed`` as its question (with the staged files); the thread
@@ -38,19 +40,17 @@ class Outlook:
         question = {"role": "user", "content": typed}  # the staged parts are in its size
         return window.fit(self.sized, limit=limit, last=question, last_tokens=size)
 
-    @property
-    def cost(self) -> float | None:
-        """What the thread cost so far (US$), where the model's price is known."""
-        price = self.turn.price
-        return prices.cost(self.answers, price) if price else None
-
 
 def outlook(ctx: Context) -> Outlook:
-    """The current thread's next request, measured now (one read of the thread)."""
+    """The current thread's next request, measured now (one read of the thread: what is
+    hidden or shown again changes no count a cache could trust)."""
     current = ctx.turn()
     messages = ctx.store.messages(current.name, hidden=True)
     sized = turn.measure(current, [m for m in messages if m.hidden is None])
-    return Outlook(current, sized, _staged(ctx), [m for m in messages if m.role == "assistant"])
+    answers = [m for m in messages if m.role == "assistant"]
+    price = current.price
+    return Outlook(current, sized, _staged(ctx), answers,
+                   prices.cost(answers, price) if price else None)
 
 
 def _staged(ctx: Context) -> tuple[int, int] | None:

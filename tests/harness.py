@@ -92,6 +92,11 @@ class Session:
             raise TimeoutError("no prompt within the timeout; output so far:\n" + self.text)
         self._ready.clear()
         await asyncio.sleep(0.01)  # let prompt_toolkit attach to the input
+        for _ in range(int(timeout / 0.01)):  # and draw the prompt, then measure its meter
+            if not self.app._due:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0)
 
     async def line(self, text: str, *, wait: bool = True) -> str:
         """Type ``text`` and Enter; return the output it produced."""
