@@ -84,7 +84,8 @@ def main() -> None:
         if not shutil.which("redis-server"):
             chosen.remove("redis")
     rows = [(name, *asyncio.run(measure(BACKENDS[name]))) for name in chosen]
-    print(f"\n{MESSAGES:,}-message thread, {KEYS} keys typed; target under {TARGET_MS:g} ms a key\n")
+    print(f"\n{MESSAGES:,}-message thread, {KEYS} keys typed; "
+          f"target under {TARGET_MS:g} ms a key\n")
     print("| store | measure the thread (once a prompt) | a key: median | p99 | worst |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, once, median, p99, worst, _ in rows:
