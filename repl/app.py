@@ -15,15 +15,18 @@ import signal
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import run_in_terminal
+from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.output import Output
+from prompt_toolkit.styles import Style
 
-from repl import chat, files, titles
+from repl import chat, files, meter, titles
 from repl.commands import dispatch, parse
 from repl.commands.attach import stage
 from repl.commands.settings import apply_preset
@@ -50,7 +53,9 @@ class App:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False  # SIGTERM or SIGHUP: leave once the answer is saved
         self._titling: dict[str, asyncio.Task[None]] = {}  # thread name -> its title request
-        self._bar = ""  # the bottom bar, as read for the prompt on screen
+        self._bar = ("", "")  # the bottom bar's warnings and its thread, read for the prompt
+        self._ahead: meter.Outlook | None = None  # the next request, measured for the prompt
+        self._due = False  # the prompt on screen waits for its meter
         pastes = Pastes()
         self.session: PromptSession[str] = PromptSession(
             input=input, output=output, history=history or InMemoryHistory(),
@@ -58,9 +63,10 @@ class App:
             key_bindings=bindings(pastes=pastes, editor=self._edit_typed, steps=True),
             multiline=True,
             enable_suspend=True,  # Ctrl-Z: to the background, as in a shell (fg returns)
-            prompt_continuation=continuation,
+            prompt_continuation=continuation, style=BAR_STYLE,
         )
         pastes.watch(self.session.app)
+        self.session.app.after_render += self._drawn
         use_mode(self.session, ctx.config.editing_mode)
 
     async def run(self, thread: str | None = None, *, system: str | None = None,
@@ -80,7 +86,7 @@ class App:
 
         def warm(app: object) -> None:  # once the first prompt is drawn, not before
             self.session.app.after_render -= warm
-            warming.append(asyncio.create_task(warm_up(ctx)))
+            warming.append(asyncio.create_task(self._warm()))
 
         self.session.app.after_render += warm
         try:
@@ -98,8 +104,13 @@ class App:
         while not self._stopping:
             try:
                 # the bar is read once a prompt, not at every key (a JSON store parses a
-                # file), and again when a thread is named meanwhile (_name)
-                self._bar = self._toolbar()
+                # file), and again when a thread is named meanwhile (_name); the meter's
+                # thread is measured once too (once the prompt is drawn), then only what is
+                # typed, at each key
+                self._bar = self._bar_parts()
+                self._due = True
+                if self._ahead is not None and self._ahead.turn.name != self._bar_name():
+                    self._ahead = None  # another thread's: none until this one's is measured
                 line = await self.session.prompt_async([("bold", "❯ ")],
                                                        bottom_toolbar=self._shown_bar)
                 await self.handle(line)
@@ -134,7 +145,7 @@ class App:
             if parsed:
                 await dispatch(ctx, *parsed)
             elif line.strip():
-                await chat.send(ctx, line[1:] if line.startswith("//") else line)
+                await chat.send(ctx, asked(line))
             self._title()
         except ChatreplError as e:
             ctx.ui.error(ctx.endpoints.scrub(e.line(repl=True)))
@@ -157,7 +168,7 @@ class App:
         try:
             new = await titles.name_thread(self.ctx, name)
             if new:
-                self._bar = self._toolbar()  # at once, not at the next prompt
+                self._bar = self._bar_parts()  # at once, not at the next prompt
                 await run_in_terminal(
                     lambda: self.ctx.ui.info(f"thread {name!r} is now {new!r}"))
         except Exception:  # a convenience: whatever failed leaves the thread as it was
@@ -166,23 +177,55 @@ class App:
             self._titling.pop(name, None)
 
     def _toolbar(self) -> str:
+        """The bar's text apart from vi's mode and the meter, as read for the prompt."""
+        return "".join(self._bar_parts())
+
+    def _bar_parts(self) -> tuple[str, str]:
+        """What comes before the meter's warning (a narrow bar cuts the end) and after it."""
         if not self.ctx.is_open:
-            return ""
+            return "", ""
         info = self.ctx.thread
         unsaved = len(self.ctx.store.pending)
         warning = f" {unsaved} UNSAVED ·" if unsaved else ""  # first: a narrow bar cuts the end
         staged = len(self.ctx.staged)  # before the name too: sent with the next Enter
         attached = f" {staged} attached ·" if staged else ""
         model = self.ctx.shown(info)
-        return clean_line(f"{warning}{attached} {info.name} · {model} · "
-                          f"{info.message_count} messages ")
+        return (clean_line(f"{warning}{attached}"),
+                clean_line(f" {info.name} · {model} · {info.message_count} messages "))
 
-    def _shown_bar(self) -> str:
+    def _bar_name(self) -> str | None:
+        return self.ctx.thread.name if self.ctx.is_open else None
+
+    def _drawn(self, app: object) -> None:
+        """A prompt is on screen: its meter is measured now, after the frame (a long thread
+        takes a moment to read, and the prompt never waits for it)."""
+        if self._due:
+            self._due = False
+            asyncio.get_running_loop().call_soon(self._measure)
+
+    def _measure(self) -> None:
+        """The thread's part of the next request (None: it cannot be read now; no meter)."""
+        try:
+            self._ahead = meter.outlook(self.ctx) if self.ctx.is_open else None
+        except ChatreplError:
+            self._ahead = None
+        self.session.app.invalidate()
+
+    def _shown_bar(self) -> StyleAndTextTuples:
         """The bar under the prompt: as read for it (``_bar``), after vi's mode, which changes
-        with the keys."""
-        if self.ctx.config.editing_mode != "vi":
-            return self._bar
-        return f" {vi_mode(self.session.app)} ·{self._bar}"
+        with the keys, and the meter: the next request with what is typed now."""
+        front, back = self._bar
+        mode = (f" {vi_mode(self.session.app)} ·" if self.ctx.config.editing_mode == "vi"
+                else "")
+        ahead = self._ahead
+        if ahead is None:
+            return [("", mode + front + back)]
+        plan = ahead.plan(asked(self.session.default_buffer.text))
+        style = f"class:meter.{meter.level(plan)}"
+        note = meter.note(plan)
+        return [("", mode + front), *([(style, f" {note} ·")] if note else []), ("", back),
+                ("", "· "), (style, meter.figures(plan, ahead.turn.limit, ahead.cost)),
+                ("", " ")]
 
     async def _edit_typed(self, text: str) -> str | None:
         """Ctrl-X Ctrl-E: the message typed so far, edited in the user's editor."""
@@ -194,6 +237,17 @@ class App:
                 return None
 
         return await run_in_terminal(edit)
+
+    async def _warm(self) -> None:
+        await warm_up(self.ctx)
+        ahead = self._ahead
+        if ahead is None:
+            return
+        with contextlib.suppress(ChatreplError):  # a window the endpoint's listing stated
+            turn = self.ctx.turn()
+            if turn.fit.scale == ahead.sized.scale:  # the thread's measure holds
+                self._ahead = replace(ahead, turn=turn)
+                self.session.app.invalidate()
 
     def _interrupt(self) -> None:
         if self._task is not None:
@@ -219,6 +273,17 @@ async def warm_up(ctx: Context) -> None:
             await ctx.endpoints.listing(ctx.store, [name])
     with contextlib.suppress(Exception):
         await asyncio.to_thread(importlib.import_module, "repl.render.stream")
+
+
+BAR_STYLE = Style.from_dict({"meter.warn": "fg:ansiyellow bold", "meter.full": "fg:ansired bold"})
+
+
+def asked(line: str) -> str:
+    """What ``line`` sends to the model: nothing for a command or a blank line; ``//`` stands
+    for a literal ``/``."""
+    if parse(line) or not line.strip():
+        return ""
+    return line[1:] if line.startswith("//") else line
 
 
 def log_bug(path: Path, *secrets: str) -> None:

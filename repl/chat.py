@@ -17,17 +17,17 @@ from typing import Any
 
 from repl import attachments, window, wire
 from repl.apierrors import blank_answer
-from repl.client import ChatClient
 from repl.context import Context
 from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, UnsavedError
 from repl.events import Calling, Delta, Done, Notice, Retrying
-from repl.export import system_head
 from repl.parts import shown_parts
 from repl.render.ui import Streamer
 from repl.replay import Replay
 from repl.thread import ERROR, INTERRUPTED, TOOL_NAMES, TRUNCATED, Message, Part, ThreadInfo, Usage
 from repl.toolcalls import ToolCall, api_fields
 from repl.tools import loop as tools
+from repl.turn import Turn
+from repl.turn import plan as planned
 
 RESEND = "; /retry sends it again"  # said when a question got no answer at all
 FINISH_NOTES = {
@@ -63,8 +63,7 @@ async def answer(ctx: Context, history: list[Message]) -> None:
     """Stream the model's answer to ``history`` (fitted into its context window) and save it;
     while it calls tools, run them (repl/tools/loop.py) and ask again with their results.
     A question left without any answer: its error says how to send it again."""
-    info = ctx.thread
-    name, client = info.name, await _client(ctx, info)
+    turn = await _turn(ctx, ctx.thread)
     try:
         await tools.ready(ctx)
     except asyncio.CancelledError:  # Ctrl-C while the MCP servers start: as before an answer
@@ -72,21 +71,24 @@ async def answer(ctx: Context, history: list[Message]) -> None:
         raise
     for rounds in range(1, ctx.config.max_tool_rounds + 2):
         try:
-            done = await _answer(ctx, client, history)
+            done = await _answer(ctx, turn, history)
         except ApiError as e:
             e.resend = not e.partial  # said by its line, in the REPL
             raise
-        if not await tools.run_calls(ctx, done, rounds, functools.partial(_save, ctx, name)):
+        save = functools.partial(_save, ctx, turn.name)
+        if not await tools.run_calls(ctx, turn, done, rounds, save):
             return
-        history = ctx.store.messages(name)
+        history = ctx.store.messages(turn.name)
+        # the next request: the thread as it is now (a tool "always" allowed), the same client
+        turn = ctx.turn(client=turn.client)
 
 
-async def _client(ctx: Context, info: ThreadInfo) -> ChatClient:
-    """The turn's client, had once for the turn: before anything is drawn, so that a key that
-    cannot be had is one line, and Ctrl-C while a key command runs says so."""
+async def _turn(ctx: Context, info: ThreadInfo) -> Turn:
+    """The turn, its client had once for the turn: before anything is drawn, so that a key
+    that cannot be had is one line, and Ctrl-C while a key command runs says so."""
     name = ctx.chosen(info)[0]
     try:
-        return await ctx.client_for(info)
+        return await ctx.sending(info)
     except asyncio.CancelledError:
         if not ctx.endpoints.ready(name):
             resend = RESEND if ctx.interactive else ""
@@ -98,85 +100,60 @@ async def _client(ctx: Context, info: ThreadInfo) -> ChatClient:
 SHRINKS = 4  # times a turn may be sent again with fewer messages, when refused as too long
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """What a turn's requests are fitted to, resolved once: the model, the system prompt as the
-    first message, the window configured or known for the model, and the keys of what was
-    learned of it on this endpoint (window.Fit, wire.Quirks)."""
-
-    model: str
-    head: list[dict[str, str]]
-    configured: int | None
-    fit_key: str
-    wire_key: str
-
-
-def _target(ctx: Context, info: ThreadInfo) -> Target:
-    model = ctx.model_for(info)
-    return Target(model, system_head(info), ctx.context_size(info), ctx.window_key(info),
-                  wire.state_key(model, ctx.endpoint_for(info).base_url))
-
-
-async def _answer(ctx: Context, client: ChatClient, history: list[Message]) -> Done | None:
+async def _answer(ctx: Context, turn: Turn, history: list[Message]) -> Done | None:
     """If the server finds it too long, leave out more of the oldest messages: once when it
     states the sizes, a few times (halving) when it answers with nothing (llama-cpp-python, or
     an empty answer through a proxy). What the server counts and states is remembered for the
     model (window.Fit), and so is the window a shrunk request fitted, so the next fits."""
-    info = ctx.thread
-    target = _target(ctx, info)
-    fit = window.load(ctx.store, target.fit_key)
-    quirks = wire.load(ctx.store, target.wire_key, model=target.model,
-                       fold_system=ctx.endpoint_for(info).fold_system)
-    plan = window.plan(target.head, history, limit=fit.window(target.configured),
-                       scale=fit.scale)
-    _say_dropped(ctx, plan, target.model)
-    guess = fit  # what the refusals so far suggest, stated or not
+    quirks = wire.load(ctx.store, turn.wire_key, model=turn.model,
+                       fold_system=turn.endpoint.fold_system)
+    plan = planned(turn, history)
+    _say_dropped(ctx, plan, turn.model)
+    fit = guess = turn.fit  # what the refusals so far suggest, stated or not
     stated = True
     for shrinks in range(SHRINKS + 1):
         sent = wire.shape(plan.messages, quirks)
         try:
-            done = await _stream(ctx, client, info, sent, replays(sent, history),
-                                 target.model)
+            done = await _stream(ctx, turn, sent, replays(sent, history))
             break
         except (ContextTooLongError, EmptyAnswerError) as e:
             # a size the server states is exact: sent again once; an empty answer, halved
             if e.partial or shrinks == SHRINKS or (shrinks and isinstance(e, ContextTooLongError)):
                 raise
             stated = isinstance(e, ContextTooLongError) and e.limit is not None
-            plan, guess = _smaller(ctx, target, history, plan, sent, guess, e)
+            plan, guess = _smaller(ctx, turn, history, plan, sent, guess, e)
     if shrinks:  # where the server stated no window, the size that fitted is the window now
         fit = guess if stated else replace(guess, limit=window.holding(plan.tokens))
-        window.save(ctx.store, target.fit_key, fit)
+        window.save(ctx.store, turn.window_key, fit)
     if done is not None:
-        _learn(ctx, target, fit, quirks, sent, done)
+        _learn(ctx, turn, fit, quirks, sent, done)
     return done
 
 
-def _smaller(ctx: Context, target: Target, history: list[Message], plan: window.Plan,
+def _smaller(ctx: Context, turn: Turn, history: list[Message], plan: window.Plan,
              sent: list[dict[str, Any]], guess: window.Fit,
              error: ContextTooLongError | EmptyAnswerError) -> tuple[window.Plan, window.Fit]:
     """The plan to send after ``error`` refused ``plan`` (``sent`` as it went), or answered
     it with nothing, and what that suggests of the window; ``error`` again if no more can be
     left out."""
     if isinstance(error, ContextTooLongError):
-        guess = guess.refused(sent, target.configured, limit=error.limit, prompt=error.prompt)
-        window.save(ctx.store, target.fit_key, guess)
+        guess = guess.refused(sent, turn.configured, limit=error.limit, prompt=error.prompt)
+        window.save(ctx.store, turn.window_key, guess)
     else:
-        guess = guess.refused(sent, target.configured)
+        guess = guess.refused(sent, turn.configured)
         if guess.limit:  # no size stated: halve what was sent, so a few tries find it
             guess = replace(guess, limit=guess.limit // 2)
-    smaller = window.plan(target.head, history, limit=guess.window(target.configured),
-                          scale=guess.scale)
+    smaller = planned(turn, history, fit=guess)
     if smaller.dropped <= plan.dropped:
         raise error
     said = ("the server says the conversation is" if isinstance(error, ContextTooLongError)
             else "the server answered with nothing: the conversation is probably")
-    ctx.ui.info(f"{said} too long for {target.model}: sending it again without the "
+    ctx.ui.info(f"{said} too long for {turn.model}: sending it again without the "
                 f"{smaller.dropped} earliest messages")
     return smaller, guess
 
 
-def _learn(ctx: Context, target: Target, fit: window.Fit, quirks: wire.Quirks,
+def _learn(ctx: Context, turn: Turn, fit: window.Fit, quirks: wire.Quirks,
            sent: list[dict[str, Any]], done: Done) -> None:
     """What the answer's usage teaches: the scale of the estimate; unless the server counted
     far less than was sent, having ignored part of it: then that is said (once) and sent
@@ -186,13 +163,13 @@ def _learn(ctx: Context, target: Target, fit: window.Fit, quirks: wire.Quirks,
         return
     found = wire.ignored(sent, reported, fit.scale)
     if found is None:
-        window.save(ctx.store, target.fit_key, fit.measured(sent, reported))
+        window.save(ctx.store, turn.window_key, fit.measured(sent, reported))
         return
     adapted = found.adapted(quirks)
     if adapted != quirks:
-        wire.save(ctx.store, target.wire_key, adapted)
+        wire.save(ctx.store, turn.wire_key, adapted)
         changed = replace(adapted, warned=False) != replace(quirks, warned=False)
-        ctx.ui.info(found.line(target.model, changed))
+        ctx.ui.info(found.line(turn.model, changed))
 
 
 def replays(payload: list[dict[str, Any]], history: list[Message]) -> list[Replay | None]:
@@ -213,10 +190,9 @@ def _say_dropped(ctx: Context, plan: window.Plan, model: str) -> None:
                     f"fit {model}'s context; they stay in the thread (/compact summarises)")
 
 
-async def _stream(ctx: Context, client: ChatClient, info: ThreadInfo,
-                  payload: list[dict[str, Any]], replayed: list[Replay | None],
-                  model: str) -> Done | None:
-    view = ctx.ui.stream()
+async def _stream(ctx: Context, turn: Turn, payload: list[dict[str, Any]],
+                  replayed: list[Replay | None]) -> Done | None:
+    model, view = turn.model, ctx.ui.stream()
     parts: list[str] = []
     thought: list[str] = []
     calling: tuple[ToolCall, ...] = ()  # the tool calls so far, kept if cut short
@@ -226,9 +202,10 @@ async def _stream(ctx: Context, client: ChatClient, info: ThreadInfo,
     painter = asyncio.create_task(_paint(view))
     try:
         # attachments are stored once per SHA-256: their bytes go back in only now
-        async for event in client.stream(ctx.store.expand(payload), model,
-                                         settings=ctx.request_settings(info),
-                                         tools=tools.offered(ctx), replays=replayed):
+        async for event in turn.sender.stream(ctx.store.expand(payload), model,
+                                              settings=dict(turn.settings),
+                                              tools=tools.offered(ctx.tools, turn),
+                                              replays=replayed):
             if isinstance(event, Delta):
                 parts.append(event.text)
                 thought.append(event.reasoning)
@@ -248,7 +225,7 @@ async def _stream(ctx: Context, client: ChatClient, info: ThreadInfo,
         painter.cancel()
         calls = done.tool_calls if done else calling
         answer = Answer("".join(parts), "".join(thought), model, status, done, calls,
-                        tools.names(ctx, calls))
+                        tools.names(ctx.tools, calls))
         status, note = _ending(ctx, answer)
         try:
             # saved before anything is drawn: the terminal may be gone (SIGHUP, a closed pipe)
@@ -325,7 +302,7 @@ def _save_answer(ctx: Context, answer: Answer) -> None:
     message = answer.message()
     if not (message.content or message.fields or message.reasoning) and answer.status is not None:
         return  # nothing arrived: the user's message stays, unanswered
-    name = ctx.thread.name
+    name = ctx.thread.name  # now: the thread may have been named (a title) while it streamed
     _save(ctx, name, message)
     if answer.status is not None:  # cut short: its calls are not run, said at once
         for call in answer.calls:

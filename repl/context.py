@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from repl import window
+from repl import prices, window
 from repl.client import ChatClient
 from repl.config import DEFAULT_ENDPOINT, SETTINGS, Config, Endpoint, Preset
 from repl.endpoints import Endpoints
@@ -20,6 +20,7 @@ from repl.store.buffered import BufferedStore
 from repl.thread import Hit, ThreadInfo, validate_name
 from repl.thread_settings import ThreadSettings
 from repl.tools.toolbox import Toolbox
+from repl.turn import Turn
 
 LAST_THREAD = "last_thread"
 DEFAULT_THREAD = "default"
@@ -78,7 +79,8 @@ class Context:
     _last_read: ThreadInfo | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.model_override = self.config.model_override
+        if self.model_override is None:  # none given: the run's -m
+            self.model_override = self.config.model_override
 
     @property
     def thread(self) -> ThreadInfo:
@@ -117,14 +119,15 @@ class Context:
         """The model a turn on ``info`` uses: -m (until /model), the thread's, the default."""
         return self.chosen(info)[1]
 
-    def chosen(self, info: ThreadInfo) -> tuple[str, str]:
-        """(endpoint name, model) of a turn on ``info``: -m (until /model; NAME:MODEL or a model
-        on the thread's endpoint), the thread's, the configured default."""
+    def chosen(self, info: ThreadInfo, spec: str | None = None) -> tuple[str, str]:
+        """(endpoint name, model) of a turn on ``info``: ``spec``, else -m (until /model;
+        NAME:MODEL or a model on the thread's endpoint), the thread's, the configured default."""
         default = self.endpoints.split(self.config.model)
         own = info.settings.endpoint or (DEFAULT_ENDPOINT if info.model else
                                          default[0] or DEFAULT_ENDPOINT)
-        if self.model_override:
-            name, model = self.endpoints.split(self.model_override)
+        spec = spec or self.model_override
+        if spec:
+            name, model = self.endpoints.split(spec)
             return name or own, model
         return own, info.model or default[1]
 
@@ -133,12 +136,15 @@ class Context:
 
     def shown(self, info: ThreadInfo) -> str:
         """``endpoint:model`` of ``info`` (just the model when only one endpoint is set up)."""
-        name, model = self.chosen(info)
+        return self._shown(*self.chosen(info))
+
+    def _shown(self, name: str, model: str) -> str:
         return f"{name}:{model}" if self.endpoints.several else model
 
-    def remember_model(self, info: ThreadInfo) -> None:
-        """Keep the model (and endpoint) a turn on ``info`` uses as the thread's own."""
-        name, model = self.chosen(info)
+    def remember_model(self, info: ThreadInfo, spec: str | None = None) -> None:
+        """Keep the model (and endpoint) a turn on ``info`` uses (or ``spec``, chosen by /model
+        or a preset) as the thread's own."""
+        name, model = self.chosen(info, spec)
         settings = replace(info.settings, endpoint=name if name != DEFAULT_ENDPOINT else None)
         if info.model != model or settings != info.settings:
             self.store.update(info.name, model=model, settings=settings)
@@ -149,13 +155,29 @@ class Context:
     def context_size(self, info: ThreadInfo) -> int | None:
         """The window of ``info``'s model: configured for its endpoint or for all, stated by the
         endpoint (its listing), else known to chatrepl."""
-        endpoint, model = self.endpoint_for(info), self.model_for(info)
-        configured = {**self.config.context_sizes, **endpoint.context_sizes}
-        return (window.match(model, configured) or window.reported(self.store, endpoint.base_url,
-                model) or window.context_size(model))
+        return self.turn(info).configured
 
     def window_key(self, info: ThreadInfo) -> str:
-        return window.state_key(self.model_for(info), self.endpoint_for(info).base_url)
+        return self.turn(info).window_key
+
+    def turn(self, info: ThreadInfo | None = None, *, client: ChatClient | None = None) -> Turn:
+        """A request on ``info`` (the current thread, read now, if not given) resolved once;
+        with ``client`` if it is to be sent (``sending``), else to be looked at."""
+        info = self.thread if info is None else info
+        name, model = self.chosen(info)
+        endpoint = self.endpoints.get(name)
+        configured = {**self.config.context_sizes, **endpoint.context_sizes}
+        size = (window.match(model, configured) or
+                window.reported(self.store, endpoint.base_url, model) or
+                window.context_size(model))
+        key = window.state_key(model, endpoint.base_url)
+        return Turn(info, endpoint, model, self._shown(name, model), self.request_settings(info),
+                    key, size, window.load(self.store, key),
+                    prices.price(model, self.config.prices), client)
+
+    async def sending(self, info: ThreadInfo) -> Turn:
+        """A request on ``info`` to be sent: its client had first (see ``client_for``)."""
+        return self.turn(info, client=await self.client_for(info))
 
     def setting(self, key: str) -> Any:
         """The current thread's own value of the request setting ``key`` (None: not set

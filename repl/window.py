@@ -11,6 +11,7 @@ any thread and after a restart.
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -56,19 +57,30 @@ def match(model: str, sizes: Mapping[str, int]) -> int | None:
 def estimate(message: Mapping[str, Any]) -> int:
     """Our guess of a message's tokens, before calibration: its text and other keys (tool
     calls) at four characters a token, and what its attachments cost."""
+    return estimate_of(*counts(message))
+
+
+def estimate_of(chars: int, parts: int) -> int:
+    """The estimate of a message of ``chars`` characters and parts (images, files) worth
+    ``parts`` tokens."""
+    return chars // 4 + parts + MESSAGE_OVERHEAD
+
+
+def counts(message: Mapping[str, Any]) -> tuple[int, int]:
+    """(characters, tokens of its other parts) of a message, as ``estimate`` counts them."""
     content = message.get("content")
     chars = len(content) if isinstance(content, str) else 0
-    tokens = 0
+    parts = 0
     for part in content if isinstance(content, list) else []:
         if not isinstance(part, Mapping):
             continue
         if part.get("type") in TEXT_PARTS:
             chars += len(part.get("text") or "")
         else:
-            tokens += part_tokens(part)
+            parts += part_tokens(part)
     extra = {k: v for k, v in message.items() if k not in ("role", "content")}
     chars += len(json.dumps(extra, default=str)) if extra else 0
-    return chars // 4 + tokens + MESSAGE_OVERHEAD
+    return chars, parts
 
 
 FLAT_IMAGE = 765  # an image of unknown size: what OpenAI counts for 1024x1024 at high detail
@@ -246,6 +258,13 @@ class Plan:
     dropped: int  # earlier messages left out
     dropped_tokens: int
     tokens: int  # the estimated (calibrated) size of what is sent
+    turns_dropped: int = 0  # earlier questions left out, with what answered them
+    budget: int | None = None  # what may be sent: the window less the room for the answer
+
+    @property
+    def over(self) -> bool:
+        """Too long even with every earlier message left out (the server will refuse it)."""
+        return self.budget is not None and self.tokens > self.budget
 
 
 def blank(m: Message) -> bool:
@@ -286,24 +305,59 @@ def _head(head: list[dict[str, str]], summary: Message | None) -> list[dict[str,
     return [{"role": "system", "content": f"{head[0]['content']}\n\n{note['content']}"}, *head[1:]]
 
 
-def plan(head: list[dict[str, str]], history: Sequence[Message], *, limit: int | None,
-         reserve: int | None = None, scale: float = 1.0) -> Plan:
-    """Fit ``head`` (the system prompt, with the summary if any) and the conversation into
-    ``limit`` tokens, leaving ``reserve`` (by default ``answer_room(limit)``) for the answer, by
-    leaving out the oldest messages; the last one always goes."""
+@dataclass(frozen=True)
+class Sized:
+    """A conversation measured once: its first messages (the system prompt, with the summary)
+    and the rest, each at its calibrated size, with running sums so that fitting it (again,
+    after each key typed) costs no walk over a long thread."""
+
+    first: list[dict[str, str]]
+    body: list[dict[str, str]]
+    head: int  # tokens of ``first``
+    ends: list[int]  # ends[i]: tokens of body[:i]
+    users: list[int]  # users[i]: questions among body[:i]
+    scale: float
+
+
+def sized(head: list[dict[str, str]], history: Sequence[Message], *,
+          scale: float = 1.0) -> Sized:
     summary, tail = _summary_and_tail(history)
     first = _head(head, summary)
     body = [m.for_api() for m in tail]
-    sizes = [round(estimate(m) * scale) for m in body]
-    total = round(sum(map(estimate, first)) * scale) + sum(sizes)
-    dropped = left_out = 0
+    ends, users = [0], [0]
+    for m in body:
+        ends.append(ends[-1] + round(estimate(m) * scale))
+        users.append(users[-1] + (m["role"] == "user"))
+    return Sized(first, body, round(sum(map(estimate, first)) * scale), ends, users, scale)
+
+
+def fit(conversation: Sized, *, limit: int | None, reserve: int | None = None,
+        last: dict[str, Any] | None = None, last_tokens: int | None = None) -> Plan:
+    """Fit the conversation into ``limit`` tokens, leaving ``reserve`` (by default
+    ``answer_room(limit)``) for the answer, by leaving out the oldest messages; the last one
+    always goes. ``last``: a question after it (``last_tokens``, its calibrated size, if known),
+    which takes the place of a question left unanswered at its end."""
+    c = conversation
+    body = c.body
+    n = len(body) - (1 if last is not None and body and body[-1]["role"] == "user" else 0)
+    extra = 0 if last is None else (round(estimate(last) * c.scale) if last_tokens is None
+                                    else last_tokens)
+    count = n + (last is not None)
+    total = c.head + c.ends[n] + extra
+    dropped, budget = 0, None
     if limit is not None:
         budget = limit - (answer_room(limit) if reserve is None else reserve)
-        while total - left_out > budget and dropped < len(body) - 1:
-            left_out += sizes[dropped]
-            dropped += 1
+        # the fewest oldest messages whose leaving out brings the rest within the budget
+        dropped = min(bisect.bisect_left(c.ends, total - budget, 0, n + 1), max(count - 1, 0))
         # an answer must follow a question: never start with a lone assistant message
-        while 0 < dropped < len(body) - 1 and body[dropped]["role"] == "assistant":
-            left_out += sizes[dropped]
+        while 0 < dropped < count - 1 and body[dropped]["role"] == "assistant":
             dropped += 1
-    return Plan(first + body[dropped:], dropped, left_out, total - left_out)
+    left_out = c.ends[dropped]
+    sent = [*c.first, *body[dropped:n], *([last] if last is not None else [])]
+    return Plan(sent, dropped, left_out, total - left_out, c.users[dropped], budget)
+
+
+def plan(head: list[dict[str, str]], history: Sequence[Message], *, limit: int | None,
+         reserve: int | None = None, scale: float = 1.0) -> Plan:
+    """``history`` measured and fitted into ``limit`` (see ``fit``)."""
+    return fit(sized(head, history, scale=scale), limit=limit, reserve=reserve)

@@ -1,5 +1,5 @@
 """Screenshots of real chatrepl sessions: session.svg, threads.svg, attach.svg, paste.svg, vi.svg,
-math.svg, editor.svg (and PNG copies).
+math.svg, editor.svg, meter.svg (and PNG copies).
 
 The installed ``chatrepl`` runs inside tmux (a real terminal emulator; 100 columns, 42 and 32
 rows) against the fake OpenAI server from tests/fakeserver.py, which streams scripted answers. The
@@ -9,7 +9,7 @@ goes to a temporary directory, and tmux runs as a private server on a socket in 
 user's (threads, tmux sessions, config) is touched.
 
     .venv/bin/python screenshots/make.py          # needs tmux; rsvg-convert for the PNG copies
-    .venv/bin/python screenshots/make.py paste vi # only those
+    .venv/bin/python screenshots/make.py paste vi # only those (meter: the context meter)
 
 Re-running gives the same pictures except for the clock times in the /list table.
 """
@@ -32,15 +32,18 @@ from rich.console import Console
 from rich.text import Text
 
 HERE = Path(__file__).resolve().parent
+# html.py beside this script is not the standard library's html (rich's SVG export imports it)
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from fakeserver import FakeOpenAI, Reply  # noqa: E402
 
 COLS = 100
 # the session shot is as tall as its conversation
-ROWS = {"session": 42, "threads": 32, "attach": 16, "paste": 12, "vi": 8, "math": 22, "editor": 14}
+ROWS = {"session": 42, "threads": 32, "attach": 16, "paste": 12, "vi": 8, "math": 22,
+        "editor": 14, "meter": 42}
 CHATREPL = Path(sys.executable).with_name("chatrepl")
-TOOLBAR = re.compile(r" · (\d+) messages\s*$")
+TOOLBAR = re.compile(r" · (\d+) messages")  # the context meter follows (repl/meter.py)
 
 LIST_VS_TUPLE = """\
 A **list** is mutable: you can append, remove and reorder items. A **tuple** is fixed once \
@@ -224,6 +227,8 @@ def main(shots: list[str]) -> None:
                 shoot_math(Pane(socket, env, "math"), root / "work", server)
             if not shots or "editor" in shots:
                 shoot_editor(Pane(socket, env, "editor"), root / "work")
+            if not shots or "meter" in shots:
+                shoot_meter(Pane(socket, env, "meter"), root, server)
         finally:
             subprocess.run(["tmux", "-S", str(socket), "kill-server"], env=env,
                            capture_output=True)
@@ -364,6 +369,31 @@ def shoot_editor(pane: Pane, cwd: Path) -> None:
               "the prompt back")
     pane.tmux("send-keys", "-t", pane.name, "C-c")
     pane.quit()
+
+
+def shoot_meter(pane: Pane, root: Path, server: FakeOpenAI) -> None:
+    """meter.svg: a thread near its model's window (made small in the config), then a long
+    question being typed: the meter turns yellow and names the earlier turn it would leave out."""
+    config = root / "config-meter"
+    (config / "chatrepl").mkdir(parents=True)
+    (config / "chatrepl" / "config.toml").write_text('[context_sizes]\n"gpt-4o" = 400\n')
+    server.queue(Reply(LIST_VS_TUPLE, pieces=20, delay=0.01),
+                 Reply(CSV_TOTALS, pieces=80, delay=0.01))
+    pane.start(root / "work", "-t", "budget", "-m", "gpt-4o",
+               env={"XDG_CONFIG_HOME": str(config)})
+    pane.wait_prompt(0)
+    pane.say("What's the difference between a list and a tuple?", 2)
+    pane.say("sales.csv has region and amount columns. How do I total amount per region?", 4)
+    pane.tmux("send-keys", "-t", pane.name, "-l", QUESTION)
+    pane.wait(lambda lines: "next: " in lines[-1], "the meter's warning")
+    time.sleep(0.3)
+    save(pane.capture(), HERE / "meter.svg", pane.rows)
+    pane.tmux("send-keys", "-t", pane.name, "C-c")
+    pane.quit()
+
+
+QUESTION = ("Now the same for a 2 GB file that does not fit in memory, with the regions sorted "
+            "by name, the totals in a second file, and a line at the end that adds them all up")
 
 
 if __name__ == "__main__":

@@ -97,6 +97,11 @@ class Session:
             raise TimeoutError("no prompt within the timeout; output so far:\n" + self.text)
         self._ready.clear()
         await asyncio.sleep(0.01)  # let prompt_toolkit attach to the input
+        for _ in range(int(timeout / 0.01)):  # and draw the prompt, then measure its meter
+            if not self.app._due:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0)
 
     async def line(self, text: str, *, wait: bool = True) -> str:
         """Type ``text`` and Enter; return the output it produced."""
@@ -119,6 +124,14 @@ class Session:
             await asyncio.wait_for(self.task, 10)
         self._pipe_cm.__exit__(None, None, None)
         self.store.close()
+
+    def bar(self) -> str:
+        """The bottom bar as the prompt on screen shows it now (vi's mode and the meter too)."""
+        from prompt_toolkit.formatted_text import fragment_list_to_text, to_formatted_text
+
+        shown = self.app.session.bottom_toolbar
+        assert callable(shown)
+        return fragment_list_to_text(to_formatted_text(shown()))
 
     @property
     def text(self) -> str:

@@ -25,6 +25,7 @@ from repl.store.sqlite import SQLiteStore
 ROWS, COLS = 30, 100
 TIMEOUT = 30.0  # a ceiling for a failing test only: a loaded CI machine can be slow to start one
 TOOLBAR = re.compile(r" · (\d+) messages")
+METER = re.compile(r" · (\?|\d+)% · \S+/\S+( · \S+)?$")  # at the bar's end (repl/meter.py)
 # prompt_toolkit turns bracketed paste on each time it starts reading a line
 PROMPT_START = "\x1b[?2004h"
 LONG = " ".join(f"word{i}" for i in range(400))  # streamed slowly, to be cut short
@@ -139,6 +140,10 @@ class Terminal:
         self.wait(self.at_prompt, "the prompt")
 
     def toolbar(self) -> str:
+        """The bottom bar without the meter at its end (``bar`` is all of it)."""
+        return METER.sub("", self.bar())
+
+    def bar(self) -> str:
         return self.screen.display[-1].strip()
 
     # -- typing ---------------------------------------------------------------------------------

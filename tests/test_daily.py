@@ -230,8 +230,8 @@ def test_an_auto_title_is_in_the_bar_at_once_and_names_both(api_env: dict[str, s
         await s.line("how do I bake bread?")
         await s.until(lambda: "is now" in s.text)
         assert f"thread {dated!r} is now 'Bread at home'" in s.text
-        bar = s.app.session.bottom_toolbar  # the prompt on screen, no line typed since
-        assert callable(bar) and bar().startswith(" Bread at home · "), bar
+        bar = s.bar()  # the prompt on screen, no line typed since
+        assert bar.startswith(" Bread at home · "), bar
         await s.quit()
 
     run(go())

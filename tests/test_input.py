@@ -279,12 +279,8 @@ def test_vi_mode_keys_and_the_mode_in_the_bar(api_env: dict[str, str], server: F
         s = await Session().start()
         buffer = s.app.session.default_buffer
 
-        def bar() -> str:
-            shown = s.app.session.bottom_toolbar
-            assert callable(shown)
-            return str(shown())
-
-        assert bar() == " INSERT · default · gpt-4o-mini · 0 messages "
+        bar = s.bar
+        assert bar() == " INSERT · default · gpt-4o-mini · 0 messages · 0% · 0/128k · $0.00 "
         s.pipe.send_text("hello big world\x1b")
         await s.until(lambda: bar().startswith(" NORMAL · "))
         s.pipe.send_text("b")  # back a word; then delete it, then insert before the cursor

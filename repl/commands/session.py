@@ -40,9 +40,8 @@ async def model(ctx: Context, arg: str) -> None:
     endpoint, _ = ctx.endpoints.split(arg)
     if endpoint:
         ctx.endpoints.get(endpoint)
-    ctx.model_override = arg
-    ctx.remember_model(ctx.thread)
-    ctx.model_override = None
+    ctx.remember_model(ctx.thread, arg)
+    ctx.model_override = None  # -m was for this run until now
     ctx.ui.info(f"model for {ctx.thread.name!r}: {ctx.shown(ctx.thread)}")
 
 

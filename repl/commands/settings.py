@@ -61,9 +61,8 @@ def apply_preset(ctx: Context, name: str, *, system: str | None = None,
     if system is None and preset.system is not None:
         ctx.store.update(info.name, system=preset.system)
     if preset.model and model is None:
-        ctx.model_override = preset.model
-        ctx.remember_model(info)
-        ctx.model_override = None
+        ctx.remember_model(info, preset.model)
+        ctx.model_override = None  # as after /model: the preset's model from now on
     ctx.save_settings(replace(ctx.thread.settings, preset=preset.name))
     run = f" (-m {model} for this run)" if model and preset.model else ""
     ctx.ui.info(f"preset {preset.name!r} for {info.name!r}: {preset.describe()}{run}")

@@ -76,7 +76,7 @@ def _known(box: Toolbox, name: str) -> tuple[str, str]:
 
 async def _switch(ctx: Context, box: Toolbox, name: str, *, on: bool) -> None:
     server, tool = _known(box, name)
-    switched = switches(ctx)
+    switched = switches(ctx.thread.settings)
     if not tool:  # the server's switch decides for all its tools again
         switched = {k: v for k, v in switched.items() if not k.startswith(f"{server}.")}
     switched[name] = on
@@ -124,7 +124,7 @@ ACTIONS: dict[str, Action] = {
 def _list(ctx: Context) -> None:
     assert ctx.tools is not None
     allowed = ctx.thread.settings.tools_allowed
-    switched = switches(ctx)
+    switched = switches(ctx.thread.settings)
     rows: list[tuple[str, str]] = []
     for name, server in ctx.tools.servers.items():
         where = server.config.url or " ".join(server.config.command)

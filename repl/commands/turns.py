@@ -8,24 +8,17 @@ import asyncio
 import re
 from typing import Any
 
-from repl import compaction, window
+from repl import compaction, meter, window
 from repl.client import ChatClient
 from repl.commands.registry import CommandError, command
 from repl.context import Context
 from repl.errors import ContextTooLongError
 from repl.events import Delta, Done, Notice, Retrying
-from repl.export import system_head
 from repl.thread import (
     SUMMARY,
     TRUNCATED,
     Message,
 )
-
-PRICES: dict[str, tuple[float, float]] = {  # US$ per million tokens (input, output)
-    "gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00), "gpt-4.1-nano": (0.10, 0.40),
-    "gpt-4.1-mini": (0.40, 1.60), "gpt-4.1": (2.00, 8.00), "o3-mini": (1.10, 4.40),
-    "o4-mini": (1.10, 4.40), "o3": (2.00, 8.00), "gpt-3.5-turbo": (0.50, 1.50),
-}
 
 
 @command("compact", usage="[N]")
@@ -51,9 +44,8 @@ async def _summary(ctx: Context, client: ChatClient,
                    older: list[Message]) -> tuple[compaction.Request, str, str | None]:
     """The summary of ``older``, asked in a request fitted to the window; fitted once more
     to the window the server states if it still finds it too long (learned, as for turns)."""
-    info = ctx.thread
-    key, configured = ctx.window_key(info), ctx.context_size(info)
-    settings = ctx.request_settings(info)
+    turn = ctx.turn()
+    key, configured, settings = turn.window_key, turn.configured, dict(turn.settings)
 
     def fitted(fit: window.Fit) -> compaction.Request:
         size = fit.window(configured)
@@ -62,7 +54,7 @@ async def _summary(ctx: Context, client: ChatClient,
         _say_fitted(ctx, request)
         return request
 
-    fit = window.load(ctx.store, key)
+    fit = turn.fit
     request = fitted(fit)
     try:
         return (request, *await _summarise(ctx, client, request, settings))
@@ -71,7 +63,7 @@ async def _summary(ctx: Context, client: ChatClient,
             raise
         fit = fit.refused(request.messages, configured, limit=e.limit, prompt=e.prompt)
     window.save(ctx.store, key, fit)
-    ctx.ui.info(f"the server says the summary request is too long for {ctx.model}: fitting it "
+    ctx.ui.info(f"the server says the summary request is too long for {turn.model}: fitting it "
                 "to the window it states")
     request = fitted(fit)
     return (request, *await _summarise(ctx, client, request, settings))
@@ -152,39 +144,29 @@ async def copy(ctx: Context, arg: str) -> None:
 @command("tokens")
 async def tokens(ctx: Context, arg: str) -> None:
     """Tokens this thread used, the size of the next request, and what it cost."""
-    messages = ctx.store.messages(ctx.thread.name, hidden=True)
-    answers = [m for m in messages if m.role == "assistant"]
+    ahead = meter.outlook(ctx)  # the plan the bar shows and sending uses
+    turn, plan, answers = ahead.turn, ahead.plan(), ahead.answers
     prompt = sum(m.usage.prompt_tokens or 0 for m in answers)
     completion = sum(m.usage.completion_tokens or 0 for m in answers)
     cached = sum(m.usage.cached_tokens or 0 for m in answers)
     reasoning = sum(m.usage.reasoning_tokens or 0 for m in answers)
     reported = sum(1 for m in answers if m.usage.prompt_tokens is not None)
-    head = system_head(ctx.thread)
-    fit = window.load(ctx.store, ctx.window_key(ctx.thread))
-    limit = fit.window(ctx.context_size(ctx.thread))
-    plan = window.plan(head, [m for m in messages if m.hidden is None], limit=limit,
-                       scale=fit.scale)
-    guessed = "" if fit.measured_ever else " (an estimate: never counted by the server)"
+    limit, model = turn.limit, turn.model
+    guessed = "" if turn.fit.measured_ever else " (an estimate: never counted by the server)"
+    left = f"; {meter.note(plan)[len('next: '):]}" if plan.dropped or plan.over else ""
     rows = [
         ("used", f"{prompt:,} prompt ({cached:,} cached) + {completion:,} completion "
                  f"({reasoning:,} reasoning) tokens (reported for {reported} of "
                  f"{len(answers)} answers)" if reported or not answers else
-                 f"unknown: the server reports no usage for {ctx.model} (none of "
+                 f"unknown: the server reports no usage for {model} (none of "
                  f"{len(answers)} answers was counted); the figures here are estimates"),
         ("next request", f"about {plan.tokens:,} tokens" +
-         (f" of {ctx.model}'s {limit:,}" if limit else f" ({ctx.model}'s window is unknown)")
-         + guessed),
+         (f" of {model}'s {limit:,}" if limit else f" ({model}'s window is unknown)")
+         + guessed + left),
     ]
-    price = ctx.config.prices.get(ctx.model) or _price(ctx.model)
-    if price:
-        cost = (prompt * price[0] + completion * price[1]) / 1_000_000
+    price, cost = turn.price, ahead.cost
+    if price and cost is not None:
         rows.append(("cost", f"${cost:,.4f} at ${price[0]:g} / ${price[1]:g} per million tokens"))
     else:
-        rows.append(("cost", f"unknown for {ctx.model} (set [prices] in the config file)"))
+        rows.append(("cost", f"unknown for {model} (set [prices] in the config file)"))
     ctx.ui.rows(rows)
-
-
-def _price(model: str) -> tuple[float, float] | None:
-    name = model.lower().rsplit("/", 1)[-1]
-    match = max((p for p in PRICES if name.startswith(p)), key=len, default=None)
-    return PRICES[match] if match else None

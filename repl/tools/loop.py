@@ -2,24 +2,26 @@
 server's ``approve`` patterns, or "always" for this thread), run, and each result stored as it
 comes, so a thread killed mid-loop keeps every finished step. Every call gets exactly one tool
 message, whatever happens (declined, failed, timed out, interrupted, over the round limit): the
-next request stays valid. The per-thread choices live in the thread's settings (``tools``,
-``tools_allowed``).
+next request stays valid. The per-thread choices live in the thread's settings, as the Turn
+read them; the loop is given the session (a ``Session``) and the turn, and looks up neither.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
-from repl.client import Done
-from repl.context import Context
+from repl.config import Config
+from repl.events import Done
 from repl.sanitize import clean_line
-from repl.thread import INTERRUPTED, TOOL_NAMES, Message
+from repl.thread import INTERRUPTED, TOOL_NAMES, Message, ThreadInfo
+from repl.thread_settings import ThreadSettings
 from repl.toolcalls import ToolCall, api_fields
-from repl.tools.toolbox import Tool
+from repl.tools.toolbox import Tool, Toolbox
+from repl.turn import Turn
 
 NOT_RUN = "not run: chatrepl has no tool {} (switched off or not available)"
 DECLINED = "declined: the user did not allow this call"
@@ -31,9 +33,31 @@ INTERRUPTED_CALL = "interrupted: the user cancelled this call (Ctrl-C) before it
 Save = Callable[[Message], Message]
 
 
-def switches(ctx: Context) -> dict[str, bool]:
-    """The current thread's tool switches (one store read: pass them to is_on)."""
-    return dict(ctx.thread.settings.tools)
+class Screen(Protocol):
+    def info(self, text: str) -> None: ...
+    def message(self, message: Message) -> None: ...
+
+
+class Session(Protocol):
+    """What the loop is given of the session (repl/context.py's Context is one)."""
+
+    @property
+    def ui(self) -> Screen: ...
+    @property
+    def tools(self) -> Toolbox | None: ...
+    @property
+    def config(self) -> Config: ...
+    @property
+    def choose(self) -> Callable[[str], Awaitable[str]]: ...  # y/n/a; "": stop
+    @property
+    def thread(self) -> ThreadInfo: ...  # the current thread, read now
+
+    def save_settings(self, settings: ThreadSettings) -> None: ...
+
+
+def switches(settings: ThreadSettings) -> dict[str, bool]:
+    """The tool switches in a thread's ``settings`` (pass them to is_on)."""
+    return dict(settings.tools)
 
 
 def is_on(tool: Tool, switched: Mapping[str, bool]) -> bool:
@@ -41,23 +65,22 @@ def is_on(tool: Tool, switched: Mapping[str, bool]) -> bool:
     return bool(switched.get(tool.shown, switched.get(tool.server, True)))
 
 
-def offered(ctx: Context) -> list[dict[str, Any]]:
-    """The function tools sent with a request on the current thread: those that are on."""
-    if ctx.tools is None:
+def offered(box: Toolbox | None, turn: Turn) -> list[dict[str, Any]]:
+    """The function tools sent with ``turn``'s request: those that are on in its thread."""
+    if box is None:
         return []
-    switched = switches(ctx)
-    return [t.function() for t in ctx.tools.tools() if is_on(t, switched)]
+    switched = switches(turn.thread.settings)
+    return [t.function() for t in box.tools() if is_on(t, switched)]
 
 
-def names(ctx: Context, calls: Sequence[ToolCall]) -> dict[str, str]:
+def names(box: Toolbox | None, calls: Sequence[ToolCall]) -> dict[str, str]:
     """The tools of ``calls`` that chatrepl has, as shown (``server.tool``), by the name the
     model called them: kept with the answer (thread.tool_names)."""
-    box = ctx.tools
     found = (box.find(call.name) for call in calls) if box is not None else ()
     return {tool.api_name: tool.shown for tool in found if tool is not None}
 
 
-async def ready(ctx: Context) -> None:
+async def ready(ctx: Session) -> None:
     """Before a request: the servers still starting get a moment, so that their tools are sent
     (only the first message of a session can wait; the prompt never does). Each one the wait
     goes on without is named; its tools are sent once it is up."""
@@ -74,12 +97,13 @@ def tool_message(call_id: str, text: str, *, status: str | None = None) -> Messa
     return Message("tool", text, status=status, fields={"tool_call_id": call_id})
 
 
-async def run_calls(ctx: Context, done: Done | None, rounds: int, save: Save) -> bool:
-    """Answer the calls of the answer that ``done`` ended (already stored); True if the model
-    should now be asked again (some call ran or was declined: calls of tools chatrepl does not
-    have are only answered). ``rounds``: answers with calls so far in this turn, this one
-    included. A cancellation (Ctrl-C) cancels the call under way, stores it as interrupted and
-    the calls left as not run, and goes on up."""
+async def run_calls(ctx: Session, turn: Turn, done: Done | None, rounds: int,
+                    save: Save) -> bool:
+    """Answer the calls of the answer that ``done`` ended (already stored) on ``turn``; True if
+    the model should now be asked again (some call ran or was declined: calls of tools chatrepl
+    does not have are only answered). ``rounds``: answers with calls so far in this turn, this
+    one included. A cancellation (Ctrl-C) cancels the call under way, stores it as interrupted
+    and the calls left as not run, and goes on up."""
     if done is None or done.finish_reason not in ("stop", "tool_calls") or not done.tool_calls:
         return False
     calls = done.tool_calls
@@ -90,9 +114,10 @@ async def run_calls(ctx: Context, done: Done | None, rounds: int, save: Save) ->
                     "(max_tool_rounds); the last calls were not run")
         return False
     answered = False
+    allowed = list(turn.thread.settings.tools_allowed)  # "always" adds to it as it goes
     for n, call in enumerate(calls):
         try:
-            outcome = await _one(ctx, call, save)
+            outcome = await _one(ctx, turn, call, save, allowed)
         except asyncio.CancelledError:
             for rest in calls[n + 1:]:
                 save(tool_message(rest.id, STOPPED))
@@ -105,13 +130,14 @@ async def run_calls(ctx: Context, done: Done | None, rounds: int, save: Save) ->
     return answered
 
 
-async def _one(ctx: Context, call: ToolCall, save: Save) -> bool | None:
+async def _one(ctx: Session, turn: Turn, call: ToolCall, save: Save,
+               allowed: list[str]) -> bool | None:
     """One call, answered by one stored tool message: True if it ran or the user declined it,
     False if there is no such tool, None if the user stopped the loop."""
     name = call.name
     box = ctx.tools
     tool = box.find(name) if box is not None else None
-    if box is None or tool is None or not is_on(tool, switches(ctx)):
+    if box is None or tool is None or not is_on(tool, switches(turn.thread.settings)):
         save(tool_message(call.id, NOT_RUN.format(name)))
         return False
     arguments, problem = _arguments(call.arguments)
@@ -120,7 +146,7 @@ async def _one(ctx: Context, call: ToolCall, save: Save) -> bool | None:
         save(tool_message(call.id, f"not run: {problem}"))
         return True
     try:
-        choice = await _approval(ctx, tool)
+        choice = await _approval(ctx, tool, allowed)
     except asyncio.CancelledError:  # SIGTERM, SIGHUP at the question: answered all the same
         save(tool_message(call.id, STOPPED))
         raise
@@ -149,23 +175,24 @@ def _arguments(raw: str) -> tuple[dict[str, Any], str | None]:
     return value, None
 
 
-def _show_call(ctx: Context, tool: Tool, call: ToolCall) -> None:
+def _show_call(ctx: Session, tool: Tool, call: ToolCall) -> None:
     """The call as /history shows it (the stored call, its tool's name beside it)."""
     ctx.ui.message(Message("assistant", "", fields=api_fields([call]),
                            meta={TOOL_NAMES: {tool.api_name: tool.shown}}))
 
 
-async def _approval(ctx: Context, tool: Tool) -> str:
+async def _approval(ctx: Session, tool: Tool, allowed: list[str]) -> str:
     """y (run), n (decline), or "" (stop); "a" runs it and always allows it in this thread."""
-    allowed = ctx.thread.settings.tools_allowed
     if (ctx.tools is not None and ctx.tools.approves(tool)) or tool.shown in allowed:
         return "y"
     choice = await ctx.choose(f"run {clean_line(tool.shown)}? [y]es, [n]o, [a]lways in this "
                               "thread: ")
     if choice == "a":
+        allowed.append(tool.shown)
         settings = ctx.thread.settings  # read again: the question may have waited long
-        ctx.save_settings(replace(settings,
-                                  tools_allowed=(*settings.tools_allowed, tool.shown)))
+        if tool.shown not in settings.tools_allowed:
+            ctx.save_settings(replace(settings,
+                                      tools_allowed=(*settings.tools_allowed, tool.shown)))
         return "y"
     return choice
 
