@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from repl import attachments, window, wire
+from repl import attachments, calls, window, wire
 from repl.apierrors import blank_answer
 from repl.context import Context
 from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, UnsavedError
@@ -25,7 +25,6 @@ from repl.render.ui import Streamer
 from repl.replay import Replay
 from repl.thread import ERROR, INTERRUPTED, TOOL_NAMES, TRUNCATED, Message, Part, ThreadInfo, Usage
 from repl.toolcalls import ToolCall, api_fields
-from repl.tools import loop as tools
 from repl.turn import Turn
 from repl.turn import plan as planned
 
@@ -49,7 +48,7 @@ async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = ()) -> No
     name, model = info.name, ctx.model_for(info)
     attached = attachments.load_all(ctx.staged, ctx.config.attach)  # read now, as they are now
     parts = (*attachments.user_parts(text, attached), *carried) if attached or carried else None
-    history = tools.settle(ctx.store.messages(name), functools.partial(_save, ctx, name))
+    history = calls.settle(ctx.store.messages(name), functools.partial(_save, ctx, name))
     message = Message("user", text, model=model, parts=parts)
     question = replace(_save(ctx, name, message), parts=parts)  # sent as built, whatever is kept
     ctx.staged.clear()
@@ -61,11 +60,11 @@ async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = ()) -> No
 
 async def answer(ctx: Context, history: list[Message]) -> None:
     """Stream the model's answer to ``history`` (fitted into its context window) and save it;
-    while it calls tools, run them (repl/tools/loop.py) and ask again with their results.
+    while it calls tools, run them (repl/calls.py) and ask again with their results.
     A question left without any answer: its error says how to send it again."""
     turn = await _turn(ctx, ctx.thread)
     try:
-        await tools.ready(ctx)
+        await calls.ready(ctx)
     except asyncio.CancelledError:  # Ctrl-C while the MCP servers start: as before an answer
         ctx.ui.info(_interrupted(ctx, began=False))
         raise
@@ -76,7 +75,7 @@ async def answer(ctx: Context, history: list[Message]) -> None:
             e.resend = not e.partial  # said by its line, in the REPL
             raise
         save = functools.partial(_save, ctx, turn.name)
-        if not await tools.run_calls(ctx, turn, done, rounds, save):
+        if not await calls.run_calls(ctx, turn, done, rounds, save):
             return
         history = ctx.store.messages(turn.name)
         # the next request: the thread as it is now (a tool "always" allowed), the same client
@@ -204,7 +203,7 @@ async def _stream(ctx: Context, turn: Turn, payload: list[dict[str, Any]],
         # attachments are stored once per SHA-256: their bytes go back in only now
         async for event in turn.sender.stream(ctx.store.expand(payload), model,
                                               settings=dict(turn.settings),
-                                              tools=tools.offered(ctx.tools, turn),
+                                              tools=calls.offered(ctx.tools, turn),
                                               replays=replayed):
             if isinstance(event, Delta):
                 parts.append(event.text)
@@ -223,9 +222,9 @@ async def _stream(ctx: Context, turn: Turn, payload: list[dict[str, Any]],
         raise
     finally:
         painter.cancel()
-        calls = done.tool_calls if done else calling
-        answer = Answer("".join(parts), "".join(thought), model, status, done, calls,
-                        tools.names(ctx.tools, calls))
+        made = done.tool_calls if done else calling
+        answer = Answer("".join(parts), "".join(thought), model, status, done, made,
+                        calls.names(ctx.tools, made))
         status, note = _ending(ctx, answer)
         try:
             # saved before anything is drawn: the terminal may be gone (SIGHUP, a closed pipe)
@@ -297,7 +296,7 @@ THINK = re.compile(r"\s*<think>(.*?)</think>\s*", re.S)
 
 
 def _save_answer(ctx: Context, answer: Answer) -> None:
-    """Save the answer, its tool calls in it: each gets its result from repl/tools/loop.py,
+    """Save the answer, its tool calls in it: each gets its result from repl/calls.py,
     or, in an answer cut short, at once, saying it was not run."""
     message = answer.message()
     if not (message.content or message.fields or message.reasoning) and answer.status is not None:
@@ -306,7 +305,7 @@ def _save_answer(ctx: Context, answer: Answer) -> None:
     _save(ctx, name, message)
     if answer.status is not None:  # cut short: its calls are not run, said at once
         for call in answer.calls:
-            _save(ctx, name, tools.tool_message(call.id, CUT_SHORT))
+            _save(ctx, name, calls.tool_message(call.id, CUT_SHORT))
 
 
 def _save(ctx: Context, name: str, message: Message) -> Message:
