@@ -13,7 +13,7 @@ from repl.attachments import AttachError
 from repl.context import Context
 from repl.errors import CommandError
 from repl.importers import counted
-from repl.thread import Message, ThreadInfo
+from repl.thread import Message, ThreadInfo, turn_starts
 from repl.tree import Tree
 
 
@@ -21,7 +21,7 @@ def last_turns(messages: list[Message], turns: int) -> list[Message]:
     """The tail of ``messages`` that holds the last ``turns`` user messages and their answers."""
     if turns <= 0:
         return []
-    starts = [i for i, m in enumerate(messages) if m.role == "user"]
+    starts = turn_starts(messages)
     if len(starts) <= turns:
         return messages
     return messages[starts[-turns]:]

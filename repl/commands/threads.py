@@ -9,7 +9,7 @@ from repl.commands.registry import CommandError, command
 from repl.context import DEFAULT_THREAD, Context
 from repl.importers import counted
 from repl.services import last_turns, listed, marks, show_opened
-from repl.thread import free_name, validate_name
+from repl.thread import free_name, turn_starts, validate_name
 from repl.titles import date_name
 
 
@@ -92,7 +92,7 @@ async def history(ctx: Context, arg: str) -> None:
         raise CommandError("usage: /history [N], N a number of turns")
     turns = int(arg) if arg else 5
     messages = ctx.store.messages(ctx.thread.name)
-    starts = [i for i, m in enumerate(messages) if m.role == "user"]
+    starts = turn_starts(messages)
     if not messages:
         ctx.ui.info("no messages yet")
         return
@@ -145,7 +145,7 @@ async def fork(ctx: Context, arg: str) -> None:
     upto = None
     if turn is not None:
         messages = ctx.store.messages(source)
-        users = [i for i, m in enumerate(messages) if m.role == "user"]
+        users = turn_starts(messages)
         if not 1 <= turn <= len(users):
             raise CommandError(f"no turn {turn}: this thread has turns 1 to {len(users)} "
                                "(/history shows them)" if users else
@@ -184,7 +184,7 @@ async def goto(ctx: Context, arg: str) -> None:
     hit = ctx.hits[int(arg) - 1]
     ctx.open(hit.thread)
     messages = ctx.store.messages(hit.thread)
-    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    users = turn_starts(messages)
     start = users[hit.turn - 1] if hit.turn <= len(users) else 0
     end = users[hit.turn] if hit.turn < len(users) else len(messages)
     ctx.ui.info(f"thread {hit.thread!r} · turn {hit.turn} of {len(users)} · model {ctx.model}")
