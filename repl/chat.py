@@ -225,7 +225,7 @@ async def _stream(ctx: Context, turn: Turn, payload: list[dict[str, Any]],
         made = done.tool_calls if done else calling
         answer = Answer("".join(parts), "".join(thought), model, status, done, made,
                         calls.names(ctx.tools, made))
-        status, note = _ending(ctx, answer)
+        status, note = _ending(ctx, answer, turn.settings.get("max_tokens"))
         try:
             # saved before anything is drawn: the terminal may be gone (SIGHUP, a closed pipe)
             if status != BLANK:
@@ -240,9 +240,15 @@ async def _stream(ctx: Context, turn: Turn, payload: list[dict[str, Any]],
 BLANK = "blank"  # an answer that ended normally with no text and no tool call: a failure
 
 
-def _ending(ctx: Context, answer: Answer) -> tuple[str | None, str | None]:
-    """How the answer ended: its status (as stored, or BLANK) and the note shown under it."""
+def _ending(ctx: Context, answer: Answer, cap: object = None) -> tuple[str | None, str | None]:
+    """How the answer ended: its status (as stored, or BLANK) and the note shown under it.
+    ``cap``: the request's max_tokens; an answer said complete that used all of it was cut
+    there (transformers serve's Responses API says "completed")."""
     done, status = answer.done, answer.status
+    used = done.usage.completion_tokens if done is not None else None
+    if (done is not None and done.finish_reason == "stop" and isinstance(cap, int) and cap
+            and used is not None and used >= cap and not answer.calls):
+        done = replace(done, finish_reason="length")
     if status is None and done is not None and done.finish_reason in ("stop", "tool_calls"):
         message = answer.message()
         return (BLANK if not (message.content.strip() or answer.calls) else None), None
