@@ -31,7 +31,7 @@ from store import fill, text
 
 from repl import config as config_mod
 from repl.app import App
-from repl.context import Context
+from repl.context import Context, World
 from repl.endpoints import Endpoints
 from repl.render import UI
 from repl.store import ThreadStore
@@ -57,8 +57,8 @@ async def measure(make: Callable[[Path], ThreadStore]
         fill(store, "long", MESSAGES)
         config = config_mod.load(model="gpt-4o-mini")
         ui = UI(Console(file=io.StringIO(), width=100))
-        ctx = Context(store=BufferedStore(store), ui=ui, config=config,
-                      endpoints=Endpoints(config))
+        ctx = Context(world=World(store=BufferedStore(store), ui=ui, config=config,
+                                  endpoints=Endpoints(config)))
         ctx.open("long")
         app = App(ctx, input=pipe, output=DummyOutput())
         app._bar = app._bar_parts()

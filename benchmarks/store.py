@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 
 from repl import config as config_mod
-from repl.context import Context
+from repl.context import Context, World
 from repl.endpoints import Endpoints
 from repl.render import UI
 from repl.services import show_opened
@@ -79,7 +79,8 @@ def median_ms(action: Callable[[], object], runs: int) -> float:
 def context(store: ThreadStore) -> Context:
     ui = UI(Console(file=io.StringIO(), force_terminal=True, width=100))
     config = config_mod.load()
-    return Context(store=BufferedStore(store), ui=ui, config=config, endpoints=Endpoints(config))
+    return Context(world=World(store=BufferedStore(store), ui=ui, config=config,
+                               endpoints=Endpoints(config)))
 
 
 def measure(name: str, make: Callable[[Path], ThreadStore]) -> list[tuple[str, str]]:

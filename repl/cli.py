@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from repl import config as config_mod
-    from repl.context import Context
+    from repl.context import Context, World
     from repl.endpoints import Endpoints
     from repl.render import UI
     from repl.store import open_store
@@ -131,9 +131,9 @@ def _run(args: argparse.Namespace) -> int:
         err = Console(stderr=True, highlight=False)
         ui = UI(Console(highlight=False, emoji=False), err=err, code_theme=config.code_theme,
                 math=config.math, term=config.term)
-        ctx = Context(store=store, ui=ui, config=config,
-                      endpoints=Endpoints(config, state=store), run_settings=options,
-                      clock=time.time)
+        world = World(store=store, ui=ui, config=config,
+                      endpoints=Endpoints(config, state=store), clock=time.time)
+        ctx = Context(world=world, run_settings=options)
         if store.recovered:
             ui.warn(store.recovered.describe())
         if args.list:
@@ -154,7 +154,8 @@ def _run(args: argparse.Namespace) -> int:
         if prompt is not None:  # stdout is for the answer only; no one to ask: ctx's defaults
             ui = UI(ui.console, err=err, notes=err, code_theme=config.code_theme,
                     math=config.math, term=config.term)
-            return asyncio.run(_one_shot(replace(ctx, ui=ui), args, prompt))
+            return asyncio.run(_one_shot(replace(ctx, world=replace(world, ui=ui)), args,
+                                         prompt))
         return asyncio.run(_repl(ctx, args, config))
     finally:
         _close(store)
@@ -326,9 +327,9 @@ async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
     edit = LineEditor(input=input, output=output, mode=config.editing_mode)
     toolbox = Toolbox(config.mcp, timeout=config.tool_timeout, log_path=config.mcp_log_path)
     history = _history(ctx, config, file_history)
-    ctx = replace(ctx, ask=ask, choose=ask.choose, edit=edit,
-                  external_edit=ExternalEditor(config.editor), interactive=True, tools=toolbox,
-                  typed=history)
+    ctx = replace(ctx, world=replace(ctx.world, ask=ask, choose=ask.choose, edit=edit,
+                                     external_edit=ExternalEditor(config.editor),
+                                     interactive=True, tools=toolbox, typed=history))
     app = App(ctx, input=input, output=output, history=history)
     start_tools(ctx)  # in the background
     try:

@@ -1,6 +1,10 @@
-"""The session: the outside world it was given (store, UI, config, client, prompts, clock) and the
-state it owns: which thread is current, and the files staged for the next message. ``ctx.thread``
-is read through the store on every use, so it can never be stale; nothing needs refreshing."""
+"""The session, in two parts: the ``World`` it is given, built once by cli.py and never changed
+while it runs (store, screen, config, endpoints, the user's prompts and editor, clock, MCP
+servers, input history), and the ``Context`` that owns the session's state: which thread is
+current, -m and -o for this run, the files staged for the next message, the last search. A
+request reads neither as it goes: it is resolved once into a ``Turn`` (repl/turn.py).
+``ctx.thread`` is read through the store on every use, so it can never be stale.
+"""
 
 from __future__ import annotations
 
@@ -56,8 +60,10 @@ async def no_choice(question: str) -> str:
     return "n"
 
 
-@dataclass(kw_only=True)
-class Context:
+@dataclass(frozen=True, kw_only=True)
+class World:
+    """What a session is given (cli.py builds it once; tests and benchmarks, their own)."""
+
     store: BufferedStore
     ui: UI
     config: Config
@@ -70,6 +76,13 @@ class Context:
     choose: Choose = no_choice
     tools: Toolbox | None = None  # the MCP servers (repl/tools), started by the REPL
     typed: Typed | None = None  # the input history, in the REPL
+
+
+@dataclass(kw_only=True)
+class Context:
+    """The session's state, over its ``world`` (whose parts it lends: ``ctx.store``...)."""
+
+    world: World
     hits: list[Hit] = field(default_factory=list)  # the last /search results, for /goto
     model_override: str | None = None  # -m for this run, until /model chooses another
     run_settings: dict[str, Any] = field(default_factory=dict)  # -o KEY=VALUE, for this run
@@ -77,6 +90,54 @@ class Context:
     staged: list[Path] = field(default_factory=list)
     _current: str | None = field(default=None, init=False, repr=False)
     _last_read: ThreadInfo | None = field(default=None, init=False, repr=False)
+
+    @property
+    def store(self) -> BufferedStore:
+        return self.world.store
+
+    @property
+    def ui(self) -> UI:
+        return self.world.ui
+
+    @property
+    def config(self) -> Config:
+        return self.world.config
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return self.world.endpoints
+
+    @property
+    def ask(self) -> Ask:
+        return self.world.ask
+
+    @property
+    def edit(self) -> Edit:
+        return self.world.edit
+
+    @property
+    def external_edit(self) -> ExternalEdit:
+        return self.world.external_edit
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.world.clock
+
+    @property
+    def interactive(self) -> bool:
+        return self.world.interactive
+
+    @property
+    def choose(self) -> Choose:
+        return self.world.choose
+
+    @property
+    def tools(self) -> Toolbox | None:
+        return self.world.tools
+
+    @property
+    def typed(self) -> Typed | None:
+        return self.world.typed
 
     def __post_init__(self) -> None:
         if self.model_override is None:  # none given: the run's -m

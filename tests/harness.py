@@ -15,7 +15,7 @@ from rich.console import Console
 
 from repl import config as config_mod
 from repl.app import App
-from repl.context import Context
+from repl.context import Context, World
 from repl.endpoints import Endpoints
 from repl.input_history import InputHistory
 from repl.prompts import ExternalEditor, LineEditor, YesNo
@@ -57,16 +57,23 @@ class Session:
                               state=self.store, **({} if key_timeout is None else
                                                    {"key_timeout": key_timeout}))
         ui = UI(console, term="xterm", math=self.config.math)
-        self.ctx = Context(store=self.store, ui=ui, config=self.config,
-                           endpoints=endpoints, run_settings=dict(run_settings or {}), ask=ask,
-                           edit=edit, external_edit=ExternalEditor(self.config.editor),
-                           clock=clock, interactive=True, typed=typed)
+        world = World(store=self.store, ui=ui, config=self.config, endpoints=endpoints,
+                      ask=ask, edit=edit, external_edit=ExternalEditor(self.config.editor),
+                      clock=clock, interactive=True, typed=typed)
+        self.ctx = Context(world=world, run_settings=dict(run_settings or {}))
         self.app = App(self.ctx, input=self.pipe, output=output, history=typed)
         self._ready = asyncio.Event()
         self.prompts = 0
         for session in (self.app.session, ask.session, edit.session):
             self._count_prompts(session)
         self.task: asyncio.Task[None] | None = None
+
+    def given(self, **parts: Any) -> None:
+        """The session's world with ``parts`` in place (a toolbox, another prompt...), as
+        cli.py builds the REPL's."""
+        from dataclasses import replace
+
+        self.ctx.world = replace(self.ctx.world, **parts)
 
     def _count_prompts(self, session: Any) -> None:
         original = session.prompt_async

@@ -30,7 +30,7 @@ def asking(s: Session) -> list[str]:
         asked.append(question)
         return await real(question)
 
-    s.ctx.ask = ask
+    s.given(ask=ask)
     return asked
 
 

@@ -20,7 +20,7 @@ from test_window import configure, seed
 from repl import config as config_mod
 from repl import meter, window
 from repl.app import asked
-from repl.context import Context
+from repl.context import Context, World
 from repl.endpoints import Endpoints
 from repl.render import UI
 from repl.store import open_store
@@ -205,8 +205,8 @@ def test_a_command_being_typed_is_not_a_question(api_env: dict[str, str],
 def test_a_model_override_given_to_the_context_is_kept(api_env: dict[str, str]) -> None:
     config = config_mod.load(model="from-config")
     store = BufferedStore(open_store(config.store, config.data_dir))
-    made = [Context(store=store, ui=UI(Console()), config=config,
-                    endpoints=Endpoints(config), **given) for given in
+    world = World(store=store, ui=UI(Console()), config=config, endpoints=Endpoints(config))
+    made = [Context(world=world, **given) for given in
             ({"model_override": "given"}, {})]
     assert [ctx.model_override for ctx in made] == ["given", "from-config"]
     store.close()

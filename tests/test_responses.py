@@ -113,7 +113,7 @@ def test_server_state_chains_from_the_right_response_through_retry_undo_and_edit
         await s.line("three")
         assert server.requests[3]["previous_response_id"] == "resp_1"
         assert server.requests[3]["input"] == [message("user", "three")]
-        s.ctx.edit = lambda text: _done("four")  # type: ignore[assignment]
+        s.given(edit=lambda text: _done("four"))
         await s.line("/edit")
         assert server.requests[4]["previous_response_id"] == "resp_1"
         assert server.requests[4]["input"] == [message("user", "four")]

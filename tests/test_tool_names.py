@@ -56,9 +56,9 @@ class Screen:
 async def session(screen: Screen | None = None) -> Session:
     """The App with its MCP servers started as the REPL starts them, once they are up."""
     s = Session(output=screen.output if screen else None)
-    s.ctx.choose = s.ctx.ask.choose  # type: ignore[attr-defined]
-    s.ctx.tools = Toolbox(s.config.mcp, timeout=s.config.tool_timeout,
-                          log_path=s.config.mcp_log_path)
+    s.given(choose=s.ctx.ask.choose,  # type: ignore[attr-defined]
+            tools=Toolbox(s.config.mcp, timeout=s.config.tool_timeout,
+                          log_path=s.config.mcp_log_path))
     start_tools(s.ctx)
     await s.start("t")
     box = s.ctx.tools

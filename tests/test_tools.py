@@ -49,9 +49,9 @@ def calc(isolated: dict[str, str], extra: str = "", *, approve: str = "") -> Pat
 async def session(thread: str = "t") -> Session:
     """The App with its MCP servers started as the REPL starts them, once they are up."""
     s = Session()
-    s.ctx.choose = s.ctx.ask.choose  # type: ignore[attr-defined]
-    s.ctx.tools = Toolbox(s.config.mcp, timeout=s.config.tool_timeout,
-                          log_path=s.config.mcp_log_path)
+    s.given(choose=s.ctx.ask.choose,  # type: ignore[attr-defined]
+            tools=Toolbox(s.config.mcp, timeout=s.config.tool_timeout,
+                          log_path=s.config.mcp_log_path))
     start_tools(s.ctx)
     await s.start(thread)
     box = s.ctx.tools
@@ -527,8 +527,8 @@ def test_a_server_that_hangs_at_start_never_delays_the_prompt_and_one_message_on
 
     async def go() -> None:
         s = Session()
-        s.ctx.tools = Toolbox(s.config.mcp, timeout=1, log_path=s.config.mcp_log_path,
-                              start_wait=0.3)
+        s.given(tools=Toolbox(s.config.mcp, timeout=1, log_path=s.config.mcp_log_path,
+                              start_wait=0.3))
         start_tools(s.ctx)
         began = time.monotonic()
         await s.start("t")

@@ -37,10 +37,10 @@ def command(name: str, *args: str) -> str:
 async def starting(*, start_wait: float = 15, clock: float | None = None) -> Session:
     """The App with its servers starting as the REPL starts them, not waited for."""
     s = Session()
-    s.ctx.choose = s.ctx.ask.choose  # type: ignore[attr-defined]
-    s.ctx.tools = Toolbox(s.config.mcp, timeout=s.config.tool_timeout,
+    s.given(choose=s.ctx.ask.choose,  # type: ignore[attr-defined]
+            tools=Toolbox(s.config.mcp, timeout=s.config.tool_timeout,
                           log_path=s.config.mcp_log_path, start_wait=start_wait,
-                          **({} if clock is None else {"clock": lambda: clock}))
+                          **({} if clock is None else {"clock": lambda: clock})))
     start_tools(s.ctx)
     return await s.start("t")
 
