@@ -139,7 +139,8 @@ def _read_whole(damaged: Path, wanted: dict[str, shapes.Shape]) -> dict[str, Row
         for table, shape in wanted.items():
             try:
                 found[table] = _whole(source, table, shape.columns)
-            except (sqlite3.DatabaseError, UnicodeDecodeError):  # read off its pages instead
+            # read off its pages instead (MemoryError: SQLite's NOMEM, a damaged page's sizes)
+            except (sqlite3.DatabaseError, UnicodeDecodeError, MemoryError):
                 continue
     finally:
         source.close()

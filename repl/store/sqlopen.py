@@ -58,6 +58,9 @@ def connect(path: Path) -> sqlite3.Connection:
     except UnicodeDecodeError:  # SQLite's error (or a row) holds the damaged bytes themselves
         db.close()
         raise Damaged("it holds damaged text, bytes that are not UTF-8") from None
+    except MemoryError:  # SQLITE_NOMEM: a damaged page's sizes ask for more than there is
+        db.close()
+        raise Damaged("a damaged page made SQLite run out of memory reading it") from None
     except BaseException:
         db.close()
         raise
