@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 
 from repl import config as config_mod
-from repl.commands.threads import show_opened
 from repl.context import Context
 from repl.endpoints import Endpoints
 from repl.render import UI
+from repl.services import show_opened
 from repl.store import ThreadStore
 from repl.store.buffered import BufferedStore
 from repl.thread import Message

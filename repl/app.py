@@ -28,9 +28,6 @@ from prompt_toolkit.styles import Style
 
 from repl import chat, files, meter, titles
 from repl.commands import dispatch, parse
-from repl.commands.attach import stage
-from repl.commands.settings import apply_preset
-from repl.commands.threads import show_opened
 from repl.completion import CommandCompleter
 from repl.context import Context
 from repl.errors import ChatreplError
@@ -40,6 +37,7 @@ from repl.prompts import continuation
 from repl.redaction import scrub
 from repl.render.terminal import QuietInput, terminal_gone
 from repl.sanitize import clean_line
+from repl.services import apply_preset, show_opened, stage
 from repl.signals import STOP_SIGNALS, handling
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from repl import attachments, continuation, window, wire
+from repl import attachments, calls, continuation, window, wire
 from repl.apierrors import blank_answer
 from repl.context import Context
 from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, UnsavedError
@@ -35,7 +35,6 @@ from repl.thread import (
     Usage,
 )
 from repl.toolcalls import ToolCall, api_fields
-from repl.tools import loop as tools
 from repl.tree import tag
 from repl.turn import Turn
 from repl.turn import plan as planned
@@ -60,7 +59,7 @@ async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = ()) -> No
     name, model = info.name, ctx.model_for(info)
     attached = attachments.load_all(ctx.staged, ctx.config.attach)  # read now, as they are now
     parts = (*attachments.user_parts(text, attached), *carried) if attached or carried else None
-    history = tools.settle(ctx.store.messages(name), functools.partial(_save, ctx, name))
+    history = calls.settle(ctx.store.messages(name), functools.partial(_save, ctx, name))
     message = Message("user", text, model=model, parts=parts)
     question = replace(_save(ctx, name, message), parts=parts)  # sent as built, whatever is kept
     ctx.staged.clear()
@@ -73,7 +72,7 @@ async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = ()) -> No
 async def answer(ctx: Context, history: list[Message], *,
                  resumed: Message | None = None) -> None:
     """Stream the model's answer to ``history`` (fitted into its context window) and save it;
-    while it calls tools, run them (repl/tools/loop.py) and ask again with their results.
+    while it calls tools, run them (repl/calls.py) and ask again with their results.
     A question left without any answer: its error says how to send it again. ``resumed``: an
     answer cut short, the last of ``history``, to go on with (/continue): the rest streams in
     after it and the whole is stored as a version of it (the partial hidden as it is)."""
@@ -85,7 +84,7 @@ async def answer(ctx: Context, history: list[Message], *,
         joining = continuation.Joining(resumed, how)
         history = joining.messages(history)
     try:
-        await tools.ready(ctx)
+        await calls.ready(ctx)
     except asyncio.CancelledError:  # Ctrl-C while the MCP servers start: as before an answer
         ctx.ui.info(_interrupted(ctx, began=False))
         raise
@@ -96,7 +95,7 @@ async def answer(ctx: Context, history: list[Message], *,
             e.resend = not e.partial  # said by its line, in the REPL
             raise
         save = functools.partial(_save, ctx, turn.name)
-        if not await tools.run_calls(ctx, turn, done, rounds, save):
+        if not await calls.run_calls(ctx, turn, done, rounds, save):
             return
         history, joining = ctx.store.messages(turn.name), None
         # the next request: the thread as it is now (a tool "always" allowed), the same client
@@ -230,7 +229,7 @@ async def _stream(ctx: Context, turn: Turn, payload: list[dict[str, Any]],
         # attachments are stored once per SHA-256: their bytes go back in only now
         async for event in turn.sender.stream(ctx.store.expand(payload), model,
                                               settings=settings,
-                                              tools=tools.offered(ctx.tools, turn),
+                                              tools=calls.offered(ctx.tools, turn),
                                               replays=replayed):
             if isinstance(event, Delta):
                 text = joining.feed(event.text) if joining else event.text
@@ -253,10 +252,10 @@ async def _stream(ctx: Context, turn: Turn, payload: list[dict[str, Any]],
         if joining is not None:  # what was held back, in case it repeated the partial's end
             parts.append(rest := joining.flush())
             view.feed(rest)
-        calls = done.tool_calls if done else calling
-        answer = Answer("".join(parts), "".join(thought), model, status, done, calls,
-                        tools.names(ctx.tools, calls))
-        status, note = _ending(ctx, answer, joining)
+        made = done.tool_calls if done else calling
+        answer = Answer("".join(parts), "".join(thought), model, status, done, made,
+                        calls.names(ctx.tools, made))
+        status, note = _ending(ctx, answer, turn.settings.get("max_tokens"), joining)
         try:
             # saved before anything is drawn: the terminal may be gone (SIGHUP, a closed pipe)
             if status != BLANK:
@@ -271,11 +270,17 @@ async def _stream(ctx: Context, turn: Turn, payload: list[dict[str, Any]],
 BLANK = "blank"  # an answer that ended normally with no text and no tool call: a failure
 
 
-def _ending(ctx: Context, answer: Answer, joining: continuation.Joining | None = None
-            ) -> tuple[str | None, str | None]:
-    """How the answer ended: its status (as stored, or BLANK) and the note shown under it. The
-    rest of a partial may be nothing: the partial was finished."""
+def _ending(ctx: Context, answer: Answer, cap: object = None,
+            joining: continuation.Joining | None = None) -> tuple[str | None, str | None]:
+    """How the answer ended: its status (as stored, or BLANK) and the note shown under it.
+    ``cap``: the request's max_tokens; an answer said complete that used all of it was cut
+    there (transformers serve's Responses API says "completed"). The rest of a partial may be
+    nothing: the partial was finished."""
     done, status = answer.done, answer.status
+    used = done.usage.completion_tokens if done is not None else None
+    if (done is not None and done.finish_reason == "stop" and isinstance(cap, int) and cap
+            and used is not None and used >= cap and not answer.calls):
+        done = replace(done, finish_reason="length")
     if status is None and done is not None and done.finish_reason in ("stop", "tool_calls"):
         message = answer.message()
         empty = not (message.content.strip() or answer.calls) and joining is None
@@ -331,7 +336,7 @@ THINK = re.compile(r"\s*<think>(.*?)</think>\s*", re.S)
 
 def _save_answer(ctx: Context, answer: Answer,
                  joining: continuation.Joining | None = None) -> None:
-    """Save the answer, its tool calls in it: each gets its result from repl/tools/loop.py,
+    """Save the answer, its tool calls in it: each gets its result from repl/calls.py,
     or, in an answer cut short, at once, saying it was not run. The rest of a partial is saved
     joined to it, as its next version: the partial hidden, in the same place."""
     message = answer.message()
@@ -346,7 +351,7 @@ def _save_answer(ctx: Context, answer: Answer,
     _save(ctx, name, message)
     if answer.status is not None:  # cut short: its calls are not run, said at once
         for call in answer.calls:
-            _save(ctx, name, tools.tool_message(call.id, CUT_SHORT))
+            _save(ctx, name, calls.tool_message(call.id, CUT_SHORT))
 
 
 def _save(ctx: Context, name: str, message: Message) -> Message:

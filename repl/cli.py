@@ -137,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
         if store.recovered:
             ui.warn(store.recovered.describe())
         if args.list:
-            from repl.commands.threads import listed
+            from repl.services import listed
 
             ui.threads(listed(ctx, store.list_threads()),
                        current=store.get_state("last_thread"), default_model=config.model)
@@ -297,7 +297,7 @@ async def _one_shot(ctx: Context, args: argparse.Namespace, prompt: str) -> int:
     attachments.check_all(staged, ctx.config.attach)  # before a thread is made or chosen
     ctx.open(ctx.initial_thread(args.thread), system=args.system)
     if args.preset:
-        from repl.commands.settings import apply_preset
+        from repl.services import apply_preset
 
         apply_preset(ctx, args.preset, system=args.system, model=args.model or None)
     ctx.staged.extend(staged)
@@ -317,8 +317,8 @@ async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
     from prompt_toolkit.output import create_output
 
     from repl.app import App, file_history
-    from repl.commands import tools
     from repl.prompts import ExternalEditor, LineEditor, YesNo
+    from repl.services import start_tools
     from repl.tools.toolbox import Toolbox
 
     input, output = create_input(), create_output()
@@ -330,7 +330,7 @@ async def _repl(ctx: Context, args: argparse.Namespace, config: Config) -> int:
                   external_edit=ExternalEditor(config.editor), interactive=True, tools=toolbox,
                   typed=history)
     app = App(ctx, input=input, output=output, history=history)
-    tools.start(ctx)  # in the background
+    start_tools(ctx)  # in the background
     try:
         await app.run(args.thread, system=args.system, preset=args.preset,
                       attach=_attached(args.attach))  # for the first message

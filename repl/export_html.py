@@ -27,7 +27,7 @@ from repl.export import Expand, covered
 from repl.export_style import css
 from repl.parts import attachment, names_of
 from repl.texspan import CLOSERS, DISPLAY, span
-from repl.thread import SUMMARY, Message, ThreadInfo, tool_names
+from repl.thread import EDITED_BY_USER, SUMMARY, Message, ThreadInfo, tool_names
 from repl.toolcalls import ToolCall
 
 # No request, no script, no form, no <base>: even markup that escaped the escaping stays inert.
@@ -43,12 +43,14 @@ _ROLES = {"user": "You", "assistant": "Assistant", "system": "System", "tool": "
 
 
 def to_html(info: ThreadInfo, messages: Sequence[Message], *, now: float,
-            expand: Expand | None = None) -> str:
+            expand: Expand | None = None, marks: Mapping[int, str] | None = None) -> str:
     """The page. ``expand`` (the store's) puts the attachments' bytes back, for the images;
-    without it an attachment is named, never shown."""
+    without it an attachment is named, never shown. ``marks``: by message id, the ``‹2/3›`` of
+    a question or answer that has other versions (tree.Tree.marks)."""
     images = _images(messages, expand)
     calls = _call_names(messages)
-    body = [_message(m, messages, images.get(i, ()), calls) for i, m in enumerate(messages)]
+    body = [_message(m, messages, images.get(i, ()), calls, (marks or {}).get(m.id or 0, ""))
+            for i, m in enumerate(messages)]
     system = (_block("system", "System prompt", _plain(info.system), open_=True)
               if info.system else "")
     return PAGE.format(csp=CSP, title=escape(info.name), css=css(), head=_head(info, now,
@@ -97,15 +99,19 @@ def _time(timestamp: float) -> str:
 # -- messages ------------------------------------------------------------------------------------
 
 def _message(m: Message, messages: Sequence[Message], images: Sequence[str | None],
-             calls: Mapping[str, str]) -> str:
-    """One message as an <article>: a header (who, which model, when, how it ended), what it
-    holds beside its text, then the text."""
+             calls: Mapping[str, str], mark: str = "") -> str:
+    """One message as an <article>: a header (who, which model, when, which version, how it
+    ended), what it holds beside its text, then the text."""
     label, inner = _ROLES.get(m.role, m.role.capitalize()), []
     if m.role == SUMMARY:
         n = covered(m, messages)
         label = f"Summary of the {n} message{'' if n == 1 else 's'} above, sent in their place"
     if m.role == "assistant" and m.model:
         label += f" · {m.model}"
+    if m.meta.get(EDITED_BY_USER):  # the user's correction (/edit --answer)
+        label += " · edited by the user"
+    if mark:
+        label += f" · version {mark}"
     if m.role == "tool":
         name = calls.get(str(m.fields.get("tool_call_id")))
         label += f" · {name}" if name else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,6 +255,12 @@ def last_group(hidden: list[tuple[Message, float | None]], reason: str) -> list[
 
 
 UNDONE_EDIT = f"{UNDONE}:edit"  # an /edit taken back by /undo: a version of the question before
+
+
+def turn_starts(messages: Sequence[Message]) -> list[int]:
+    """Where each turn of a conversation (visible messages) starts: the index of its question.
+    Turn N (from 1) is ``messages[starts[N - 1]:starts[N]]``."""
+    return [i for i, m in enumerate(messages) if m.role == "user"]
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ from repl.importers import (
 )
 from repl.store.buffered import BufferedStore
 from repl.thread import MAX_NAME, SUMMARY, Message, free_name, validate_name
+from repl.tree import Tree
 
 
 @dataclass
@@ -165,7 +166,9 @@ def export_text(store: BufferedStore, name: str, fmt: str) -> tuple[str, int]:
     if fmt == "html":
         from repl.export_html import to_html  # markdown-it and pygments: only when asked for
 
-        return to_html(info, messages, now=time.time(), expand=store.expand), len(messages)
+        marks = Tree.of(store.messages(name, hidden=True)).marks(messages)
+        return (to_html(info, messages, now=time.time(), expand=store.expand, marks=marks),
+                len(messages))
     return to_markdown(info, messages, now=time.time()), len(messages)
 
 

@@ -179,6 +179,9 @@ class FakeOpenAI:
         self.drop_system = False
         self.template_tokens = 0
         self.stream_usage = True  # False: stream_options.include_usage ignored (llama-cpp-python)
+        # True: an answer cut at the output limit ends as if complete ("stop", Responses
+        # "completed"), its usage at the limit (transformers serve's Responses API)
+        self.stop_at_limit = False
         self.no_responses = False  # no /v1/responses route: a 404 {"detail": "Not Found"}
         self.proxied = False  # ... as LiteLLM passes it on, naming the model group
         # what GET /v1/models lists (each entry as the server sends it) and GET /props answers
@@ -472,7 +475,8 @@ class FakeOpenAI:
                                         "max_output_tokens") if isinstance(body.get(k), int)), 0)
         room = limit * self.chars_per_token
         if isinstance(script, Reply) and limit and len(script.text) > room:
-            return replace(script, text=script.text[:room], finish="length")
+            return replace(script, text=script.text[:room],
+                           finish="stop" if self.stop_at_limit else "length")
         return script
 
     def _response_events(self, h: BaseHTTPRequestHandler, script: Script,

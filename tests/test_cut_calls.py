@@ -15,10 +15,10 @@ from typing import Any
 from fakeserver import FakeOpenAI, RawSSE, chunk
 from harness import Session
 
+from repl.calls import NOT_RUN
 from repl.chat import CUT_SHORT
 from repl.client import ChatClient
 from repl.thread import ERROR, INTERRUPTED, TRUNCATED
-from repl.tools.loop import NOT_RUN
 
 WHOLE = '{"city": "Zürich"}'
 CUT = '{"tz": "Eur'  # the second call's arguments stop mid-JSON
@@ -175,9 +175,9 @@ def test_calls_stored_in_other_shapes_are_sent_verbatim_and_each_gets_a_result(
     """An answer from an older store or another client: keys chatrepl does not know, a call of
     another type, a call without arguments. What is stored goes back as it was; each call chatrepl
     was killed before answering gets its result, read through Message.tool_calls."""
+    from repl.calls import UNFINISHED
     from repl.thread import Message
     from repl.toolcalls import ToolCall
-    from repl.tools.loop import UNFINISHED
 
     odd = [{**call("k1", "get_weather", WHOLE), "index": 0, "x_vendor": {"cached": True}},
            {"id": "k2", "type": "custom", "custom": {"name": "grep", "input": "cats"}},

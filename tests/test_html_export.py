@@ -22,7 +22,7 @@ from pathlib import Path
 
 import html_sample
 import pytest
-from fakeserver import FakeOpenAI
+from fakeserver import FakeOpenAI, Reply
 from harness import Session
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -258,6 +258,37 @@ def test_cli_and_slash_export_write_html(api_env: dict[str, str], server: FakeOp
 
     asyncio.run(go())
     assert "hello <b>there</b>" in Page((tmp_path / "slash.html").read_text()).all_text()
+
+
+def test_versions_and_a_corrected_answer_are_marked_in_the_page(
+        api_env: dict[str, str], server: FakeOpenAI, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    script = tmp_path / "editor.py"  # an editor that corrects the answer
+    script.write_text("import sys, pathlib\np = pathlib.Path(sys.argv[1])\n"
+                      "p.write_text(p.read_text().replace('Lyon', 'Paris'))\n")
+    monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
+    server.queue(Reply("first answer"), Reply("second answer"), Reply("third answer"),
+                 Reply("The capital is Lyon."))
+
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("tell me")
+        await s.line("/retry")
+        await s.line("/retry")
+        await s.line("/version 2")
+        await s.line("capital of France?")
+        await s.line("/edit --answer")
+        await s.line(f"/export {tmp_path / 't.html'}")
+        await s.quit()
+
+    asyncio.run(go())
+    page = (tmp_path / "t.html").read_text()
+    heads = [Page(h).all_text() for h in re.findall(r'<span class="who">(.*?)</span>', page)]
+    answers = [h for h in heads if h.startswith("Assistant")]
+    assert any(h.endswith("version ‹2/3›") for h in answers), heads
+    assert "second answer" in Page(page).all_text() and "third answer" not in page
+    corrected = [h for h in answers if "edited by the user" in h]
+    assert len(corrected) == 1 and "The capital is Paris." in page and "Lyon" not in page
 
 
 # -- in a real browser ---------------------------------------------------------------------------

@@ -235,11 +235,11 @@ def test_a_question_fitted_after_a_measured_thread_is_the_plan_of_the_whole(
 
 
 def test_the_tool_loop_and_the_turn_import_nothing_above_them() -> None:
-    """tools/loop.py is given the session and the Turn; it no longer reaches up for them."""
+    """repl/calls.py is given the session and the Turn; it no longer reaches up for them."""
     import subprocess
     import sys
 
-    code = ("import sys, repl.tools.loop, repl.turn; print(sorted(m for m in sys.modules if m in "
+    code = ("import sys, repl.calls, repl.turn; print(sorted(m for m in sys.modules if m in "
             "{'repl.context', 'repl.chat', 'repl.commands', 'repl.render', 'repl.app'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

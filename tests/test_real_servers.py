@@ -20,7 +20,7 @@ from harness import Session
 from repl import window, wire
 from repl.apierrors import status_error
 from repl.errors import ContextTooLongError
-from repl.thread import SUMMARY, Message
+from repl.thread import SUMMARY, TRUNCATED, Message
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 16
 TURN = "x" * 90  # ~90 characters a message: 26 tokens by the estimate
@@ -443,3 +443,26 @@ def test_the_api_is_switched_once_a_request_never_back_and_forth(
 
     run(go())
     assert server.paths == ["/v1/chat/completions", "/v1/responses"]
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_an_answer_said_complete_at_the_output_limit_is_kept_as_truncated(
+        api_env: dict[str, str], server: FakeOpenAI, isolated: dict[str, str], api: str) -> None:
+    """transformers serve's Responses API says "completed" of an answer cut at
+    max_output_tokens: an answer that used the whole limit is said and stored as cut off."""
+    configure(isolated, f'api = "{api}"\n')
+    server.stop_at_limit = True
+    server.queue(Reply("word " * 200), Reply("a short one"))
+
+    async def go() -> None:
+        s = await Session(model="m", width=300).start("t")
+        await s.line("/set max_tokens 20")
+        out = await s.line("go on at length")
+        assert "(truncated: the model reached its output limit)" in out, out
+        out = await s.line("and briefly?")
+        assert "truncated" not in out, out  # well under the limit: complete
+        assert [m.status for m in s.store.messages("t") if m.role == "assistant"] == \
+            [TRUNCATED, None]
+        await s.quit()
+
+    run(go())

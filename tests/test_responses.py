@@ -15,10 +15,10 @@ from fakeserver import ErrorEvent, Failure, FakeOpenAI, Reply, ResponseFailed
 from harness import Session
 
 from repl import responses
+from repl.calls import NOT_RUN
 from repl.client import ChatClient
 from repl.replay import Replay
 from repl.thread import ERROR, INTERRUPTED, TRUNCATED, Message
-from repl.tools.loop import NOT_RUN
 
 ENC = ["reasoning.encrypted_content"]
 

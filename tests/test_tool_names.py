@@ -18,8 +18,8 @@ from harness import Session
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.output.vt100 import Vt100_Output
 
-from repl.commands import tools as tools_cmd
 from repl.sanitize import clean_line
+from repl.services import start_tools
 from repl.tools.toolbox import STARTING, Toolbox
 
 SERVERS = Path(__file__).parent / "mcp_servers"
@@ -59,7 +59,7 @@ async def session(screen: Screen | None = None) -> Session:
     s.ctx.choose = s.ctx.ask.choose  # type: ignore[attr-defined]
     s.ctx.tools = Toolbox(s.config.mcp, timeout=s.config.tool_timeout,
                           log_path=s.config.mcp_log_path)
-    tools_cmd.start(s.ctx)
+    start_tools(s.ctx)
     await s.start("t")
     box = s.ctx.tools
     await s.until(lambda: all(v.state != STARTING for v in box.servers.values()), timeout=30)

@@ -21,11 +21,11 @@ from harness import Session
 from pty_session import MODULE, Terminal, stored, terminals
 
 from repl import config as config_mod
+from repl.calls import DECLINED, STOPPED, UNFINISHED
 from repl.client import ChatClient
-from repl.commands import tools as tools_cmd
 from repl.errors import ConfigError
+from repl.services import start_tools
 from repl.thread import INTERRUPTED
-from repl.tools.loop import DECLINED, STOPPED, UNFINISHED
 from repl.tools.toolbox import STARTING, Toolbox
 
 SERVERS = Path(__file__).parent / "mcp_servers"
@@ -52,7 +52,7 @@ async def session(thread: str = "t") -> Session:
     s.ctx.choose = s.ctx.ask.choose  # type: ignore[attr-defined]
     s.ctx.tools = Toolbox(s.config.mcp, timeout=s.config.tool_timeout,
                           log_path=s.config.mcp_log_path)
-    tools_cmd.start(s.ctx)
+    start_tools(s.ctx)
     await s.start(thread)
     box = s.ctx.tools
     await s.until(lambda: all(v.state != STARTING for v in box.servers.values()), timeout=30)
@@ -529,7 +529,7 @@ def test_a_server_that_hangs_at_start_never_delays_the_prompt_and_one_message_on
         s = Session()
         s.ctx.tools = Toolbox(s.config.mcp, timeout=1, log_path=s.config.mcp_log_path,
                               start_wait=0.3)
-        tools_cmd.start(s.ctx)
+        start_tools(s.ctx)
         began = time.monotonic()
         await s.start("t")
         assert time.monotonic() - began < 5  # the prompt; the server still starts

@@ -22,8 +22,8 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 from test_tools import ADD, calc, configure, done, sent_tools, session
 
-from repl.commands import tools as tools_cmd
 from repl.completion import CommandCompleter
+from repl.services import start_tools
 from repl.tools.toolbox import STARTING, Toolbox
 
 SERVERS = Path(__file__).parent / "mcp_servers"
@@ -41,7 +41,7 @@ async def starting(*, start_wait: float = 15, clock: float | None = None) -> Ses
     s.ctx.tools = Toolbox(s.config.mcp, timeout=s.config.tool_timeout,
                           log_path=s.config.mcp_log_path, start_wait=start_wait,
                           **({} if clock is None else {"clock": lambda: clock}))
-    tools_cmd.start(s.ctx)
+    start_tools(s.ctx)
     return await s.start("t")
 
 

@@ -12,6 +12,7 @@ from repl.attachments import AttachError
 from repl.commands.registry import CommandError, command
 from repl.context import Context
 from repl.importers import counted
+from repl.services import stage
 
 
 def words(arg: str) -> list[str]:
@@ -53,25 +54,6 @@ async def attach(ctx: Context, arg: str) -> None:
         return
     stage(ctx, matched(arg))
 
-
-def stage(ctx: Context, found: list[Path]) -> None:
-    """Stage ``found`` for the next message, each checked now (a file that cannot be attached
-    is said and left out): what /attach and -a do."""
-    for path in found:
-        if path in ctx.staged:
-            ctx.ui.info(f"{path.name} is already attached")
-            continue
-        label = attachments.labels([*ctx.staged, path])[-1]  # as it will be sent
-        try:
-            shown = attachments.examine(path, ctx.config.attach, label)
-        except AttachError as e:
-            ctx.ui.error(f"{e}; not attached")
-            continue
-        ctx.staged.append(path)
-        ctx.ui.attached([shown])
-    if ctx.staged:
-        ctx.ui.info(f"{counted(len(ctx.staged), 'file')} attached to your next message "
-                    "(read when it is sent; /detach drops them)")
 
 
 def _list(ctx: Context) -> None:

@@ -8,6 +8,7 @@ from repl.commands.registry import CommandError, command
 from repl.compaction import DEFAULT as COMPACT_DEFAULT
 from repl.config import SETTINGS, parse_setting
 from repl.context import Context
+from repl.services import apply_preset
 
 UNSET = "-"
 SERVER_DEFAULT = "the server's default"
@@ -47,25 +48,6 @@ async def set_(ctx: Context, arg: str) -> None:
 def preset_names(ctx: Context) -> list[str]:
     return [*ctx.config.presets, UNSET]
 
-
-def apply_preset(ctx: Context, name: str, *, system: str | None = None,
-                 model: str | None = None) -> None:
-    """Apply preset ``name`` to the current thread: its system prompt (unless ``system``, -s,
-    is given) and model (unless ``model``, -m, is: it is the run's) now, its settings from now
-    on (under the thread's own)."""
-    preset = ctx.config.presets.get(name)
-    if preset is None:
-        known = ", ".join(ctx.config.presets) or "none in config.toml"
-        raise CommandError(f"no preset named {name!r} (presets: {known})")
-    info = ctx.thread
-    if system is None and preset.system is not None:
-        ctx.store.update(info.name, system=preset.system)
-    if preset.model and model is None:
-        ctx.remember_model(info, preset.model)
-        ctx.model_override = None  # as after /model: the preset's model from now on
-    ctx.save_settings(replace(ctx.thread.settings, preset=preset.name))
-    run = f" (-m {model} for this run)" if model and preset.model else ""
-    ctx.ui.info(f"preset {preset.name!r} for {info.name!r}: {preset.describe()}{run}")
 
 
 @command("preset", usage="[NAME | -]", complete=preset_names)

@@ -8,47 +8,15 @@ from dataclasses import replace
 from repl.commands.registry import CommandError, command
 from repl.context import DEFAULT_THREAD, Context
 from repl.importers import counted
-from repl.thread import Message, ThreadInfo, free_name, validate_name
+from repl.services import last_turns, listed, marks, show_opened
+from repl.thread import free_name, turn_starts, validate_name
 from repl.titles import date_name
-from repl.tree import Tree
 
 
 def thread_names(ctx: Context) -> list[str]:
     return [info.name for info in ctx.store.list_threads()]
 
 
-def last_turns(messages: list[Message], turns: int) -> list[Message]:
-    """The tail of ``messages`` that holds the last ``turns`` user messages and their answers."""
-    if turns <= 0:
-        return []
-    starts = [i for i, m in enumerate(messages) if m.role == "user"]
-    if len(starts) <= turns:
-        return messages
-    return messages[starts[-turns]:]
-
-
-def show_opened(ctx: Context, created: bool) -> None:
-    """Tell the user where they are: a new thread, or the last few turns of an old one."""
-    info = ctx.thread
-    if created:
-        ctx.ui.info(f"new thread {info.name!r} · model {ctx.model}")
-        return
-    turns = ctx.config.show_turns
-    tail = last_turns(ctx.store.messages(info.name, last=turns * 4), turns)
-    hidden = info.message_count - len(tail)
-    earlier = f", {hidden} earlier (/history N)" if hidden > 0 else ""
-    count = info.message_count
-    ctx.ui.info(f"thread {info.name!r} · {count} messages{earlier} · model {ctx.model}")
-    if tail:
-        ctx.ui.console.print()
-        ctx.ui.messages(tail, marks=marks(ctx, tail))
-
-
-def marks(ctx: Context, shown: list[Message]) -> dict[int, str]:
-    """The version marks (``‹2/3›``) of the ``shown`` messages that have other versions."""
-    if ctx.thread.message_count == 0:
-        return {}
-    return Tree.of(ctx.store.messages(ctx.thread.name, hidden=True)).marks(shown)
 
 
 @command("new", usage="[NAME]")
@@ -81,10 +49,6 @@ async def list_(ctx: Context, arg: str) -> None:
     ctx.ui.threads(listed(ctx, ctx.store.list_threads()), current=ctx.thread.name,
                    default_model=ctx.config.model)
 
-
-def listed(ctx: Context, threads: list[ThreadInfo]) -> list[ThreadInfo]:
-    """The threads with their models shown as ENDPOINT:MODEL (when several are set up)."""
-    return [replace(info, model=ctx.shown(info)) for info in threads]
 
 
 @command("rename", usage="NEW")
@@ -128,7 +92,7 @@ async def history(ctx: Context, arg: str) -> None:
         raise CommandError("usage: /history [N], N a number of turns")
     turns = int(arg) if arg else 5
     messages = ctx.store.messages(ctx.thread.name)
-    starts = [i for i, m in enumerate(messages) if m.role == "user"]
+    starts = turn_starts(messages)
     if not messages:
         ctx.ui.info("no messages yet")
         return
@@ -181,7 +145,7 @@ async def fork(ctx: Context, arg: str) -> None:
     upto = None
     if turn is not None:
         messages = ctx.store.messages(source)
-        users = [i for i, m in enumerate(messages) if m.role == "user"]
+        users = turn_starts(messages)
         if not 1 <= turn <= len(users):
             raise CommandError(f"no turn {turn}: this thread has turns 1 to {len(users)} "
                                "(/history shows them)" if users else
@@ -220,7 +184,7 @@ async def goto(ctx: Context, arg: str) -> None:
     hit = ctx.hits[int(arg) - 1]
     ctx.open(hit.thread)
     messages = ctx.store.messages(hit.thread)
-    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    users = turn_starts(messages)
     start = users[hit.turn - 1] if hit.turn <= len(users) else 0
     end = users[hit.turn] if hit.turn < len(users) else len(messages)
     ctx.ui.info(f"thread {hit.thread!r} · turn {hit.turn} of {len(users)} · model {ctx.model}")

@@ -8,27 +8,11 @@ import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
+from repl.calls import is_on, switches
 from repl.commands.registry import CommandError, command
 from repl.context import Context
 from repl.sanitize import clean_line
-from repl.tools.loop import is_on, switches
 from repl.tools.toolbox import FAILED, READY, Tool, Toolbox
-
-
-def start(ctx: Context) -> None:
-    """Start the configured servers in the background: the prompt never waits for them; a
-    server that fails or exits is one line, shown above the prompt."""
-    if ctx.tools is None:
-        return
-    ui = ctx.ui
-
-    def say(line: str) -> None:
-        from prompt_toolkit.application import run_in_terminal
-
-        run_in_terminal(lambda: ui.warn(line))  # the prompt is drawn again under it
-
-    ctx.tools.say = say
-    ctx.tools.start()
 
 
 async def tool_names(ctx: Context) -> list[str]:

@@ -14,11 +14,7 @@ from repl.commands.registry import CommandError, command
 from repl.context import Context
 from repl.errors import ContextTooLongError
 from repl.events import Delta, Done, Notice, Retrying
-from repl.thread import (
-    SUMMARY,
-    TRUNCATED,
-    Message,
-)
+from repl.thread import SUMMARY, TRUNCATED, Message, turn_starts
 
 
 @command("compact", usage="[N]")
@@ -27,7 +23,7 @@ async def compact(ctx: Context, arg: str) -> None:
     keep = int(arg) if arg.isdigit() else 2
     info = ctx.thread
     messages = ctx.store.messages(info.name)
-    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    users = turn_starts(messages)
     if len(users) <= keep:
         raise CommandError(f"nothing to compact: the thread has {len(users)} turns")
     older = messages[:users[-keep] if keep else len(messages)]
