@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from repl import attachments, calls, continuation, window, wire
+from repl import attachments, calls, continuation, included, window, wire
 from repl.apierrors import blank_answer
 from repl.context import Context
 from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, UnsavedError
@@ -57,12 +57,14 @@ async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = ()) -> No
     the question is shown under it, new and carried alike."""
     info = ctx.thread  # one read: each is a store read
     name, model = info.name, ctx.model_for(info)
-    attached = attachments.load_all(ctx.staged, ctx.config.attach)  # read now, as they are now
+    attached = [*attachments.load_all(ctx.staged, ctx.config.attach),  # read now, as they are
+                *included.load_all(ctx.store, ctx.included, ctx.config.attach)]
     parts = (*attachments.user_parts(text, attached), *carried) if attached or carried else None
     history = calls.settle(ctx.store.messages(name), functools.partial(_save, ctx, name))
     message = Message("user", text, model=model, parts=parts)
     question = replace(_save(ctx, name, message), parts=parts)  # sent as built, whatever is kept
     ctx.staged.clear()
+    ctx.included.clear()
     if parts:
         ctx.ui.attached(shown_parts(parts))
     ctx.remember_model(info)

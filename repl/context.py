@@ -1,5 +1,6 @@
 """The session: the outside world it was given (store, UI, config, client, prompts, clock) and the
-state it owns: which thread is current, and the files staged for the next message. ``ctx.thread``
+state it owns: which thread is current (and which was before it), and the files and threads
+staged for the next message. ``ctx.thread``
 is read through the store on every use, so it can never be stale; nothing needs refreshing."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from repl.client import ChatClient
 from repl.config import DEFAULT_ENDPOINT, SETTINGS, Config, Endpoint, Preset
 from repl.endpoints import Endpoints
 from repl.errors import StoreError, ThreadError
+from repl.included import Include
 from repl.render import UI
 from repl.store.buffered import BufferedStore
 from repl.thread import Hit, ThreadInfo, validate_name
@@ -75,6 +77,9 @@ class Context:
     run_settings: dict[str, Any] = field(default_factory=dict)  # -o KEY=VALUE, for this run
     # /attach (or -a): files read and sent with the next message, which empties it
     staged: list[Path] = field(default_factory=list)
+    included: list[Include] = field(default_factory=list)  # /include: threads, the same way
+    went: Hit | None = None  # the search hit /goto opened last (/include alone includes it)
+    previous: str | None = None  # the thread current before this one (/switch -)
     _current: str | None = field(default=None, init=False, repr=False)
     _last_read: ThreadInfo | None = field(default=None, init=False, repr=False)
 
@@ -237,6 +242,8 @@ class Context:
                 created = False
         if system is not None and not created:
             self.store.update(name, system=system)
+        if self._current is not None and self._current != name:
+            self.previous = self._current
         self._current, self._last_read = name, info
         self.store.set_state(LAST_THREAD, name)
         if created and self.model_override:  # -m is the new thread's model
@@ -248,3 +255,5 @@ class Context:
         if self._current == old:
             self._current = new
             self.store.set_state(LAST_THREAD, new)
+        if self.previous == old:
+            self.previous = new

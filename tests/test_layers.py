@@ -23,7 +23,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
                "repl.tools.toolbox", "repl.client", "repl.completions", "repl.responses",
                "repl.apierrors", "repl.window", "repl.wire", "repl.export", "repl.export_html",
                "repl.importers", "repl.attachments", "repl.input_history", "repl.prompts",
-               "repl.endpoints", "repl.compaction", "repl.transfer")),
+               "repl.endpoints", "repl.compaction", "repl.transfer", "repl.included")),
     ("turn", ("repl.turn", "repl.calls")),
     ("session", ("repl.context", "repl.chat", "repl.titles", "repl.services", "repl.meter")),
     ("commands", ("repl.commands",)),

@@ -13,7 +13,7 @@ from repl.commands.registry import CommandError, command
 from repl.commands.versions import answer_of, exchange, ids, question, read_tree
 from repl.context import Context
 from repl.importers import counted
-from repl.parts import marked, names_of
+from repl.parts import mark_of, marked, names_of
 from repl.thread import (
     EDITED,
     EDITED_BY_USER,
@@ -62,7 +62,7 @@ async def edit(ctx: Context, arg: str) -> None:
 def _attached(question: Message) -> tuple[Part, ...]:
     """What a question carried besides what was typed: its attachments go with an edit, each
     with its file's name (a message stored before names were marked gets them now)."""
-    return tuple(marked(p, name) if name else p
+    return tuple(marked(p, name) if name and mark_of(p) is None else p
                  for p, name in zip(question.parts or (), names_of(question), strict=True)
                  if name or p.get("type") not in TEXT_PARTS)
 

@@ -35,12 +35,26 @@ async def new(ctx: Context, arg: str) -> None:
     show_opened(ctx, created)
 
 
-@command("switch", usage="NAME", complete=thread_names)
+@command("switch", usage="NAME|-", complete=thread_names)
 async def switch(ctx: Context, arg: str) -> None:
-    """Switch to thread NAME (created if it does not exist)."""
+    """Switch to thread NAME (created if it does not exist); -: back to the one before."""
     if not arg:
-        raise CommandError("usage: /switch NAME (/list shows the threads)")
+        raise CommandError("usage: /switch NAME (/list shows the threads), or /switch - for "
+                           "the thread before")
+    if arg == "-":  # as cd - does; no thread name starts with "-"
+        arg = _previous(ctx)
     show_opened(ctx, ctx.open(arg))
+
+
+def _previous(ctx: Context) -> str:
+    """The thread that was current before this one, in this session."""
+    if ctx.previous is None:
+        raise CommandError("no previous thread: this session has been on "
+                           f"{ctx.thread.name!r} only (/switch NAME opens another)")
+    if ctx.store.get(ctx.previous) is None:
+        raise CommandError(f"the thread before, {ctx.previous!r}, is gone (deleted or renamed "
+                           "by another chatrepl; /trash lists the deleted)")
+    return ctx.previous
 
 
 @command("list")
@@ -183,6 +197,7 @@ async def goto(ctx: Context, arg: str) -> None:
         raise CommandError(f"usage: /goto N, N from 1 to {len(ctx.hits)}")
     hit = ctx.hits[int(arg) - 1]
     ctx.open(hit.thread)
+    ctx.went = hit
     messages = ctx.store.messages(hit.thread)
     users = turn_starts(messages)
     start = users[hit.turn - 1] if hit.turn <= len(users) else 0
