@@ -10,6 +10,7 @@ from repl.context import DEFAULT_THREAD, Context
 from repl.importers import counted
 from repl.services import last_turns, listed, marks, show_opened
 from repl.thread import free_name, turn_starts, validate_name
+from repl.thread_settings import Origin
 from repl.titles import date_name
 
 
@@ -73,10 +74,20 @@ async def rename(ctx: Context, arg: str) -> None:
     new_name = validate_name(arg)
     old = ctx.thread.name
     ctx.store.rename(old, new_name)
+    _follow(ctx, old, new_name)
     ctx.open(new_name)
     # named by the user: never named again
     ctx.store.update(new_name, settings=ctx.thread.settings.named_by_user())
     ctx.ui.info(f"renamed {old!r} to {new_name!r}")
+
+
+def _follow(ctx: Context, old: str, new: str) -> None:
+    """The forks of thread ``old`` name it ``new`` now."""
+    for info in ctx.store.list_threads():
+        origin = info.settings.forked_from
+        if origin is not None and origin.thread == old:
+            ctx.store.update(info.name, settings=replace(
+                info.settings, forked_from=replace(origin, thread=new)))
 
 
 @command("delete", usage="NAME", complete=thread_names)
@@ -166,7 +177,10 @@ async def fork(ctx: Context, arg: str) -> None:
                                f"no turn {turn}: this thread has no messages yet")
         end = users[turn] if turn < len(users) else len(messages)
         upto = messages[end - 1].id
-    ctx.store.fork(source, name, upto=upto)
+    forked = ctx.store.fork(source, name, upto=upto)
+    at = turn if turn is not None else len(turn_starts(ctx.store.messages(source)))
+    # where it came from, for /tree (the copy's settings are the source's until now)
+    ctx.store.update(name, settings=replace(forked.settings, forked_from=Origin(source, at)))
     ctx.open(name)
     ctx.ui.info(f"forked {source!r} into {name!r}" + (f" at turn {turn}" if turn else ""))
     show_opened(ctx, created=False)
