@@ -185,7 +185,7 @@ class App:
         info = self.ctx.thread
         unsaved = len(self.ctx.store.pending)
         warning = f" {unsaved} UNSAVED ·" if unsaved else ""  # first: a narrow bar cuts the end
-        staged = len(self.ctx.staged)  # before the name too: sent with the next Enter
+        staged = len(self.ctx.staged) + len(self.ctx.included)  # before the name: sent next
         attached = f" {staged} attached ·" if staged else ""
         model = self.ctx.shown(info)
         return (clean_line(f"{warning}{attached}"),

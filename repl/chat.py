@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from repl import attachments, calls, window, wire
+from repl import attachments, calls, continuation, included, window, wire
 from repl.apierrors import blank_answer
 from repl.context import Context
 from repl.errors import ApiError, ContextTooLongError, EmptyAnswerError, UnsavedError
@@ -23,8 +23,19 @@ from repl.events import Calling, Delta, Done, Notice, Retrying
 from repl.parts import shown_parts
 from repl.render.ui import Streamer
 from repl.replay import Replay
-from repl.thread import ERROR, INTERRUPTED, TOOL_NAMES, TRUNCATED, Message, Part, ThreadInfo, Usage
+from repl.thread import (
+    ERROR,
+    INTERRUPTED,
+    REPLACED,
+    TOOL_NAMES,
+    TRUNCATED,
+    Message,
+    Part,
+    ThreadInfo,
+    Usage,
+)
 from repl.toolcalls import ToolCall, api_fields
+from repl.tree import tag
 from repl.turn import Turn
 from repl.turn import plan as planned
 
@@ -46,23 +57,34 @@ async def send(ctx: Context, text: str, *, carried: tuple[Part, ...] = ()) -> No
     the question is shown under it, new and carried alike."""
     info = ctx.thread  # one read: each is a store read
     name, model = info.name, ctx.model_for(info)
-    attached = attachments.load_all(ctx.staged, ctx.config.attach)  # read now, as they are now
+    attached = [*attachments.load_all(ctx.staged, ctx.config.attach),  # read now, as they are
+                *included.load_all(ctx.store, ctx.included, ctx.config.attach)]
     parts = (*attachments.user_parts(text, attached), *carried) if attached or carried else None
     history = calls.settle(ctx.store.messages(name), functools.partial(_save, ctx, name))
     message = Message("user", text, model=model, parts=parts)
     question = replace(_save(ctx, name, message), parts=parts)  # sent as built, whatever is kept
     ctx.staged.clear()
+    ctx.included.clear()
     if parts:
         ctx.ui.attached(shown_parts(parts))
     ctx.remember_model(info)
     await answer(ctx, [*history, question])
 
 
-async def answer(ctx: Context, history: list[Message]) -> None:
+async def answer(ctx: Context, history: list[Message], *,
+                 resumed: Message | None = None) -> None:
     """Stream the model's answer to ``history`` (fitted into its context window) and save it;
     while it calls tools, run them (repl/calls.py) and ask again with their results.
-    A question left without any answer: its error says how to send it again."""
+    A question left without any answer: its error says how to send it again. ``resumed``: an
+    answer cut short, the last of ``history``, to go on with (/continue): the rest streams in
+    after it and the whole is stored as a version of it (the partial hidden as it is)."""
     turn = await _turn(ctx, ctx.thread)
+    joining = None
+    if resumed is not None:
+        how = continuation.mode(turn.endpoint.continue_as,
+                                responses=turn.sender.uses_responses(turn.model))
+        joining = continuation.Joining(resumed, how)
+        history = joining.messages(history)
     try:
         await calls.ready(ctx)
     except asyncio.CancelledError:  # Ctrl-C while the MCP servers start: as before an answer
@@ -70,14 +92,14 @@ async def answer(ctx: Context, history: list[Message]) -> None:
         raise
     for rounds in range(1, ctx.config.max_tool_rounds + 2):
         try:
-            done = await _answer(ctx, turn, history)
+            done = await _answer(ctx, turn, history, joining)
         except ApiError as e:
             e.resend = not e.partial  # said by its line, in the REPL
             raise
         save = functools.partial(_save, ctx, turn.name)
         if not await calls.run_calls(ctx, turn, done, rounds, save):
             return
-        history = ctx.store.messages(turn.name)
+        history, joining = ctx.store.messages(turn.name), None
         # the next request: the thread as it is now (a tool "always" allowed), the same client
         turn = ctx.turn(client=turn.client)
 
@@ -99,7 +121,8 @@ async def _turn(ctx: Context, info: ThreadInfo) -> Turn:
 SHRINKS = 4  # times a turn may be sent again with fewer messages, when refused as too long
 
 
-async def _answer(ctx: Context, turn: Turn, history: list[Message]) -> Done | None:
+async def _answer(ctx: Context, turn: Turn, history: list[Message],
+                  joining: continuation.Joining | None = None) -> Done | None:
     """If the server finds it too long, leave out more of the oldest messages: once when it
     states the sizes, a few times (halving) when it answers with nothing (llama-cpp-python, or
     an empty answer through a proxy). What the server counts and states is remembered for the
@@ -113,7 +136,7 @@ async def _answer(ctx: Context, turn: Turn, history: list[Message]) -> Done | No
     for shrinks in range(SHRINKS + 1):
         sent = wire.shape(plan.messages, quirks)
         try:
-            done = await _stream(ctx, turn, sent, replays(sent, history))
+            done = await _stream(ctx, turn, sent, replays(sent, history), joining)
             break
         except (ContextTooLongError, EmptyAnswerError) as e:
             # a size the server states is exact: sent again once; an empty answer, halved
@@ -190,25 +213,31 @@ def _say_dropped(ctx: Context, plan: window.Plan, model: str) -> None:
 
 
 async def _stream(ctx: Context, turn: Turn, payload: list[dict[str, Any]],
-                  replayed: list[Replay | None]) -> Done | None:
+                  replayed: list[Replay | None],
+                  joining: continuation.Joining | None = None) -> Done | None:
+    """``joining``: the answer goes on from a partial (/continue), whose end is shown first."""
     model, view = turn.model, ctx.ui.stream()
+    settings = {**turn.settings, **(joining.settings if joining else {})}
     parts: list[str] = []
     thought: list[str] = []
     calling: tuple[ToolCall, ...] = ()  # the tool calls so far, kept if cut short
     done: Done | None = None
     status: str | None = INTERRUPTED
     view.start()
+    if joining is not None:
+        view.feed(continuation.lead(joining.partial.content))
     painter = asyncio.create_task(_paint(view))
     try:
         # attachments are stored once per SHA-256: their bytes go back in only now
         async for event in turn.sender.stream(ctx.store.expand(payload), model,
-                                              settings=dict(turn.settings),
+                                              settings=settings,
                                               tools=calls.offered(ctx.tools, turn),
                                               replays=replayed):
             if isinstance(event, Delta):
-                parts.append(event.text)
+                text = joining.feed(event.text) if joining else event.text
+                parts.append(text)
                 thought.append(event.reasoning)
-                view.feed(event.text, event.reasoning)
+                view.feed(text, event.reasoning)
             elif isinstance(event, Calling):
                 calling = event.calls
             elif isinstance(event, Retrying | Notice):
@@ -222,14 +251,17 @@ async def _stream(ctx: Context, turn: Turn, payload: list[dict[str, Any]],
         raise
     finally:
         painter.cancel()
+        if joining is not None:  # what was held back, in case it repeated the partial's end
+            parts.append(rest := joining.flush())
+            view.feed(rest)
         made = done.tool_calls if done else calling
         answer = Answer("".join(parts), "".join(thought), model, status, done, made,
                         calls.names(ctx.tools, made))
-        status, note = _ending(ctx, answer, turn.settings.get("max_tokens"))
+        status, note = _ending(ctx, answer, turn.settings.get("max_tokens"), joining)
         try:
             # saved before anything is drawn: the terminal may be gone (SIGHUP, a closed pipe)
             if status != BLANK:
-                _save_answer(ctx, replace(answer, status=status))
+                _save_answer(ctx, replace(answer, status=status), joining)
         finally:
             view.finish(note)
     if status == BLANK:  # not an answer: never stored, never sent back; the question stays
@@ -240,10 +272,12 @@ async def _stream(ctx: Context, turn: Turn, payload: list[dict[str, Any]],
 BLANK = "blank"  # an answer that ended normally with no text and no tool call: a failure
 
 
-def _ending(ctx: Context, answer: Answer, cap: object = None) -> tuple[str | None, str | None]:
+def _ending(ctx: Context, answer: Answer, cap: object = None,
+            joining: continuation.Joining | None = None) -> tuple[str | None, str | None]:
     """How the answer ended: its status (as stored, or BLANK) and the note shown under it.
     ``cap``: the request's max_tokens; an answer said complete that used all of it was cut
-    there (transformers serve's Responses API says "completed")."""
+    there (transformers serve's Responses API says "completed"). The rest of a partial may be
+    nothing: the partial was finished."""
     done, status = answer.done, answer.status
     used = done.usage.completion_tokens if done is not None else None
     if (done is not None and done.finish_reason == "stop" and isinstance(cap, int) and cap
@@ -251,7 +285,8 @@ def _ending(ctx: Context, answer: Answer, cap: object = None) -> tuple[str | Non
         done = replace(done, finish_reason="length")
     if status is None and done is not None and done.finish_reason in ("stop", "tool_calls"):
         message = answer.message()
-        return (BLANK if not (message.content.strip() or answer.calls) else None), None
+        empty = not (message.content.strip() or answer.calls) and joining is None
+        return (BLANK if empty else None), None
     if status is None and done is not None:
         finish = done.finish_reason
         return TRUNCATED, FINISH_NOTES.get(finish, f"(finished: {finish})")
@@ -301,13 +336,20 @@ class Answer:
 THINK = re.compile(r"\s*<think>(.*?)</think>\s*", re.S)
 
 
-def _save_answer(ctx: Context, answer: Answer) -> None:
+def _save_answer(ctx: Context, answer: Answer,
+                 joining: continuation.Joining | None = None) -> None:
     """Save the answer, its tool calls in it: each gets its result from repl/calls.py,
-    or, in an answer cut short, at once, saying it was not run."""
+    or, in an answer cut short, at once, saying it was not run. The rest of a partial is saved
+    joined to it, as its next version: the partial hidden, in the same place."""
     message = answer.message()
     if not (message.content or message.fields or message.reasoning) and answer.status is not None:
-        return  # nothing arrived: the user's message stays, unanswered
+        return  # nothing arrived: the user's message (or the partial) stays as it was
     name = ctx.thread.name  # now: the thread may have been named (a title) while it streamed
+    if joining is not None:
+        partial = joining.partial
+        message = replace(message, content=joining.joined(message.content),
+                          reasoning=joining.reasoning(message.reasoning or ""))
+        ctx.store.hide(name, [partial.id or 0], tag(REPLACED, partial))
     _save(ctx, name, message)
     if answer.status is not None:  # cut short: its calls are not run, said at once
         for call in answer.calls:

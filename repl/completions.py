@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from repl.apierrors import empty_answer, stream_error
+from repl.continuation import CONTINUE_FINAL
 from repl.events import Calling, Delta, Done, Event
 from repl.thread import Usage
 from repl.toolcalls import ToolCall
@@ -29,6 +30,8 @@ def request_options(settings: Mapping[str, Any], tools: Sequence[Mapping[str, An
         options["max_completion_tokens"] = options.pop("max_tokens")
     if tools:
         options["tools"] = [dict(t) for t in tools]
+    if settings.get(CONTINUE_FINAL):  # /continue on vLLM: its final assistant message goes on
+        options["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
     return options
 
 

@@ -67,6 +67,8 @@ CONFIG_TEMPLATE = """\
 # base_url = "http://localhost:11434/v1"
 # fold_system = true             # the system prompt sent inside the first question (a template
 #                                # with no system role); unset: learned (at once for Gemma)
+# continue_as = "prefill"        # how /continue asks for the rest: instruction (default),
+#                                # prefill (llama-server), vllm (continue_final_message)
 # [endpoints.openrouter]
 # base_url = "https://openrouter.ai/api/v1"
 # api_key_env = "OPENROUTER_API_KEY"   # or api_key_command = "pass show openrouter"

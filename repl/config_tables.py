@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from repl.continuation import INSTRUCTION
+from repl.continuation import MODES as CONTINUE_MODES
 from repl.errors import ConfigError
 
 APIS = ("auto", "chat", "responses")  # chat completions or OpenAI's Responses API
@@ -20,7 +22,7 @@ SETTINGS: dict[str, str] = {
     "compact_tokens": "a whole number of tokens, 1 or more",  # /compact's summary; never sent
 }
 _ENDPOINT_KEYS = ("base_url", "api_key_env", "api_key_command", "api", "headers", "models",
-                  "context_sizes", "fold_system", *SETTINGS)
+                  "context_sizes", "fold_system", "continue_as", *SETTINGS)
 _PRESET_KEYS = ("system", "model", "description", *SETTINGS)
 
 
@@ -42,6 +44,9 @@ class Endpoint:
     settings: dict[str, object] = field(default_factory=dict)  # temperature... for its requests
     # the system message at the head of the first user message: True, False, None (learned)
     fold_system: bool | None = None
+    # how /continue asks for the rest of an answer (repl/continuation.py: instruction, prefill,
+    # vllm); only what the server is known to do, so an instruction unless told
+    continue_as: str = "instruction"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,13 +145,16 @@ def _endpoint(path: Path, name: str, t: dict[str, object], base_url: object,
     if t.get("api", "auto") not in APIS:
         raise ConfigError(f"{path}: {where}.api must be one of {', '.join(APIS)}")
     sizes = numbers_table(path, f"{where}.context_sizes", t.get("context_sizes", {}))
+    if t.get("continue_as", INSTRUCTION) not in CONTINUE_MODES:
+        raise ConfigError(f"{path}: {where}.continue_as must be one of {', '.join(CONTINUE_MODES)}")
     return Endpoint(
         name=name, base_url=str(base_url) if base_url else None, api_key=key or None,
         api_key_env=str(var) if var else None, api_key_command=str(command) if command else None,
         key_problem=f"the environment variable {var} is not set" if var and not key else None,
         api=str(t.get("api", "auto")), headers=dict(headers), models=tuple(models),
         context_sizes={k: int(v) for k, v in sizes.items() if isinstance(v, int | float)},
-        settings=_settings_of(path, where, t), fold_system=_flag(path, where, t, "fold_system"))
+        settings=_settings_of(path, where, t), fold_system=_flag(path, where, t, "fold_system"),
+        continue_as=str(t.get("continue_as", INSTRUCTION)))
 
 
 def _flag(path: Path, where: str, t: dict[str, object], key: str) -> bool | None:

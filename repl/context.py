@@ -1,9 +1,10 @@
 """The session, in two parts: the ``World`` it is given, built once by cli.py and never changed
 while it runs (store, screen, config, endpoints, the user's prompts and editor, clock, MCP
 servers, input history), and the ``Context`` that owns the session's state: which thread is
-current, -m and -o for this run, the files staged for the next message, the last search. A
-request reads neither as it goes: it is resolved once into a ``Turn`` (repl/turn.py).
-``ctx.thread`` is read through the store on every use, so it can never be stale.
+current (and which was before it), -m and -o for this run, the files and threads staged for the
+next message, the last search. A request reads neither as it goes: it is resolved once into a
+``Turn`` (repl/turn.py). ``ctx.thread`` is read through the store on every use, so it can never
+be stale.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from repl.client import ChatClient
 from repl.config import DEFAULT_ENDPOINT, SETTINGS, Config, Endpoint, Preset
 from repl.endpoints import Endpoints
 from repl.errors import StoreError, ThreadError
+from repl.included import Include
 from repl.render import UI
 from repl.store.buffered import BufferedStore
 from repl.thread import Hit, ThreadInfo, validate_name
@@ -88,6 +90,9 @@ class Context:
     run_settings: dict[str, Any] = field(default_factory=dict)  # -o KEY=VALUE, for this run
     # /attach (or -a): files read and sent with the next message, which empties it
     staged: list[Path] = field(default_factory=list)
+    included: list[Include] = field(default_factory=list)  # /include: threads, the same way
+    went: Hit | None = None  # the search hit /goto opened last (/include alone includes it)
+    previous: str | None = None  # the thread current before this one (/switch -)
     _current: str | None = field(default=None, init=False, repr=False)
     _last_read: ThreadInfo | None = field(default=None, init=False, repr=False)
 
@@ -298,6 +303,8 @@ class Context:
                 created = False
         if system is not None and not created:
             self.store.update(name, system=system)
+        if self._current is not None and self._current != name:
+            self.previous = self._current
         self._current, self._last_read = name, info
         self.store.set_state(LAST_THREAD, name)
         if created and self.model_override:  # -m is the new thread's model
@@ -309,3 +316,5 @@ class Context:
         if self._current == old:
             self._current = new
             self.store.set_state(LAST_THREAD, new)
+        if self.previous == old:
+            self.previous = new

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from repl import attachments, prices, turn, window
+from repl import attachments, included, prices, turn, window
 from repl.context import Context
 from repl.errors import ChatreplError
 from repl.thread import Message
@@ -56,10 +56,11 @@ def outlook(ctx: Context) -> Outlook:
 def _staged(ctx: Context) -> tuple[int, int] | None:
     """The staged files' share of the next question, read as sending reads them (a file that
     cannot be read now is said when sending, and counts for nothing here)."""
-    if not ctx.staged:
+    if not (ctx.staged or ctx.included):
         return None
     try:
-        loaded = attachments.load_all(ctx.staged, ctx.config.attach)
+        loaded = [*attachments.load_all(ctx.staged, ctx.config.attach),
+                  *included.load_all(ctx.store, ctx.included, ctx.config.attach)]
     except ChatreplError:
         return 0, 0
     return window.counts(Message("user", "", parts=attachments.user_parts("", loaded)).for_api())

@@ -60,6 +60,24 @@ def text_file_part(name: str, text: str) -> Part:
     return marked({"type": "text", "text": f'<file name="{quoted}">\n{text}\n</file>'}, name)
 
 
+def thread_part(name: str, thread: str, turns: int, text: str) -> Part:
+    """Thread ``thread``'s conversation (/include) as a text file ``name``'s part, its mark
+    saying which thread and how many turns."""
+    part = text_file_part(name, text)
+    return {**part, MARK: {**part[MARK], "thread": thread, "turns": turns}}
+
+
+def turns_of(part: Mapping[str, Any]) -> int | None:
+    """How many turns of a thread the part holds, if it is an included thread's."""
+    mark = part.get(MARK)
+    turns = mark.get("turns") if isinstance(mark, Mapping) and "thread" in mark else None
+    return turns if isinstance(turns, int) and not isinstance(turns, bool) else None
+
+
+def turns_said(turns: int) -> str:
+    return f"{turns} turn{'s' * (turns != 1)}"
+
+
 def absent_of(part: Mapping[str, Any]) -> str | None:
     """What the file was, for a note standing for one an import could not bring; else None."""
     mark = part.get(MARK)
@@ -233,7 +251,9 @@ def describe(part: object, name: str | None = None) -> Shown | None:
         absent = absent_of(part)
         if absent is not None:
             return Shown(name, f"{absent} · {ABSENT}", None)
-        return Shown(name, "text", len(file_text(part).encode()))
+        turns = turns_of(part)
+        kind = turns_said(turns) if turns is not None else "text"
+        return Shown(name, kind, len(file_text(part).encode()))
     found = _described(part, kind)
     return Shown(name, found.kind, found.size) if name is not None else found
 

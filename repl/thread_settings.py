@@ -1,6 +1,7 @@
 """A thread's own settings, typed (ThreadSettings): chatrepl's fields (its endpoint, preset,
-self-naming, tool choices) apart from the request settings it sends (temperature, effort...).
-Stores keep them as one flat JSON object, as they always have: read and written here only."""
+self-naming, tool choices, where it was forked from) apart from the request settings it sends
+(temperature, effort...). Stores keep them as one flat JSON object, as they always have: read
+and written here only."""
 
 from __future__ import annotations
 
@@ -9,8 +10,26 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 ENDPOINT, PRESET, AUTO_NAME, TITLED_FROM = "endpoint", "preset", "auto_name", "titled_from"
-TOOLS, TOOLS_ALLOWED = "tools", "tools_allowed"
-OWN = (ENDPOINT, PRESET, AUTO_NAME, TITLED_FROM, TOOLS, TOOLS_ALLOWED)  # keys never sent
+TOOLS, TOOLS_ALLOWED, FORKED_FROM = "tools", "tools_allowed", "forked_from"
+OWN = (ENDPOINT, PRESET, AUTO_NAME, TITLED_FROM, TOOLS, TOOLS_ALLOWED, FORKED_FROM)  # never sent
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a thread was forked from: the thread (followed when it is renamed) and the turn it
+    was copied up to (stored as ``{"thread": NAME, "turn": N}``)."""
+
+    thread: str
+    turn: int
+
+    @classmethod
+    def of(cls, raw: object) -> Origin | None:
+        thread = raw.get("thread") if isinstance(raw, Mapping) else None
+        turn = raw.get("turn") if isinstance(raw, Mapping) else None
+        if not isinstance(thread, str) or not thread or not isinstance(turn, int) \
+                or isinstance(turn, bool):
+            return None
+        return cls(thread, turn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +40,7 @@ class ThreadSettings:
     titled_from: str | None = None  # the uid of the question its name was made from
     tools: Mapping[str, bool] = field(default_factory=dict)  # "server" or "server.tool": on?
     tools_allowed: tuple[str, ...] = ()  # "server.tool" run without asking, in this thread
+    forked_from: Origin | None = None  # set by /fork (threads forked before have none)
     # the request settings by chatrepl's names (config.SETTINGS), and any key this version
     # does not know, kept as it was
     request: Mapping[str, Any] = field(default_factory=dict)
@@ -36,6 +56,7 @@ class ThreadSettings:
             if isinstance(tools, Mapping) else {},
             tools_allowed=tuple(n for n in allowed if isinstance(n, str))
             if isinstance(allowed, list) else (),
+            forked_from=Origin.of(raw.get(FORKED_FROM)),
             request={k: v for k, v in raw.items() if k not in OWN})
 
     def stored(self) -> dict[str, Any]:
@@ -43,7 +64,10 @@ class ThreadSettings:
         own: dict[str, Any] = {ENDPOINT: self.endpoint, PRESET: self.preset,
                                AUTO_NAME: self.auto_name or None, TITLED_FROM: self.titled_from,
                                TOOLS: dict(self.tools) or None,
-                               TOOLS_ALLOWED: list(self.tools_allowed) or None}
+                               TOOLS_ALLOWED: list(self.tools_allowed) or None,
+                               FORKED_FROM: {"thread": self.forked_from.thread,
+                                             "turn": self.forked_from.turn}
+                               if self.forked_from else None}
         return {**{k: v for k, v in self.request.items() if v is not None},
                 **{k: v for k, v in own.items() if v is not None}}
 

@@ -2,6 +2,7 @@
 
 from repl.commands import threads  # noqa: I001  (registration order is the /help order)
 from repl.commands import versions
+from repl.commands import shape
 from repl.commands import edits
 from repl.commands import turns
 from repl.commands import session
@@ -15,7 +16,7 @@ from repl.commands import settings
 from repl.commands.registry import COMMANDS, CommandError, dispatch, parse, resolve
 
 __all__ = ["COMMANDS", "CommandError", "attach", "dispatch", "edits", "erase", "imports", "parse",
-           "paste", "reasoning", "reference", "resolve", "session", "settings", "threads",
+           "paste", "reasoning", "reference", "resolve", "session", "settings", "shape", "threads",
            "tools", "turns", "versions"]
 
 

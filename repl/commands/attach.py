@@ -1,5 +1,6 @@
-"""Commands that stage files for the next message: /attach and /detach (repl/attachments.py
-says what a file becomes; chat.send reads the staged files when the message is sent)."""
+"""Commands that stage files and threads for the next message: /attach, /include and /detach
+(repl/attachments.py says what a file becomes, repl/included.py what a thread does; chat.send
+reads them when the message is sent)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import glob
 import shlex
 from pathlib import Path
 
-from repl import attachments
+from repl import attachments, included
 from repl.attachments import AttachError
 from repl.commands.registry import CommandError, command
+from repl.commands.threads import thread_names
 from repl.context import Context
 from repl.importers import counted
+from repl.included import Include
 from repl.services import stage
+from repl.thread import turn_starts, validate_name
 
 
 def words(arg: str) -> list[str]:
@@ -55,22 +59,77 @@ async def attach(ctx: Context, arg: str) -> None:
     stage(ctx, matched(arg))
 
 
-
 def _list(ctx: Context) -> None:
-    if not ctx.staged:
-        ctx.ui.info("nothing attached; /attach PATH attaches a file to your next message")
+    if not (ctx.staged or ctx.included):
+        ctx.ui.info("nothing attached; /attach PATH attaches a file to your next message, "
+                    "/include NAME a thread")
         return
     for path, label in zip(ctx.staged, attachments.labels(ctx.staged), strict=True):
         try:
             ctx.ui.attached([attachments.examine(path, ctx.config.attach, label)])
         except AttachError as e:
             ctx.ui.error(f"{e}; the message will not be sent until it is fixed or detached")
-    ctx.ui.info(f"{counted(len(ctx.staged), 'file')} attached to your next message")
+    for include in ctx.included:
+        try:
+            ctx.ui.attached([included.load(ctx.store, include, ctx.config.attach).shown])
+        except AttachError as e:
+            ctx.ui.error(f"{e}; the message will not be sent until it is detached")
+    ctx.ui.info(f"{_count(ctx)} attached to your next message")
+
+
+def _count(ctx: Context) -> str:
+    files, threads = len(ctx.staged), len(ctx.included)
+    both = [counted(files, "file") if files else "", counted(threads, "thread") if threads else ""]
+    return " and ".join(b for b in both if b)
+
+
+@command("include", usage="NAME [TURN]", complete=thread_names)
+async def include(ctx: Context, arg: str) -> None:
+    """Attach thread NAME (its conversation, up to turn TURN) to your next message.
+
+    Alone, after /goto N: the thread of that search hit. A /compact summary stands for the
+    turns it covers; the thread is read when the message is sent."""
+    wanted = _wanted(ctx, arg)
+    try:
+        shown = included.load(ctx.store, wanted, ctx.config.attach).shown
+    except AttachError as e:
+        raise CommandError(str(e)) from None
+    again = [i for i in ctx.included if i.thread == wanted.thread]
+    ctx.included[:] = [i for i in ctx.included if i.thread != wanted.thread] + [wanted]
+    ctx.ui.attached([shown])
+    back = (f"; this is the thread you are in: /switch - returns to {ctx.previous!r}"
+            if wanted.thread == ctx.thread.name and ctx.previous else "")
+    ctx.ui.info(f"{_count(ctx)} attached to your next message ("
+                f"{'in place of the one included before; ' if again else ''}read when it is "
+                f"sent; /detach drops it){back}")
+
+
+def _wanted(ctx: Context, arg: str) -> Include:
+    """The thread (and turn) /include's argument names; alone, the one /goto opened."""
+    if not arg:
+        if ctx.went is None:
+            raise CommandError("usage: /include NAME [TURN] (alone, after /goto N: that "
+                               "search hit's thread)")
+        return Include(ctx.went.thread)
+    words = arg.split()
+    turn = None
+    if len(words) > 1 and words[-1].isdigit() and ctx.store.get(arg.strip()) is None:
+        turn = int(words.pop())
+    name = validate_name(" ".join(words))
+    if ctx.store.get(name) is None:
+        raise CommandError(f"no thread named {name!r} (/list shows them)")
+    if turn is not None:
+        turns = len(turn_starts(ctx.store.messages(name)))
+        if not 1 <= turn <= turns:
+            raise CommandError(f"no turn {turn}: thread {name!r} has turns 1 to {turns}"
+                               if turns else f"thread {name!r} has no turns yet")
+    return Include(name, turn)
 
 
 def staged_names(ctx: Context) -> list[str]:
-    """The names /detach takes: each staged file's label (its name, or enough of its path)."""
-    return attachments.labels(ctx.staged)
+    """The names /detach takes: each staged file's label (its name, or enough of its path),
+    each included thread's name."""
+    return [*attachments.labels(ctx.staged), *(i.thread for i in ctx.included)]
 
 
 def chosen(ctx: Context, word: str) -> Path:
@@ -92,12 +151,17 @@ def chosen(ctx: Context, word: str) -> Path:
 
 @command("detach", usage="[NAME...]", complete=staged_names)
 async def detach(ctx: Context, arg: str) -> None:
-    """Drop the files attached to your next message (all, or those named: a name or a path)."""
-    if not ctx.staged:
+    """Drop what is attached to your next message (all, or those named: a file or a thread)."""
+    if not (ctx.staged or ctx.included):
         ctx.ui.info("nothing attached")
         return
-    dropped = {chosen(ctx, word) for word in words(arg)} if arg else set(ctx.staged)
-    kept = [p for p in ctx.staged if p not in dropped]
-    ctx.staged[:] = kept
-    left = f"; {counted(len(kept), 'file')} still attached" if kept else ""
-    ctx.ui.info(f"detached {counted(len(dropped), 'file')}{left}")
+    threads = {i.thread for i in ctx.included}
+    named = words(arg)
+    gone = set(threads) if not arg else {w for w in named if w in threads}
+    dropped = set(ctx.staged) if not arg else {chosen(ctx, w) for w in named if w not in gone}
+    ctx.staged[:] = [p for p in ctx.staged if p not in dropped]
+    ctx.included[:] = [i for i in ctx.included if i.thread not in gone]
+    left = f"; {_count(ctx)} still attached" if ctx.staged or ctx.included else ""
+    what = [counted(len(dropped), "file") if dropped else "",
+            counted(len(gone), "thread") if gone else ""]
+    ctx.ui.info(f"detached {' and '.join(w for w in what if w)}{left}")

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from repl import chat
+from repl import chat, continuation
 from repl.commands.registry import CommandError, command
 from repl.commands.versions import answer_of, exchange, ids, question, read_tree
 from repl.context import Context
 from repl.importers import counted
-from repl.parts import marked, names_of
+from repl.parts import mark_of, marked, names_of
 from repl.thread import (
     EDITED,
     EDITED_BY_USER,
@@ -62,7 +62,7 @@ async def edit(ctx: Context, arg: str) -> None:
 def _attached(question: Message) -> tuple[Part, ...]:
     """What a question carried besides what was typed: its attachments go with an edit, each
     with its file's name (a message stored before names were marked gets them now)."""
-    return tuple(marked(p, name) if name else p
+    return tuple(marked(p, name) if name and mark_of(p) is None else p
                  for p, name in zip(question.parts or (), names_of(question), strict=True)
                  if name or p.get("type") not in TEXT_PARTS)
 
@@ -111,3 +111,32 @@ def _show(ctx: Context, tree: Tree, turn: int) -> None:
     if answer is not None:
         shown = exchange(tree, answer)
         ctx.ui.messages(shown, marks=tree.marks(shown))
+
+
+@command("continue")
+async def continue_(ctx: Context, arg: str) -> None:
+    """Continue the last answer where it stopped (its output limit, Ctrl-C, a dropped stream).
+
+    The rest streams in after it; the whole is stored as one answer, the partial kept as its
+    version before (/versions)."""
+    if arg:
+        raise CommandError("usage: /continue (it goes on with the last answer)")
+    history = ctx.store.messages(ctx.thread.name)
+    last = history[-1] if history else None
+    if last is None or not continuation.cut_short(last):
+        ctx.ui.info(f"nothing to continue: {_finished(last)}")
+        return
+    await chat.answer(ctx, history, resumed=last)
+
+
+def _finished(last: Message | None) -> str:
+    """Why the conversation's last message is not an answer to go on with."""
+    if last is None:
+        return "this thread has no answer yet"
+    if last.role == "user":
+        return "the last message has no answer yet (/retry asks for one)"
+    if last.role != "assistant" or last.fields.get("tool_calls"):
+        return "the last answer called tools (/retry asks again)"
+    if last.status is None:
+        return "the last answer is finished"
+    return "the last answer stopped before any text (/retry asks again)"

@@ -10,6 +10,7 @@ from repl.context import DEFAULT_THREAD, Context
 from repl.importers import counted
 from repl.services import last_turns, listed, marks, show_opened
 from repl.thread import free_name, turn_starts, validate_name
+from repl.thread_settings import Origin
 from repl.titles import date_name
 
 
@@ -35,12 +36,26 @@ async def new(ctx: Context, arg: str) -> None:
     show_opened(ctx, created)
 
 
-@command("switch", usage="NAME", complete=thread_names)
+@command("switch", usage="NAME|-", complete=thread_names)
 async def switch(ctx: Context, arg: str) -> None:
-    """Switch to thread NAME (created if it does not exist)."""
+    """Switch to thread NAME (created if it does not exist); -: back to the one before."""
     if not arg:
-        raise CommandError("usage: /switch NAME (/list shows the threads)")
+        raise CommandError("usage: /switch NAME (/list shows the threads), or /switch - for "
+                           "the thread before")
+    if arg == "-":  # as cd - does; no thread name starts with "-"
+        arg = _previous(ctx)
     show_opened(ctx, ctx.open(arg))
+
+
+def _previous(ctx: Context) -> str:
+    """The thread that was current before this one, in this session."""
+    if ctx.previous is None:
+        raise CommandError("no previous thread: this session has been on "
+                           f"{ctx.thread.name!r} only (/switch NAME opens another)")
+    if ctx.store.get(ctx.previous) is None:
+        raise CommandError(f"the thread before, {ctx.previous!r}, is gone (deleted or renamed "
+                           "by another chatrepl; /trash lists the deleted)")
+    return ctx.previous
 
 
 @command("list")
@@ -59,10 +74,20 @@ async def rename(ctx: Context, arg: str) -> None:
     new_name = validate_name(arg)
     old = ctx.thread.name
     ctx.store.rename(old, new_name)
+    _follow(ctx, old, new_name)
     ctx.open(new_name)
     # named by the user: never named again
     ctx.store.update(new_name, settings=ctx.thread.settings.named_by_user())
     ctx.ui.info(f"renamed {old!r} to {new_name!r}")
+
+
+def _follow(ctx: Context, old: str, new: str) -> None:
+    """The forks of thread ``old`` name it ``new`` now."""
+    for info in ctx.store.list_threads():
+        origin = info.settings.forked_from
+        if origin is not None and origin.thread == old:
+            ctx.store.update(info.name, settings=replace(
+                info.settings, forked_from=replace(origin, thread=new)))
 
 
 @command("delete", usage="NAME", complete=thread_names)
@@ -152,7 +177,10 @@ async def fork(ctx: Context, arg: str) -> None:
                                f"no turn {turn}: this thread has no messages yet")
         end = users[turn] if turn < len(users) else len(messages)
         upto = messages[end - 1].id
-    ctx.store.fork(source, name, upto=upto)
+    forked = ctx.store.fork(source, name, upto=upto)
+    at = turn if turn is not None else len(turn_starts(ctx.store.messages(source)))
+    # where it came from, for /tree (the copy's settings are the source's until now)
+    ctx.store.update(name, settings=replace(forked.settings, forked_from=Origin(source, at)))
     ctx.open(name)
     ctx.ui.info(f"forked {source!r} into {name!r}" + (f" at turn {turn}" if turn else ""))
     show_opened(ctx, created=False)
@@ -183,6 +211,7 @@ async def goto(ctx: Context, arg: str) -> None:
         raise CommandError(f"usage: /goto N, N from 1 to {len(ctx.hits)}")
     hit = ctx.hits[int(arg) - 1]
     ctx.open(hit.thread)
+    ctx.went = hit
     messages = ctx.store.messages(hit.thread)
     users = turn_starts(messages)
     start = users[hit.turn - 1] if hit.turn <= len(users) else 0
