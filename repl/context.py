@@ -312,9 +312,15 @@ class Context:
         return created
 
     def renamed(self, old: str, new: str) -> None:
-        """Thread ``old`` is now ``new`` (named in the background): follow it if current."""
+        """Thread ``old`` is now ``new`` (by /rename, or named in the background): follow it
+        if current or previous; its forks name it ``new`` as where they came from."""
         if self._current == old:
             self._current = new
             self.store.set_state(LAST_THREAD, new)
         if self.previous == old:
             self.previous = new
+        for info in self.store.list_threads():
+            origin = info.settings.forked_from
+            if origin is not None and origin.thread == old:
+                self.store.update(info.name, settings=replace(
+                    info.settings, forked_from=replace(origin, thread=new)))

@@ -130,3 +130,23 @@ def test_origin_is_read_and_written_as_one_record() -> None:
     assert settings.stored() == {"forked_from": {"thread": "t", "turn": 3}}
     assert ThreadSettings.of(settings.stored()) == settings
     assert ThreadSettings.of({"forked_from": {"thread": "t", "turn": True}}).forked_from is None
+
+
+def test_a_thread_named_in_the_background_is_followed_by_its_forks(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    """A fork made before its source's auto-title arrives names the title as its origin, and
+    keeps the name it was given (the source's settings, copied, would have it titled too)."""
+    server.queue(Reply("Knead it well."), Reply("Bread at home", stall=1.0))
+
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("/new")
+        await s.line("how do I bake bread?")  # the title request now waits a second
+        await s.line("/fork copy")
+        await s.until(lambda: "is now 'Bread at home'" in s.text)
+        out = await s.line("/tree")
+        assert "forked from 'Bread at home' at turn 1" in out, out
+        assert s.ctx.thread.name == "copy"  # named by the user: never titled
+        await s.quit()
+
+    run(go())

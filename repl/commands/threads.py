@@ -74,20 +74,11 @@ async def rename(ctx: Context, arg: str) -> None:
     new_name = validate_name(arg)
     old = ctx.thread.name
     ctx.store.rename(old, new_name)
-    _follow(ctx, old, new_name)
+    ctx.renamed(old, new_name)
     ctx.open(new_name)
     # named by the user: never named again
     ctx.store.update(new_name, settings=ctx.thread.settings.named_by_user())
     ctx.ui.info(f"renamed {old!r} to {new_name!r}")
-
-
-def _follow(ctx: Context, old: str, new: str) -> None:
-    """The forks of thread ``old`` name it ``new`` now."""
-    for info in ctx.store.list_threads():
-        origin = info.settings.forked_from
-        if origin is not None and origin.thread == old:
-            ctx.store.update(info.name, settings=replace(
-                info.settings, forked_from=replace(origin, thread=new)))
 
 
 @command("delete", usage="NAME", complete=thread_names)
@@ -179,8 +170,10 @@ async def fork(ctx: Context, arg: str) -> None:
         upto = messages[end - 1].id
     forked = ctx.store.fork(source, name, upto=upto)
     at = turn if turn is not None else len(turn_starts(ctx.store.messages(source)))
-    # where it came from, for /tree (the copy's settings are the source's until now)
-    ctx.store.update(name, settings=replace(forked.settings, forked_from=Origin(source, at)))
+    # where it came from, for /tree (the copy's settings are the source's until now); its name
+    # is the user's or the source's: never replaced by a title, as the source's may be
+    ctx.store.update(name, settings=replace(forked.settings.named_by_user(),
+                                            forked_from=Origin(source, at)))
     ctx.open(name)
     ctx.ui.info(f"forked {source!r} into {name!r}" + (f" at turn {turn}" if turn else ""))
     show_opened(ctx, created=False)
