@@ -10,7 +10,7 @@ from pathlib import Path
 
 from repl import files
 from repl.errors import StoreError
-from repl.store import migrations, recover
+from repl.store import migrations, recover, sqlrows
 
 BUSY_TIMEOUT_MS = 10_000
 READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)  # what a disk one cannot write to says
@@ -54,6 +54,7 @@ def connect(path: Path) -> sqlite3.Connection:
         if suspect and not recover.is_intact(db):
             raise Damaged("it failed SQLite's integrity check")
         migrations.apply(db)
+        _readable(db)
         recover.marker(path).unlink(missing_ok=True)
     except UnicodeDecodeError:  # SQLite's error (or a row) holds the damaged bytes themselves
         db.close()
@@ -65,6 +66,17 @@ def connect(path: Path) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _readable(db: sqlite3.Connection) -> None:
+    """Damaged if what the store reads cannot be (only prepared: no row is read). A schema
+    whose text was damaged can pass SQLite's checks with a column renamed (a byte of
+    ``model`` changed), and every read of the threads would then fail."""
+    try:
+        db.execute(f"{sqlrows.INFO} LIMIT 0")
+        db.execute(f"SELECT {sqlrows.COLUMNS} FROM messages LIMIT 0")
+    except sqlite3.OperationalError as e:
+        raise Damaged(f"its schema is damaged ({e})") from None
 
 
 def replace_damaged(path: Path, reason: str) -> tuple[sqlite3.Connection, recover.Recovery]:
