@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,9 @@ from hypothesis import settings
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fakeserver import FakeOpenAI
+from stores import BACKENDS
+
+from repl.store import ThreadStore
 
 # No test depends on the machine's speed: hypothesis's per-example deadline (200 ms) fails a
 # property on a loaded two-core machine, so there is none. Nor on chance: the examples are the
@@ -80,3 +83,11 @@ def api_env(server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
     monkeypatch.setenv("OPENAI_BASE_URL", server.url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-key-123")
     return dict(os.environ)
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], ThreadStore]:
+    """Open the test's store, once for each kind (again: a restart, or a second process, on
+    the same data)."""
+    backend = str(request.param)
+    return lambda: BACKENDS[backend](tmp_path / "store")

@@ -145,5 +145,16 @@ class Session:
         return self.out.getvalue()
 
 
+def editor_replacing(folder: Path, wrong: str, right: str) -> str:
+    """A VISUAL command: an editor that replaces ``wrong`` by ``right`` in the file it opens,
+    as a user correcting an answer would (/edit --answer)."""
+    import sys
+
+    script = folder / "editor.py"
+    script.write_text("import sys, pathlib\np = pathlib.Path(sys.argv[1])\n"
+                      f"p.write_text(p.read_text().replace({wrong!r}, {right!r}))\n")
+    return f"{sys.executable} {script}"
+
+
 def run(coro_fn: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(coro_fn())  # type: ignore[arg-type]

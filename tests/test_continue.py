@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from fakeserver import Failure, FakeOpenAI, Reply
 from harness import Session
-from stores import BACKENDS
 from test_responses import session as responses_session
 
 from repl.continuation import ASK, Joining, lead, overlap
@@ -21,16 +20,6 @@ from repl.store import ThreadStore
 from repl.thread import INTERRUPTED, TRUNCATED, Message
 
 PARTIAL = "The capital of France is Par"
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store_at(backend: str, tmp_path: Path) -> Callable[[], ThreadStore]:
-    return lambda: BACKENDS[backend](tmp_path / "store")
 
 
 def run(coro: object) -> None:

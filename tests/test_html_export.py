@@ -23,7 +23,7 @@ from pathlib import Path
 import html_sample
 import pytest
 from fakeserver import FakeOpenAI, Reply
-from harness import Session
+from harness import Session, editor_replacing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -263,10 +263,7 @@ def test_cli_and_slash_export_write_html(api_env: dict[str, str], server: FakeOp
 def test_versions_and_a_corrected_answer_are_marked_in_the_page(
         api_env: dict[str, str], server: FakeOpenAI, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    script = tmp_path / "editor.py"  # an editor that corrects the answer
-    script.write_text("import sys, pathlib\np = pathlib.Path(sys.argv[1])\n"
-                      "p.write_text(p.read_text().replace('Lyon', 'Paris'))\n")
-    monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
+    monkeypatch.setenv("VISUAL", editor_replacing(tmp_path, "Lyon", "Paris"))
     server.queue(Reply("first answer"), Reply("second answer"), Reply("third answer"),
                  Reply("The capital is Lyon."))
 

@@ -9,23 +9,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from fakeserver import FakeOpenAI, Reply
 from harness import Session
-from stores import BACKENDS
 
 from repl.store import ThreadStore
 from repl.thread import MARK
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store_at(backend: str, tmp_path: Path) -> Callable[[], ThreadStore]:
-    return lambda: BACKENDS[backend](tmp_path / "store")
 
 
 def run(coro: object) -> None:

@@ -5,25 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from pathlib import Path
 
-import pytest
 from fakeserver import FakeOpenAI, Reply
 from harness import Session
-from stores import BACKENDS
 
 from repl.store import ThreadStore
 from repl.thread_settings import Origin, ThreadSettings
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store_at(backend: str, tmp_path: Path) -> Callable[[], ThreadStore]:
-    return lambda: BACKENDS[backend](tmp_path / "store")
 
 
 def run(coro: object) -> None:

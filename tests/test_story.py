@@ -7,32 +7,22 @@ against the local server; each day a new process's worth of objects on the same 
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fakeserver import FakeOpenAI, Reply
-from harness import Session
-from stores import BACKENDS
+from harness import Session, editor_replacing
 
 from repl.store import ThreadStore
 
 ALT_LEFT = "\x1b[1;3D"
 
 
-@pytest.fixture(params=sorted(BACKENDS))
-def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], ThreadStore]:
-    return lambda: BACKENDS[str(request.param)](tmp_path / "store")
-
-
 @pytest.fixture
 def corrector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The user's editor: it corrects "Rhone" to "Seine"."""
-    script = tmp_path / "editor.py"
-    script.write_text("import sys, pathlib\np = pathlib.Path(sys.argv[1])\n"
-                      "p.write_text(p.read_text().replace('Rhone', 'Seine'))\n")
-    monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
+    monkeypatch.setenv("VISUAL", editor_replacing(tmp_path, "Rhone", "Seine"))
 
 
 def shown(s: Session) -> list[str]:

@@ -4,29 +4,16 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fakeserver import FakeOpenAI, Reply
-from harness import Session
-from stores import BACKENDS
+from harness import Session, editor_replacing
 
 from repl.store import ThreadStore
 
 ALT_LEFT, ALT_RIGHT = "\x1b[1;3D", "\x1b[1;3C"
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store_at(backend: str, tmp_path: Path) -> Callable[[], ThreadStore]:
-    """Open the test's store (again: a restart, or a second process, on the same data)."""
-    return lambda: BACKENDS[backend](tmp_path / "store")
 
 
 def run(coro: object) -> None:
@@ -244,10 +231,7 @@ def test_two_sessions_on_one_thread_see_each_others_versions(
 @pytest.fixture
 def corrector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An editor that puts "Paris" in place of "Lyon"."""
-    script = tmp_path / "editor.py"
-    script.write_text("import sys, pathlib\np = pathlib.Path(sys.argv[1])\n"
-                      "p.write_text(p.read_text().replace('Lyon', 'Paris'))\n")
-    monkeypatch.setenv("VISUAL", f"{sys.executable} {script}")
+    monkeypatch.setenv("VISUAL", editor_replacing(tmp_path, "Lyon", "Paris"))
 
 
 def test_edit_answer_replaces_what_is_sent_keeps_the_original_and_is_marked(

@@ -7,23 +7,9 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-from stores import BACKENDS
-
 from repl.store import ThreadStore
 from repl.thread import ROOT, Message
 from repl.tree import Tree, parents
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store_at(backend: str, tmp_path: Path) -> Callable[[], ThreadStore]:
-    return lambda: BACKENDS[backend](tmp_path / "store")
-
 
 
 def test_each_message_follows_the_last_visible_one_and_forks_copy_the_path(
