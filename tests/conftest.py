@@ -78,6 +78,14 @@ def server() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
+def other() -> Iterator[FakeOpenAI]:
+    """A second local server: another endpoint."""
+    s = FakeOpenAI().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
 def api_env(server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """OPENAI_* pointing at the fake server; returns the full environment for subprocesses."""
     monkeypatch.setenv("OPENAI_BASE_URL", server.url)

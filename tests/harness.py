@@ -145,6 +145,14 @@ class Session:
         return self.out.getvalue()
 
 
+def write_config(isolated: dict[str, str], text: str) -> Path:
+    """The test's config.toml (in its own config dir, ``isolated``), holding ``text``."""
+    path = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
 def editor_replacing(folder: Path, wrong: str, right: str) -> str:
     """A VISUAL command: an editor that replaces ``wrong`` by ``right`` in the file it opens,
     as a user correcting an answer would (/edit --answer)."""

@@ -6,24 +6,14 @@ summaries bounded, fitted to the window and never longer than what they replace.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from fakeserver import BRIDGE_500, Failure, FakeOpenAI, Reply
-from harness import Session
+from harness import Session, write_config
 
 from repl import compaction
 from repl.client import ChatClient
 from repl.thread import SUMMARY, TRUNCATED, Message
-
-
-@pytest.fixture
-def other() -> Iterator[FakeOpenAI]:
-    s = FakeOpenAI().start()
-    yield s
-    s.stop()
 
 
 def session(server: FakeOpenAI, *, model: str = "gpt-5", retries: int = 0,
@@ -42,13 +32,6 @@ def install(s: Session, server: FakeOpenAI, *, retries: int = 0) -> None:
 
 def message(role: str, text: str) -> dict[str, Any]:
     return {"role": role, "content": text}
-
-
-def write_config(isolated: dict[str, str], text: str) -> Path:
-    path = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 # -- item 6: a plain answer goes back as a plain assistant message ----------------------------

@@ -8,11 +8,10 @@ import asyncio
 import os
 import signal
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from fakeserver import Failure, FakeOpenAI, Reply
-from harness import Session
+from harness import Session, write_config
 from test_responses import session as responses_session
 
 from repl.continuation import ASK, Joining, lead, overlap
@@ -30,12 +29,6 @@ def answers(s: Session, thread: str = "t") -> list[tuple[str, str | None, str | 
     """(text, status, hidden) of every answer stored, hidden ones too."""
     return [(m.content, m.status, m.hidden and m.hidden.split(":")[0])
             for m in s.store.messages(thread, hidden=True) if m.role == "assistant"]
-
-
-def write_config(isolated: dict[str, str], text: str) -> None:
-    path = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def test_continue_after_the_output_limit_sends_the_partial_and_an_instruction(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fakeserver import Failure, FakeOpenAI, Reply
-from harness import Session
+from harness import Session, write_config
 
 from repl.thread import Message
 
@@ -57,20 +57,6 @@ def test_a_retryable_error_offers_retry_once(api_env: dict[str, str],
 # -- item 1: -m wins over a preset's model and endpoint -------------------------------------
 
 LOCAL_KEY = "sk-local-key-456"
-
-
-@pytest.fixture
-def other() -> Any:
-    s = FakeOpenAI().start()
-    yield s
-    s.stop()
-
-
-def write_config(isolated: dict[str, str], text: str) -> Path:
-    path = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def chatrepl(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

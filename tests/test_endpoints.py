@@ -7,12 +7,11 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fakeserver import Failure, FakeOpenAI, Reply
-from harness import Session
+from harness import Session, write_config
 
 from repl import config as config_mod
 from repl.commands.session import model_names
@@ -20,20 +19,6 @@ from repl.completions import request_options
 
 DEFAULT_KEY = "sk-test-secret-key-123"  # conftest's api_env
 LOCAL_KEY = "sk-local-key-456"
-
-
-@pytest.fixture
-def other() -> Iterator[FakeOpenAI]:
-    s = FakeOpenAI().start()
-    yield s
-    s.stop()
-
-
-def write_config(isolated: dict[str, str], text: str) -> Path:
-    path = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def local_table(other: FakeOpenAI, extra: str = "") -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from fakeserver import FakeOpenAI, Reply
-from harness import Session, run
+from harness import Session, run, write_config
 from pty_session import Terminal, terminals
 
 CHATREPL = Path(sys.executable).with_name("chatrepl")
@@ -36,12 +36,6 @@ def installed() -> list[str]:
 def chatrepl(api_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
     """The installed chatrepl in a pty (cwd: tmp_path), its first prompt waited for."""
     yield from terminals(api_env, tmp_path, installed())
-
-
-def write_config(isolated: dict[str, str], text: str) -> None:
-    path = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def asked(server: FakeOpenAI) -> list[str]:

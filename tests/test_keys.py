@@ -9,29 +9,15 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fakeserver import Failure, FakeOpenAI
-from harness import Session
+from harness import Session, write_config
 
 from repl.commands.session import model_names
 
 REPL = Path(__file__).parent.parent / "repl"
-
-
-@pytest.fixture
-def other() -> Iterator[FakeOpenAI]:
-    s = FakeOpenAI().start()
-    yield s
-    s.stop()
-
-
-def write_config(isolated: dict[str, str], text: str) -> None:
-    path = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def command_table(name: str, url: str, command: str, extra: str = "") -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from fakeserver import FakeOpenAI, Reply
-from harness import Session
+from harness import Session, write_config
 
 from repl import window, wire
 from repl.apierrors import status_error
@@ -38,12 +38,6 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (folder / "cat.png").write_bytes(PNG)
     monkeypatch.chdir(folder)
     return folder
-
-
-def configure(isolated: dict[str, str], text: str) -> None:
-    path = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def seed(s: Session, thread: str, turns: int, model: str) -> None:
@@ -164,7 +158,7 @@ def test_a_gemma_model_gets_even_a_short_system_prompt_inside_the_first_question
 def test_an_endpoints_fold_system_setting_wins_and_is_never_unlearned(
         api_env: dict[str, str], server: FakeOpenAI, isolated: dict[str, str],
         model: str, fold: bool) -> None:
-    configure(isolated, f'[endpoints.box]\nbase_url = "{server.url}"\n'
+    write_config(isolated, f'[endpoints.box]\nbase_url = "{server.url}"\n'
                         f'fold_system = {str(fold).lower()}\n')
     server.drop_system = not fold  # what the server does is not what is learned
     system = "You are a ship's navigator. " * 12
@@ -252,7 +246,7 @@ def test_an_empty_answer_stored_by_an_earlier_chatrepl_is_never_sent_back(
 def test_an_overflow_answered_empty_through_a_proxy_is_shrunk_and_resent(
         api_env: dict[str, str], server: FakeOpenAI, isolated: dict[str, str]) -> None:
     """LiteLLM in front of llama-cpp-python: over the window, an empty answer ending in stop."""
-    configure(isolated, '[context_sizes]\n"gemma3" = 1000\n')
+    write_config(isolated, '[context_sizes]\n"gemma3" = 1000\n')
     server.context_limit = 150
     server.blank_when_too_long = True
 
@@ -287,7 +281,7 @@ def test_one_shot_with_an_empty_answer_fails_with_one_line(
 def test_the_window_a_shrunk_request_fitted_is_learned_without_usage(
         api_env: dict[str, str], server: FakeOpenAI, isolated: dict[str, str]) -> None:
     """llama-cpp-python: no usage in streams, an empty 200 over the window, no size stated."""
-    configure(isolated, '[context_sizes]\n"gemma3" = 1000\n')
+    write_config(isolated, '[context_sizes]\n"gemma3" = 1000\n')
     server.context_limit = 150
     server.empty_when_too_long = True
     server.stream_usage = False
@@ -320,7 +314,7 @@ def test_transformers_serves_overflow_is_a_context_error_with_its_numbers(
     assert isinstance(error, ContextTooLongError)
     assert (error.limit, error.prompt) == (2048, 2849)
 
-    configure(isolated, '[context_sizes]\n"gemma3" = 1000\n')
+    write_config(isolated, '[context_sizes]\n"gemma3" = 1000\n')
     server.context_limit = 150
     server.context_style = "transformers"
 
@@ -393,7 +387,7 @@ def test_no_responses_api_is_said_as_such_naming_the_endpoint(
     """Also through LiteLLM, whose 404 names the model group but passes on the upstream's
     route 404 (seen against a real proxy in front of llama-cpp-python)."""
     server.no_responses, server.proxied = True, proxied
-    configure(isolated, f'[endpoints.llama]\nbase_url = "{server.url}"\napi = "responses"\n')
+    write_config(isolated, f'[endpoints.llama]\nbase_url = "{server.url}"\napi = "responses"\n')
 
     async def go() -> None:
         s = await Session(model="llama:gemma3").start("t")
@@ -450,7 +444,7 @@ def test_an_answer_said_complete_at_the_output_limit_is_kept_as_truncated(
         api_env: dict[str, str], server: FakeOpenAI, isolated: dict[str, str], api: str) -> None:
     """transformers serve's Responses API says "completed" of an answer cut at
     max_output_tokens: an answer that used the whole limit is said and stored as cut off."""
-    configure(isolated, f'api = "{api}"\n')
+    write_config(isolated, f'api = "{api}"\n')
     server.stop_at_limit = True
     server.queue(Reply("word " * 200), Reply("a short one"))
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from fakeserver import FakeOpenAI, Reply
-from harness import Session
+from harness import Session, write_config
 from pty_session import MODULE, Terminal, stored, terminals
 
 from repl import config as config_mod
@@ -32,17 +32,11 @@ SERVERS = Path(__file__).parent / "mcp_servers"
 ADD = ("call_1", "calc__add", '{"a": 2, "b": 3}')
 
 
-def configure(isolated: dict[str, str], text: str) -> None:
-    path = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def calc(isolated: dict[str, str], extra: str = "", *, approve: str = "") -> Path:
     """The calc server in config.toml; returns the file where it marks a cancelled call."""
     mark = Path(isolated["HOME"]) / "cancelled"
     command = json.dumps([sys.executable, str(SERVERS / "calc.py"), str(mark)])
-    configure(isolated, f"{extra}\n[mcp.servers.calc]\ncommand = {command}\n{approve}\n")
+    write_config(isolated, f"{extra}\n[mcp.servers.calc]\ncommand = {command}\n{approve}\n")
     return mark
 
 
@@ -379,7 +373,7 @@ def test_a_server_over_streamable_http(api_env: dict[str, str], isolated: dict[s
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.05)
-        configure(isolated, f'[mcp.servers.web]\nurl = "http://127.0.0.1:{port}/mcp"\n'
+        write_config(isolated, f'[mcp.servers.web]\nurl = "http://127.0.0.1:{port}/mcp"\n'
                             'headers = { "X-Token" = "t0k" }\n')
 
         async def go() -> None:
@@ -408,13 +402,13 @@ def test_a_server_over_streamable_http(api_env: dict[str, str], isolated: dict[s
 ])
 def test_bad_server_tables_are_one_clear_line(isolated: dict[str, str], table: str,
                                               says: str) -> None:
-    configure(isolated, table)
+    write_config(isolated, table)
     with pytest.raises(ConfigError, match=says):
         config_mod.load(env={})
 
 
 def test_server_tables_are_read(isolated: dict[str, str]) -> None:
-    configure(isolated, "max_tool_rounds = 3\n[mcp.servers.files]\ncommand = ['npx', 'srv']\n"
+    write_config(isolated, "max_tool_rounds = 3\n[mcp.servers.files]\ncommand = ['npx', 'srv']\n"
                         "env = { A = 'b' }\ncwd = '~/x'\napprove = ['files.read_*']\n")
     config = config_mod.load(env={})
     (files,) = config.mcp
@@ -523,7 +517,7 @@ def test_the_mcp_package_is_not_imported_on_the_way_to_the_prompt() -> None:
 def test_a_server_that_hangs_at_start_never_delays_the_prompt_and_one_message_only(
         api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
     command = json.dumps([sys.executable, str(SERVERS / "hangs.py")])
-    configure(isolated, f"[mcp.servers.stuck]\ncommand = {command}\n")
+    write_config(isolated, f"[mcp.servers.stuck]\ncommand = {command}\n")
 
     async def go() -> None:
         s = Session()
