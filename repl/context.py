@@ -218,20 +218,14 @@ class Context:
     def preset_for(self, info: ThreadInfo) -> Preset | None:
         return self.config.presets.get(str(info.settings.preset))
 
-    def context_size(self, info: ThreadInfo) -> int | None:
-        """The window of ``info``'s model: configured for its endpoint or for all, stated by the
-        endpoint (its listing), else known to chatrepl."""
-        return self.turn(info).configured
-
-    def window_key(self, info: ThreadInfo) -> str:
-        return self.turn(info).window_key
-
     def turn(self, info: ThreadInfo | None = None, *, client: ChatClient | None = None) -> Turn:
         """A request on ``info`` (the current thread, read now, if not given) resolved once;
         with ``client`` if it is to be sent (``sending``), else to be looked at."""
         info = self.thread if info is None else info
         name, model = self.chosen(info)
         endpoint = self.endpoints.get(name)
+        # the window: configured for its endpoint or for all, stated by the endpoint (its
+        # listing), else known to chatrepl
         configured = {**self.config.context_sizes, **endpoint.context_sizes}
         size = (window.match(model, configured) or
                 window.reported(self.store, endpoint.base_url, model) or

@@ -289,12 +289,12 @@ def test_models_of_every_endpoint_are_offered_and_sizes_learned(
         assert {"served", "local:qwen", "local:router/x", "gone:listed-by-hand"} <= set(names)
         assert any(h.get("X-Title") or h.get("x-title") for p, h in other.gets)
         await s.line("/model local:qwen")
-        assert s.ctx.context_size(s.ctx.thread) == 32768
+        assert s.ctx.turn().configured == 32768
         await s.line("/model llama:served")
-        assert s.ctx.context_size(s.ctx.thread) == 4096
+        assert s.ctx.turn().configured == 4096
         await s.quit()
         s = await Session().start("t")  # remembered across runs
-        assert s.ctx.context_size(s.ctx.thread) == 4096
+        assert s.ctx.turn().configured == 4096
         await s.quit()
 
     asyncio.run(go())
