@@ -45,10 +45,21 @@ def show_opened(ctx: Context, created: bool) -> None:
 
 
 def marks(ctx: Context, shown: list[Message]) -> dict[int, str]:
-    """The version marks (``‹2/3›``) of the ``shown`` messages that have other versions."""
-    if ctx.thread.message_count == 0:
+    """The version marks (``‹2/3›``) of the ``shown`` messages (a tail of the conversation)
+    that have other versions. Their versions all follow the visible message before the first
+    of them: only the messages from there on are read, not a long thread whole (opening one
+    shows its tail)."""
+    info = ctx.thread
+    if not shown or info.message_count == 0:
         return {}
-    return Tree.of(ctx.store.messages(ctx.thread.name, hidden=True)).marks(shown)
+    first, count = min(m.id or 0 for m in shown), 4 * len(shown) + 8
+    while True:
+        messages = ctx.store.messages(info.name, hidden=True, last=count)
+        start = messages[0] if messages else None
+        if len(messages) < count or (start is not None and start.hidden is None
+                                      and (start.id or 0) < first):
+            return Tree.of(messages).marks(shown)
+        count *= 4
 
 
 def listed(ctx: Context, threads: list[ThreadInfo]) -> list[ThreadInfo]:

@@ -265,3 +265,25 @@ def test_edit_answer_replaces_what_is_sent_keeps_the_original_and_is_marked(
     text = (tmp_path / "t.md").read_text()
     assert "The capital is Paris." in text and "The capital is Lyon." not in text
     assert "edited by the user" in text
+
+
+def test_opening_marks_an_answer_retried_many_times(
+        api_env: dict[str, str], server: FakeOpenAI,
+        store_at: Callable[[], ThreadStore]) -> None:
+    """The marks on opening read the tail's part of the thread, however many versions lie
+    there (more than the tail's own length)."""
+    async def first() -> None:
+        s = await Session(store=store_at()).start("t")
+        await s.line("first")
+        await s.line("second")
+        for _ in range(20):
+            await s.line("/retry")
+        await s.quit()
+
+    async def second() -> None:
+        s = await Session(store=store_at()).start("t")
+        assert "‹21/21›" in s.text, s.text
+        await s.quit()
+
+    run(first())
+    run(second())
