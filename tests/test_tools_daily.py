@@ -17,10 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from fakeserver import FakeOpenAI, Reply
-from harness import Session
+from harness import Session, write_config
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
-from test_tools import ADD, calc, configure, done, sent_tools, session
+from test_tools import ADD, calc, done, sent_tools, session
 
 from repl.completion import CommandCompleter
 from repl.services import start_tools
@@ -61,7 +61,7 @@ async def warning(s: Session, server: str) -> str:
 
 def test_ctrl_c_while_the_servers_start_says_nothing_was_answered_and_retry_sends_it(
         api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
-    configure(isolated, f"[mcp.servers.stuck]\ncommand = {command('hangs.py')}\n")
+    write_config(isolated, f"[mcp.servers.stuck]\ncommand = {command('hangs.py')}\n")
 
     async def go() -> None:
         s = await starting()
@@ -83,7 +83,7 @@ def test_ctrl_c_while_the_servers_start_says_nothing_was_answered_and_retry_send
 
 def test_the_wait_names_the_servers_and_the_one_it_goes_on_without(
         api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
-    configure(isolated, f"[mcp.servers.stuck]\ncommand = {command('hangs.py')}\n")
+    write_config(isolated, f"[mcp.servers.stuck]\ncommand = {command('hangs.py')}\n")
 
     async def go() -> None:
         s = await starting(start_wait=0.3)  # the deadline is what is tested
@@ -101,7 +101,7 @@ def test_quit_does_not_wait_for_a_server_that_never_started(
     from mcp.client.stdio import PROCESS_TERMINATION_TIMEOUT
 
     pid_file = Path(isolated["HOME"]) / "stuck.pid"
-    configure(isolated, f"[mcp.servers.stuck]\ncommand = {command('hangs.py', str(pid_file))}\n")
+    write_config(isolated, f"[mcp.servers.stuck]\ncommand = {command('hangs.py', str(pid_file))}\n")
 
     async def go() -> None:
         s = await starting()
@@ -126,7 +126,7 @@ def test_quit_does_not_wait_for_a_server_that_never_started(
 
 def test_each_line_of_mcp_log_says_which_server_and_when(
         api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
-    configure(isolated, f"[mcp.servers.broken]\ncommand = {command('exits.py')}\n"
+    write_config(isolated, f"[mcp.servers.broken]\ncommand = {command('exits.py')}\n"
                         f"[mcp.servers.talks]\ncommand = {command('talks.py')}\n"
                         'approve = ["talks.*"]\n')
 
@@ -151,7 +151,7 @@ def test_each_line_of_mcp_log_says_which_server_and_when(
 
 def test_a_server_that_exits_is_said_with_its_last_line_cleaned_and_its_secrets_hidden(
         api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
-    configure(isolated, f"[mcp.servers.broken]\ncommand = {command('exits.py')}\n"
+    write_config(isolated, f"[mcp.servers.broken]\ncommand = {command('exits.py')}\n"
                         f"[mcp.servers.talks]\ncommand = {command('talks.py')}\n"
                         'env = { TALKS_TOKEN = "tk-0123456789" }\napprove = ["talks.*"]\n')
 
@@ -180,7 +180,7 @@ def test_a_url_servers_failure_does_not_point_at_mcp_log(
     with socket.socket() as sock:  # a port where nothing listens
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    configure(isolated, f'[mcp.servers.web]\nurl = "http://127.0.0.1:{port}/mcp"\n')
+    write_config(isolated, f'[mcp.servers.web]\nurl = "http://127.0.0.1:{port}/mcp"\n')
 
     async def go() -> None:
         s = await starting()

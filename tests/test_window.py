@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fakeserver import CONTEXT_ERRORS, Failure, FakeOpenAI, Reply
-from harness import Session
+from harness import Session, write_config
 
 from repl import window
 from repl.chat import SHRINKS
@@ -24,9 +24,8 @@ def run(coro: Any) -> None:
 
 
 def configure(isolated: dict[str, str], sizes: dict[str, int]) -> None:
-    config = Path(isolated["XDG_CONFIG_HOME"]) / "chatrepl" / "config.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text("[context_sizes]\n" + "".join(f'"{k}" = {v}\n' for k, v in sizes.items()))
+    write_config(isolated, "[context_sizes]\n" + "".join(f'"{k}" = {v}\n'
+                                                          for k, v in sizes.items()))
 
 
 def seed(s: Session, thread: str, turns: int, model: str) -> None:
