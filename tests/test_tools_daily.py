@@ -224,6 +224,31 @@ def test_tools_restart_brings_back_a_server_that_died_and_retries_one_that_faile
     asyncio.run(go())
 
 
+def test_a_server_killed_while_idle_is_said_at_once_and_its_tools_are_no_longer_sent(
+        api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
+    """Found with the real mcp-server-time: a server killed between calls stayed "2 tools" in
+    /tools, and its tools were sent, until the model called one."""
+    calc(isolated)
+
+    async def go() -> None:
+        s = await session()
+        log = s.ctx.tools.servers["calc"].log
+        assert log is not None
+        log.stop_writers()  # SIGTERM to the server, from outside
+        await s.until(lambda: "MCP server calc exited" in s.text)
+        assert "/tools restart calc starts it again" in s.text
+        await s.line("hi")
+        assert "tools" not in server.requests[-1]
+        assert "failed:" in await s.line("/tools")
+        out = await s.line("/tools restart calc")
+        assert "calc: 5 tools" in out
+        await s.line("hi again")
+        assert "calc__add" in sent_tools(server)
+        await done(s)
+
+    asyncio.run(go())
+
+
 def test_tools_restart_and_ask_are_offered_by_tab_and_listed_by_help(
         api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
     calc(isolated)

@@ -33,6 +33,17 @@ class ServerLog:
         self.errlog: TextIO = os.fdopen(write, "w", encoding="utf-8")
         self._reader = asyncio.create_task(self._read(read))
 
+    def release(self) -> None:
+        """Close our end of the pipe once the server holds its own (it is spawned): the pipe
+        then ends when the server and its children have exited, which ``ended`` tells."""
+        self.errlog.close()
+
+    @property
+    def ended(self) -> asyncio.Task[None]:
+        """Done when the pipe has ended (after ``release``: the server has exited, or closed
+        its stderr)."""
+        return self._reader
+
     def note(self, text: str) -> None:
         """A line of chatrepl's own about the server, among the server's."""
         self._line(f"[chatrepl] {text}")

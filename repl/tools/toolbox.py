@@ -2,10 +2,10 @@
 listed, called with a deadline and cancelled (MCP's notifications/cancelled) on Ctrl-C.
 
 Each server lives in a task of its own, which holds the SDK's client open until the session ends
-or the server is restarted; a server that cannot start or that exits is said in one line (with
-the last line it printed) and the rest go on without it. A stdio server's own messages (stderr)
-go to ``log_path``, each line with the time and the server's name (stderr.py), never to the
-terminal.
+or the server is restarted; a server that cannot start or that exits (under a call or idle) is
+said in one line (with the last line it printed) and the rest go on without it. A stdio
+server's own messages (stderr) go to ``log_path``, each line with the time and the server's name
+(stderr.py), never to the terminal.
 """
 
 from __future__ import annotations
@@ -227,7 +227,7 @@ class Toolbox:
             async with Client(self._transport(config, server.log), client_info=me) as client:
                 server.tools = self._named(config.name, await _list(client))
                 server.client, server.state = client, READY
-                await server.stop.wait()
+                await self._held(server)
         except Exception as e:
             failure = _reason(e)
         finally:  # what it printed, read to its end before it is told
@@ -235,6 +235,22 @@ class Toolbox:
                 await server.log.close(1 if self._closing.is_set() else 5)
         if not self._closing.is_set() and self.servers.get(config.name) is server:
             self._gone(server, server.lost or failure or "it closed the connection")
+
+    async def _held(self, server: Server) -> None:
+        """Until the server is stopped. A stdio server's stderr ending says it has exited (or
+        closed its stderr): asked for its tools, one that does not answer is gone, said at
+        once rather than at the next call."""
+        log = server.log
+        if log is not None:
+            log.release()
+            stop = asyncio.ensure_future(server.stop.wait())
+            try:
+                await asyncio.wait([stop, log.ended], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+            if not server.stop.is_set():
+                await self._check(server)
+        await server.stop.wait()
 
     def _gone(self, server: Server, reason: str) -> None:
         what = "exited" if server.state == READY else "could not start"
