@@ -82,15 +82,20 @@ def names(box: Toolbox | None, calls: Sequence[ToolCall]) -> dict[str, str]:
 
 async def ready(ctx: Session) -> None:
     """Before a request: the servers still starting get a moment, so that their tools are sent
-    (only the first message of a session can wait; the prompt never does). Each one the wait
-    goes on without is named; its tools are sent once it is up."""
+    (only the first message of a session can wait; the prompt never does). Each one a request
+    goes on without is named once, whether the wait ran out or Ctrl-C cut it short; its tools
+    are sent once it is up."""
     box = ctx.tools
-    if box is None or not box.starting:
+    if box is None:
         return
-    ctx.ui.info(f"waiting for the MCP servers to start: {', '.join(box.waiting())}…")
-    for name in await box.started():
-        ctx.ui.info(f"going on without MCP server {name}: not started within "
-                    f"{box.start_wait:g} s (its tools are sent once it is up; /tools shows it)")
+    if box.starting:
+        ctx.ui.info(f"waiting for the MCP servers to start: {', '.join(box.waiting())}…")
+        for name in box.left_behind(await box.started()):
+            ctx.ui.info(f"going on without MCP server {name}: not started within "
+                        f"{box.start_wait:g} s (its tools are sent once it is up; /tools shows it)")
+    for name in box.left_behind(box.waiting()):
+        ctx.ui.info(f"going on without MCP server {name}: still starting (its tools are sent "
+                    "once it is up; /tools shows it)")
 
 
 def tool_message(call_id: str, text: str, *, status: str | None = None) -> Message:

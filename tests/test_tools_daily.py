@@ -75,7 +75,11 @@ def test_ctrl_c_while_the_servers_start_says_nothing_was_answered_and_retry_send
         await s.line("/retry", wait=False)  # the wait is over: it is sent at once, stored once
         await s.wait_prompt(timeout=60)  # the first answer imports the SDK and the renderer
         assert "echo: hi" in s.text[before:] and "waiting" not in s.text[before:]
+        assert "going on without MCP server stuck: still starting" in s.text[before:]
         assert [m.role for m in s.store.messages("t")] == ["user", "assistant"]
+        before = len(s.text)
+        await s.line("again")  # said once
+        assert "going on without" not in s.text[before:] and "echo: again" in s.text[before:]
         await done(s)
 
     asyncio.run(go())

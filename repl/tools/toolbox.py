@@ -85,6 +85,7 @@ class Toolbox:
         self._log: TextIO | None = None
         self.start_wait = start_wait
         self._waited = False
+        self._left: set[str] = set()  # the servers a request was said to go on without
 
     def start(self) -> None:
         """Start every server in the background (in the running loop); returns at once."""
@@ -107,6 +108,12 @@ class Toolbox:
         self._waited = True
         return await self._settle(self.waiting())
 
+    def left_behind(self, names: list[str]) -> list[str]:
+        """Those of ``names`` not yet said to be gone on without (each is said once)."""
+        fresh = [n for n in names if n not in self._left]
+        self._left.update(fresh)
+        return fresh
+
     async def _settle(self, names: list[str]) -> list[str]:
         """Up to ``start_wait`` seconds, until none of ``names`` is starting; those still are."""
         with contextlib.suppress(TimeoutError):
@@ -120,6 +127,7 @@ class Toolbox:
         up, has failed (said in one line) or is still starting after ``start_wait`` seconds."""
         old = self.servers[name]
         fresh = self.servers[name] = Server(old.config)  # the old one's end is not said
+        self._left.discard(name)
         await self._end([old])
         if await self._imported():
             self._launch(fresh)
