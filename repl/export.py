@@ -126,6 +126,16 @@ def _section(kind: str, attrs: dict[str, str | None], title: str, content: str,
     return f"{head}\n## {title}\n\n{content}\n\n{tail}"
 
 
+REASONING = ("<details><summary>Reasoning (stored, never sent)</summary>\n\n", "\n\n</details>")
+
+
+def _folded(kind: str, content: str) -> str:
+    """A section collapsed by default (an answer's reasoning): no heading, a <details> block;
+    ``chars`` counts the block, which the importer unwraps."""
+    block = REASONING[0] + content + REASONING[1]
+    return f"{_marker(kind, {'chars': str(len(block))})}\n{block}\n\n"
+
+
 def _message_section(message: Message, messages: Sequence[Message]) -> str:
     title = _TITLES.get(message.role, message.role)
     edited = "user" if message.meta.get(EDITED_BY_USER) else None  # /edit --answer
@@ -139,8 +149,7 @@ def _message_section(message: Message, messages: Sequence[Message]) -> str:
              "status": message.status, "edited": edited, "created": created}
     section = _section("message", attrs, _one_line(title), message.content, message.status)
     extra = _extra(message)
-    thought = _section("reasoning", {}, "Reasoning (stored, never sent)", message.reasoning) \
-        if message.reasoning else ""
+    thought = _folded("reasoning", message.reasoning) if message.reasoning else ""
     return section + (_section("extra", {}, "Details", extra) if extra else "") + thought
 
 

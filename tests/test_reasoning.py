@@ -49,11 +49,18 @@ def test_the_exports_hold_the_reasoning_and_bring_it_back() -> None:
     messages = [Message("user", "q"), Message("assistant", "forty-two", reasoning=thought),
                 Message("user", "again"), Message("assistant", "plain")]
     md = to_markdown(info, messages, now=0.0)
-    assert "## Reasoning (stored, never sent)" in md
+    # collapsed by default, as a text file's content is: a <details> block, no heading
+    assert "<details><summary>Reasoning (stored, never sent)</summary>\n\nWeigh it." in md
+    assert "## Reasoning" not in md
+    block = f"<details><summary>Reasoning (stored, never sent)</summary>\n\n{thought}\n\n</details>"
+    older = md.replace(f'reasoning chars="{len(block)}" -->\n{block}',  # an older export's
+                       f'reasoning chars="{len(thought)}" -->\n## Reasoning (stored, never '
+                       f'sent)\n\n{thought}')
+    assert older != md
     exported = json.loads(to_json(info, messages))
     assert exported[1] == {"role": "assistant", "content": "forty-two",
                            "chatrepl": {"reasoning": thought}}
-    for text in (md, json.dumps(exported)):
+    for text in (md, older, json.dumps(exported)):
         [thread] = parse(text)
         assert [(m.content, m.reasoning) for m in thread.messages] == [
             ("q", None), ("forty-two", thought), ("again", None), ("plain", None)]

@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from dataclasses import replace
 
-from repl.export import END_MARKER, MARKER, status_line
+from repl.export import END_MARKER, MARKER, REASONING, status_line
 from repl.importers import details
 from repl.importers.common import ImportedThread, error
 from repl.thread import SUMMARY, Message
@@ -36,7 +36,7 @@ def from_markdown(text: str, filename: str) -> ImportedThread:
         elif kind == "message":
             left_out["role"] += 1
         elif kind == "reasoning" and messages:  # what the answer before it thought
-            messages[-1] = replace(messages[-1], reasoning=content or None)
+            messages[-1] = replace(messages[-1], reasoning=_unfolded(content) or None)
         elif kind == "extra" and messages:  # the details of the message before it
             found = details.read(content, filename)
             messages[-1] = _with_details(messages[-1], found)
@@ -44,6 +44,14 @@ def from_markdown(text: str, filename: str) -> ImportedThread:
     system, model, name = (meta.get(k) for k in ("system", "model", "thread"))
     return ImportedThread(name=name, system=system, model=model, messages=messages,
                           created_at=_timestamp(meta.get("created")), left_out=left_out)
+
+
+def _unfolded(content: str) -> str:
+    """A reasoning section's text: inside its <details> block (an older export has none)."""
+    opening, closing = REASONING
+    if content.startswith(opening) and content.endswith(closing):
+        return content[len(opening):len(content) - len(closing)]
+    return content
 
 
 def _with_details(message: Message, found: details.Details) -> Message:
