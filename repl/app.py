@@ -273,7 +273,9 @@ async def warm_up(ctx: Context) -> None:
         await asyncio.to_thread(importlib.import_module, "repl.render.stream")
 
 
-BAR_STYLE = Style.from_dict({"meter.warn": "fg:ansiyellow bold", "meter.full": "fg:ansired bold"})
+# the bar is drawn reversed: its colours are backgrounds, under the terminal's own background
+# colour as text; magenta and red read on a light terminal as on a dark one (yellow does not)
+BAR_STYLE = Style.from_dict({"meter.warn": "fg:ansimagenta bold", "meter.full": "fg:ansired bold"})
 
 
 def asked(line: str) -> str:

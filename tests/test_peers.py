@@ -3,6 +3,8 @@ broken by U+2028 (a peer's), scrollback wiped while an answer streams."""
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -80,3 +82,11 @@ def test_the_defaults_read_on_a_light_background_as_on_a_dark_one() -> None:
               snippet=f"a {HIGHLIGHT[0]}match{HIGHLIGHT[1]} b")
     ui.hits([hit])
     assert "\x1b[1;7mmatch" in out.getvalue() and "\x1b[1;33m" not in out.getvalue()
+    # a warning's word, and the meter's colours (backgrounds in the reversed bar), never yellow
+    from repl.app import BAR_STYLE
+
+    ui.warn("the disk is full")
+    assert "warning: " in out.getvalue() and not re.search(r"\x1b\[[0-9;]*(33|93)[;m]",
+                                                            out.getvalue())
+    colours = [style for _, style in BAR_STYLE.style_rules]
+    assert colours and not any("yellow" in style for style in colours)

@@ -135,7 +135,8 @@ class UI:
         self.console.print(Text(clean(text), style="dim"))
 
     def warn(self, text: str) -> None:
-        self.err.print(Text.assemble(("warning: ", "bold yellow"), clean_line(text)),
+        # magenta, not yellow: yellow on a light background cannot be read
+        self.err.print(Text.assemble(("warning: ", "bold magenta"), clean_line(text)),
                        soft_wrap=True)
 
     def error(self, text: str) -> None:
