@@ -274,6 +274,17 @@ def test_a_text_file_is_searched_in_the_thread_that_attached_it(
     store.append("t", Message("user", "look", parts=({"type": "text", "text": "look"}, part)))
     assert [h.thread for h in store.search("sourdough")] == ["t"]
     assert [h.thread for h in store.search("recipe")] == ["t"]
+    # the snippet shows the match, in the attachment (SQLite's FTS5 snippet read the text only)
+    from repl.thread import HIGHLIGHT
+
+    for query, word in (("sourdough", "sourdough"), ("recipe", "recipe"), ("sta", "starter")):
+        [hit] = store.search(query)
+        assert f"{HIGHLIGHT[0]}{word}{HIGHLIGHT[1]}" in hit.snippet, (query, hit.snippet)
+    store.append("t", Message("user", "見て", parts=(
+        {"type": "text", "text": "見て"},
+        attachments.make_part("日記.txt", attachments.TEXT, "今日はいい天気ですね".encode()))))
+    [hit] = store.search("天気")  # a script without spaces: found in the attachment too
+    assert "天気" in hit.snippet and HIGHLIGHT[0] in hit.snippet
     store.close()
 
 

@@ -4,7 +4,6 @@ broken by U+2028 (a peer's), scrollback wiped while an answer streams."""
 from __future__ import annotations
 
 import re
-
 from collections.abc import Callable, Iterator
 from pathlib import Path
 

@@ -26,9 +26,12 @@ def search(db: sqlite3.Connection, text: str, limit: int) -> list[Hit]:
     return [_placed(db, tid, hit) for tid, hit in found]
 
 
+_SEARCHED = "(m.content || char(10) || coalesce(m.names, ''))"  # the text, then attachments
+
+
 def _like(terms: list[str]) -> tuple[str, list[str]]:
     escaped = [w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for w in terms]
-    return "".join(" AND m.content LIKE ? ESCAPE '\\'" for _ in terms), [
+    return "".join(f" AND {_SEARCHED} LIKE ? ESCAPE '\\'" for _ in terms), [
         f"%{w}%" for w in escaped]
 
 
@@ -38,11 +41,24 @@ def _indexed(db: sqlite3.Connection, spaced: list[str], unspaced: list[str],
     like, patterns = _like(unspaced)
     rows = db.execute(
         "SELECT m.thread_id, t.name, m.id, m.role, snippet(messages_fts, 0, ?, ?, '…', 16),"
-        " m.created_at, m.hidden FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
+        " m.created_at, m.hidden, m.content, m.names FROM messages_fts"
+        " JOIN messages m ON m.id = messages_fts.rowid"
         " JOIN threads t ON t.id = m.thread_id WHERE messages_fts MATCH ?"
         f" AND t.deleted_at IS NULL{like} ORDER BY bm25(messages_fts) LIMIT ?",
         (*HIGHLIGHT, query, *patterns, limit)).fetchall()
-    return [(r[0], Hit(r[1], r[2], r[3], r[4], 0, r[5], r[6])) for r in rows]
+    wanted = words.query(" ".join(spaced + unspaced))
+    return [(r[0], Hit(r[1], r[2], r[3], _marked(r[4], r[7], r[8], wanted), 0, r[5], r[6]))
+            for r in rows]
+
+
+def _marked(snippet: str, content: str, names: str | None, wanted: set[str]) -> str:
+    """The snippet of a hit; one whose match is in an attachment (which FTS5's snippet cannot
+    see: it reads the message's text only) is made from the text and the attachments."""
+    if HIGHLIGHT[0] in snippet or not names:
+        return snippet
+    text = f"{content}\n{names}"
+    found = words.matches(text, wanted)
+    return words.snippet(text, *found) if found else snippet
 
 
 def _scanned(db: sqlite3.Connection, text: str, unspaced: list[str],
@@ -50,11 +66,13 @@ def _scanned(db: sqlite3.Connection, text: str, unspaced: list[str],
     """Only unspaced words: no index helps, so every message that has them is read."""
     like, patterns = _like(unspaced)
     rows = db.execute("SELECT m.thread_id, t.name, m.id, m.role, m.content, m.created_at,"
-                      f" m.hidden{_FROM}{like}", patterns).fetchall()
+                      f" m.hidden, m.names{_FROM}{like}", patterns).fetchall()
     wanted, tids = words.query(text), {}
     hits: list[tuple[int, Hit]] = []
-    for tid, name, mid, role, content, created, hidden in rows:
-        found = words.hit(name, Message(role, content, created, id=mid, hidden=hidden), wanted, 0)
+    for tid, name, mid, role, content, created, hidden, names in rows:
+        searched = f"{content}\n{names}" if names else content
+        found = words.hit(name, Message(role, searched, created, id=mid, hidden=hidden),
+                          wanted, 0)
         if found:
             hits.append(found)
             tids[mid] = tid
