@@ -13,6 +13,7 @@ from repl.attachments import AttachError
 from repl.context import Context
 from repl.errors import CommandError
 from repl.importers import counted
+from repl.parts import Shown
 from repl.thread import Message, ThreadInfo, turn_starts
 from repl.tree import Tree
 
@@ -89,19 +90,26 @@ def apply_preset(ctx: Context, name: str, *, system: str | None = None,
 
 def stage(ctx: Context, found: list[Path]) -> None:
     """Stage ``found`` for the next message, each checked now (a file that cannot be attached
-    is said and left out): what /attach and -a do."""
+    is said and left out): what /attach and -a do. Each is shown by the name it will be sent
+    by; a file staged before whose name that changes (a second notes.txt) is said too."""
+    before = dict(zip(ctx.staged, attachments.labels(ctx.staged), strict=True))
+    fresh: list[tuple[Path, Shown]] = []
     for path in found:
         if path in ctx.staged:
-            ctx.ui.info(f"{path.name} is already attached")
+            ctx.ui.info(f"{before.get(path, path.name)} is already attached")
             continue
-        label = attachments.labels([*ctx.staged, path])[-1]  # as it will be sent
         try:
-            shown = attachments.examine(path, ctx.config.attach, label)
+            shown = attachments.examine(path, ctx.config.attach)
         except AttachError as e:
             ctx.ui.error(f"{e}; not attached")
             continue
         ctx.staged.append(path)
-        ctx.ui.attached([shown])
+        fresh.append((path, shown))
+    now = dict(zip(ctx.staged, attachments.labels(ctx.staged), strict=True))
+    ctx.ui.attached([replace(shown, name=now[path]) for path, shown in fresh])
+    for path, old in before.items():
+        if now[path] != old:
+            ctx.ui.info(f"{old} (attached before) is now {now[path]}, to tell it apart")
     if ctx.staged:
         ctx.ui.info(f"{counted(len(ctx.staged), 'file')} attached to your next message "
                     "(read when it is sent; /detach drops them)")

@@ -118,7 +118,10 @@ def test_detach_takes_a_path_or_a_unique_name_and_two_names_are_told_apart(
     async def go() -> None:
         s = await Session().start("t")
         out = await s.line("/attach a/notes.txt b/notes.txt c/notes.txt cat.png")
-        assert "📎 b/notes.txt · text" in out
+        assert [line for line in attached_lines(out) if "notes" in line] == [
+            "📎 a/notes.txt · text · 11 B", "📎 b/notes.txt · text · 11 B",
+            "📎 c/notes.txt · text · 11 B"]  # by the names they are sent by, each
+        assert "c/notes.txt is already attached" in await s.line("/attach c/notes.txt")
         out = await s.line("/detach notes.txt")  # three have that name: none is dropped
         assert "error: notes.txt names 3 attached files (a/notes.txt, b/notes.txt, " \
                "c/notes.txt)" in out
@@ -134,6 +137,27 @@ def test_detach_takes_a_path_or_a_unique_name_and_two_names_are_told_apart(
         sent = server.sent_content()  # all text: one string (the parts joined)
         assert [line for line in sent.split("\n") if line.startswith("<file")] == [
             '<file name="a/notes.txt">', '<file name="b/notes.txt">']
+        await s.quit()
+
+    run(go())
+
+
+def test_a_second_file_of_one_name_says_the_first_ones_name_changed(
+        api_env: dict[str, str], server: FakeOpenAI, work: Path) -> None:
+    """Found by the audit: the first notes.txt was shown as notes.txt, then the next /attach
+    showed it as a/notes.txt, unsaid."""
+    for folder in ("a", "b"):
+        (work / folder).mkdir()
+        (work / folder / "notes.txt").write_text(f"notes of {folder}\n")
+
+    async def go() -> None:
+        s = await Session().start("t")
+        assert "📎 notes.txt · text" in await s.line("/attach a/notes.txt")
+        out = await s.line("/attach b/notes.txt")
+        assert attached_lines(out) == ["📎 b/notes.txt · text · 11 B"]
+        assert "notes.txt (attached before) is now a/notes.txt, to tell it apart" in out
+        assert attached_lines(await s.line("/attach")) == [
+            "📎 a/notes.txt · text · 11 B", "📎 b/notes.txt · text · 11 B"]
         await s.quit()
 
     run(go())
