@@ -695,8 +695,9 @@ def test_edit_in_the_configured_editor_and_new_names_from_the_clock(
     async def go() -> None:
         s = await Session(clock=lambda: moment).start("t")
         await s.line("make it loud")
-        await s.line("/edit -e")
+        out = await s.line("/edit -e")
         assert server.sent_messages()[-1] == {"role": "user", "content": "MAKE IT LOUD (edited)"}
+        assert "❯ MAKE IT LOUD (edited)" in out  # edited out of sight, shown as sent
         out = await s.line("/new")
         assert "new thread '2030-05-06-0708'" in out
         await s.quit()

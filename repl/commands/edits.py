@@ -56,6 +56,8 @@ async def edit(ctx: Context, arg: str) -> None:
               f"q{tree.versions(q).index(q) + 1} {turn} or /undo brings them back)"
               if later else "")
     ctx.ui.info(f"turn {turn} ‹{count}/{count}›{branch}")
+    if external or long:  # edited out of sight: what is sent is shown, as if typed
+        ctx.ui.message(Message("user", text.strip()))
     await chat.send(ctx, text, carried=_attached(q))
 
 
