@@ -146,7 +146,7 @@ class ApiError(ChatreplError):
     def line(self, *, repl: bool) -> str:
         hint = self.hint(repl=repl)
         if repl and self.resend and not self.offers_retry:
-            hint = f"{RETRY}; {hint}" if hint else RETRY
+            hint = f"{hint}; {RETRY}" if hint else RETRY  # after the fix: the order it is done in
         return f"{self}; {hint}" if hint else str(self)
 
     def _again(self, repl: bool, otherwise: str) -> str:

@@ -755,7 +755,8 @@ def test_a_missing_key_says_retry(isolated: dict[str, str]) -> None:
         s = await Session().start("t")
         out = await s.line("hello")
         assert "OPENAI_API_KEY" in out and out.count("error:") == 1
-        assert "; /retry sends it again" in out
+        # in the order it is done: the fix first, then /retry (the audit found them reversed)
+        assert "; then restart chatrepl; /retry sends it again" in out
         await s.quit()
 
     run(go())
