@@ -113,7 +113,7 @@ async def _turn(ctx: Context, info: ThreadInfo) -> Turn:
     except asyncio.CancelledError:
         if not ctx.endpoints.ready(name):
             resend = RESEND if ctx.interactive else ""
-            ctx.ui.info(f"(cancelled while endpoint {name!r}'s api_key_command ran: nothing "
+            ctx.ui.info(f"(cancelled while the api_key_command of endpoint {name!r} ran: nothing "
                         f"was sent{resend})")
         raise
 

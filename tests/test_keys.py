@@ -243,7 +243,7 @@ def test_ctrl_c_stops_a_key_command_and_says_it_was_cancelled(
         os.kill(os.getpid(), signal.SIGINT)
         await s.wait_prompt()
         out = s.text[before:]
-        assert out.count("cancelled") == 1 and "api_key_command" in out, out
+        assert out.count("cancelled") == 1 and "api_key_command of endpoint 'slow'" in out, out
         assert "error" not in out and "interrupted" not in out and "fix it" not in out
         with pytest.raises(ProcessLookupError):  # stopped, not left running
             os.kill(int(pid.read_text()), 0)

@@ -143,6 +143,22 @@ async def four_turns(s: Session) -> None:
         await s.line(word)
 
 
+def test_editing_the_turn_before_the_last_says_the_one_turn_after_it_stays(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line("one")
+        await s.line("two")
+        await s.line("/edit 1", wait=False)
+        await s.wait_prompt()
+        out = await s.line("\x7f" * 3 + "ONE")
+        assert "turn 1 ‹2/2› · the turn after it stays stored as a branch (/version q1 1 or " \
+               "/undo brings it back)" in " ".join(out.split())
+        await s.quit()
+
+    run(go())
+
+
 def test_edit_turn_2_of_4_sends_only_what_came_before_and_keeps_a_branch(
         api_env: dict[str, str], server: FakeOpenAI,
         store_at: Callable[[], ThreadStore]) -> None:
@@ -152,7 +168,8 @@ def test_edit_turn_2_of_4_sends_only_what_came_before_and_keeps_a_branch(
         await s.line("/edit 2", wait=False)
         await s.wait_prompt()  # the line editor, holding "two"
         out = await s.line("\x7f" * 3 + "TWO")
-        assert "turn 2 ‹2/2›" in out and "2 turns after it" in out
+        assert "turn 2 ‹2/2› · the 2 turns after it stay stored as a branch (/version q1 2 " \
+               "or /undo brings them back)" in " ".join(out.split())
         assert sent(server) == ["one", "echo: one", "TWO"]  # nothing after turn 2
         assert shown(s) == ["one", "echo: one", "TWO", "echo: TWO"]
         await s.quit()

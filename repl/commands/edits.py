@@ -52,13 +52,17 @@ async def edit(ctx: Context, arg: str) -> None:
     ctx.store.hide(ctx.thread.name, ids(gone), tag(EDITED, q))
     count = len(tree.versions(q)) + 1
     later = sum(1 for m in gone if m.role == "user") - 1
-    branch = (f" · the {counted(later, 'turn')} after it stay stored as a branch (/version "
-              f"q{tree.versions(q).index(q) + 1} {turn} or /undo brings them back)"
-              if later else "")
+    branch = (f" · {_after(later)} stored as a branch (/version "
+              f"q{tree.versions(q).index(q) + 1} {turn} or /undo brings "
+              f"{'it' if later == 1 else 'them'} back)" if later else "")
     ctx.ui.info(f"turn {turn} ‹{count}/{count}›{branch}")
     if external or long:  # edited out of sight: what is sent is shown, as if typed
         ctx.ui.message(Message("user", text.strip()))
     await chat.send(ctx, text, carried=_attached(q))
+
+
+def _after(later: int) -> str:
+    return "the turn after it stays" if later == 1 else f"the {later} turns after it stay"
 
 
 def _attached(question: Message) -> tuple[Part, ...]:
