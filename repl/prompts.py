@@ -39,17 +39,18 @@ class YesNo:
         return answer.strip().lower() in ("y", "yes")
 
     async def choose(self, question: str) -> str:
-        """A tool call's question: "y", "n" or "a" (always); asked again until it is one of
-        them; Ctrl-C or Ctrl-D: "" (stop)."""
-        question = clean_line(question)
+        """A tool call's question: "y", "n" or "a" (always); asked again, saying so, until it
+        is one of them; Ctrl-C or Ctrl-D: "" (stop)."""
+        question = asked = clean_line(question)
         while True:
             try:
-                answer = await self.session.prompt_async(question, handle_sigint=False)
+                answer = await self.session.prompt_async(asked, handle_sigint=False)
             except (KeyboardInterrupt, EOFError):
                 return ""
             word = answer.strip().lower()
             if word in ("y", "yes", "n", "no", "a", "always"):
                 return word[0]
+            asked = f"(answer y, n or a, then Enter) {question}"  # never asked again unsaid
 
 
 class LineEditor:

@@ -98,9 +98,11 @@ def test_the_approval_question_is_one_clean_line_whatever_the_tool_is_called(
         calls = [("c1", sent[f"answers {WIPE!r}"], "{}"), ("c2", sent[f"answers {BIDI!r}"], "{}")]
         server.queue(Reply("", tool_calls=calls, finish="tool_calls"), Reply("ok"))
         await s.line("go")
+        await s.line("yes please")  # not an answer: asked again, saying how to answer
         await s.line("n")
         await s.line("n")
         assert f"run names.wipe_home{'␤' * 40}raw.note? [y]es, [n]o" in screen.text
+        assert f"(answer y, n or a, then Enter) run names.wipe_home{'␤' * 40}" in screen.text
         assert "run names.report<U+202E>exe.txt<U+2066>? [y]es, [n]o" in screen.text
         assert not HIDDEN.search(screen.text) and not HIDDEN.search(s.text)
         assert f"⚙ names.wipe_home{'␤' * 40}raw.note {{}}" in s.text

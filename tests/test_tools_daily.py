@@ -253,6 +253,29 @@ def test_a_server_killed_while_idle_is_said_at_once_and_its_tools_are_no_longer_
     asyncio.run(go())
 
 
+def test_ctrl_c_during_a_restart_ends_the_wait_and_says_the_server_goes_on_starting(
+        api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
+    """Found by the audit: /tools restart of a server that hangs held the prompt 15 s, and
+    Ctrl-C returned saying nothing."""
+    write_config(isolated, f"[mcp.servers.stuck]\ncommand = {command('hangs.py')}\n")
+
+    async def go() -> None:
+        s = await starting()
+        await s.line("/tools restart stuck", wait=False)
+        await s.until(lambda: "restarting MCP server stuck…" in s.text)
+        await asyncio.sleep(0.3)  # the old one stopped, the new one launched
+        os.kill(os.getpid(), signal.SIGINT)
+        await s.wait_prompt()
+        assert "stuck goes on starting in the background (/tools shows when it is up)" in s.text
+        box = s.ctx.tools
+        assert box is not None
+        await s.until(lambda: box.servers["stuck"].task is not None)  # launched all the same
+        assert "stuck" in await s.line("/tools") and box.servers["stuck"].state == STARTING
+        await done(s)
+
+    asyncio.run(go())
+
+
 def test_tools_restart_and_ask_are_offered_by_tab_and_listed_by_help(
         api_env: dict[str, str], isolated: dict[str, str], server: FakeOpenAI) -> None:
     calc(isolated)

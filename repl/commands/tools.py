@@ -4,6 +4,7 @@ starts (repl/tools does the work)."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -91,7 +92,11 @@ async def _restart(ctx: Context, box: Toolbox, name: str) -> None:
     if name not in box.servers:
         raise CommandError(f"no MCP server named {name!r} (/tools lists them)")
     ctx.ui.info(f"restarting MCP server {name}…")
-    server = await box.restart(name)
+    try:
+        server = await box.restart(name)
+    except asyncio.CancelledError:  # Ctrl-C: the wait ends, the server goes on starting
+        ctx.ui.info(f"{name} goes on starting in the background (/tools shows when it is up)")
+        raise
     if server.state == READY:
         ctx.ui.info(f"{name}: {len(server.tools)} tools")
     elif server.state != FAILED:

@@ -128,11 +128,17 @@ class Toolbox:
         old = self.servers[name]
         fresh = self.servers[name] = Server(old.config)  # the old one's end is not said
         self._left.discard(name)
-        await self._end([old])
-        if await self._imported():
-            self._launch(fresh)
+        # Ctrl-C stops the wait, never the restart: the server goes on starting
+        if await asyncio.shield(self._relaunch(old, fresh)):
             await self._settle([name])
         return fresh
+
+    async def _relaunch(self, old: Server, fresh: Server) -> bool:
+        await self._end([old])
+        if not await self._imported():
+            return False
+        self._launch(fresh)
+        return True
 
     def tools(self) -> list[Tool]:
         """The tools of the servers that are up, in the configuration's order."""
