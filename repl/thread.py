@@ -63,9 +63,9 @@ class Message:
     # the content as a list of parts (text, image_url, input_audio, file, and types chatrepl
     # does not know), kept exactly; None when the content is the string ``content``
     parts: tuple[Part, ...] | None = None
-    # every other key of the API's message, kept and sent back verbatim: tool_calls, refusal,
-    # tool_call_id, name, unknown keys (never role; "content" only when the API's content was
-    # neither a string nor a list of parts, such as null: then it is sent as it was)
+    # every other key of the API's message, kept verbatim: tool_calls, refusal, tool_call_id,
+    # name, unknown keys (never role; "content" only when the API's content was neither a
+    # string nor a list of parts, such as null); a request sends only what its role takes (sent)
     fields: Mapping[str, Any] = field(default_factory=dict)
     reasoning: str | None = None  # the answer's reasoning text: stored and shown, never sent
     # chatrepl's own record of the exchange, never part of a chat completions message: the
@@ -94,6 +94,29 @@ class Message:
             if self.parts is not None else self.content
         # a content that was neither text nor parts (null, say) is kept in fields, verbatim
         return {"role": self.role, "content": content, **self.fields}
+
+    def sent(self) -> dict[str, Any]:
+        """The message as a request sends it: ``for_api`` (what an export writes) without the
+        keys no API takes for its role, which a file may have brought, never shown (an id, a
+        timestamp, a crafted ``parts``); a null content only beside calls, as an answer made of
+        tool calls has it (a question's null, from a crafted file, is its text)."""
+        message = self.for_api()
+        if self.role == SUMMARY:
+            return message
+        keys = _API_KEYS.get(self.role, frozenset())
+        out = {k: v for k, v in message.items() if k in ("role", "content") or k in keys}
+        if out["content"] is None and not any(out.get(k) for k in _CALLS):
+            out["content"] = self.content
+        return out
+
+
+# The keys a chat completions message takes beside role and content, by role (OpenAI's schema;
+# the strict servers refuse any other), and those that may stand in for a content
+_API_KEYS = {"system": frozenset({"name"}), "developer": frozenset({"name"}),
+             "user": frozenset({"name"}), "function": frozenset({"name"}),
+             "assistant": frozenset({"name", "tool_calls", "function_call", "refusal", "audio"}),
+             "tool": frozenset({"tool_call_id", "name"})}
+_CALLS = ("tool_calls", "function_call", "refusal", "audio")
 
 
 PREFIX = "chatrepl-blob:"  # a part's attachment, its bytes kept by the store (Ref)

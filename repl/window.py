@@ -292,14 +292,14 @@ def conversation(history: Sequence[Message]) -> list[dict[str, str]]:
     """The messages for the API; if the thread was compacted, its last summary stands in for
     the messages it covers."""
     summary, tail = _summary_and_tail(history)
-    return ([summary.for_api()] if summary else []) + [m.for_api() for m in tail]
+    return ([summary.sent()] if summary else []) + [m.sent() for m in tail]
 
 
 def _head(head: list[dict[str, str]], summary: Message | None) -> list[dict[str, str]]:
     """The system prompt and the summary as one system message: some servers refuse a second."""
     if summary is None:
         return head
-    note = summary.for_api()
+    note = summary.sent()
     if not head:
         return [note]
     return [{"role": "system", "content": f"{head[0]['content']}\n\n{note['content']}"}, *head[1:]]
@@ -323,7 +323,7 @@ def sized(head: list[dict[str, str]], history: Sequence[Message], *,
           scale: float = 1.0) -> Sized:
     summary, tail = _summary_and_tail(history)
     first = _head(head, summary)
-    body = [m.for_api() for m in tail]
+    body = [m.sent() for m in tail]
     ends, users = [0], [0]
     for m in body:
         ends.append(ends[-1] + round(estimate(m) * scale))

@@ -117,6 +117,45 @@ def test_markdown_details_never_replace_what_the_section_shows(tmp_path: Path,
     assert thread.messages[0].for_api() == {"role": "user", "content": "what the reader sees"}
 
 
+@pytest.mark.parametrize("fmt", ["md", "json"])
+def test_keys_a_file_brought_are_kept_but_never_sent(
+        api_env: dict[str, str], server: FakeOpenAI, tmp_path: Path, fmt: str) -> None:
+    """Found by the audit: a markdown export's Details could carry {"content": null} under a
+    question that /history shows ("two"), so every request sent a null question (refused), and
+    keys never shown (a crafted "parts", "Content") were sent verbatim; a JSON file's keys no
+    API takes (an id, a timestamp) made strict servers refuse the thread. A request sends what
+    the message's role takes; the thread keeps the rest (an export gives it back)."""
+    extra = {"parts": f"{PREFIX}/etc/passwd", "Content": "hidden", "id": "m1"}
+    if fmt == "md":  # a JSON file cannot say both "two" and null
+        extra = {"content": None, **extra}
+    messages = [Message("user", "one"), Message("assistant", "echo: one"),
+                Message("user", "two", fields=extra), Message("assistant", "echo: two")]
+    info = ThreadInfo("t", created_at=0.0, updated_at=0.0)
+    path = tmp_path / f"crafted.{fmt}"
+    path.write_text(to_markdown(info, messages, now=0.0) if fmt == "md" else
+                    json.dumps([{"role": m.role, "content": m.content, **m.fields}
+                                for m in messages]))
+
+    async def go() -> None:
+        s = await Session().start("t")
+        await s.line(f"/import {path} crafted")
+        await s.line("/switch crafted")
+        await s.line("three")
+        sent = server.sent_messages()
+        assert sent == [{"role": "user", "content": "one"},
+                        {"role": "assistant", "content": "echo: one"},
+                        {"role": "user", "content": "two"},
+                        {"role": "assistant", "content": "echo: two"},
+                        {"role": "user", "content": "three"}]
+        await s.line(f"/export {tmp_path / 'back.json'}")
+        await s.quit()
+
+    asyncio.run(go())
+    back = json.loads((tmp_path / "back.json").read_text())
+    assert {k: v for k, v in back[2].items() if k != "chatrepl"} == {
+        "role": "user", "content": "two", **extra}
+
+
 def test_the_repl_import_says_what_it_left_out_and_sends_no_file(
         api_env: dict[str, str], server: FakeOpenAI, tmp_path: Path, secret: Path) -> None:
     path = tmp_path / "crafted.json"

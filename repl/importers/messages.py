@@ -36,8 +36,9 @@ def _string(value: object) -> str | None:
 
 def from_messages(data: list[Any], filename: str) -> ImportedThread:
     """The messages array, every message an API takes kept whole (parts, tool calls, tool
-    results, names, unknown keys): exporting the thread gives the array back. A first system
-    message that is plain text is the thread's system prompt."""
+    results, names, unknown keys): exporting the thread gives the array back, though a request
+    sends only the keys an API takes (Message.sent). A first system message that is plain text
+    is the thread's system prompt."""
     messages: list[Message] = []
     left_out: Counter[str] = Counter()
     for number, item in enumerate(data, 1):
