@@ -1,10 +1,9 @@
 """The OpenAI-compatible streaming client: the SDK's chunks become events, its errors ours.
 
 The ``openai`` package is imported once the prompt is drawn (``warm``, in a thread) or on first
-use, never on the way to the prompt. The SDK's own retries are off (``max_retries=0``): this
-client retries transient failures itself, at most ``retries`` times and only while no answer has
-arrived, yielding a ``Retrying`` event before each wait so the caller can say so. Stalls are ended
-by our own deadline, because keep-alive comments reset the SDK's read timeout forever.
+use. The SDK's retries are off: this client retries transient failures itself, ``retries`` times
+at most and only while no answer has arrived, with a ``Retrying`` event before each wait.
+Stalls end by our own deadline: keep-alive comments reset the SDK's read timeout forever.
 
 It speaks chat completions or OpenAI's Responses API (repl/responses.py), as ``api`` says
 (``auto``: Responses for the OpenAI platform); a model that chat completions serves only on the
@@ -60,6 +59,7 @@ class Outgoing:
     settings: Mapping[str, Any]
     tools: Sequence[Mapping[str, Any]]
     replays: Replays  # beside ``messages``: each answer's Responses exchange
+    kept: bool = True  # the thread's answer; False: asked aside (a title, a summary)
 
 
 MAX_WAIT = 20.0  # seconds: a server asking for a longer wait is not retried (the error says it)
@@ -135,14 +135,15 @@ class ChatClient:
     async def stream(self, messages: list[dict[str, Any]], model: str, *,
                      settings: Mapping[str, Any] | None = None,
                      tools: Sequence[Mapping[str, Any]] = (),
-                     replays: Replays = ()) -> AsyncIterator[Event]:
+                     replays: Replays = (), kept: bool = True) -> AsyncIterator[Event]:
         """Stream one answer: Delta events, then exactly one Done, with a Retrying event before
         each automatic retry. Raises ApiError (``partial`` if some answer had arrived).
         ``settings``: chatrepl's request settings by name (REQUEST_SETTINGS); ``tools``: function
         tools as chat completions has them; ``replays``: beside ``messages``, each answer's
-        Responses exchange (replays[i] is messages[i]'s), to replay or chain from."""
-        settings, chain = settings or {}, self.server_state
-        outgoing = Outgoing(messages, model, settings, tools, replays)
+        Responses exchange (replays[i] is messages[i]'s), to replay or chain from; ``kept``:
+        False for what is asked aside, never stored at the server (``server_state``)."""
+        settings, chain = settings or {}, self.server_state and kept
+        outgoing = Outgoing(messages, model, settings, tools, replays, kept)
         tries, reconnected, switched, resealed = 0, False, False, False
         while True:
             arrived: list[bool] = []
@@ -276,9 +277,9 @@ class ChatClient:
         client = self._client()
         include = self._recall("include") != "refused"
         body = responses.body(out.messages, out.model, out.settings, out.tools,
-                              store=self.server_state, include=include, chain=chain,
-                              origin=self.origin, replays=out.replays)
-        reader = responses.Reader(stored=self.server_state,
+                              store=self.server_state and out.kept, include=include,
+                              chain=chain, origin=self.origin, replays=out.replays)
+        reader = responses.Reader(stored=self.server_state and out.kept,
                                   sent=responses.context(out.messages), origin=self.origin)
 
         async def read(response: Any, deadline: asyncio.Timeout) -> AsyncIterator[Event]:
@@ -334,14 +335,6 @@ class ChatClient:
         """What its errors must never show: the key, the base URL's user and password, the
         values of headers named like a credential."""
         return [self.api_key, *url_secrets(self.base_url), *header_secrets(self.headers)]
-
-    async def complete(self, messages: list[dict[str, Any]], model: str) -> str:
-        """The whole answer to ``messages`` as one string (for summaries)."""
-        parts: list[str] = []
-        async for event in self.stream(messages, model):
-            if isinstance(event, Delta):
-                parts.append(event.text)
-        return "".join(parts)
 
     async def delete_response(self, response_id: str) -> None:
         """Delete a response the server stored (``server_state``): DELETE /v1/responses/{id}.

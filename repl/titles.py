@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from repl.context import Context
 from repl.errors import ChatreplError
+from repl.events import Delta
 from repl.thread import MAX_NAME, Message, ThreadInfo, free_name, validate_name
 
 TIMEOUT = 20.0  # seconds the title request may take
@@ -61,7 +62,9 @@ async def _ask(ctx: Context, name: str, question: Message, answer: Message) -> s
     text = f"User: {question.content[:2000]}\n\nAssistant: {answer.content[:2000]}"
     request = [{"role": "system", "content": ASK}, {"role": "user", "content": text}]
     client = await ctx.endpoints.open(endpoint)
-    return await client.complete(request, model)
+    # asked aside: never stored at the server, whatever server_state says
+    events = client.stream(request, model, kept=False)
+    return "".join([event.text async for event in events if isinstance(event, Delta)])
 
 
 def cleaned(text: str) -> str:

@@ -148,6 +148,33 @@ def test_erase_deletes_the_responses_the_server_stored(api_env: dict[str, str],
     run(go)
 
 
+def test_a_title_and_a_summary_are_never_stored_at_the_server(api_env: dict[str, str],
+                                                             server: FakeOpenAI) -> None:
+    """Found by the audit: with server_state = true, the auto-title's request (the first
+    question, whole) and /compact's (the whole conversation) were sent store: true and never
+    deleted by /erase. What chatrepl asks aside is never stored there."""
+    async def go() -> None:
+        s = await responses_session(server).start("main")
+        await s.line("/new")
+        server.queue(Reply("noted"), Reply("Merger Plans"))
+        await s.line("the merger with Acme is secret")
+        await s.until(lambda: s.ctx.thread.name == "Merger Plans")
+        await s.line("second question")
+        server.queue(Reply("They discussed a secret merger."))
+        await s.line("/compact 1")
+        bodies = [r for r, path in zip(server.requests, server.paths, strict=True)
+                  if path.endswith("/responses")]
+        assert [b["store"] for b in bodies] == [True, False, True, False]  # the title, /compact
+        assert "previous_response_id" not in bodies[3]  # the whole conversation, not stored
+        assert len(server.stored) == 2  # the two answers only
+        await answer(s, "/erase 1", "y")
+        await answer(s, "/erase 1", "y")
+        assert server.stored == {}  # nothing of the thread is left at the server
+        await s.quit()
+
+    run(go)
+
+
 def test_a_response_that_cannot_be_deleted_is_named(api_env: dict[str, str],
                                                    server: FakeOpenAI) -> None:
     async def go() -> None:

@@ -82,7 +82,8 @@ async def _summarise(ctx: Context, client: ChatClient, request: compaction.Reque
     parts: list[str] = []
     finish: str | None = None
     async for event in client.stream(ctx.store.expand(request.messages), ctx.model,
-                                     settings={**settings, "max_tokens": request.limit}):
+                                     settings={**settings, "max_tokens": request.limit},
+                                     kept=False):  # never stored at the server
         if isinstance(event, Delta):
             parts.append(event.text)
         elif isinstance(event, Retrying | Notice):
