@@ -33,7 +33,7 @@ from repl.context import Context
 from repl.errors import ChatreplError
 from repl.input_history import InputHistory
 from repl.keys import Pastes, bindings, use_mode, vi_mode
-from repl.prompts import continuation
+from repl.prompts import Visible, continuation
 from repl.redaction import scrub
 from repl.render.terminal import QuietInput, terminal_gone
 from repl.sanitize import clean_line
@@ -61,7 +61,7 @@ class App:
             key_bindings=bindings(pastes=pastes, editor=self._edit_typed, steps=True),
             multiline=True,
             enable_suspend=True,  # Ctrl-Z: to the background, as in a shell (fg returns)
-            prompt_continuation=continuation, style=BAR_STYLE,
+            prompt_continuation=continuation, style=BAR_STYLE, input_processors=[Visible()],
         )
         pastes.watch(self.session.app)
         self.session.app.after_render += self._drawn

@@ -10,17 +10,43 @@ import subprocess
 import tempfile
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.input import Input
+from prompt_toolkit.layout.processors import Processor, Transformation, TransformationInput
+from prompt_toolkit.layout.utils import explode_text_fragments
 from prompt_toolkit.output import Output
 
 from repl.errors import ConfigError
 from repl.keys import Pastes, bindings, use_mode
 from repl.render.terminal import normal_input
-from repl.sanitize import clean_line
+from repl.sanitize import BIDI, clean_line, stand_in
 
 
 def continuation(width: int, line: int, wrap: int) -> str:
     return "… ".rjust(width)
+
+
+class Visible(Processor):
+    """What is being edited, with its bidi controls and line separators shown as <U+XXXX>
+    (prompt_toolkit shows C0 and C1 controls as ^[ and <9b> itself): text put into a prompt
+    (an imported question to /edit, a paste) cannot reorder what the terminal shows. The text
+    itself is unchanged."""
+
+    def apply_transformation(self, ti: TransformationInput) -> Transformation:
+        if not any(BIDI.search(text) for _, text, *_ in ti.fragments):
+            return Transformation(ti.fragments)
+        shown: StyleAndTextTuples = []
+        at = [0]  # at[i]: where source character i is shown
+        for style, char, *_ in explode_text_fragments(ti.fragments):
+            shown.append((style, stand_in(char) if BIDI.match(char) else char))
+            at.append(at[-1] + len(shown[-1][1]))
+        at.append(at[-1] + 1)  # the cursor may stand after the line
+
+        def to_source(display: int) -> int:
+            return max(i for i, shown_at in enumerate(at) if shown_at <= display)
+
+        return Transformation(shown, source_to_display=lambda i: at[min(i, len(at) - 1)],
+                              display_to_source=to_source)
 
 
 class YesNo:
@@ -28,7 +54,8 @@ class YesNo:
     one clean line, whatever the names in it hold (a tool's, a thread's, a file's)."""
 
     def __init__(self, *, input: Input | None = None, output: Output | None = None) -> None:
-        self.session: PromptSession[str] = PromptSession(input=input, output=output)
+        self.session: PromptSession[str] = PromptSession(input=input, output=output,
+                                                         input_processors=[Visible()])
 
     async def __call__(self, question: str) -> bool:
         try:
@@ -62,7 +89,7 @@ class LineEditor:
         pastes = Pastes()
         self.session: PromptSession[str] = PromptSession(
             input=input, output=output, key_bindings=bindings(pastes=pastes), multiline=True,
-            prompt_continuation=continuation, enable_suspend=True)
+            prompt_continuation=continuation, enable_suspend=True, input_processors=[Visible()])
         pastes.watch(self.session.app)
         use_mode(self.session, mode)
 

@@ -25,12 +25,20 @@ _INVISIBLE = re.compile(
 
 
 def _visible(match: re.Match[str]) -> str:
-    code = ord(match.group())
+    return stand_in(match.group())
+
+
+def stand_in(char: str) -> str:
+    """The visible stand-in of one unsafe or invisible character (␛, <U+202E>)."""
+    code = ord(char)
     if code < 0x20:
         return chr(0x2400 + code)
     if code == 0x7F:
         return "\u2421"
     return f"<U+{code:04X}>"
+
+
+BIDI = re.compile(f"[{_BIDI}\u2028\u2029]")  # what reorders or breaks a line being edited
 
 
 def clean(text: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -154,6 +155,29 @@ def test_keys_a_file_brought_are_kept_but_never_sent(
     back = json.loads((tmp_path / "back.json").read_text())
     assert {k: v for k, v in back[2].items() if k != "chatrepl"} == {
         "role": "user", "content": "two", **extra}
+
+
+def test_bidi_controls_being_edited_are_shown_never_written_raw(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    """Found by the audit: /edit of an imported question wrote U+202E and its kin raw to the
+    terminal (E:‮gnp.exe‬ showed as E:exe.png), as a paste into the prompt would."""
+    from test_tool_names import Screen
+
+    screen = Screen()
+    tricky = "open E:\u202egnp.exe\u202c now\u2066x\u2069\u200f\u061c\u2028end"
+
+    async def go() -> None:
+        s = await Session(output=screen.output).start("t")
+        await s.line(tricky)  # typed (or pasted) at the main prompt
+        await s.line("/edit", wait=False)  # the line editor, holding it
+        await s.wait_prompt()
+        await s.line(" again")  # the cursor at the end: text added after it
+        assert [m["content"] for m in server.requests[-1]["messages"]] == [tricky + " again"]
+        await s.quit()
+
+    asyncio.run(go())
+    assert not re.search("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u2028]", screen.text)
+    assert "E:<U+202E>gnp.exe<U+202C>" in screen.text
 
 
 def test_the_repl_import_says_what_it_left_out_and_sends_no_file(
