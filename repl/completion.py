@@ -42,9 +42,9 @@ class CommandCompleter(Completer):
 
     @staticmethod
     def _values(values: Iterable[str], arg: str) -> Iterable[Completion]:
-        for value in map(clean_line, values):
-            if value.lower().startswith(arg.lower()):
-                yield Completion(value, -len(arg))
+        for value, shown in map(_entry, values):
+            if value.lower().startswith(arg.lower()) or shown.lower().startswith(arg.lower()):
+                yield Completion(value, -len(arg), display=shown)
 
     def get_completions(self, document: Document,
                         complete_event: CompleteEvent) -> Iterable[Completion]:
@@ -116,9 +116,9 @@ def paths(arg: str) -> Iterable[Completion]:
                 and (hidden or not e.name.startswith(".")))
     for _, entry in zip(range(LISTED), matching, strict=False):
         is_dir = entry.is_dir()
-        name = clean_line(entry.name)
+        name, shown = _entry(entry.name)
         yield Completion(_quoted(folder + slash + name, quote, is_dir), -len(raw),
-                         display=name + ("/" if is_dir else ""))
+                         display=shown + ("/" if is_dir else ""))
 
 
 def shell_words(values: Iterable[str], arg: str) -> Iterable[Completion]:
@@ -127,9 +127,17 @@ def shell_words(values: Iterable[str], arg: str) -> Iterable[Completion]:
     raw = last_word(arg)
     quote = raw[:1] if raw[:1] in ("'", '"') else ""
     typed = raw.replace('"', "").replace("'", "")
-    for value in map(clean_line, values):
-        if value.startswith(typed):
-            yield Completion(_quoted(value, quote, False), -len(raw), display=value)
+    for value, shown in map(_entry, values):
+        if value.startswith(typed) or shown.startswith(typed):
+            yield Completion(_quoted(value, quote, False), -len(raw), display=shown)
+
+
+def _entry(value: str) -> tuple[str, str]:
+    """What Tab inserts for ``value``, and what the menu shows: the name itself, so that the
+    command finds it (the prompt shows what could reorder the line: prompts.Visible), and one
+    clean line. A name with a line break is inserted as shown: a line break would end it."""
+    shown = clean_line(value)
+    return (shown if "\n" in value or "\r" in value else value), shown
 
 
 def _quoted(path: str, quote: str, is_dir: bool) -> str:

@@ -142,9 +142,11 @@ def test_completion_menus_show_tool_and_model_names_as_clean_lines(
     asyncio.run(go())
 
 
-def test_a_model_from_a_menu_is_inserted_clean(api_env: dict[str, str],
-                                               server: FakeOpenAI) -> None:
-    """What Tab inserts is what the menu shows: no control reaches the line being edited."""
+def test_a_model_from_a_menu_is_inserted_as_it_is_and_shown_clean(
+        api_env: dict[str, str], server: FakeOpenAI) -> None:
+    """Tab inserts the name itself, so that the command finds it (the audit: a stand-in
+    inserted was a name nothing had), and the line being edited shows it clean: no control
+    reaches the terminal."""
     server.models = [{"id": "zz\u202e-4", "object": "model"}]
     screen = Screen()
 
@@ -153,10 +155,11 @@ def test_a_model_from_a_menu_is_inserted_clean(api_env: dict[str, str],
         buffer = s.app.session.default_buffer
         s.pipe.send_text("/model z\t")
         await s.until(lambda: buffer.text.startswith("/model zz"))
-        assert buffer.text == "/model zz<U+202E>-4"
+        assert buffer.text == "/model zz\u202e-4"
         await s.until(lambda: "z<U+202E>-4" in screen.text)
-        s.pipe.send_text("\x03")
+        s.pipe.send_text("\r")
         await s.wait_prompt()
+        assert s.ctx.model == "zz\u202e-4"
         assert not HIDDEN.search(screen.text)
         await s.quit()
 
