@@ -1,5 +1,6 @@
 """A stdio MCP server's stderr: a pipe of its own, each line written to ``mcp.log`` with the time
-and the server's name before it (servers' lines never mix into one another), the last line kept
+and the server's name before it (servers' lines never mix into one another; its env's
+credentials hidden, its escape sequences shown, never kept raw), the last line kept
 for the line that says the server exited, and the processes writing to it found to be stopped.
 """
 
@@ -10,11 +11,12 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from repl.sanitize import clean_line
+from repl.redaction import scrub
+from repl.sanitize import clean, clean_line
 
 CHUNK = 65536  # bytes read at once; a line longer than this is written as several
 SHOWN = 160  # characters of the last line shown in the terminal
@@ -23,11 +25,13 @@ SHOWN = 160  # characters of the last line shown in the terminal
 class ServerLog:
     """Give ``errlog`` to the SDK as the server's stderr; ``close`` once the server is gone."""
 
-    def __init__(self, name: str, log: TextIO, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, name: str, log: TextIO, *, clock: Callable[[], float] = time.time,
+                 secrets: Sequence[str] = ()) -> None:
         self.name = name
         self.last = ""  # the last line it printed, as it printed it
         self._log = log
         self._clock = clock
+        self._secrets = secrets  # what the log must not hold: its env's credentials
         read, write = os.pipe()
         self._inode = os.fstat(read).st_ino
         self.errlog: TextIO = os.fdopen(write, "w", encoding="utf-8")
@@ -97,7 +101,7 @@ class ServerLog:
         text = raw.decode("utf-8", errors="replace").rstrip("\r")
         if text.strip():
             self.last = text
-        self._line(text)
+        self._line(clean(scrub(text, self._secrets)))  # `cat mcp.log` runs no escape either
 
     def _line(self, text: str) -> None:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self._clock()))

@@ -237,7 +237,8 @@ class Toolbox:
         failure = ""
         try:
             if config.url is None:
-                server.log = ServerLog(config.name, self._errlog(), clock=self.clock)
+                server.log = ServerLog(config.name, self._errlog(), clock=self.clock,
+                                       secrets=header_secrets(config.env))
             async with Client(self._transport(config, server.log), client_info=me) as client:
                 server.tools = self._named(config.name, await _list(client))
                 server.client, server.state = client, READY
