@@ -103,6 +103,26 @@ def test_an_auto_title_from_an_erased_turn_goes_back_to_the_date(api_env: dict[s
     run(go)
 
 
+def test_the_question_names_what_chatrepl_cannot_clean(api_env: dict[str, str],
+                                                      server: FakeOpenAI) -> None:
+    """Exports already written, mcp.log, MCP servers' own logs, and a file chatrepl wrote what
+    it could not store to (a full disk) may all hold what is erased: the question says so."""
+    rescued = Path.home() / "chatrepl-unsaved-20261208-101010-42.json"
+    rescued.write_text("[]")
+
+    async def go() -> None:
+        s = await Session().start("main")
+        s.config.mcp_log_path.write_text("")
+        await s.line("the merger with Acme is secret")
+        asked = asking(s)
+        await answer(s, "/erase 1", "n")
+        assert f"Exports already written, mcp.log, {rescued} and MCP servers' own logs keep " \
+               "what they have (chatrepl cannot clean them)" in asked[0]
+        await s.quit()
+
+    run(go)
+
+
 def test_a_name_the_user_gave_stays(api_env: dict[str, str], server: FakeOpenAI) -> None:
     async def go() -> None:
         s = await Session().start("main")

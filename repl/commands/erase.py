@@ -4,6 +4,10 @@ says what it erased; the store leaves no copy on disk."""
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from pathlib import Path
+
 from repl import titles
 from repl.commands.registry import CommandError, command
 from repl.context import Context
@@ -96,9 +100,21 @@ def _elsewhere(ctx: Context, responses: list[str]) -> list[str]:
         said.append("the response the server stored is deleted there" if n == 1 else
                     f"the {n} responses the server stored are deleted there")
     logs = ", mcp.log" if ctx.config.mcp_log_path.exists() else ""  # never scrubbed
+    rescued = unsaved()
+    logs += f", {', '.join(map(str, rescued))}" if rescued else ""
     said.append(f"exports already written{logs} and MCP servers' own logs keep what they have"
                 " (chatrepl cannot clean them)")
     return said
+
+
+def unsaved() -> list[Path]:
+    """The files chatrepl wrote what it could not store to (a full disk: BufferedStore.rescue),
+    which may hold what is erased."""
+    found: list[Path] = []
+    for folder in (Path.home(), Path(tempfile.gettempdir())):
+        with contextlib.suppress(OSError):
+            found += sorted(folder.glob("chatrepl-unsaved-*.json"))
+    return found
 
 
 def _forget_typed(ctx: Context, messages: list[Message]) -> None:
