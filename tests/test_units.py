@@ -409,3 +409,28 @@ def test_config_file_that_is_a_directory(config_file: Path) -> None:
     config_file.mkdir()
     with pytest.raises(ConfigError):
         config_mod.load(env={})
+
+
+def test_rows_keep_the_texts_in_their_column_and_give_a_long_name_its_own_line() -> None:
+    """/tools with long tool names: rich's table wrapped names and texts into columns that
+    did not line up (the audit). Texts wrap in their column, a long name has its own line."""
+    import io
+
+    from rich.console import Console
+
+    from repl.render import UI
+
+    out = io.StringIO()
+    UI(Console(file=out, width=60, color_system=None)).rows([
+        ("git", "12 tools · /usr/bin/mcp-server-git --repository /a/rather/long/path/to/it"),
+        ("  on  git.git_create_branch_from_a_long_long_name", "Creates a branch from a base"),
+        ("  on  git.git_status", "Shows the working tree status"),
+        ("  off git.x", "")])
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "git                   12 tools · /usr/bin/mcp-server-git",
+        "                      --repository /a/rather/long/path/to/it",
+        "  on  git.git_create_branch_from_a_long_long_name",
+        "                      Creates a branch from a base",
+        "  on  git.git_status  Shows the working tree status",
+        "  off git.x"]

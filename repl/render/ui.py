@@ -269,11 +269,22 @@ class UI:
         self.console.print(out, soft_wrap=True, crop=False)
 
     def rows(self, rows: Sequence[tuple[str, str]]) -> None:
-        from rich.table import Table
-
-        table = Table(box=None, show_header=False, pad_edge=False)
-        table.add_column(style="bold")
-        table.add_column()
+        """Names (bold) and what each is, in two columns: the names' column as wide as its
+        names, up to two fifths of the terminal; a longer name has a line of its own, its text
+        under it. The text wraps in its column, never into the names'."""
+        width = self.console.width
+        fits = [n for n in (cell_len(left) for left, _ in rows) if n <= width * 2 // 5]
+        column = max(fits, default=0) + 2
         for left, right in rows:
-            table.add_row(Text(left), Text(clean(right)))
-        self.console.print(table)
+            lines = Text(clean(right)).wrap(self.console, max(20, width - column))
+            head = Text(left, style="bold")
+            if cell_len(left) > column - 2:
+                self.console.print(head, soft_wrap=True)
+                head = Text("")
+            if not right.strip() and head.plain:
+                self.console.print(head, soft_wrap=True)
+            for line in lines if right.strip() else ():
+                line.rstrip()
+                head.append(" " * (column - head.cell_len))
+                self.console.print(head + line, soft_wrap=True)
+                head = Text("")
