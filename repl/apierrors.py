@@ -33,7 +33,7 @@ from repl.errors import (
     TimedOutError,
     UnsupportedSettingError,
 )
-from repl.redaction import scrub
+from repl.redaction import scrub, shown
 
 MAX_ERROR = 400  # characters of a server's error text worth showing on one line
 
@@ -109,7 +109,7 @@ def map_error(e: Exception, model: str, base_url: str | None, endpoint: str, *,
     ``route``: the API the request went to (chat, or responses)."""
     import openai
 
-    where = scrub(base_url or "api.openai.com")
+    where = shown(base_url)
     if refused_header(e):
         return HeaderRefusedError(f"endpoint {endpoint!r}: its API key or one of its headers "
                                   "cannot be sent as an HTTP header (it holds a line break or "

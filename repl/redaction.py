@@ -13,7 +13,7 @@ import html
 import json
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 HIDDEN = "***"
 SHORTEST = 4  # characters: a shorter secret is hidden only as a whole word, not inside words
@@ -99,15 +99,32 @@ def where(base_url: str | None) -> str:
     return f"{url.scheme}://{url.netloc.rpartition('@')[2]}{url.path}"
 
 
+def shown(base_url: str | None) -> str:
+    """An endpoint's address as an error line shows it: its ``user:password@`` and each value
+    of its query hidden (``?key=***``), a byte that is not UTF-8 spelled ``\\udcXX``;
+    api.openai.com when none is set."""
+    address = scrub(base_url or "api.openai.com")
+    path, mark, query = address.partition("?")
+    query, hash_, fragment = query.partition("#")
+    items = (item.partition("=") for item in query.split("&"))
+    hidden = "&".join(f"{name}={HIDDEN}" if eq else HIDDEN if name else ""
+                      for name, eq, _ in items)
+    address = f"{path}{mark}{hidden if mark else ''}{hash_}{fragment}"
+    return address.encode("utf-8", "backslashreplace").decode()
+
+
 def url_secrets(url: str | None) -> list[str]:
-    """The user name and password a URL carries (``https://user:pass@host``), as written and
-    unquoted."""
+    """The user name and password a URL carries (``https://user:pass@host``) and the values of
+    its query (``?key=...``), as written and unquoted."""
     found = _USERINFO.match(url or "")
-    if not found:
-        return []
-    userinfo = found.group(0)[len(found.group(1)):-1]
-    parts = [userinfo, *userinfo.split(":", 1)]
-    return [p for part in parts for p in {part, unquote(part)} if p]
+    parts: list[str] = []
+    if found:
+        userinfo = found.group(0)[len(found.group(1)):-1]
+        parts += [userinfo, *userinfo.split(":", 1)]
+    for item in (url or "").partition("?")[2].partition("#")[0].split("&"):
+        name, eq, value = item.partition("=")
+        parts.append(value if eq else name)  # a value may hold "=" (base64's padding)
+    return [p for part in parts for p in {part, unquote(part), unquote_plus(part)} if p]
 
 
 def header_secrets(headers: Mapping[str, str]) -> list[str]:

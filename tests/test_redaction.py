@@ -1,6 +1,6 @@
-"""Secrets in every escaping and secrets that are not text: through the App and the installed
-command against the fake server on 127.0.0.1, and the one primitive (repl/redaction.py)
-directly."""
+"""Secrets in every escaping, secrets that are not text, secrets in a base_url (its password,
+its query): through the App and the installed command against the fake server on 127.0.0.1,
+and the one primitive (repl/redaction.py) directly."""
 
 from __future__ import annotations
 
@@ -176,3 +176,61 @@ def test_a_secret_that_is_not_utf8_is_one_configuration_line_and_the_repl_goes_o
     asyncio.run(go())
     log = Path(isolated["XDG_DATA_HOME"]) / "chatrepl" / "chatrepl.log"
     assert not log.exists() or "ENV" not in log.read_text(errors="replace")
+
+
+# -- H: credentials in a base_url ----------------------------------------------------------------
+
+
+def test_the_basic_credentials_of_a_base_url_are_never_shown(
+        api_env: dict[str, str], server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url.replace("//", "//user15:pa55w0rdXYZ@"))
+    basic = "Basic dXNlcjE1OnBhNTV3MHJkWFla"  # what httpx sends for user15:pa55w0rdXYZ
+
+    async def go() -> None:
+        s = await Session(retries=0).start("t")
+        server.queue(Failure(401, {"error": {"message": f"{basic} is not allowed (chatrepl)"}}))
+        out = await s.line("hello")
+        assert out.count("error:") == 1 and "is not allowed (chatrepl)" in out, out
+        assert "dXNlcjE1OnBhNTV3MHJkWFla" not in out and "pa55w0rdXYZ" not in out, out
+        assert not recovered(out, "user15:pa55w0rdXYZ"), out
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_a_key_in_a_base_urls_query_is_never_shown(
+        api_env: dict[str, str], dead_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{dead_url}?key=QUERYKEYXYZ")
+
+    async def go() -> None:
+        s = await Session(retries=0).start("t")
+        out = await s.line("hello")
+        assert f"cannot connect to {dead_url}?key={HIDDEN} (" in out, out
+        assert "QUERYKEYXYZ" not in out
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_a_key_in_a_base_urls_query_is_never_echoed(
+        api_env: dict[str, str], server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{server.url}?api-key=QUERY%2BKEY==")
+
+    async def go() -> None:
+        s = await Session(retries=0).start("t")
+        server.queue(Failure(401, {"error": {"message": "QUERY+KEY== is revoked (chatrepl)"}}))
+        out = await s.line("hello")
+        assert out.count("error:") == 1 and "revoked (chatrepl)" in out, out
+        assert "QUERY" not in out, out
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_an_address_is_shown_without_its_credentials_or_query_values() -> None:
+    from repl.redaction import shown, where
+
+    url = "http://u:p%40ss@127.0.0.1:1/v1?api-key=K&deployment=a=b&bare#part"
+    assert shown(url) == f"http://{HIDDEN}@127.0.0.1:1/v1?api-key={HIDDEN}&deployment={HIDDEN}" \
+                         f"&{HIDDEN}#part"
+    assert where(url) == "http://127.0.0.1:1/v1" and shown(None) == "api.openai.com"
