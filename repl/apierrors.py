@@ -15,6 +15,7 @@ from repl.errors import (
     ApiError,
     AuthenticationError,
     BadRequestError,
+    BaseUrlRefusedError,
     ConnectionFailedError,
     ContextTooLongError,
     EmptyAnswerError,
@@ -143,6 +144,19 @@ def refused_header(e: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def refused_url(e: Exception, endpoint: str) -> BaseUrlRefusedError | None:
+    """The base_url the HTTP library refused as the SDK's client was built (bytes that are not
+    UTF-8 in it, httpx's InvalidURL: a bad port or host), as the endpoint's fault; else None."""
+    if isinstance(e, UnicodeError):
+        why = "it holds bytes that are not UTF-8 text"
+    elif type(e).__name__ == "InvalidURL":
+        why = str(e).encode("utf-8", "backslashreplace").decode()  # never a surrogate shown
+    else:
+        return None
+    return BaseUrlRefusedError(f"endpoint {endpoint!r}: its base_url cannot be used ({why}); "
+                               "nothing was sent", endpoint=endpoint)
 
 
 def _cause(e: Exception) -> str:

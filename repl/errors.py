@@ -20,7 +20,8 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
       |                            the answer had arrived first)
       +-- NoKeyError               no API key and no base URL: nothing to send to
       +-- HeaderRefusedError       the key or a header cannot be sent (a line break in it): the
-      |                            endpoint's configuration (an EndpointError too), never retried
+      |    |                       endpoint's configuration (an EndpointError too), never retried
+      |    +-- BaseUrlRefusedError ...nor its base_url (bytes that are not UTF-8, a bad port)
       +-- AuthenticationError      401: the API key was refused
       +-- PermissionDeniedError    403: the key is fine, the request is not allowed
       +-- NotFoundError            404: nothing at that URL (a wrong base URL)
@@ -175,6 +176,26 @@ class HeaderRefusedError(ApiError, EndpointError):
 
     repl_hint = flag_hint = ("check the endpoint's api_key_env, api_key_command or headers in "
                              "config.toml (or OPENAI_API_KEY)")
+
+
+def address_of(endpoint: str) -> str:
+    """Where the address of ``endpoint`` (a name) is set, for a hint that says to check it."""
+    if endpoint == "default":
+        return "OPENAI_BASE_URL"
+    return f"the base_url of [endpoints.{endpoint}] in config.toml"
+
+
+class BaseUrlRefusedError(HeaderRefusedError):
+    """The HTTP library refused the endpoint's base_url before sending: bytes that are not UTF-8
+    in it (an OPENAI_BASE_URL set from such bytes), a port or a host no URL can have."""
+
+    def __init__(self, message: str, *, endpoint: str = "default", partial: bool = False,
+                 status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, partial=partial, status=status, retry_after=retry_after)
+        self.endpoint = endpoint
+
+    def hint(self, *, repl: bool) -> str:
+        return f"check {address_of(self.endpoint)}"
 
 
 class AuthenticationError(ApiError):

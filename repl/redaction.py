@@ -92,11 +92,17 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
 def where(base_url: str | None) -> str:
     """An endpoint as the store keys what chatrepl learns of it, and as an answer records it:
     its address without the ``user:password@`` or the query it may carry (a key can be in
-    either); api.openai.com when none is set."""
+    either); api.openai.com when none is set. Always text a store can hold, never an error:
+    a byte that is not UTF-8 is spelled ``\\udcXX``; an address that is no URL (an unclosed
+    ``[``) is kept up to its query, for the HTTP client to refuse when it is used."""
     if not base_url:
         return "api.openai.com"
-    url = urlsplit(base_url)
-    return f"{url.scheme}://{url.netloc.rpartition('@')[2]}{url.path}"
+    try:
+        url = urlsplit(base_url)
+        address = f"{url.scheme}://{url.netloc.rpartition('@')[2]}{url.path}"
+    except ValueError:  # an unclosed [ of an IPv6 host
+        address = _USERINFO.sub(r"\g<1>", base_url.partition("?")[0].partition("#")[0])
+    return address.encode("utf-8", "backslashreplace").decode()
 
 
 def shown(base_url: str | None) -> str:

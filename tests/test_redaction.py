@@ -122,22 +122,29 @@ SECRETS = st.text(st.one_of(st.characters(exclude_categories=()),
 @given(SECRETS, SECRETS)
 @example("", "text")
 @example(NOT_UTF8, f"x {NOT_UTF8!r} {NOT_UTF8} y")
+@example("p\udce9", "http://u:p\udce9@127.0.0.1:1/v1")
 def test_redaction_never_raises_and_hides_what_it_can(secret: str, text: str) -> None:
     shown = scrub(f"{text} [{secret}] {text}", [secret])
     if len(secret.strip()) >= 4 and "*" not in secret:
         assert secret not in shown
 
 
-def test_a_key_that_is_not_utf8_is_one_configuration_line_on_the_command_line(
-        api_env: dict[str, str], server: FakeOpenAI, tmp_path: Path) -> None:
-    env = {**api_env, "OPENAI_API_KEY": NOT_UTF8}  # passed to the child as the byte \xe9
-    done = subprocess.run([sys.executable, "-m", "repl", "-t", "t", "hi"], env=env,
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL)
+@pytest.mark.parametrize(("variable", "said", "hint"), [
+    ("OPENAI_API_KEY", "cannot be sent as an HTTP header", "(or OPENAI_API_KEY)"),
+    ("OPENAI_BASE_URL", "its base_url cannot be used", "; check OPENAI_BASE_URL"),
+], ids=["OPENAI_API_KEY", "OPENAI_BASE_URL"])
+def test_a_secret_that_is_not_utf8_is_one_configuration_line_on_the_command_line(
+        api_env: dict[str, str], server: FakeOpenAI, tmp_path: Path, variable: str,
+        said: str, hint: str) -> None:
+    value = {"OPENAI_API_KEY": NOT_UTF8,  # passed to the child as the byte \xe9
+             "OPENAI_BASE_URL": server.url.replace("//", f"//u:{NOT_UTF8}@")}[variable]
+    done = subprocess.run([sys.executable, "-m", "repl", "-t", "t", "hi"],
+                          env={**api_env, variable: value}, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert done.returncode == 1, done.stderr
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("chatrepl: endpoint "), \
         done.stderr
-    assert "cannot be sent as an HTTP header" in done.stderr and "OPENAI_API_KEY" in done.stderr
+    assert said in done.stderr and hint in done.stderr
     assert "Traceback" not in done.stderr and "interrupted" not in done.stderr
     assert "ENV" not in done.stderr and not server.requests
 
@@ -154,8 +161,21 @@ def not_utf8_variable(monkeypatch: pytest.MonkeyPatch, isolated: dict[str, str],
     return "local"
 
 
-@pytest.mark.parametrize("given_by", [not_utf8_key, not_utf8_variable],
-                         ids=["OPENAI_API_KEY", "api_key_env"])
+def not_utf8_password(monkeypatch: pytest.MonkeyPatch, isolated: dict[str, str],
+                      url: str) -> str:
+    monkeypatch.setenv("OPENAI_BASE_URL", url.replace("//", "//u:ENV\udce9KEY@"))
+    return "default"
+
+
+def not_utf8_path(monkeypatch: pytest.MonkeyPatch, isolated: dict[str, str], url: str) -> str:
+    monkeypatch.setenv("OPENAI_BASE_URL", url.replace("/v1", "/ENV\udce9KEY"))
+    return "default"
+
+
+@pytest.mark.parametrize("given_by", [not_utf8_key, not_utf8_variable, not_utf8_password,
+                                      not_utf8_path],
+                         ids=["OPENAI_API_KEY", "api_key_env", "OPENAI_BASE_URL",
+                              "OPENAI_BASE_URL-path"])
 def test_a_secret_that_is_not_utf8_is_one_configuration_line_and_the_repl_goes_on(
         api_env: dict[str, str], server: FakeOpenAI, isolated: dict[str, str],
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
@@ -176,6 +196,23 @@ def test_a_secret_that_is_not_utf8_is_one_configuration_line_and_the_repl_goes_o
     asyncio.run(go())
     log = Path(isolated["XDG_DATA_HOME"]) / "chatrepl" / "chatrepl.log"
     assert not log.exists() or "ENV" not in log.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:1:1/v1", "http://[::1/v1",
+                                      "http://h\udce9st/v1"], ids=["port", "ipv6", "host"])
+def test_a_base_url_that_is_no_url_is_one_configuration_line(
+        api_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, base_url: str) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+
+    async def go() -> None:
+        s = await Session(retries=0).start("t")
+        out = await s.line("hello")
+        assert out.count("error:") == 1 and "endpoint 'default': its base_url cannot be used (" \
+            in out and "nothing was sent; check OPENAI_BASE_URL" in out, out
+        assert "internal error" not in out and "\udce9" not in out
+        await s.quit()
+
+    asyncio.run(go())
 
 
 # -- H: credentials in a base_url ----------------------------------------------------------------
