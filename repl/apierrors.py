@@ -118,7 +118,8 @@ def map_error(e: Exception, model: str, base_url: str | None, endpoint: str, *,
     if isinstance(e, openai.APITimeoutError):
         return TimedOutError(f"the request to {where} timed out")
     if isinstance(e, openai.APIConnectionError):
-        return ConnectionFailedError(f"cannot connect to {where} ({_cause(e)})")
+        return ConnectionFailedError(f"cannot connect to {where} ({_cause(e)})",
+                                     endpoint=endpoint)
     if isinstance(e, openai.APIStatusError):
         if route == "responses" and e.status_code == 404 and not _names_model(e.body, model):
             return NoResponsesApiError(f"the server has no Responses API (404 on {where}"

@@ -35,7 +35,8 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
       +-- EmptyAnswerError         HTTP 200 and an answer without a single event, or one that
                                    ended with no text and no tool call (a probable overflow)
       +-- ServerError              5xx, 408, 409: the server failed or was busy
-      +-- ConnectionFailedError    no connection, or it broke before the answer began
+      +-- ConnectionFailedError    no connection, or it broke before the answer began (the hint
+      |                            names where the endpoint's address is set)
       +-- TimedOutError            nothing arrived for ``timeout`` seconds
       +-- BadRequestError          any other 4xx: the server rejected the request (``param``:
       |    |                       the request field it refused, where it said)
@@ -301,10 +302,18 @@ class ServerError(ApiError):
 
 
 class ConnectionFailedError(ApiError):
-    """No connection could be made, or it broke before the answer began."""
+    """No connection could be made, or it broke before the answer began; ``endpoint`` names
+    the endpoint, whose address the hint says where to check."""
 
     retryable = True
-    repl_hint = flag_hint = "is the server running? check OPENAI_BASE_URL"
+
+    def __init__(self, message: str, *, endpoint: str = "default", partial: bool = False,
+                 status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, partial=partial, status=status, retry_after=retry_after)
+        self.endpoint = endpoint
+
+    def hint(self, *, repl: bool) -> str:
+        return f"is the server running? check {address_of(self.endpoint)}"
 
 
 class TimedOutError(ApiError):

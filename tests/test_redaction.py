@@ -1,6 +1,6 @@
 """Secrets in every escaping, secrets that are not text, secrets in a base_url (its password,
-its query): through the App and the installed command against the fake server on 127.0.0.1,
-and the one primitive (repl/redaction.py) directly."""
+its query), and the advice a connection error gives: through the App and the installed command
+against the fake server on 127.0.0.1, and the one primitive (repl/redaction.py) directly."""
 
 from __future__ import annotations
 
@@ -271,3 +271,41 @@ def test_an_address_is_shown_without_its_credentials_or_query_values() -> None:
     assert shown(url) == f"http://{HIDDEN}@127.0.0.1:1/v1?api-key={HIDDEN}&deployment={HIDDEN}" \
                          f"&{HIDDEN}#part"
     assert where(url) == "http://127.0.0.1:1/v1" and shown(None) == "api.openai.com"
+
+
+# -- a connection error's advice names where the address came from --------------------------------
+
+
+def test_a_configured_endpoint_that_cannot_be_reached_names_its_base_url(
+        api_env: dict[str, str], isolated: dict[str, str], dead_url: str,
+        tmp_path: Path) -> None:
+    write_config(isolated, f'retries = 0\n[endpoints.local]\nbase_url = "{dead_url}"\n')
+
+    async def go() -> None:
+        s = await Session(retries=0).start("t")
+        await s.line("/model local:m")
+        out = await s.line("hello")
+        assert out.count("error:") == 1 and f"cannot connect to {dead_url}" in out, out
+        assert "is the server running? check the base_url of [endpoints.local] in" in out, out
+        assert "OPENAI_BASE_URL" not in out
+        await s.quit()
+
+    asyncio.run(go())
+    done = subprocess.run([sys.executable, "-m", "repl", "-m", "local:m", "hi"], env=api_env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert "check the base_url of [endpoints.local]" in done.stderr, done.stderr
+    assert "OPENAI_BASE_URL" not in done.stderr
+
+
+def test_an_address_from_openai_base_url_that_cannot_be_reached_names_it(
+        api_env: dict[str, str], dead_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", dead_url)
+
+    async def go() -> None:
+        s = await Session(retries=0).start("t")
+        out = await s.line("hello")
+        assert "cannot connect" in out and "is the server running? check OPENAI_BASE_URL" in out
+        await s.quit()
+
+    asyncio.run(go())
