@@ -15,6 +15,7 @@ from repl.errors import (
     ApiError,
     AuthenticationError,
     BadRequestError,
+    BaseUrlRefusedError,
     ConnectionFailedError,
     ContextTooLongError,
     EmptyAnswerError,
@@ -33,7 +34,7 @@ from repl.errors import (
     TimedOutError,
     UnsupportedSettingError,
 )
-from repl.redaction import scrub
+from repl.redaction import scrub, shown
 
 MAX_ERROR = 400  # characters of a server's error text worth showing on one line
 
@@ -109,7 +110,7 @@ def map_error(e: Exception, model: str, base_url: str | None, endpoint: str, *,
     ``route``: the API the request went to (chat, or responses)."""
     import openai
 
-    where = scrub(base_url or "api.openai.com")
+    where = shown(base_url)
     if refused_header(e):
         return HeaderRefusedError(f"endpoint {endpoint!r}: its API key or one of its headers "
                                   "cannot be sent as an HTTP header (it holds a line break or "
@@ -117,7 +118,8 @@ def map_error(e: Exception, model: str, base_url: str | None, endpoint: str, *,
     if isinstance(e, openai.APITimeoutError):
         return TimedOutError(f"the request to {where} timed out")
     if isinstance(e, openai.APIConnectionError):
-        return ConnectionFailedError(f"cannot connect to {where} ({_cause(e)})")
+        return ConnectionFailedError(f"cannot connect to {where} ({_cause(e)})",
+                                     endpoint=endpoint)
     if isinstance(e, openai.APIStatusError):
         if route == "responses" and e.status_code == 404 and not _names_model(e.body, model):
             return NoResponsesApiError(f"the server has no Responses API (404 on {where}"
@@ -143,6 +145,19 @@ def refused_header(e: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def refused_url(e: Exception, endpoint: str) -> BaseUrlRefusedError | None:
+    """The base_url the HTTP library refused as the SDK's client was built (bytes that are not
+    UTF-8 in it, httpx's InvalidURL: a bad port or host), as the endpoint's fault; else None."""
+    if isinstance(e, UnicodeError):
+        why = "it holds bytes that are not UTF-8 text"
+    elif type(e).__name__ == "InvalidURL":
+        why = str(e).encode("utf-8", "backslashreplace").decode()  # never a surrogate shown
+    else:
+        return None
+    return BaseUrlRefusedError(f"endpoint {endpoint!r}: its base_url cannot be used ({why}); "
+                               "nothing was sent", endpoint=endpoint)
 
 
 def _cause(e: Exception) -> str:

@@ -13,13 +13,12 @@ Responses API moves there by itself, remembered in ``state`` (the store) per end
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from repl import completions, responses, sse
+from repl import completions, responses, sdk, sse
 from repl.apierrors import empty_answer, map_error, redact, retry_reason
 from repl.completions import REQUEST_SETTINGS, request_options
 from repl.errors import (
@@ -92,16 +91,9 @@ class ChatClient:
         if self._sdk is None:
             if not self.api_key and not self.base_url:
                 raise NoKeyError(no_key_message(self._local_servers))
-            import openai
-
-            self._sdk = openai.AsyncOpenAI(
-                # Local servers need no key, but the SDK insists on one.
-                api_key=self.api_key or "no-key-needed",
-                base_url=self.base_url,
-                max_retries=0, default_headers=self.headers or None,
-                # our own deadline (see stream) ends stalls; the SDK's only backs it up
-                timeout=openai.Timeout(self.timeout + 5, connect=min(self.timeout, 10.0)),
-            )
+            self._sdk = sdk.build(api_key=self.api_key, base_url=self.base_url,
+                                  headers=self.headers, timeout=self.timeout,
+                                  endpoint=self.endpoint)
         return self._sdk
 
     def sdk(self) -> Any:
@@ -119,7 +111,7 @@ class ChatClient:
         if self._sdk is not None or (not self.api_key and not self.base_url):
             return
         try:
-            await asyncio.to_thread(_import_sdk)
+            await asyncio.to_thread(sdk.import_sdk)
             # lazy attributes: built here, once
             _ = self._client().responses if self.uses_responses("") else \
                 self._client().chat.completions
@@ -382,12 +374,3 @@ class ChatClient:
                                               lambda: self._said_done):
             yield event
 
-
-# What the first request would import: the SDK, its chat resources, anyio's asyncio backend.
-SDK_MODULES = ("openai", "openai.resources.chat", "openai.resources.responses",
-               "anyio._backends._asyncio")
-
-
-def _import_sdk() -> None:
-    for name in SDK_MODULES:
-        importlib.import_module(name)

@@ -20,7 +20,8 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
       |                            the answer had arrived first)
       +-- NoKeyError               no API key and no base URL: nothing to send to
       +-- HeaderRefusedError       the key or a header cannot be sent (a line break in it): the
-      |                            endpoint's configuration (an EndpointError too), never retried
+      |    |                       endpoint's configuration (an EndpointError too), never retried
+      |    +-- BaseUrlRefusedError ...nor its base_url (bytes that are not UTF-8, a bad port)
       +-- AuthenticationError      401: the API key was refused
       +-- PermissionDeniedError    403: the key is fine, the request is not allowed
       +-- NotFoundError            404: nothing at that URL (a wrong base URL)
@@ -34,7 +35,8 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
       +-- EmptyAnswerError         HTTP 200 and an answer without a single event, or one that
                                    ended with no text and no tool call (a probable overflow)
       +-- ServerError              5xx, 408, 409: the server failed or was busy
-      +-- ConnectionFailedError    no connection, or it broke before the answer began
+      +-- ConnectionFailedError    no connection, or it broke before the answer began (the hint
+      |                            names where the endpoint's address is set)
       +-- TimedOutError            nothing arrived for ``timeout`` seconds
       +-- BadRequestError          any other 4xx: the server rejected the request (``param``:
       |    |                       the request field it refused, where it said)
@@ -177,6 +179,26 @@ class HeaderRefusedError(ApiError, EndpointError):
                              "config.toml (or OPENAI_API_KEY)")
 
 
+def address_of(endpoint: str) -> str:
+    """Where the address of ``endpoint`` (a name) is set, for a hint that says to check it."""
+    if endpoint == "default":
+        return "OPENAI_BASE_URL"
+    return f"the base_url of [endpoints.{endpoint}] in config.toml"
+
+
+class BaseUrlRefusedError(HeaderRefusedError):
+    """The HTTP library refused the endpoint's base_url before sending: bytes that are not UTF-8
+    in it (an OPENAI_BASE_URL set from such bytes), a port or a host no URL can have."""
+
+    def __init__(self, message: str, *, endpoint: str = "default", partial: bool = False,
+                 status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, partial=partial, status=status, retry_after=retry_after)
+        self.endpoint = endpoint
+
+    def hint(self, *, repl: bool) -> str:
+        return f"check {address_of(self.endpoint)}"
+
+
 class AuthenticationError(ApiError):
     """401: the endpoint refused the API key."""
 
@@ -280,10 +302,18 @@ class ServerError(ApiError):
 
 
 class ConnectionFailedError(ApiError):
-    """No connection could be made, or it broke before the answer began."""
+    """No connection could be made, or it broke before the answer began; ``endpoint`` names
+    the endpoint, whose address the hint says where to check."""
 
     retryable = True
-    repl_hint = flag_hint = "is the server running? check OPENAI_BASE_URL"
+
+    def __init__(self, message: str, *, endpoint: str = "default", partial: bool = False,
+                 status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, partial=partial, status=status, retry_after=retry_after)
+        self.endpoint = endpoint
+
+    def hint(self, *, repl: bool) -> str:
+        return f"is the server running? check {address_of(self.endpoint)}"
 
 
 class TimedOutError(ApiError):

@@ -23,7 +23,7 @@ import pytest
                                     "repl.tools.toolbox", "repl.tools.names", "repl.wire",
                                     "repl.local", "repl.compaction", "repl.config_tables",
                                     "repl.texspan", "repl.toolcalls", "repl.replay",
-                                    "repl.thread_settings"])
+                                    "repl.thread_settings", "repl.sdk"])
 def test_pure_layers_do_not_import_the_ui(module: str) -> None:
     code = (f"import sys, {module}; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
