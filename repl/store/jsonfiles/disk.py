@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from repl import files
-from repl.errors import StoreBusyError, StoreError, ThreadError
+from repl.errors import DamagedError, StoreBusyError, StoreError, ThreadError
 from repl.store.jsonfiles import codec, lines, names
 from repl.store.jsonfiles.names import LOCK, STATE, TRASH, file_name, lock_file
 
@@ -37,6 +37,9 @@ class Disk:
         self._clock = clock
         self._store_lock = directory / LOCK
         self._readings: dict[Path, lines.Reading] = {}  # what was read of each file, to where
+        # what a listing, a search or the state could not read (and went on without), one line
+        # each, until the caller takes them (take_damage): the store never prints
+        self.damage: list[str] = []
         try:
             files.private_dir(directory)
         except OSError as e:
@@ -177,16 +180,33 @@ class Disk:
         except OSError as e:
             raise StoreError(f"cannot read {path}: {e.strerror or e}") from None
 
-    def _quarantine(self, path: Path, reason: str) -> StoreError:
+    def _quarantine(self, path: Path, reason: str) -> DamagedError:
         try:
             aside = files.quarantine(path)
         except FileNotFoundError:
-            return StoreError(f"{path} is damaged ({reason}); another chatrepl moved it aside")
+            return DamagedError(f"{path} is damaged ({reason}); another chatrepl moved it aside")
         except OSError as e:
-            return StoreError(f"{path} is damaged ({reason}) and could not be moved aside "
-                              f"({e.strerror or e}); it was left as it is")
-        return StoreError(f"{path} is damaged ({reason}); it was moved to {aside} and kept "
-                          "(nothing was deleted)")
+            return DamagedError(f"{path} is damaged ({reason}) and could not be moved aside "
+                                f"({e.strerror or e}); it was left as it is")
+        return DamagedError(f"{path} is damaged ({reason}); it was moved to {aside} and kept "
+                            "(nothing was deleted)")
+
+    def take_damage(self) -> list[str]:
+        """What could not be read since the last call (see ``damage``), and forget it."""
+        found, self.damage = self.damage, []
+        return found
+
+    def _listed(self, path: Path, *, strict: bool = False) -> dict[str, Any] | None:
+        """The thread in ``path`` for a listing, a search or the trash. One that cannot be read
+        is left out and said in ``damage``, so that one file never hides the others: a damaged
+        one (moved aside, kept), and with ``strict`` only that one (else StoreError)."""
+        try:
+            return self._read(path)
+        except StoreError as e:
+            if strict and not isinstance(e, DamagedError):
+                raise
+            self.damage.append(str(e))
+        return None
 
     def _load(self, path: Path, name: str) -> dict[str, Any]:
         doc = self._read(path)
@@ -269,13 +289,14 @@ class Disk:
                               f"thread {doc['name']!r}")
         return doc is not None
 
-    def _live(self) -> Iterator[tuple[Path, dict[str, Any]]]:
-        """Every live thread's file and document (not copies whose name leads elsewhere)."""
+    def _live(self, *, strict: bool = False) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """Every live thread's file and document (not copies whose name leads elsewhere); what
+        cannot be read is left out (_listed)."""
         with as_store_error(self.dir, "read"), os.scandir(self.dir) as found:
             paths = [Path(e.path) for e in found if e.name.endswith(".json")
                      and not e.name.startswith(".") and e.name != STATE and e.is_file()]
         for path in paths:
-            doc = self._read(path)
+            doc = self._listed(path, strict=strict)
             if doc is not None and self._owns(path, doc["name"]):
                 yield path, doc
 
@@ -288,14 +309,14 @@ class Disk:
         except OSError:
             return False
 
-    def _trashed(self) -> list[tuple[Path, dict[str, Any]]]:
+    def _trashed(self, *, strict: bool = False) -> list[tuple[Path, dict[str, Any]]]:
         folder = self.dir / TRASH
         if not folder.is_dir():
             return []
         with as_store_error(folder, "read"), os.scandir(folder) as entries:
             paths = [Path(e.path) for e in entries
                      if e.name.endswith(".json") and not e.name.startswith(".")]
-        found = [(p, doc) for p in paths if (doc := self._read(p)) is not None]
+        found = [(p, doc) for p in paths if (doc := self._listed(p, strict=strict)) is not None]
         found.sort(key=lambda p: p[1].get("deleted_at") or 0.0, reverse=True)
         return found
 
@@ -308,6 +329,7 @@ class Disk:
             state = json.loads(raw.removeprefix(b"\xef\xbb\xbf"))
             if not isinstance(state, dict):
                 raise ValueError("not a JSON object")
-        except ValueError as e:
-            raise self._quarantine(path, str(e)) from None
+        except (ValueError, RecursionError) as e:  # moved aside (kept): the state starts anew
+            self.damage.append(str(self._quarantine(path, str(e))))
+            return {}
         return state

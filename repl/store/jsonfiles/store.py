@@ -275,11 +275,21 @@ class JSONStore(Disk):
             folder = self.dir / BLOBS
             held = {p.name for p in folder.iterdir() if BLOB_NAME.fullmatch(p.name)} \
                 if folder.is_dir() else set()
-            for _, doc in [*self._live(), *self._trashed()] if held else []:
-                held -= {m.decode() for m in REFERENCE.findall(codec.dumps(doc))}
-            for sha in held:
+            for sha in held - self._referenced() if held else ():
                 self._remove(folder / sha)
             self._remove(self.dir / ERASING)
+
+    def _referenced(self) -> set[str]:
+        """The blobs a message of a thread (the trash's too) refers to, and those a damaged
+        file set aside does: it is kept, and so are they. StoreError when a thread file cannot
+        be read (which blobs it needs is not known)."""
+        docs = [*self._live(strict=True), *self._trashed(strict=True)]
+        found = {m for _, doc in docs for m in REFERENCE.findall(codec.dumps(doc))}
+        for folder in (self.dir, self.dir / TRASH):
+            aside = folder.glob("*.damaged-*") if folder.is_dir() else ()
+            for path in aside:
+                found.update(REFERENCE.findall(self._bytes(path) or b""))
+        return {m.decode() for m in found}
 
     def _tidy(self) -> None:
         """Disk's tidying, and the end of an erase that was cut short (kill -9, a full disk);

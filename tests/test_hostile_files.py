@@ -1,0 +1,214 @@
+"""Hostile and damaged files in a store or the data dir (a folder synced from elsewhere, a file an
+older chatrepl or a person wrote): a thread that cannot be read never stops chatrepl from
+starting, a renamed thread leaves no file named after its old name, and no file chatrepl opens
+there follows a symbolic link planted in its place."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import stores
+from fakeserver import FakeOpenAI
+from harness import Session
+from pty_session import Terminal
+from stores import BACKENDS
+
+from repl.thread import Message
+
+
+def chatrepl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "repl", *args], env=env, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def wait_shown(term: Terminal, text: str) -> None:
+    """Until ``text`` is on the screen, wrapped or not (a long path wraps anywhere)."""
+    term.wait(lambda: "".join(text.split()) in "".join(term.text.split()), repr(text))
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def deep_thread_file(folder: Path, name: str, depth: int = 1_000) -> Path:
+    """A thread file with a valid header, then a message whose fields nest ``depth`` deep."""
+    head = {"format": 3, "rev": "0" * 16, "name": name, "model": None, "system": None,
+            "created_at": 1.0, "updated_at": 1.0, "deleted_at": None}
+    line = ('{"role": "user", "content": "hi", "fields": {"x": ' + nested(depth)
+            + '}, "created_at": 1.0, "id": 1, "uid": "u1"}')
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(head) + "\n" + line + "\n")
+    return path
+
+
+def last_thread(folder: Path, name: str) -> None:
+    state = folder / "state.json"
+    state.write_text(json.dumps({**json.loads(state.read_text()), "last_thread": name}))
+
+
+# -- D: a stored thread that cannot be read ----------------------------------------------------
+
+
+def test_a_damaged_thread_file_never_stops_the_repl_from_starting(
+        api_env: dict[str, str], tmp_path: Path) -> None:
+    """The audit's reproduction: the thread used last is a file nested 1000 deep; another holds
+    just ``garbage{``. The REPL opens (on the default thread, saying why), the files are kept."""
+    folder = tmp_path / "js"
+    env = {**api_env, "CHATREPL_STORE": f"json://{folder}"}
+    assert chatrepl(env, "-t", "good", "hello").returncode == 0
+    deep_thread_file(folder, "deep1k")
+    (folder / "garbage.json").write_text("garbage{")
+    last_thread(folder, "deep1k")
+    term = Terminal(env, tmp_path, [])
+    term.wait_prompt()
+    for said in ("deep1k.json is damaged", "moved to", "opened 'default' instead of 'deep1k'"):
+        wait_shown(term, said)
+    term.line("/list")
+    wait_shown(term, "garbage.json is damaged")
+    assert "good" in term.text
+    assert term.quit() == 0, term.text
+    assert "Traceback" not in term.output
+    for name in ("deep1k", "garbage"):
+        [aside] = folder.glob(f"{name}.json.damaged-*")
+        assert aside.stat().st_size > 0  # kept
+    assert not (folder / "deep1k.json").exists()
+
+
+def test_list_lists_the_readable_threads_and_names_every_damaged_file_in_one_run(
+        api_env: dict[str, str], tmp_path: Path) -> None:
+    folder = tmp_path / "js"
+    env = {**api_env, "CHATREPL_STORE": f"json://{folder}"}
+    assert chatrepl(env, "-t", "good", "hello").returncode == 0
+    deep_thread_file(folder, "deep1k")
+    for name in ("garbage", "more", "again"):
+        (folder / f"{name}.json").write_text("garbage{")
+    done = chatrepl(env, "--list")
+    assert done.returncode == 0, done.stderr
+    assert "good" in done.stdout
+    for name in ("deep1k", "garbage", "more", "again"):
+        assert f"{name}.json is damaged" in done.stderr
+        assert len(list(folder.glob(f"{name}.json.damaged-*"))) == 1
+    again = chatrepl(env, "--list")
+    assert again.returncode == 0 and "good" in again.stdout and again.stderr == ""
+    assert chatrepl(env, "--search", "hello").returncode == 0
+
+
+def plant_unreadable_message(backend: str, base: Path, thread: str) -> None:
+    """Make the first message of ``thread`` nest too deeply to be read, as each store keeps it
+    (an import of an older chatrepl could store one; a synced folder could hold one)."""
+    if backend == "json":
+        path = base / "threads" / f"{thread}.json"
+        head, first, *rest = path.read_text().splitlines(keepends=True)
+        message = json.loads(first)
+        deep = json.dumps({**message, "fields": {}}).replace(
+            '"fields": {}', '"fields": {"x": ' + nested(1_000) + "}")
+        path.write_text("".join([head, deep + "\n", *rest]))
+    elif backend == "sqlite":
+        with sqlite3.connect(base / "x" / "chatrepl.db") as db:
+            db.execute("UPDATE messages SET fields = ? WHERE id = (SELECT min(m.id) FROM "
+                       "messages m JOIN threads t ON t.id = m.thread_id WHERE t.name = ?)",
+                       (nested(100_000), thread))
+        db.close()
+    else:
+        import redis as redis_client
+
+        client = redis_client.Redis.from_url(stores.redis_url())
+        ns = f"test:{base}"
+        tid = client.hget(f"{ns}:threads", thread).decode()  # type: ignore[union-attr]
+        client.lset(f"{ns}:messages:{tid}", 0, '{"x": ' + nested(100_000) + "}")
+        client.close()
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_every_store_starts_on_a_thread_it_cannot_read_and_the_others_work(
+        backend: str, api_env: dict[str, str], server: FakeOpenAI, tmp_path: Path) -> None:
+    async def setup() -> None:
+        s = await Session(store=BACKENDS[backend](tmp_path)).start("other")
+        await s.line("hello")
+        await s.line("/switch deep")
+        await s.line("hi")
+        await s.quit()
+
+    asyncio.run(setup())
+    plant_unreadable_message(backend, tmp_path, "deep")
+
+    async def go() -> None:
+        s = await Session(store=BACKENDS[backend](tmp_path)).start()  # the one used last
+        assert "error: " in s.text
+        out = await s.line("/list")
+        assert "other" in out
+        out = await s.line("/switch other")
+        assert "hello" in out
+        await s.line("and again")
+        assert server.sent_content() == "and again"
+        await s.quit()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_a_thread_whose_settings_cannot_be_read_never_hides_the_others(
+        backend: str, tmp_path: Path) -> None:
+    store = BACKENDS[backend](tmp_path)
+    for name in ("deep", "other"):
+        store.create(name)
+        store.append(name, Message("user", f"in {name}"))
+    store.close()
+    if backend == "json":
+        path = tmp_path / "threads" / "deep.json"
+        head, *rest = path.read_text().splitlines(keepends=True)
+        head = head.replace('"deleted_at"',
+                            '"settings": {"x": ' + nested(1_000) + '}, "deleted_at"')
+        path.write_text("".join([head, *rest]))
+    elif backend == "sqlite":
+        with sqlite3.connect(tmp_path / "x" / "chatrepl.db") as db:
+            db.execute("UPDATE threads SET settings = ? WHERE name = 'deep'", (nested(100_000),))
+        db.close()
+    else:
+        import redis as redis_client
+
+        client = redis_client.Redis.from_url(stores.redis_url())
+        ns = f"test:{tmp_path}"
+        tid = client.hget(f"{ns}:threads", "deep").decode()  # type: ignore[union-attr]
+        client.hset(f"{ns}:thread:{tid}", "settings", nested(100_000))
+        client.close()
+    store = BACKENDS[backend](tmp_path)
+    assert "other" in [info.name for info in store.list_threads()]
+    store.get("deep")  # a thread, or (a JSON file that is not one, moved aside) none
+    assert [m.content for m in store.messages("other")] == ["in other"]
+    store.close()
+
+
+def test_an_erase_keeps_the_attachments_a_damaged_file_set_aside_refers_to(
+        tmp_path: Path) -> None:
+    """A damaged file is kept, and so are the bytes it names: an erase elsewhere (which reads
+    every thread to know which bytes are still used) goes on without it and deletes none."""
+    from repl.store.jsonfiles import JSONStore
+
+    image = Message("user", "look", parts=(
+        {"type": "text", "text": "look"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGVsbG8gd29ybGQ="}}))
+    store = JSONStore(tmp_path / "threads")
+    store.create("kept")
+    store.append_many("kept", [image])
+    store.create("erased")
+    [gone] = store.append_many("erased", [image])
+    path = tmp_path / "threads" / "kept.json"
+    path.write_bytes(path.read_bytes() + b"garbage{\n")
+    store.erase("erased", [gone.id or 0])
+    assert [line for line in store.take_damage() if "kept.json is damaged" in line]
+    [aside] = (tmp_path / "threads").glob("kept.json.damaged-*")
+    assert len(list((tmp_path / "threads" / "blobs").iterdir())) == 1
+    aside.rename(path.with_name("repaired.json"))  # a person mends the file and puts it back
+    repaired = path.with_name("repaired.json")
+    repaired.write_bytes(repaired.read_bytes().replace(b"garbage{\n", b"")
+                         .replace(b'"name": "kept"', b'"name": "repaired"'))
+    [message] = store.messages("repaired")
+    assert store.expand([message.for_api()]) == [image.for_api()]
+    store.close()
