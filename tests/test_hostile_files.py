@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 import stores
-from fakeserver import FakeOpenAI
+from fakeserver import FakeOpenAI, Reply
 from harness import Session
 from pty_session import Terminal
 from stores import BACKENDS
 
+from repl import config as config_mod
 from repl.thread import Message
 
 
@@ -211,4 +212,50 @@ def test_an_erase_keeps_the_attachments_a_damaged_file_set_aside_refers_to(
                          .replace(b'"name": "kept"', b'"name": "repaired"'))
     [message] = store.messages("repaired")
     assert store.expand([message.for_api()]) == [image.for_api()]
+    store.close()
+
+
+# -- F: a renamed thread's old name --------------------------------------------------------------
+
+
+def names_in(folder: Path) -> list[str]:
+    return [p.name for p in folder.rglob("*")]
+
+
+def test_an_erased_auto_title_lingers_in_no_file_name(api_env: dict[str, str],
+                                                       server: FakeOpenAI, tmp_path: Path) -> None:
+    """The audit's reproduction: the title made from the erased turn was left as the name of a
+    lock file (``.Titlesecret Banana~….json.lock``) until the next open."""
+    folder = tmp_path / "js"
+    config = config_mod.load(store=f"json://{folder}")
+
+    async def go() -> None:
+        s = await Session(config=config).start("main")
+        await s.line("/new")
+        server.queue(Reply("noted"), Reply("Titlesecret Banana"))
+        await s.line("the banana is secret")
+        await s.until(lambda: s.ctx.thread.name == "Titlesecret Banana")
+        assert any("Banana" in name for name in names_in(folder))
+        await s.line("/erase 1", wait=False)
+        await s.wait_prompt()  # the confirmation question
+        await s.line("y")
+        assert s.ctx.thread.name != "Titlesecret Banana"
+        assert not [name for name in names_in(folder) if "banana" in name.lower()]
+        await s.quit()
+
+    asyncio.run(go())
+
+
+def test_a_rename_or_a_delete_leaves_no_lock_file_of_the_old_name(tmp_path: Path) -> None:
+    from repl.store.jsonfiles import JSONStore
+
+    folder = tmp_path / "threads"
+    store = JSONStore(folder)
+    store.create("old")
+    store.append("old", Message("user", "hi"))
+    store.rename("old", "new")
+    store.append("new", Message("user", "again"))
+    assert not [name for name in names_in(folder) if "old" in name]
+    store.delete("new")
+    assert not [name for name in names_in(folder) if name.startswith(".new")]
     store.close()

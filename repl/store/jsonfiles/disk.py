@@ -93,6 +93,13 @@ class Disk:
                 self._lock(lock_file(path), fcntl.LOCK_EX):
             yield path, self._load(path, name)
 
+    def _drop_lock(self, path: Path) -> None:
+        """Remove the lock of the thread file ``path``, gone (renamed, deleted). Called with the
+        store lock held exclusively (_names_locked): nobody holds or waits for a thread's lock
+        then, as it is only taken under the shared store lock."""
+        with contextlib.suppress(OSError):  # left for the next open's tidying
+            files.remove(lock_file(path))
+
     # -- stray files ------------------------------------------------------------------------------
 
     def _tidy(self) -> None:

@@ -89,6 +89,7 @@ class JSONStore(Disk):
             doc["name"] = new
             self._write(self._path(new), doc)
             self._remove(src)
+            self._drop_lock(src)  # the old name (an erased title, say) lingers in no file name
             state = self._state()
             if state.get("last_thread") == old:
                 state["last_thread"] = new
@@ -108,6 +109,7 @@ class JSONStore(Disk):
             dst = folder / f"{stem}.json"
             self._write(dst, doc)
             self._remove(src)
+            self._drop_lock(src)
 
     def trash(self) -> list[ThreadInfo]:
         """The deleted threads, most recently deleted first."""
