@@ -6,8 +6,10 @@ there follows a symbolic link planted in its place."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +22,10 @@ from pty_session import Terminal
 from stores import BACKENDS
 
 from repl import config as config_mod
-from repl.thread import Message
+from repl.errors import StoreError
+from repl.store.blobs import BROKEN
+from repl.store.jsonfiles import JSONStore
+from repl.thread import PREFIX, Message
 
 
 def chatrepl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -190,8 +195,6 @@ def test_an_erase_keeps_the_attachments_a_damaged_file_set_aside_refers_to(
         tmp_path: Path) -> None:
     """A damaged file is kept, and so are the bytes it names: an erase elsewhere (which reads
     every thread to know which bytes are still used) goes on without it and deletes none."""
-    from repl.store.jsonfiles import JSONStore
-
     image = Message("user", "look", parts=(
         {"type": "text", "text": "look"},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGVsbG8gd29ybGQ="}}))
@@ -247,8 +250,6 @@ def test_an_erased_auto_title_lingers_in_no_file_name(api_env: dict[str, str],
 
 
 def test_a_rename_or_a_delete_leaves_no_lock_file_of_the_old_name(tmp_path: Path) -> None:
-    from repl.store.jsonfiles import JSONStore
-
     folder = tmp_path / "threads"
     store = JSONStore(folder)
     store.create("old")
@@ -259,3 +260,166 @@ def test_a_rename_or_a_delete_leaves_no_lock_file_of_the_old_name(tmp_path: Path
     store.delete("new")
     assert not [name for name in names_in(folder) if name.startswith(".new")]
     store.close()
+
+
+# -- symbolic links planted in a store or the data dir (a sync tool carries them) ----------------
+
+SECRET = b"-----BEGIN OPENSSH PRIVATE KEY----- not for anyone's eyes"
+SHA = "5e" * 32
+
+
+def leaked(raw: str | bytes) -> bool:
+    data = raw.encode() if isinstance(raw, str) else raw
+    return SECRET in data or base64.b64encode(SECRET)[:40] in data
+
+
+@pytest.fixture
+def victim(tmp_path: Path) -> Path:
+    """A file of the user's, outside every store, readable by others (0644) as many are."""
+    path = tmp_path / "outside" / "id_ed25519"
+    path.parent.mkdir()
+    path.write_bytes(SECRET)
+    path.chmod(0o644)
+    return path
+
+
+def untouched(path: Path) -> bool:
+    return path.read_bytes() == SECRET and stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def linked_to(folder: Path, target: Path) -> list[Path]:
+    """What in ``folder`` is ``target`` itself (a hard link to it), not a link pointing at it."""
+    ino = target.stat().st_ino
+    return [p for p in folder.rglob("*") if p.lstat().st_ino == ino]
+
+
+def blob_message(sha: str = SHA) -> Message:
+    ref = f"{PREFIX}{sha}:{len(SECRET)}:0x0:data:image/png;base64,"
+    return Message("user", "look", parts=({"type": "text", "text": "look"},
+                                          {"type": "image_url", "image_url": {"url": ref}}))
+
+
+def test_a_blob_that_is_a_link_is_never_read_sent_exported_or_deleted_through(
+        api_env: dict[str, str], server: FakeOpenAI, tmp_path: Path, victim: Path) -> None:
+    """The audit's reproduction: blobs/<64 hex> links to a secret and a thread line refers to
+    it. The message is sent with the note an unresolvable reference gets; nothing is read."""
+    folder = tmp_path / "js"
+    store = JSONStore(folder)
+    store.create("t")
+    store.append_many("t", [blob_message(), Message("assistant", "a picture")])
+    store.close()
+    (folder / "blobs").mkdir(exist_ok=True)
+    (folder / "blobs" / SHA).symlink_to(victim)
+    config = config_mod.load(store=f"json://{folder}")
+
+    async def go() -> None:
+        s = await Session(config=config).start("t")
+        await s.line("and now?")
+        assert server.sent_messages()[0]["content"][1] == {"type": "text", "text": BROKEN}
+        assert not leaked(json.dumps(server.requests[-1]))
+        await s.line(f"/export {tmp_path / 'in-repl.json'}")
+        await s.line("/erase 1", wait=False)
+        await s.wait_prompt()
+        await s.line("y")
+        await s.quit()
+
+    asyncio.run(go())
+    assert not leaked((tmp_path / "in-repl.json").read_bytes())
+    assert untouched(victim)
+
+
+def test_an_export_never_reads_a_blob_through_a_link(api_env: dict[str, str], tmp_path: Path,
+                                                     victim: Path) -> None:
+    folder = tmp_path / "js"
+    store = JSONStore(folder)
+    store.create("t")
+    store.append_many("t", [blob_message()])
+    store.close()
+    (folder / "blobs").mkdir(exist_ok=True)
+    (folder / "blobs" / SHA).symlink_to(victim)
+    env = {**api_env, "CHATREPL_STORE": f"json://{folder}"}
+    done = chatrepl(env, "-t", "t", "--export", str(tmp_path / "t.json"))
+    assert done.returncode == 0, done.stderr
+    assert not leaked((tmp_path / "t.json").read_bytes())
+    assert BROKEN in (tmp_path / "t.json").read_text()
+
+
+@pytest.mark.parametrize("lock", [".lock", ".t.json.lock"])
+def test_a_lock_file_that_is_a_link_is_never_opened_through(tmp_path: Path, victim: Path,
+                                                            lock: str) -> None:
+    folder = tmp_path / "js"
+    store = JSONStore(folder)
+    store.create("t")
+    (folder / lock).unlink(missing_ok=True)
+    (folder / lock).symlink_to(victim)
+    store.append("t", Message("user", "hi"))
+    store.rename("t", "u")
+    store.create("t")
+    assert [m.content for m in store.messages("u")] == ["hi"]
+    assert untouched(victim)
+    assert not (folder / lock).is_symlink()
+    store.close()
+    JSONStore(folder).close()  # the tidying at open, too
+    assert untouched(victim)
+
+
+def test_a_thread_file_or_state_that_is_a_link_is_never_read(tmp_path: Path,
+                                                             victim: Path) -> None:
+    """Neither one that links to a thread elsewhere (read as if it were this store's) nor one
+    that links to any file (moved aside as damaged: never made a hard link to it)."""
+    elsewhere = JSONStore(tmp_path / "elsewhere")
+    elsewhere.create("theirs")
+    elsewhere.append("theirs", Message("user", "their secret plan"))
+    elsewhere.close()
+    folder = tmp_path / "js"
+    store = JSONStore(folder)
+    store.create("mine")
+    (folder / "theirs.json").symlink_to(tmp_path / "elsewhere" / "theirs.json")
+    (folder / "key.json").symlink_to(victim)
+    (folder / "state.json").unlink(missing_ok=True)
+    (folder / "state.json").symlink_to(victim)
+    assert [info.name for info in store.list_threads()] == ["mine"]
+    assert store.get("theirs") is None and store.get_state("last_thread") is None
+    said = " ".join(store.take_damage())
+    for name in ("theirs.json", "key.json", "state.json"):
+        assert f"{folder / name} is damaged (it is a symbolic link" in said
+    assert untouched(victim) and not linked_to(folder, victim)
+    assert [m.content for m in JSONStore(tmp_path / "elsewhere").messages("theirs")] == [
+        "their secret plan"]
+    assert not leaked(b"".join(p.read_bytes() for p in folder.rglob("*")
+                               if p.is_file() and not p.is_symlink()))
+    store.set_state("last_thread", "mine")
+    assert store.get_state("last_thread") == "mine" and untouched(victim)
+    store.close()
+
+
+def test_a_blobs_or_trash_folder_that_is_a_link_is_never_written_or_deleted_through(
+        tmp_path: Path, victim: Path) -> None:
+    folder = tmp_path / "js"
+    store = JSONStore(folder)
+    store.create("t")
+    [message] = store.append_many("t", [blob_message()])
+    store.create("gone")
+    outside = victim.parent
+    (outside / SHA).write_bytes(SECRET)
+    (outside / "a.deleted-1.json").write_bytes(SECRET)
+    outside.chmod(0o755)
+    (folder / "blobs").symlink_to(outside)
+    (folder / "trash").symlink_to(outside)
+    before = sorted(p.name for p in outside.iterdir())
+    assert store.expand([message.for_api()])[0]["content"][1] == {"type": "text",
+                                                                  "text": BROKEN}
+    with pytest.raises(StoreError, match="symbolic link"):
+        store.append("t", Message("user", "x", parts=(
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGk="}},)))
+    with pytest.raises(StoreError, match="symbolic link"):
+        store.delete("gone")
+    with pytest.raises(StoreError, match="symbolic link"):
+        store.trash()
+    with pytest.raises(StoreError, match="symbolic link"):
+        store.erase("t", [message.id or 0])
+    store.close()
+    JSONStore(folder).close()  # the tidying at open (and an erase to finish) too
+    assert sorted(p.name for p in outside.iterdir()) == before
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o755 and untouched(victim)
+    assert (outside / SHA).read_bytes() == SECRET
