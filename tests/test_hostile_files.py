@@ -423,3 +423,19 @@ def test_a_blobs_or_trash_folder_that_is_a_link_is_never_written_or_deleted_thro
     assert sorted(p.name for p in outside.iterdir()) == before
     assert stat.S_IMODE(outside.stat().st_mode) == 0o755 and untouched(victim)
     assert (outside / SHA).read_bytes() == SECRET
+
+
+@pytest.mark.parametrize("name", ["chatrepl.db", "chatrepl.db-wal", "chatrepl.db-shm",
+                                  "chatrepl.db-journal"])
+def test_the_sqlite_store_never_opens_its_files_through_a_link(tmp_path: Path, victim: Path,
+                                                               name: str) -> None:
+    from repl.store.sqlite import SQLiteStore
+
+    folder = tmp_path / "data"
+    if name != "chatrepl.db":
+        SQLiteStore(folder / "chatrepl.db").close()
+    folder.mkdir(exist_ok=True)
+    (folder / name).symlink_to(victim)
+    with pytest.raises(StoreError, match=f"{name} is a symbolic link"):
+        SQLiteStore(folder / "chatrepl.db")
+    assert untouched(victim) and not linked_to(folder, victim)
