@@ -173,9 +173,11 @@ class App:
         except Exception as e:
             if terminal_gone(e):  # the window was closed (what arrived is saved): leave quietly
                 raise EOFError from None
-            log_bug(ctx.config.log_path, *ctx.endpoints.secrets())
+            logged = log_bug(ctx.config.log_path, *ctx.endpoints.secrets())
             what = ctx.endpoints.scrub(f"{type(e).__name__}: {e}")
-            ctx.ui.error(f"internal error ({what}); details in {ctx.config.log_path}")
+            where = (f"details in {ctx.config.log_path}" if logged is None else
+                     f"no details: {ctx.config.log_path} cannot be written ({logged})")
+            ctx.ui.error(f"internal error ({what}); {where}")
         self._say_damage()
 
     def _title(self) -> None:
@@ -308,12 +310,17 @@ def asked(line: str) -> str:
     return line[1:] if line.startswith("//") else line
 
 
-def log_bug(path: Path, *secrets: str) -> None:
-    """Append the traceback being handled to the log (owner-only), without the API keys."""
+def log_bug(path: Path, *secrets: str) -> str | None:
+    """Append the traceback being handled to the log (owner-only), without the API keys; why
+    it could not be (a link in its place, a full disk), or None."""
     text = scrub(traceback.format_exc(), secrets)
-    fd = files.open_private(path, os.O_WRONLY | os.O_APPEND)
-    with os.fdopen(fd, "a", encoding="utf-8") as f:
-        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} unexpected error\n{text}\n")
+    try:
+        fd = files.open_private(path, os.O_WRONLY | os.O_APPEND)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} unexpected error\n{text}\n")
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
 
 
 def file_history(path: str) -> InputHistory:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -439,3 +441,123 @@ def test_the_sqlite_store_never_opens_its_files_through_a_link(tmp_path: Path, v
     with pytest.raises(StoreError, match=f"{name} is a symbolic link"):
         SQLiteStore(folder / "chatrepl.db")
     assert untouched(victim) and not linked_to(folder, victim)
+
+
+def test_input_history_and_log_that_are_links_are_never_written_through(
+        api_env: dict[str, str], tmp_path: Path, data_dir: Path, victim: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "input_history").symlink_to(victim)
+    term = Terminal(api_env, tmp_path, ["-t", "t"])
+    term.wait_prompt()
+    wait_shown(term, "the input history is kept for this run only")
+    term.line("hello")
+    term.wait_text("echo: hello")
+    assert term.quit() == 0, term.text
+    assert untouched(victim) and (data_dir / "input_history").is_symlink()
+
+
+def test_a_bug_logged_never_writes_through_a_link(api_env: dict[str, str], data_dir: Path,
+                                                  victim: Path) -> None:
+    from repl.commands.registry import COMMANDS, command
+
+    @command("boom")
+    async def boom(ctx: object, arg: str) -> None:
+        """Fail like a bug would."""
+        raise RuntimeError("unexpected state")
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "chatrepl.log").symlink_to(victim)
+
+    async def go() -> None:
+        s = await Session().start()
+        out = await s.line("/boom")
+        assert out.count("error:") == 1 and "internal error" in out
+        assert "chatrepl.log" in out
+        out = await s.line("/list")  # still running
+        assert "default" in out
+        await s.quit()
+
+    try:
+        asyncio.run(go())
+    finally:
+        del COMMANDS["boom"]
+    assert untouched(victim)
+
+
+def test_a_pasted_folder_that_is_a_link_is_never_written_or_pruned_through(
+        api_env: dict[str, str], tmp_path: Path, data_dir: Path, victim: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "wl-paste").write_text(f"#!/bin/sh\nexec {shutil.which('cat')} {tools}/x.png\n")
+    (tools / "wl-paste").chmod(0o755)
+    (tools / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    monkeypatch.setenv("PATH", str(tools))
+    outside = victim.parent
+    old = outside / "clipboard-20000101-000000.png"
+    old.write_bytes(b"an old file of the user's")
+    os.utime(old, (0, 0))
+    outside.chmod(0o755)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "pasted").symlink_to(outside)
+
+    async def go() -> None:
+        s = await Session().start()
+        out = await s.line("/paste")
+        assert out.count("error:") == 1 and "symbolic link" in out
+        assert not s.ctx.staged
+        await s.quit()
+
+    asyncio.run(go())
+    assert old.exists() and sorted(p.name for p in outside.iterdir()) == [
+        "clipboard-20000101-000000.png", "id_ed25519"]
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o755 and untouched(victim)
+
+
+def test_a_data_dir_under_a_linked_folder_works(api_env: dict[str, str], tmp_path: Path,
+                                                isolated: dict[str, str]) -> None:
+    """Only what is planted inside is refused: a home (or data dir) reached through a link,
+    as many are, is used as always."""
+    real = tmp_path / "real-data"
+    real.mkdir()
+    linked = tmp_path / "linked-data"
+    linked.symlink_to(real)
+    env = {**api_env, "XDG_DATA_HOME": str(linked)}
+    assert chatrepl(env, "-t", "t", "hello").returncode == 0
+    json_env = {**env, "CHATREPL_STORE": f"json://{linked / 'js'}"}
+    assert chatrepl(json_env, "-t", "t", "hello").returncode == 0
+    for e in (env, json_env):
+        done = chatrepl(e, "--list")
+        assert done.returncode == 0 and "t " in done.stdout and done.stderr == ""
+    assert (real / "chatrepl" / "chatrepl.db").is_file() and (real / "js" / "t.json").is_file()
+
+
+def test_an_mcp_log_that_is_a_link_is_never_written_through(
+        api_env: dict[str, str], isolated: dict[str, str], data_dir: Path,
+        victim: Path) -> None:
+    from harness import write_config
+
+    from repl.services import start_tools
+    from repl.tools.toolbox import STARTING, Toolbox
+
+    servers = Path(__file__).parent / "mcp_servers"
+    command = json.dumps([sys.executable, str(servers / "calc.py"), str(victim) + ".mark"])
+    write_config(isolated, f"[mcp.servers.calc]\ncommand = {command}\n")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "mcp.log").symlink_to(victim)
+
+    async def go() -> None:
+        s = Session()
+        box = Toolbox(s.config.mcp, timeout=s.config.tool_timeout,
+                      log_path=s.config.mcp_log_path)
+        s.given(tools=box)
+        start_tools(s.ctx)
+        await s.start("t")
+        await s.until(lambda: all(v.state != STARTING for v in box.servers.values()), 30)
+        await s.until(lambda: "MCP server calc could not start" in s.text)
+        assert "symbolic link" in s.text
+        await s.quit()
+        await box.aclose()
+
+    asyncio.run(go())
+    assert untouched(victim)
