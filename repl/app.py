@@ -29,8 +29,8 @@ from prompt_toolkit.styles import Style
 from repl import chat, files, meter, titles
 from repl.commands import dispatch, parse
 from repl.completion import CommandCompleter
-from repl.context import Context
-from repl.errors import ChatreplError
+from repl.context import DEFAULT_THREAD, Context
+from repl.errors import ChatreplError, DamagedError
 from repl.input_history import InputHistory
 from repl.keys import Pastes, bindings, use_mode, vi_mode
 from repl.prompts import Visible, continuation
@@ -71,13 +71,14 @@ class App:
                   preset: str | None = None, attach: Sequence[Path] = ()) -> None:
         """``attach``: -a's files, checked now as /attach checks them."""
         ctx = self.ctx
-        created = ctx.open(ctx.initial_thread(thread), system=system)  # -t "" is an error
+        created = self._open_first(thread, system)
         if preset:
             apply_preset(ctx, preset, system=system, model=ctx.config.model_override)
         try:
             show_opened(ctx, created)
         except ChatreplError as e:  # a stored thread never stops chatrepl from starting
             ctx.ui.error(e.line(repl=True))
+        self._say_damage()
         if attach:
             stage(ctx, list(attach))
         warming: list[asyncio.Task[None]] = []
@@ -96,6 +97,26 @@ class App:
                 task.cancel()  # a title not had yet: the question's first words (titles.py)
             await asyncio.gather(*self._titling.values(), return_exceptions=True)
             await ctx.endpoints.aclose()
+
+    def _open_first(self, thread: str | None, system: str | None) -> bool:
+        """Open ``thread`` (-t), else the one used last; True if it was created. One whose file
+        is damaged (moved aside, kept) is one line, and the default thread opens instead: a
+        stored thread never stops chatrepl from starting."""
+        ctx = self.ctx
+        name = ctx.initial_thread(thread)  # -t "" is an error
+        try:
+            return ctx.open(name, system=system)
+        except DamagedError as e:
+            ctx.ui.error(e.line(repl=True))
+        created = ctx.open(DEFAULT_THREAD, system=system)
+        ctx.ui.info(f"opened a new thread {DEFAULT_THREAD!r}" if name == DEFAULT_THREAD
+                    else f"opened {DEFAULT_THREAD!r} instead of {name!r}")
+        return created
+
+    def _say_damage(self) -> None:
+        """Each stored file the store went on without (a damaged thread file), one line."""
+        for line in self.ctx.store.damage():
+            self.ctx.ui.warn(line)
 
     async def _loop(self) -> None:
         """Until Ctrl-D, /quit (both raise EOFError), a stop signal or a closed terminal."""
@@ -152,9 +173,12 @@ class App:
         except Exception as e:
             if terminal_gone(e):  # the window was closed (what arrived is saved): leave quietly
                 raise EOFError from None
-            log_bug(ctx.config.log_path, *ctx.endpoints.secrets())
+            logged = log_bug(ctx.config.log_path, *ctx.endpoints.secrets())
             what = ctx.endpoints.scrub(f"{type(e).__name__}: {e}")
-            ctx.ui.error(f"internal error ({what}); details in {ctx.config.log_path}")
+            where = (f"details in {ctx.config.log_path}" if logged is None else
+                     f"no details: {ctx.config.log_path} cannot be written ({logged})")
+            ctx.ui.error(f"internal error ({what}); {where}")
+        self._say_damage()
 
     def _title(self) -> None:
         """After a thread's first answer, name it in the background (never awaited here)."""
@@ -286,12 +310,17 @@ def asked(line: str) -> str:
     return line[1:] if line.startswith("//") else line
 
 
-def log_bug(path: Path, *secrets: str) -> None:
-    """Append the traceback being handled to the log (owner-only), without the API keys."""
+def log_bug(path: Path, *secrets: str) -> str | None:
+    """Append the traceback being handled to the log (owner-only), without the API keys; why
+    it could not be (a link in its place, a full disk), or None."""
     text = scrub(traceback.format_exc(), secrets)
-    fd = files.open_private(path, os.O_WRONLY | os.O_APPEND)
-    with os.fdopen(fd, "a", encoding="utf-8") as f:
-        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} unexpected error\n{text}\n")
+    try:
+        fd = files.open_private(path, os.O_WRONLY | os.O_APPEND)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} unexpected error\n{text}\n")
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
 
 
 def file_history(path: str) -> InputHistory:

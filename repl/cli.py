@@ -185,7 +185,12 @@ def _options(items: list[str]) -> dict[str, object]:
 
 
 def _close(store: BufferedStore) -> None:
-    """Close the store; what it still could not write goes to a file, never silently away."""
+    """Close the store; what it still could not write goes to a file, never silently away.
+    What it went on without (a damaged thread file a listing set aside) is said first."""
+    from repl.sanitize import clean_line
+
+    for line in store.damage():
+        print(f"chatrepl: {clean_line(line)}", file=sys.stderr)
     path = store.rescue()
     if path:
         print(f"chatrepl: {len(store.pending)} messages could not be saved to the thread store; "

@@ -9,6 +9,7 @@ ChatreplError                      one line at the loop boundary; the REPL keeps
  |    +-- ClipboardError           /paste: no clipboard tool, or no image on the clipboard
  +-- StoreError                    the store cannot be opened, read or written
  |    +-- StoreBusyError           another process holds the write lock for too long
+ |    +-- DamagedError             a stored file is not what it should be: moved aside, kept
  |    +-- UnsavedError             a write failed; the message is kept in memory until it can be
  +-- ExportError                   an export could not be written
  |    +-- ExportExistsError        its file exists and overwriting it was not asked for
@@ -106,6 +107,11 @@ class StoreError(ChatreplError):
 
 class StoreBusyError(StoreError):
     pass
+
+
+class DamagedError(StoreError):
+    """A file of the store cannot be read as what it should be (a JSON store's thread file
+    that is not a thread): moved aside and kept, or left as it was when it could not be."""
 
 
 class UnsavedError(StoreError):

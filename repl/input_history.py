@@ -1,10 +1,12 @@
 """The input history: the lines typed at the prompt, kept across runs in one owner-only file
 (prompt_toolkit's FileHistory format), and the forgetting of the lines an erasure names, in
-memory (Up, Ctrl-R) and in the file."""
+memory (Up, Ctrl-R) and in the file. The file is never opened through a link in its place."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import datetime
+import os
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from prompt_toolkit.history import FileHistory
@@ -17,6 +19,25 @@ class InputHistory(FileHistory):
         files.private_file(path)
         super().__init__(str(path))
         self.path = path
+
+    def load_history_strings(self) -> Iterable[str]:
+        """The entries in the file, newest first (as FileHistory reads them, never through a
+        link: files.read_file)."""
+        try:
+            raw = files.read_file(self.path)
+        except FileNotFoundError:
+            return []
+        found = [b"".join(line[1:] for line in entry if line.startswith(b"+"))
+                 for entry in entries(raw)]
+        return [text.decode("utf-8", "replace")[:-1] for text in reversed(found) if text]
+
+    def store_string(self, string: str) -> None:
+        """One entry appended, as FileHistory writes it (through files.open_private)."""
+        lines = "".join(f"+{line}\n" for line in string.split("\n"))
+        entry = f"\n# {datetime.datetime.now()}\n{lines}".encode("utf-8", "replace")
+        fd = files.open_private(self.path, os.O_WRONLY | os.O_APPEND)
+        with os.fdopen(fd, "ab") as f:
+            f.write(entry)
 
     def forget(self, texts: Collection[str]) -> int:
         """Remove every entry that typed one of ``texts`` (as sent: a ``//`` line sends
@@ -31,7 +52,7 @@ class InputHistory(FileHistory):
         """The file written again (atomically) without the entries typing ``wanted``; the
         others stay byte for byte, with their time stamps."""
         try:
-            raw = self.path.read_bytes()
+            raw = files.read_file(self.path)
         except FileNotFoundError:
             return 0
         kept, gone = [], 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shlex
 import shutil
 import time
@@ -43,7 +44,11 @@ async def paste(ctx: Context, arg: str) -> None:
         raise CommandError("/paste takes no argument (/attach PATH attaches a file)")
     data = await clipboard_image()
     folder = ctx.config.data_dir / "pasted"
-    files.private_dir(folder)
+    try:
+        files.private_dir(folder.parent)
+        files.private_subdir(folder)  # never a link planted there: written and pruned in
+    except OSError as e:
+        raise CommandError(f"cannot keep the pasted image in {folder}: {e.strerror or e}") from None
     _prune(folder, keep=set(ctx.staged))
     path = _free_name(folder, time.strftime("clipboard-%Y%m%d-%H%M%S", time.localtime(ctx.clock())))
     files.atomic_write(path, data, exclusive=True)
@@ -96,7 +101,7 @@ async def _run(path: str, args: list[str]) -> bytes:
 
 def _free_name(folder: Path, stem: str) -> Path:
     path, n = folder / f"{stem}.png", 1
-    while path.exists():
+    while os.path.lexists(path):
         n += 1
         path = folder / f"{stem}-{n}.png"
     return path

@@ -124,6 +124,19 @@ def loads(text: str | bytes) -> Any:
                          "older chatrepl?)") from None
 
 
+def stored_settings(text: str | None) -> ThreadSettings:
+    """A thread's settings from the JSON object a store keeps; none when it cannot be read
+    (nested too deeply, not JSON, not an object): settings never keep a thread from being
+    listed or opened, and its messages stay as they are."""
+    import json
+
+    try:
+        raw = json.loads(text) if text else {}
+    except (ValueError, RecursionError):
+        raw = {}
+    return ThreadSettings.of(raw if isinstance(raw, dict) else {})
+
+
 STORE_HELP = "sqlite:///path/to/file.db, json:///path/to/dir or redis://host:port/db"
 
 

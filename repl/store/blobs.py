@@ -68,13 +68,17 @@ def refs(parts: Iterable[Part] | None) -> list[Ref]:
     return [r for r in found if r is not None]
 
 
-def expand(payload: list[dict[str, Any]], read: Callable[[str], bytes]) -> list[dict[str, Any]]:
+Read = Callable[[str], bytes | None]  # a blob's bytes by SHA-256; None: not the store's own
+
+
+def expand(payload: list[dict[str, Any]], read: Read) -> list[dict[str, Any]]:
     """The request's messages with every reference replaced by its data (``read`` gives the
-    bytes of a SHA-256); messages without one are passed on as they are."""
+    bytes of a SHA-256, None when what holds them is not the store's own: a link planted in
+    a JSON store, say); messages without one are passed on as they are."""
     return [_expand_message(m, read) for m in payload]
 
 
-def _expand_message(m: dict[str, Any], read: Callable[[str], bytes]) -> dict[str, Any]:
+def _expand_message(m: dict[str, Any], read: Read) -> dict[str, Any]:
     content = m.get("content")
     if not isinstance(content, list):
         return m
@@ -85,15 +89,18 @@ def _expand_message(m: dict[str, Any], read: Callable[[str], bytes]) -> dict[str
                              for p in content]}
 
 
-def _expand_part(part: Part, read: Callable[[str], bytes]) -> Part:
+def _expand_part(part: Part, read: Read) -> Part:
     slot = data_slot(part)
     ref = parse_ref(slot[2]) if slot else None
     if slot is None or not slot[2].startswith(PREFIX):
         return part
     if ref is None:  # it only looks like a reference (a file synced in, say): never a path
         return {"type": "text", "text": BROKEN}
+    raw = read(checked(ref.sha))
+    if raw is None:
+        return {"type": "text", "text": BROKEN}
     key, field, _ = slot
-    data = ref.header + base64.b64encode(read(checked(ref.sha))).decode()
+    data = ref.header + base64.b64encode(raw).decode()
     return {**part, key: {**part[key], field: data}}
 
 

@@ -34,6 +34,12 @@ class BufferedStore:
         """What the backend did about a damaged store at open, if anything."""
         return getattr(self.inner, "recovered", None)
 
+    def damage(self) -> list[str]:
+        """What the backend could not read and went on without since last asked (a JSON
+        store's damaged thread file, moved aside and kept), one line each, to be shown."""
+        take = getattr(self.inner, "take_damage", None)
+        return list(take()) if take is not None else []
+
     def flush(self) -> bool:
         """Write what is pending, oldest first; True when nothing is left."""
         while self.pending:

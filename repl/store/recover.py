@@ -63,8 +63,11 @@ def needs_check(path: Path) -> bool:
     return size_is_valid and pages > 0 and size < pages * page_size
 
 
+MARK = ".check"  # beside the store: a read found it damaged; the next start checks it
+
+
 def marker(path: Path) -> Path:
-    return path.with_name(path.name + ".check")
+    return path.with_name(path.name + MARK)
 
 
 def is_intact(db: sqlite3.Connection) -> bool:

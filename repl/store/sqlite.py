@@ -34,6 +34,7 @@ class SQLiteStore:
         self._clock = clock
         self.recovered: recover.Recovery | None = None  # set when a damaged file was replaced
         self.read_only = False  # a file on a read-only disk: read, and every write says why
+        sqlopen.check_files(path)
         try:
             try:
                 files.private_dir(path.parent)
@@ -83,7 +84,8 @@ class SQLiteStore:
     def _error(self, e: sqlite3.Error) -> StoreError:
         text = str(e)
         if sqlopen.is_damage(e):
-            recover.marker(self.path).touch()  # the next start checks the file and repairs it
+            with contextlib.suppress(OSError):  # the next start checks the file, repairs it
+                files.private_file(recover.marker(self.path))
             return StoreError(f"the thread store {self.path} is damaged ({text}); restart "
                               "chatrepl to repair it (nothing is deleted)")
         if self.read_only:

@@ -24,6 +24,23 @@ def is_damage(e: sqlite3.Error) -> bool:
     return getattr(e, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
 
+# the files SQLite opens by name beside the store, and the mark of a failed read
+BESIDE = ("", *recover.SIDE_FILES, "-journal", recover.MARK)
+
+
+def check_files(path: Path) -> None:
+    """StoreError naming it if a link (or anything but a file) stands where the store or a
+    file SQLite keeps beside it belongs: the store would be opened, and made private, through
+    it, and SQLite fails on the others saying only "unable to open database file". Said,
+    never removed (it may be the user's own)."""
+    for suffix in BESIDE:
+        try:
+            files.check_file(path.with_name(path.name + suffix))
+        except files.NotAFileError as e:
+            raise StoreError(f"cannot open the thread store {path}: {e.path.name} is {e.what}, "
+                             "which chatrepl never opens through; move it away") from None
+
+
 def connect_read_only(path: Path) -> sqlite3.Connection:
     """The store as it is on a disk chatrepl may not write to (immutable: no -shm needed)."""
     db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True,

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from repl.store import loads
+from repl.store import loads, stored_settings
 from repl.thread import Message, ThreadInfo, Usage
-from repl.thread_settings import ThreadSettings
 
 INFO = """
     SELECT t.name, t.model, t.system, t.created_at, t.updated_at,
@@ -31,7 +30,7 @@ def info(row: tuple[Any, ...]) -> ThreadInfo:
     """A row of INFO as the thread it describes."""
     name, model, system, created_at, updated_at, count, deleted_at, settings = row
     return ThreadInfo(name, model, system, created_at, updated_at, count, deleted_at,
-                      ThreadSettings.of(_json(settings)))
+                      stored_settings(settings))
 
 
 def message(r: tuple[Any, ...]) -> Message:

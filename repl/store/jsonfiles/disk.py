@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from repl import files
-from repl.errors import StoreBusyError, StoreError, ThreadError
+from repl.errors import DamagedError, StoreBusyError, StoreError, ThreadError
 from repl.store.jsonfiles import codec, lines, names
 from repl.store.jsonfiles.names import LOCK, STATE, TRASH, file_name, lock_file
 
@@ -37,6 +37,9 @@ class Disk:
         self._clock = clock
         self._store_lock = directory / LOCK
         self._readings: dict[Path, lines.Reading] = {}  # what was read of each file, to where
+        # what a listing, a search or the state could not read (and went on without), one line
+        # each, until the caller takes them (take_damage): the store never prints
+        self.damage: list[str] = []
         try:
             files.private_dir(directory)
         except OSError as e:
@@ -54,13 +57,25 @@ class Disk:
         """Hold the flock ``how`` on ``path`` (a fresh descriptor each time, so two stores or two
         threads of one process exclude each other too); StoreBusyError after ``timeout``."""
         with as_store_error(path, "lock"):
-            fd = files.open_private(path)
+            fd = self._lock_file(path)
         try:
             with as_store_error(path, "lock"):
                 self._acquire(fd, how, names.LOCK_TIMEOUT if timeout is None else timeout, path)
             yield
         finally:
             os.close(fd)  # releases the lock
+
+    @staticmethod
+    def _lock_file(path: Path) -> int:
+        """A descriptor on the lock file ``path``. A link planted in its place is removed (the
+        link, never what it points to) and the file made anew: a lock holds nothing."""
+        try:
+            return files.open_private(path)
+        except files.NotAFileError:
+            if not path.is_symlink():
+                raise
+            files.remove(path)
+            return files.open_private(path)
 
     def _acquire(self, fd: int, how: int, timeout: float, path: Path) -> None:
         deadline, pause = time.monotonic() + timeout, 0.0002
@@ -90,6 +105,13 @@ class Disk:
                 self._lock(lock_file(path), fcntl.LOCK_EX):
             yield path, self._load(path, name)
 
+    def _drop_lock(self, path: Path) -> None:
+        """Remove the lock of the thread file ``path``, gone (renamed, deleted). Called with the
+        store lock held exclusively (_names_locked): nobody holds or waits for a thread's lock
+        then, as it is only taken under the shared store lock."""
+        with contextlib.suppress(OSError):  # left for the next open's tidying
+            files.remove(lock_file(path))
+
     # -- stray files ------------------------------------------------------------------------------
 
     def _tidy(self) -> None:
@@ -97,14 +119,14 @@ class Disk:
         threads that are gone, and make every file private. Skipped while others write."""
         try:
             with self._lock(self._store_lock, fcntl.LOCK_EX, timeout=names.TIDY_WAIT):
-                for folder in (self.dir, self.dir / TRASH):
-                    if folder.is_dir():
-                        self._tidy_folder(folder)
+                self._tidy_folder(self.dir)
+                if files.subdir(self.dir / TRASH):  # never a link to a folder elsewhere
+                    files.private_subdir(self.dir / TRASH)
+                    self._tidy_folder(self.dir / TRASH)
         except (OSError, StoreError):
             pass  # the next open tidies; nothing here is needed to read or write
 
     def _tidy_folder(self, folder: Path) -> None:
-        files.private_dir(folder)
         with os.scandir(folder) as entries:
             stray = list(entries)
         for entry in stray:
@@ -123,12 +145,13 @@ class Disk:
     def _migrate(self, path: Path) -> None:
         """A thread file of an older format (one JSON document) rewritten as lines; a damaged
         or newer one is left for reading to report."""
-        with path.open("rb") as f:
-            if f.read(len(MIGRATED)) == MIGRATED:
-                return
         try:
-            reading = lines.parse(path.read_bytes())
-        except (ValueError, lines.NewerError):
+            with files.open_read(path) as f:
+                if f.read(len(MIGRATED)) == MIGRATED:
+                    return
+                f.seek(0)
+                reading = lines.parse(f.read())
+        except (ValueError, lines.NewerError, files.NotAFileError):
             return
         if reading.rev is None:
             self._write(path, reading.doc)
@@ -144,49 +167,75 @@ class Disk:
         except lines.NewerError as e:  # not damaged: left alone for the newer chatrepl
             raise StoreError(f"{path} was written by a newer chatrepl (format {e.format});"
                              " upgrade chatrepl to use it") from None
-        except ValueError as e:
+        except (ValueError, files.NotAFileError) as e:  # a link is never read through either
             self._readings.pop(path, None)
-            raise self._quarantine(path, str(e)) from None
+            reason = e.reason if isinstance(e, files.NotAFileError) else str(e)
+            raise self._quarantine(path, reason) from None
         return None if reading is None else reading.copy()
 
     def _reading(self, path: Path) -> lines.Reading | None:
         known = self._readings.get(path)
-        with as_store_error(path, "read"):
-            try:
-                f = path.open("rb")
-            except FileNotFoundError:
-                self._readings.pop(path, None)
-                return None
-            with f:
-                if known is not None and known.rev is not None and \
-                        f.read(len(known.head)) == known.head and \
-                        os.fstat(f.fileno()).st_size >= known.offset:
-                    f.seek(known.offset)
-                    lines.extend(known, f.read())  # the same file, perhaps longer
-                    return known
-                f.seek(0)
-                raw = f.read()
+        try:
+            f = files.open_read(path)
+        except FileNotFoundError:
+            self._readings.pop(path, None)
+            return None
+        except files.NotAFileError:
+            raise
+        except OSError as e:
+            raise StoreError(f"cannot read {path}: {e.strerror or e}") from None
+        with as_store_error(path, "read"), f:
+            if known is not None and known.rev is not None and \
+                    f.read(len(known.head)) == known.head and \
+                    os.fstat(f.fileno()).st_size >= known.offset:
+                f.seek(known.offset)
+                lines.extend(known, f.read())  # the same file, perhaps longer
+                return known
+            f.seek(0)
+            raw = f.read()
         reading = self._readings[path] = lines.parse(raw)
         return reading
+
     @staticmethod
     def _bytes(path: Path) -> bytes | None:
+        """The file's bytes, None if there is none; NotAFileError for a link (or a FIFO) in its
+        place, never read through."""
         try:
-            return path.read_bytes()
+            return files.read_file(path)
         except FileNotFoundError:
             return None
+        except files.NotAFileError:
+            raise
         except OSError as e:
             raise StoreError(f"cannot read {path}: {e.strerror or e}") from None
 
-    def _quarantine(self, path: Path, reason: str) -> StoreError:
+    def _quarantine(self, path: Path, reason: str) -> DamagedError:
         try:
             aside = files.quarantine(path)
         except FileNotFoundError:
-            return StoreError(f"{path} is damaged ({reason}); another chatrepl moved it aside")
+            return DamagedError(f"{path} is damaged ({reason}); another chatrepl moved it aside")
         except OSError as e:
-            return StoreError(f"{path} is damaged ({reason}) and could not be moved aside "
-                              f"({e.strerror or e}); it was left as it is")
-        return StoreError(f"{path} is damaged ({reason}); it was moved to {aside} and kept "
-                          "(nothing was deleted)")
+            return DamagedError(f"{path} is damaged ({reason}) and could not be moved aside "
+                                f"({e.strerror or e}); it was left as it is")
+        return DamagedError(f"{path} is damaged ({reason}); it was moved to {aside} and kept "
+                            "(nothing was deleted)")
+
+    def take_damage(self) -> list[str]:
+        """What could not be read since the last call (see ``damage``), and forget it."""
+        found, self.damage = self.damage, []
+        return found
+
+    def _listed(self, path: Path, *, strict: bool = False) -> dict[str, Any] | None:
+        """The thread in ``path`` for a listing, a search or the trash. One that cannot be read
+        is left out and said in ``damage``, so that one file never hides the others: a damaged
+        one (moved aside, kept), and with ``strict`` only that one (else StoreError)."""
+        try:
+            return self._read(path)
+        except StoreError as e:
+            if strict and not isinstance(e, DamagedError):
+                raise
+            self.damage.append(str(e))
+        return None
 
     def _load(self, path: Path, name: str) -> dict[str, Any]:
         doc = self._read(path)
@@ -240,7 +289,7 @@ class Disk:
     def _set_aside(self, path: Path, fd: int, offset: int) -> None:
         """Keep the bytes after the last committed line in ``<name>.torn-<time>``, then cut them
         off: they were a write that never finished (its caller was told it failed)."""
-        with path.open("rb") as f:
+        with files.open_read(path) as f:
             f.seek(offset)
             torn = f.read()
         aside = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
@@ -269,13 +318,15 @@ class Disk:
                               f"thread {doc['name']!r}")
         return doc is not None
 
-    def _live(self) -> Iterator[tuple[Path, dict[str, Any]]]:
-        """Every live thread's file and document (not copies whose name leads elsewhere)."""
+    def _live(self, *, strict: bool = False) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """Every live thread's file and document (not copies whose name leads elsewhere); what
+        cannot be read is left out (_listed)."""
         with as_store_error(self.dir, "read"), os.scandir(self.dir) as found:
-            paths = [Path(e.path) for e in found if e.name.endswith(".json")
-                     and not e.name.startswith(".") and e.name != STATE and e.is_file()]
+            paths = [Path(e.path) for e in found if e.name.endswith(".json")  # links too: they
+                     and not e.name.startswith(".") and e.name != STATE  # are said, not read
+                     and not e.is_dir(follow_symlinks=False)]
         for path in paths:
-            doc = self._read(path)
+            doc = self._listed(path, strict=strict)
             if doc is not None and self._owns(path, doc["name"]):
                 yield path, doc
 
@@ -288,26 +339,38 @@ class Disk:
         except OSError:
             return False
 
-    def _trashed(self) -> list[tuple[Path, dict[str, Any]]]:
+    def _trashed(self, *, strict: bool = False) -> list[tuple[Path, dict[str, Any]]]:
         folder = self.dir / TRASH
-        if not folder.is_dir():
+        if not self._subfolder(folder):
             return []
         with as_store_error(folder, "read"), os.scandir(folder) as entries:
             paths = [Path(e.path) for e in entries
                      if e.name.endswith(".json") and not e.name.startswith(".")]
-        found = [(p, doc) for p in paths if (doc := self._read(p)) is not None]
+        found = [(p, doc) for p in paths if (doc := self._listed(p, strict=strict)) is not None]
         found.sort(key=lambda p: p[1].get("deleted_at") or 0.0, reverse=True)
         return found
 
     def _state(self) -> dict[str, Any]:
         path = self.dir / STATE
-        raw = self._bytes(path)
-        if raw is None:
-            return {}
         try:
+            raw = self._bytes(path)
+            if raw is None:
+                return {}
             state = json.loads(raw.removeprefix(b"\xef\xbb\xbf"))
             if not isinstance(state, dict):
                 raise ValueError("not a JSON object")
-        except ValueError as e:
-            raise self._quarantine(path, str(e)) from None
+        except (ValueError, RecursionError, files.NotAFileError) as e:  # moved aside, kept:
+            reason = e.reason if isinstance(e, files.NotAFileError) else str(e)  # the state
+            self.damage.append(str(self._quarantine(path, reason)))  # starts anew
+            return {}
         return state
+
+    @staticmethod
+    def _subfolder(folder: Path, *, make: bool = False) -> bool:
+        """Whether the store's ``folder`` (trash/, blobs/) is there, or with ``make`` made (0700);
+        StoreError when a link stands in its place: never read, written or deleted through."""
+        with as_store_error(folder, "use"):
+            if make:
+                files.private_subdir(folder)
+                return True
+            return files.subdir(folder)

@@ -89,6 +89,7 @@ class JSONStore(Disk):
             doc["name"] = new
             self._write(self._path(new), doc)
             self._remove(src)
+            self._drop_lock(src)  # the old name (an erased title, say) lingers in no file name
             state = self._state()
             if state.get("last_thread") == old:
                 state["last_thread"] = new
@@ -101,13 +102,13 @@ class JSONStore(Disk):
             doc = self._load(src, name)
             doc["deleted_at"] = self._clock()
             folder = self.dir / TRASH
-            with as_store_error(folder, "create"):
-                files.private_dir(folder)
+            self._subfolder(folder, make=True)
             stem = src.name.removesuffix(".json") + ".deleted-" + time.strftime("%Y%m%d-%H%M%S")
             stem = free_name(stem, lambda s: os.path.lexists(folder / f"{s}.json"), limit=240)
             dst = folder / f"{stem}.json"
             self._write(dst, doc)
             self._remove(src)
+            self._drop_lock(src)
 
     def trash(self) -> list[ThreadInfo]:
         """The deleted threads, most recently deleted first."""
@@ -256,11 +257,16 @@ class JSONStore(Disk):
     def _put_blobs(self, parts: tuple[Part, ...]) -> tuple[Part, ...]:
         parts, found = blobs.take_out(parts)
         folder = self.dir / BLOBS
+        if found:
+            self._subfolder(folder, make=True)
         for sha, raw in found.items():
+            path = folder / blobs.checked(sha)
             with as_store_error(folder, "write"):
-                files.private_dir(folder)
-                with contextlib.suppress(FileExistsError):
-                    files.atomic_write(folder / blobs.checked(sha), raw, exclusive=True)
+                try:
+                    files.atomic_write(path, raw, exclusive=True)
+                except FileExistsError:  # the same bytes; but a link planted there is replaced
+                    if not files.is_file(path):
+                        files.atomic_write(path, raw)
         return parts
 
     def _mark_erasing(self) -> None:
@@ -274,12 +280,23 @@ class JSONStore(Disk):
         with self._names_locked():
             folder = self.dir / BLOBS
             held = {p.name for p in folder.iterdir() if BLOB_NAME.fullmatch(p.name)} \
-                if folder.is_dir() else set()
-            for _, doc in [*self._live(), *self._trashed()] if held else []:
-                held -= {m.decode() for m in REFERENCE.findall(codec.dumps(doc))}
-            for sha in held:
+                if self._subfolder(folder) else set()
+            for sha in held - self._referenced() if held else ():
                 self._remove(folder / sha)
             self._remove(self.dir / ERASING)
+
+    def _referenced(self) -> set[str]:
+        """The blobs a message of a thread (the trash's too) refers to, and those a damaged
+        file set aside does: it is kept, and so are they. StoreError when a thread file cannot
+        be read (which blobs it needs is not known)."""
+        docs = [*self._live(strict=True), *self._trashed(strict=True)]
+        found = {m for _, doc in docs for m in REFERENCE.findall(codec.dumps(doc))}
+        for folder in (self.dir, self.dir / TRASH):
+            aside = folder.glob("*.damaged-*") if self._subfolder(folder) else ()
+            for path in aside:
+                with contextlib.suppress(files.NotAFileError):  # a link set aside names none
+                    found.update(REFERENCE.findall(self._bytes(path) or b""))
+        return {m.decode() for m in found}
 
     def _tidy(self) -> None:
         """Disk's tidying, and the end of an erase that was cut short (kill -9, a full disk);
@@ -293,8 +310,15 @@ class JSONStore(Disk):
         """The request's messages with their attachments' bytes put back (blobs.py)."""
         return blobs.expand(payload, self._blob)
 
-    def _blob(self, sha: str) -> bytes:
-        raw = self._bytes(self.dir / BLOBS / blobs.checked(sha))
+    def _blob(self, sha: str) -> bytes | None:
+        """The bytes of blob ``sha``; None (a note is sent in their place) when a link, or
+        anything but a file, stands in its place or in blobs/'s: never read through."""
+        path = self.dir / BLOBS / blobs.checked(sha)
+        try:
+            files.subdir(path.parent)
+            raw = self._bytes(path)
+        except files.NotAFileError:
+            return None
         if raw is None:
             raise StoreError(f"the thread store {self.dir} lacks an attachment ({sha[:12]})")
         return raw

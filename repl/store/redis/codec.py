@@ -9,9 +9,8 @@ import re
 from dataclasses import replace
 
 from repl.parts import searchable
-from repl.store import loads, words
+from repl.store import loads, stored_settings, words
 from repl.thread import UNDONE_EDIT, Message, ThreadInfo, Usage, new_uid
-from repl.thread_settings import ThreadSettings
 
 
 def body(m: Message, hidden_at: float | None) -> str:
@@ -102,7 +101,7 @@ def info(h: dict[str, str]) -> ThreadInfo:
     return ThreadInfo(h["name"], h.get("model"), h.get("system"), float(h["created_at"]),
                       float(h["updated_at"]), int(h.get("count", 0)),
                       float(deleted) if deleted is not None else None,
-                      ThreadSettings.of(loads(h["settings"]) if h.get("settings") else {}))
+                      stored_settings(h.get("settings")))
 
 
 def may_match(raw: str, wanted: set[str]) -> bool:

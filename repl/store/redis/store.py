@@ -13,6 +13,7 @@ from typing import Any, cast
 import redis
 
 from repl.errors import NotInTrashError, ThreadError
+from repl.store import stored_settings
 from repl.store.redis import codec, scripts
 from repl.store.redis.attachments import Attachments
 from repl.thread import ROOT, Message, ThreadInfo, last_group, restored_name
@@ -169,7 +170,7 @@ class RedisStore(Attachments):
             raise ThreadError(f"a thread named {target!r} already exists")
         self._tids[target] = tid
         return ThreadInfo(target, model, system, now, updated, len(kept),
-                          settings=ThreadSettings.of(json.loads(meta.get("settings") or "{}")))
+                          settings=stored_settings(meta.get("settings")))
 
     # -- messages ---------------------------------------------------------------------------------
 
