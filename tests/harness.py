@@ -92,7 +92,7 @@ class Session:
         await self.wait_prompt()
         return self
 
-    async def wait_prompt(self, timeout: float = 10) -> None:
+    async def wait_prompt(self, timeout: float = 30) -> None:
         waiter = asyncio.create_task(self._ready.wait())
         done, _ = await asyncio.wait({waiter, self.task}, timeout=timeout,  # type: ignore[arg-type]
                                     return_when=asyncio.FIRST_COMPLETED)
@@ -118,7 +118,7 @@ class Session:
             await self.wait_prompt()
         return self.out.getvalue()[before:]
 
-    async def until(self, check: Callable[[], bool], timeout: float = 10) -> None:
+    async def until(self, check: Callable[[], bool], timeout: float = 30) -> None:
         for _ in range(int(timeout / 0.01)):
             if check():
                 return
@@ -128,7 +128,7 @@ class Session:
     async def quit(self) -> None:
         if self.task and not self.task.done():
             self.pipe.send_text("/quit\r")
-            await asyncio.wait_for(self.task, 10)
+            await asyncio.wait_for(self.task, 30)
         self._pipe_cm.__exit__(None, None, None)
         self.store.close()
 
