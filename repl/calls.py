@@ -88,14 +88,14 @@ async def ready(ctx: Session) -> None:
     box = ctx.tools
     if box is None:
         return
+    why = "still starting"
     if box.starting:
         ctx.ui.info(f"waiting for the MCP servers to start: {', '.join(box.waiting())}…")
-        for name in box.left_behind(await box.started()):
-            ctx.ui.info(f"going on without MCP server {name}: not started within "
-                        f"{box.start_wait:g} s (its tools are sent once it is up; /tools shows it)")
+        await box.started()
+        why = f"not started within {box.start_wait:g} s"
     for name in box.left_behind(box.waiting()):
-        ctx.ui.info(f"going on without MCP server {name}: still starting (its tools are sent "
-                    "once it is up; /tools shows it)")
+        ctx.ui.info(f"going on without MCP server {name}: {why} (its tools are sent once it is "
+                    "up; /tools shows it)")
 
 
 def tool_message(call_id: str, text: str, *, status: str | None = None) -> Message:

@@ -133,7 +133,8 @@ class ExportExistsError(ExportError):
 class ApiError(ChatreplError):
     """A failed request. ``partial``: some of the answer had arrived (and was saved) first;
     ``status``: the HTTP status, if there was one; ``retry_after``: the wait the server asked
-    for, in seconds, if it said one."""
+    for, in seconds, if it said one; ``endpoint``: the endpoint's name, for a hint that says
+    where its configuration is."""
 
     retryable: bool = False  # may the same request, sent again, succeed?
     repl_hint: ClassVar[str] = ""
@@ -141,8 +142,9 @@ class ApiError(ChatreplError):
     offers_retry: ClassVar[bool] = False  # the hint itself says to try again (_again)
 
     def __init__(self, message: str, *, partial: bool = False, status: int | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, endpoint: str = "default") -> None:
         super().__init__(message)
+        self.endpoint = endpoint
         self.partial = partial
         self.status = status
         self.retry_after = retry_after
@@ -196,11 +198,6 @@ class BaseUrlRefusedError(HeaderRefusedError):
     """The HTTP library refused the endpoint's base_url before sending: bytes that are not UTF-8
     in it (an OPENAI_BASE_URL set from such bytes), a port or a host no URL can have."""
 
-    def __init__(self, message: str, *, endpoint: str = "default", partial: bool = False,
-                 status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message, partial=partial, status=status, retry_after=retry_after)
-        self.endpoint = endpoint
-
     def hint(self, *, repl: bool) -> str:
         return f"check {address_of(self.endpoint)}"
 
@@ -233,11 +230,6 @@ class NoResponsesApiError(NotFoundError):
     """404 on ``/v1/responses`` for anything but the model: the server has no Responses API
     (llama-cpp-python). With ``api = "auto"`` the client falls back to chat completions;
     ``endpoint`` names the endpoint whose ``api`` setting chose it."""
-
-    def __init__(self, message: str, *, endpoint: str = "default", partial: bool = False,
-                 status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message, partial=partial, status=status, retry_after=retry_after)
-        self.endpoint = endpoint
 
     def hint(self, *, repl: bool) -> str:
         if self.endpoint == "default":
@@ -312,11 +304,6 @@ class ConnectionFailedError(ApiError):
     the endpoint, whose address the hint says where to check."""
 
     retryable = True
-
-    def __init__(self, message: str, *, endpoint: str = "default", partial: bool = False,
-                 status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message, partial=partial, status=status, retry_after=retry_after)
-        self.endpoint = endpoint
 
     def hint(self, *, repl: bool) -> str:
         return f"is the server running? check {address_of(self.endpoint)}"

@@ -15,6 +15,7 @@ import os
 import stat
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO
@@ -60,13 +61,7 @@ def private_subdir(path: Path) -> None:
 def subdir(path: Path) -> bool:
     """Whether the folder ``path`` (inside one of chatrepl's own) is there; NotAFileError if
     a link, or anything but a folder, stands in its place."""
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return False
-    if not stat.S_ISDIR(mode):
-        raise NotAFileError(path, LINK if stat.S_ISLNK(mode) else "not a folder")
-    return True
+    return _standing(path, stat.S_ISDIR, "not a folder")
 
 
 def is_file(path: Path) -> bool:
@@ -80,12 +75,19 @@ def is_file(path: Path) -> bool:
 def check_file(path: Path) -> None:
     """NotAFileError if a link, or anything but a regular file, is at ``path``; for a file
     another program opens by name (SQLite's), which no O_NOFOLLOW of ours can guard."""
+    _standing(path, stat.S_ISREG, "not a regular file")
+
+
+def _standing(path: Path, kind: Callable[[int], bool], otherwise: str) -> bool:
+    """Whether something is at ``path`` itself (never followed); NotAFileError when it is a
+    link, or not of ``kind`` (then it is ``otherwise``)."""
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
-        return
-    if not stat.S_ISREG(mode):
-        raise NotAFileError(path, LINK if stat.S_ISLNK(mode) else "not a regular file")
+        return False
+    if not kind(mode):
+        raise NotAFileError(path, LINK if stat.S_ISLNK(mode) else otherwise)
+    return True
 
 
 def open_file(path: Path, flags: int = os.O_RDONLY, mode: int = 0o600) -> int:

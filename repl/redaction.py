@@ -9,6 +9,7 @@ variable that is not UTF-8 arrives from the environment with surrogates in it.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import re
@@ -23,7 +24,8 @@ _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s@]*(?:@[^/?#\s@]*)*@
 _ESCAPE = re.compile(r"%[0-9A-F]{2}")
 
 
-def forms(secret: str) -> set[str]:
+@functools.lru_cache(maxsize=64)  # the same few secrets, scrubbed from many lines (mcp.log)
+def forms(secret: str) -> frozenset[str]:
     """``secret`` as an error or a traceback may spell it: escaped as Python, JSON (once or
     twice) and HTML do, as bytes, URL-quoted, in base64; each line of a secret of several
     lines too."""
@@ -35,7 +37,7 @@ def forms(secret: str) -> set[str]:
             found.update((quoted, _ESCAPE.sub(lambda m: m[0].lower(), quoted)))
         found.update(_base64(raw))
     found.update(line.strip() for line in secret.splitlines())
-    return {f for f in found if f}
+    return frozenset(f for f in found if f)
 
 
 def _escaped(text: str) -> set[str]:

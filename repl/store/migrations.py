@@ -131,10 +131,10 @@ def m009_search_text_files(db: sqlite3.Connection) -> None:
         if new == old:
             continue
         db.execute("INSERT INTO messages_fts(messages_fts, rowid, content)"
-                   " VALUES ('delete', ?, ?)", (m.id, _indexed(m.content, old)))
+                   " VALUES ('delete', ?, ?)", (m.id, indexed(m.content, old)))
         db.execute("UPDATE messages SET names = ? WHERE id = ?", (new, m.id))
         db.execute("INSERT INTO messages_fts(rowid, content) VALUES (?, ?)",
-                   (m.id, _indexed(m.content, new)))
+                   (m.id, indexed(m.content, new)))
 
 
 def m010_message_parents(db: sqlite3.Connection) -> None:
@@ -143,7 +143,7 @@ def m010_message_parents(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN parent INTEGER")
 
 
-def _indexed(content: str, names: str | None) -> str:
+def indexed(content: str, names: str | None) -> str:
     """What the index holds for a message (as _INDEXED says in SQL)."""
     return content if names is None else f"{content}\n{names}"
 

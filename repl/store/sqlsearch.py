@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import replace
 
 from repl.store import words
+from repl.store.migrations import indexed
 from repl.thread import HIGHLIGHT, UNDONE_EDIT, Hit, Message, TurnCounter
 
 _FROM = (" FROM messages m JOIN threads t ON t.id = m.thread_id WHERE t.deleted_at IS NULL")
@@ -56,7 +57,7 @@ def _marked(snippet: str, content: str, names: str | None, wanted: set[str]) -> 
     see: it reads the message's text only) is made from the text and the attachments."""
     if HIGHLIGHT[0] in snippet or not names:
         return snippet
-    text = f"{content}\n{names}"
+    text = indexed(content, names)
     found = words.matches(text, wanted)
     return words.snippet(text, *found) if found else snippet
 
@@ -70,7 +71,7 @@ def _scanned(db: sqlite3.Connection, text: str, unspaced: list[str],
     wanted, tids = words.query(text), {}
     hits: list[tuple[int, Hit]] = []
     for tid, name, mid, role, content, created, hidden, names in rows:
-        searched = f"{content}\n{names}" if names else content
+        searched = indexed(content, names or None)
         found = words.hit(name, Message(role, searched, created, id=mid, hidden=hidden),
                           wanted, 0)
         if found:

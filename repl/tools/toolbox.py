@@ -101,12 +101,12 @@ class Toolbox:
         """The names of the servers still starting."""
         return [name for name, s in self.servers.items() if s.state == STARTING]
 
-    async def started(self) -> list[str]:
+    async def started(self) -> None:
         """Wait, once a session and up to ``start_wait`` seconds, for the servers starting (one
-        that hangs at start delays one message, never the prompt, never every message); returns
-        those still starting, which the session goes on without."""
+        that hangs at start delays one message, never the prompt, never every message); those
+        still starting (``waiting``) the session goes on without."""
         self._waited = True
-        return await self._settle(self.waiting())
+        await self._settle(self.waiting())
 
     def left_behind(self, names: list[str]) -> list[str]:
         """Those of ``names`` not yet said to be gone on without (each is said once)."""
@@ -114,13 +114,12 @@ class Toolbox:
         self._left.update(fresh)
         return fresh
 
-    async def _settle(self, names: list[str]) -> list[str]:
-        """Up to ``start_wait`` seconds, until none of ``names`` is starting; those still are."""
+    async def _settle(self, names: list[str]) -> None:
+        """Up to ``start_wait`` seconds, until none of ``names`` is starting."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.start_wait):
                 while any(self.servers[n].state == STARTING for n in names):
                     await asyncio.sleep(0.05)
-        return [n for n in names if self.servers[n].state == STARTING]
 
     async def restart(self, name: str) -> Server:
         """Stop server ``name`` (whatever its state) and start it again; returns it once it is
